@@ -1,0 +1,1 @@
+"""What every product shares on the wire: the v4 envelope, errors, auth, body parsing."""

@@ -1,0 +1,67 @@
+"""Builds the ASGI app from Settings: one Platform, every product's routes, shared error handling."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from kumo import __version__
+from kumo.api.body import describe_validation_error
+from kumo.api.envelope import failure, from_error
+from kumo.api.middleware import BodySizeLimit
+from kumo.config import Settings
+from kumo.errors import KumoError
+from kumo.platform import Platform
+from kumo.vectorize.routes import router as vectorize_router
+
+log = logging.getLogger("kumo")
+
+
+def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
+    settings = settings or Settings()
+    platform = platform or Platform(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        platform.start()
+        try:
+            yield
+        finally:
+            platform.close()
+
+    app = FastAPI(title="kumo", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.platform = platform
+    app.include_router(vectorize_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict:
+        return {"status": "ok", "version": __version__}
+
+    @app.exception_handler(KumoError)
+    async def kumo_error(request: Request, exc: KumoError) -> JSONResponse:
+        return from_error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return failure(400, 10001, describe_validation_error(exc))  # type: ignore[arg-type]
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return failure(404, 7003, "No route for the URI")
+        if exc.status_code == 405:
+            return failure(405, 7001, f"Method {request.method} not allowed for this path")
+        return failure(exc.status_code, 10000 + exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return failure(500, 10002, "Internal error in kumo; see the server log for details.")
+
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    return app

@@ -1,0 +1,19 @@
+"""The `kumo` command line."""
+
+from __future__ import annotations
+
+import click
+
+from kumo import __version__
+from kumo.cli.serve import serve
+from kumo.cli.vectorize import vectorize
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kumo")
+def main() -> None:
+    """kumo: Cloudflare Workers AI, Vectorize and AI Gateway on your own machine."""
+
+
+main.add_command(serve)
+main.add_command(vectorize)

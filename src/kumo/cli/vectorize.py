@@ -1,0 +1,7 @@
+"""`kumo vectorize ...`: placeholder replaced below."""
+import click
+
+
+@click.group()
+def vectorize() -> None:
+    """Manage Vectorize indexes."""

@@ -1,0 +1,107 @@
+"""One typed Settings object, read from flags, `KUMO_*` environment variables and `kumo.toml`.
+
+Precedence (highest first): explicit arguments (CLI flags), environment, kumo.toml, defaults.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class TokenGrant(BaseModel):
+    """An API token, optionally limited to some account ids (empty = every account)."""
+
+    token: str
+    accounts: list[str] = Field(default_factory=list)
+
+    def allows(self, account_id: str) -> bool:
+        return not self.accounts or account_id in self.accounts
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"TokenGrant(token='***', accounts={self.accounts!r})"
+
+
+def parse_token_list(value: str) -> list[dict[str, Any]]:
+    """`tok1,tok2:acct1|acct2` -> grants; a token may be limited to accounts after a colon."""
+    grants = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        token, _, accounts = item.partition(":")
+        grants.append({"token": token, "accounts": [a for a in accounts.split("|") if a]})
+    return grants
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KUMO_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8787
+    data_dir: Path = Path(".kumo")
+    # NoDecode: the env form is `tok1,tok2:acct1|acct2` (or a JSON list), parsed below.
+    api_tokens: Annotated[list[TokenGrant], NoDecode] = Field(default_factory=list)
+    insecure: bool = False
+    log_level: str = "info"
+    # Cloudflare's Vectorize upload limit is 100 MB; JSON endpoints share it.
+    max_body_bytes: int = 100 * 1024 * 1024
+    # Vectorize engine: below this many live vectors an unfiltered query is an exact scan.
+    vectorize_ann_threshold: int = 20_000
+    vectorize_hnsw_m: int = 16
+    vectorize_hnsw_ef_construction: int = 128
+    vectorize_hnsw_ef_search: int = 160
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _tokens_from_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            stripped = value.strip()
+            if stripped.startswith("["):
+                return json.loads(stripped)
+            return parse_token_list(stripped)
+        if isinstance(value, list):
+            return [{"token": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = os.environ.get("KUMO_CONFIG", "kumo.toml")
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+        )
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host in ("localhost", ""):
+            return self.host == "localhost"
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def auth_required(self) -> bool:
+        return bool(self.api_tokens)
+

@@ -1,0 +1,554 @@
+"""Vectorize as a service: index lifecycle, limits, writes, queries. Knows nothing of HTTP.
+
+Writes go to the database first (one transaction each) and then to the in-memory `VectorSpace`,
+under the index's lock, so a query that starts after a write returns sees it, and a crash after the
+commit loses nothing: the space is rebuilt from the database on start.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import hnswlib
+import numpy as np
+
+from kumo.vectorize.batch import VectorBatch
+from kumo.vectorize.errors import (
+    DUPLICATE_INDEX,
+    INVALID_INDEX_CONFIG,
+    INVALID_QUERY,
+    METADATA_INDEX_NOT_FOUND,
+    TOO_MANY_METADATA_INDEXES,
+    index_not_found,
+    invalid,
+)
+from kumo.vectorize.filters import MetadataFilter
+from kumo.vectorize.metadata import INDEX_TYPES
+from kumo.vectorize.space import METRICS, AnnParams, VectorSpace
+from kumo.vectorize.store import IndexRecord, Mutation, StoredVector, VectorStore
+from kumo.errors import NotFound
+
+log = logging.getLogger("kumo.vectorize")
+
+INDEX_NAME = re.compile(r"^[a-z]+[a-z0-9_-]*[a-z0-9]+$")
+MAX_INDEX_NAME_BYTES = 64
+MAX_DIMENSIONS = 1536
+MAX_INDEXES_PER_ACCOUNT = 50_000
+MAX_VECTORS_PER_INDEX = 20_000_000
+MAX_NAMESPACES_PER_INDEX = 50_000
+MAX_METADATA_INDEXES = 10
+MAX_TOP_K = 100
+MAX_TOP_K_WITH_DATA = 50  # with returnValues or returnMetadata=all
+MAX_IDS_PER_CALL = 1000
+MAX_LIST_COUNT = 1000
+PRESETS = {
+    "@cf/baai/bge-small-en-v1.5": (384, "cosine"),
+    "@cf/baai/bge-base-en-v1.5": (768, "cosine"),
+    "@cf/baai/bge-large-en-v1.5": (1024, "cosine"),
+    "openai/text-embedding-ada-002": (1536, "cosine"),
+    "cohere/embed-multilingual-v2.0": (768, "cosine"),
+}
+RETURN_METADATA = ("none", "indexed", "all")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _config_error(message: str) -> Exception:
+    return invalid("invalid_config", message, INVALID_INDEX_CONFIG)
+
+
+def _query_error(message: str) -> Exception:
+    return invalid("invalid_query", message, INVALID_QUERY)
+
+
+@dataclass
+class LoadedIndex:
+    record: IndexRecord
+    space: VectorSpace
+    metadata_indexes: dict[str, str]  # property name -> index type
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    top_k: int = 5
+    return_values: bool = False
+    return_metadata: str = "none"
+    namespace: str | None = None
+    filter: Any = None
+
+
+class VectorizeService:
+    def __init__(self, store: VectorStore, snapshot_dir: Path, ann: AnnParams | None = None):
+        self.store = store
+        self.snapshot_dir = snapshot_dir
+        self.ann = ann or AnnParams()
+        self._loaded: dict[int, LoadedIndex] = {}
+        self._loading = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._indexer: threading.Thread | None = None
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the background thread that builds ANN graphs behind the writes."""
+        if self._indexer is None:
+            self._indexer = threading.Thread(target=self._index_forever, name="kumo-ann", daemon=True)
+            self._indexer.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._indexer is not None:
+            self._indexer.join(timeout=30)
+        for loaded in list(self._loaded.values()):
+            with loaded.lock:
+                self._save_snapshot(loaded)
+        self.store.close()
+
+    def _index_forever(self) -> None:
+        while not self._stop.is_set():
+            worked = False
+            for loaded in list(self._loaded.values()):
+                if self._stop.is_set():
+                    return
+                with loaded.lock:
+                    if loaded.space.ann_pending:
+                        loaded.space.ann_step(1024)
+                        worked = True
+            if not worked:
+                self._wake.wait(0.5)
+                self._wake.clear()
+
+    def wait_for_ann(self, account: str, name: str, timeout: float = 600) -> None:
+        """Block until the index's ANN graph covers every vector (benchmarks and tests use it)."""
+        loaded = self._get(account, name)
+        deadline = time.monotonic() + timeout
+        while loaded.space.ann_pending and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.02)
+
+    # ---- index management -----------------------------------------------------------------
+    def create_index(self, account: str, name: Any, config: Any, description: Any = None) -> dict:
+        if not isinstance(name, str) or not name:
+            raise _config_error("`name` is required and must be a string")
+        if len(name.encode()) > MAX_INDEX_NAME_BYTES or not INDEX_NAME.match(name):
+            raise _config_error(
+                f"index name {name!r} is not valid: use 2-{MAX_INDEX_NAME_BYTES} lowercase letters, digits, "
+                "'-' or '_', starting with a letter and ending with a letter or digit"
+            )
+        if description is not None and not isinstance(description, str):
+            raise _config_error("`description` must be a string")
+        dimensions, metric, preset = self._parse_config(config)
+        if len(self.store.list_indexes(account)) >= MAX_INDEXES_PER_ACCOUNT:
+            raise _config_error(f"an account may have at most {MAX_INDEXES_PER_ACCOUNT} indexes")
+        record = self.store.create_index(account, name, description, dimensions, metric, preset, now_iso())
+        if record is None:
+            raise invalid("index.duplicate_name", f'Index name "{name}" already exists', DUPLICATE_INDEX)
+        return index_object(record)
+
+    @staticmethod
+    def _parse_config(config: Any) -> tuple[int, str, str | None]:
+        if not isinstance(config, dict):
+            raise _config_error("`config` is required: {\"dimensions\": N, \"metric\": ...} or {\"preset\": ...}")
+        if "preset" in config and config["preset"] is not None:
+            preset = config["preset"]
+            if preset not in PRESETS:
+                raise _config_error(f"unknown preset {preset!r}; known presets: {', '.join(PRESETS)}")
+            dims, metric = PRESETS[preset]
+            return dims, metric, preset
+        dims, metric = config.get("dimensions"), config.get("metric")
+        if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= MAX_DIMENSIONS:
+            raise _config_error(f"`config.dimensions` must be an integer from 1 to {MAX_DIMENSIONS}")
+        if metric not in METRICS:
+            raise _config_error(f"`config.metric` must be one of {', '.join(METRICS)}")
+        return dims, metric, None
+
+    def list_indexes(self, account: str) -> list[dict]:
+        return [index_object(r) for r in self.store.list_indexes(account)]
+
+    def get_index(self, account: str, name: str) -> dict:
+        return index_object(self._record(account, name))
+
+    def delete_index(self, account: str, name: str) -> None:
+        record = self._record(account, name)
+        with self._loading:
+            loaded = self._loaded.pop(record.pk, None)
+        if loaded is not None:
+            loaded.lock.acquire()
+        try:
+            self.store.delete_index(record.pk)
+            self._drop_snapshot(record.pk)
+        finally:
+            if loaded is not None:
+                loaded.lock.release()
+
+    def info(self, account: str, name: str) -> dict:
+        loaded = self._get(account, name)
+        with loaded.lock:
+            record = loaded.record
+            return {
+                "dimensions": record.dimensions,
+                "vectorCount": loaded.space.count,
+                "processedUpToDatetime": record.mutation_at,
+                "processedUpToMutation": record.mutation_id,
+            }
+
+    # ---- loading --------------------------------------------------------------------------
+    def _record(self, account: str, name: str) -> IndexRecord:
+        record = self.store.get_index(account, name) if isinstance(name, str) else None
+        if record is None:
+            raise index_not_found(name)
+        return record
+
+    def _get(self, account: str, name: str) -> LoadedIndex:
+        record = self._record(account, name)
+        loaded = self._loaded.get(record.pk)
+        if loaded is not None:
+            return loaded
+        with self._loading:
+            loaded = self._loaded.get(record.pk)
+            if loaded is None:
+                loaded = self._load(record)
+                self._loaded[record.pk] = loaded
+                self._wake.set()
+        return loaded
+
+    def _load(self, record: IndexRecord) -> LoadedIndex:
+        space = VectorSpace(record.dimensions, record.metric, self.ann)
+        meta = self.store.metadata_indexes(record.pk)
+        for m in meta:
+            space.add_column(m.property_name, m.index_type)
+        snapshot = self._read_snapshot(record)
+        total = self.store.count_vectors(record.pk)
+        slots = len(snapshot[0]) if snapshot else total
+        slot_of = {vid: i for i, vid in enumerate(snapshot[0]) if vid is not None} if snapshot else None
+        space.begin_load(slots)
+        placed = 0
+        for vector in self.store.iter_vectors(record.pk):
+            slot = slot_of.get(vector.id) if slot_of is not None else placed
+            if slot is None:  # snapshot does not match the database after all
+                log.warning("index %s: snapshot out of date, rebuilding", record.name)
+                self._drop_snapshot(record.pk)
+                return self._load(record)
+            indexed = {m.property_name for m in meta if vector.seq > m.created_seq}
+            values = np.frombuffer(vector.values, dtype=np.float32)
+            space.place(slot, vector.id, values, vector.namespace, vector.metadata, indexed)
+            placed += 1
+        if snapshot and placed == len(slot_of or {}):
+            space.attach_graph(snapshot[1])
+        elif snapshot:
+            log.warning("index %s: snapshot out of date, rebuilding", record.name)
+            self._drop_snapshot(record.pk)
+            return self._load(record)
+        else:
+            space.size = placed
+        log.info("index %s/%s loaded: %d vectors", record.account, record.name, placed)
+        return LoadedIndex(record, space, {m.property_name: m.index_type for m in meta})
+
+    # ---- snapshots of the ANN graph -------------------------------------------------------
+    def _snapshot_paths(self, pk: int) -> tuple[Path, Path]:
+        return self.snapshot_dir / f"{pk}.hnsw", self.snapshot_dir / f"{pk}.json"
+
+    def _save_snapshot(self, loaded: LoadedIndex) -> None:
+        space = loaded.space
+        if space.hnsw is None or space.ann_pending:
+            return
+        graph_path, meta_path = self._snapshot_paths(loaded.record.pk)
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        space.hnsw.save_index(str(graph_path))
+        tmp = meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"seq": loaded.record.seq, "ids": space.ids[: space.size]}))
+        tmp.replace(meta_path)
+
+    def _read_snapshot(self, record: IndexRecord) -> tuple[list, hnswlib.Index] | None:
+        graph_path, meta_path = self._snapshot_paths(record.pk)
+        if not (graph_path.exists() and meta_path.exists()):
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("seq") != record.seq:
+                self._drop_snapshot(record.pk)
+                return None
+            graph = hnswlib.Index(space={"cosine": "cosine", "euclidean": "l2", "dot-product": "ip"}[record.metric],
+                                  dim=record.dimensions)
+            graph.load_index(str(graph_path), max_elements=max(len(meta["ids"]), 1024))
+            return meta["ids"], graph
+        except Exception as exc:  # a torn or foreign snapshot only costs a rebuild
+            log.warning("index %s: unreadable snapshot (%s), rebuilding", record.name, exc)
+            self._drop_snapshot(record.pk)
+            return None
+
+    def _drop_snapshot(self, pk: int) -> None:
+        for path in self._snapshot_paths(pk):
+            path.unlink(missing_ok=True)
+
+    # ---- writes ---------------------------------------------------------------------------
+    def _mutation(self) -> Mutation:
+        return Mutation(str(uuid.uuid4()), now_iso())
+
+    def _commit(self, loaded: LoadedIndex, seq_after: int, mutation: Mutation) -> None:
+        r = loaded.record
+        loaded.record = IndexRecord(
+            r.pk, r.account, r.name, r.description, r.dimensions, r.metric, r.preset, r.created_on,
+            r.modified_on, mutation.id, mutation.at, seq_after,
+        )
+
+    def write(self, account: str, name: str, batch: VectorBatch, *, upsert: bool) -> dict:
+        loaded = self._get(account, name)
+        with loaded.lock:
+            space = loaded.space
+            if upsert:
+                last = {vid: i for i, vid in enumerate(batch.ids)}  # the last of duplicate ids wins
+                keep = sorted(last.values())
+            else:
+                seen: set[str] = set()
+                keep = []
+                for i, vid in enumerate(batch.ids):  # insert keeps the first vector of an id
+                    if vid not in space.slot_of and vid not in seen:
+                        seen.add(vid)
+                        keep.append(i)
+            batch = batch.subset(keep) if len(keep) != len(batch) else batch
+            new_ids = sum(1 for vid in batch.ids if vid not in space.slot_of)
+            if space.count + new_ids > MAX_VECTORS_PER_INDEX:
+                raise invalid(
+                    "invalid_vector", f"an index holds at most {MAX_VECTORS_PER_INDEX} vectors", INVALID_QUERY
+                )
+            fresh_ns = {ns for ns in batch.namespaces if ns is not None} - set(space._namespace_codes)
+            if space.namespace_count + len(fresh_ns) > MAX_NAMESPACES_PER_INDEX:
+                raise invalid(
+                    "invalid_vector", f"an index holds at most {MAX_NAMESPACES_PER_INDEX} namespaces", INVALID_QUERY
+                )
+            mutation = self._mutation()
+            stored = [
+                StoredVector(vid, ns, row.tobytes(), meta, 0)
+                for vid, ns, row, meta in zip(batch.ids, batch.namespaces, batch.values, batch.metadatas)
+            ]
+            seq = self.store.write_vectors(loaded.record.pk, stored, mutation)
+            space.put(batch.ids, batch.values, batch.namespaces, batch.metadatas)
+            self._commit(loaded, seq, mutation)
+        self._wake.set()
+        return {"mutationId": mutation.id}
+
+    def delete_by_ids(self, account: str, name: str, ids: Any) -> dict:
+        ids = _check_ids(ids)
+        loaded = self._get(account, name)
+        with loaded.lock:
+            mutation = self._mutation()
+            seq = self.store.delete_vectors(loaded.record.pk, ids, mutation)
+            loaded.space.remove(ids)
+            self._commit(loaded, seq, mutation)
+        return {"mutationId": mutation.id}
+
+    # ---- metadata indexes -----------------------------------------------------------------
+    def create_metadata_index(self, account: str, name: str, property_name: Any, index_type: Any) -> dict:
+        if not isinstance(property_name, str) or not property_name or len(property_name) > 512:
+            raise invalid("invalid_metadata_index", "`propertyName` must be a non-empty string", INVALID_QUERY)
+        if property_name.startswith("$") or '"' in property_name:
+            raise invalid(
+                "invalid_metadata_index", "`propertyName` must not start with '$' or contain '\"'", INVALID_QUERY
+            )
+        if index_type not in INDEX_TYPES:
+            raise invalid(
+                "invalid_metadata_index", f"`indexType` must be one of {', '.join(INDEX_TYPES)}", INVALID_QUERY
+            )
+        loaded = self._get(account, name)
+        with loaded.lock:
+            existing = loaded.metadata_indexes.get(property_name)
+            mutation = self._mutation()
+            if existing == index_type:
+                return {"mutationId": loaded.record.mutation_id or mutation.id}  # idempotent, as on Cloudflare
+            if existing is not None:
+                raise invalid(
+                    "invalid_metadata_index",
+                    f"property {property_name!r} already has a {existing} index; delete it first",
+                    INVALID_QUERY,
+                )
+            if len(loaded.metadata_indexes) >= MAX_METADATA_INDEXES:
+                raise invalid(
+                    "metadata_index.limit",
+                    f"an index may have at most {MAX_METADATA_INDEXES} metadata indexes",
+                    TOO_MANY_METADATA_INDEXES,
+                )
+            seq = self.store.create_metadata_index(loaded.record.pk, property_name, index_type, mutation)
+            loaded.space.add_column(property_name, index_type)
+            loaded.metadata_indexes[property_name] = index_type
+            self._commit(loaded, seq, mutation)
+        return {"mutationId": mutation.id}
+
+    def list_metadata_indexes(self, account: str, name: str) -> dict:
+        loaded = self._get(account, name)
+        with loaded.lock:
+            items = sorted(loaded.metadata_indexes.items())
+        return {"metadataIndexes": [{"propertyName": p, "indexType": t} for p, t in items]}
+
+    def delete_metadata_index(self, account: str, name: str, property_name: Any) -> dict:
+        loaded = self._get(account, name)
+        with loaded.lock:
+            if not isinstance(property_name, str) or property_name not in loaded.metadata_indexes:
+                raise NotFound(
+                    f"vectorize.metadata_index.not_found - no metadata index on property {property_name!r}",
+                    code=METADATA_INDEX_NOT_FOUND,
+                )
+            mutation = self._mutation()
+            seq = self.store.delete_metadata_index(loaded.record.pk, property_name, mutation)
+            loaded.space.drop_column(property_name)
+            del loaded.metadata_indexes[property_name]
+            self._commit(loaded, seq, mutation)
+        return {"mutationId": mutation.id}
+
+    # ---- reads ----------------------------------------------------------------------------
+    def query(self, account: str, name: str, vector: Any = None, vector_id: Any = None,
+              options: QueryOptions = QueryOptions()) -> dict:
+        loaded = self._get(account, name)
+        top_k, return_metadata = _check_options(options)
+        metadata_filter = MetadataFilter.parse(options.filter)
+        if options.namespace is not None and not isinstance(options.namespace, str):
+            raise _query_error("`namespace` must be a string")
+        with loaded.lock:
+            space = loaded.space
+            if vector_id is not None:
+                if vector is not None:
+                    raise _query_error("give either `vector` or `vectorId`, not both")
+                if not isinstance(vector_id, str):
+                    raise _query_error("`vectorId` must be a string")
+                slot = space.slot_of.get(vector_id)
+                if slot is None:
+                    raise _query_error(f"vector id {vector_id!r} is not in index {name!r}")
+                query_vector = space.matrix[slot].copy()
+            else:
+                query_vector = _check_vector(vector, space.dimensions)
+            found = space.query(query_vector, top_k, options.namespace, metadata_filter)
+            matches = []
+            for m in found:
+                item: dict[str, Any] = {"id": space.ids[m.slot], "score": m.score}
+                if options.return_values:
+                    item["values"] = space.values(m.slot)
+                if return_metadata == "indexed":
+                    item["metadata"] = space.indexed_metadata(m.slot)
+                namespace = space.namespace_of(m.slot)
+                if namespace is not None:
+                    item["namespace"] = namespace
+                matches.append(item)
+            pk = loaded.record.pk
+        if return_metadata == "all" and matches:
+            stored = {v.id: v for v in self.store.get_vectors(pk, [m["id"] for m in matches])}
+            for item in matches:
+                v = stored.get(item["id"])
+                item["metadata"] = (v.metadata if v else None) or {}
+        return {"count": len(matches), "matches": matches}
+
+    def get_by_ids(self, account: str, name: str, ids: Any) -> list[dict]:
+        ids = _check_ids(ids)
+        loaded = self._get(account, name)
+        out = []
+        for v in self.store.get_vectors(loaded.record.pk, ids):
+            item: dict[str, Any] = {"id": v.id, "values": np.frombuffer(v.values, np.float32).astype(float).tolist()}
+            if v.metadata is not None:
+                item["metadata"] = v.metadata
+            if v.namespace is not None:
+                item["namespace"] = v.namespace
+            out.append(item)
+        return out
+
+    def list_vectors(self, account: str, name: str, count: Any = None, cursor: Any = None) -> dict:
+        loaded = self._get(account, name)
+        if count is None:
+            count = 100
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_LIST_COUNT:
+            raise _query_error(f"`count` must be an integer from 1 to {MAX_LIST_COUNT}")
+        after = _decode_cursor(cursor) if cursor else None
+        ids, total = self.store.list_ids(loaded.record.pk, after, count + 1)
+        truncated = len(ids) > count
+        ids = ids[:count]
+        result: dict[str, Any] = {
+            "count": len(ids),
+            "totalCount": total,
+            "isTruncated": truncated,
+            "nextCursor": _encode_cursor(ids[-1]) if truncated else None,
+            "cursorExpirationTimestamp": None,
+            "vectors": [{"id": i} for i in ids],
+        }
+        return result
+
+
+def index_object(record: IndexRecord) -> dict:
+    config: dict[str, Any] = {"dimensions": record.dimensions, "metric": record.metric}
+    if record.preset:
+        config["preset"] = record.preset
+    out: dict[str, Any] = {"name": record.name, "config": config,
+                           "created_on": record.created_on, "modified_on": record.modified_on}
+    if record.description is not None:
+        out["description"] = record.description
+    return out
+
+
+def _check_ids(ids: Any) -> list[str]:
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise _query_error("`ids` must be an array of strings")
+    if not ids:
+        raise _query_error("`ids` must not be empty")
+    if len(ids) > MAX_IDS_PER_CALL:
+        raise _query_error(f"at most {MAX_IDS_PER_CALL} ids per call")
+    return ids
+
+
+def _check_vector(vector: Any, dims: int) -> np.ndarray:
+    if not isinstance(vector, list):
+        raise _query_error("`vector` must be an array of numbers (or give `vectorId`)")
+    if len(vector) != dims:
+        raise _query_error(f"query vector has {len(vector)} dimensions; the index expects {dims}")
+    if not all(type(v) in (int, float) for v in vector):
+        raise _query_error("`vector` must contain only numbers")
+    arr = np.asarray(vector, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise _query_error("`vector` must contain only finite numbers")
+    return arr
+
+
+def _check_options(options: QueryOptions) -> tuple[int, str]:
+    rm = options.return_metadata
+    if rm is True:
+        rm = "all"
+    elif rm is False or rm is None:
+        rm = "none"
+    if rm not in RETURN_METADATA:
+        raise _query_error("`returnMetadata` must be one of none, indexed, all")
+    if not isinstance(options.return_values, bool):
+        raise _query_error("`returnValues` must be a boolean")
+    top_k = options.top_k
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise _query_error("`topK` must be a positive integer")
+    cap = MAX_TOP_K_WITH_DATA if (options.return_values or rm == "all") else MAX_TOP_K
+    if top_k > cap:
+        raise _query_error(
+            f"topK is {top_k}; the limit is {cap}"
+            + (" when returnValues is true or returnMetadata is 'all'" if cap == MAX_TOP_K_WITH_DATA else "")
+        )
+    return top_k, rm
+
+
+def _encode_cursor(after: str) -> str:
+    return base64.urlsafe_b64encode(after.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: Any) -> str:
+    if not isinstance(cursor, str):
+        raise _query_error("`cursor` must be a string")
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise _query_error("`cursor` is not a cursor this index gave out") from None

@@ -1,0 +1,322 @@
+"""The in-memory search structure of one index: exact float32 scans plus an HNSW graph.
+
+Each vector lives in a *slot*: a row of `matrix`. Slots are never reused while the process runs
+(an upsert writes a new slot and retires the old one); they are compacted when the space is rebuilt
+from the database at start-up.
+
+Queries are exact whenever exactness matters: a query with a namespace or a metadata filter scores
+every matching vector with BLAS, so it always returns the true top-K. An unfiltered query on a large
+space asks the HNSW graph for candidates, adds the slots written since the graph last caught up (the
+graph is built behind the writes, so ingest is not slowed by it), and re-scores them all exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import hnswlib
+import numpy as np
+
+from kumo.vectorize.filters import MetadataFilter
+from kumo.vectorize.metadata import MetadataColumn
+
+METRICS = ("cosine", "euclidean", "dot-product")
+_HNSW_SPACE = {"cosine": "cosine", "euclidean": "l2", "dot-product": "ip"}
+_GATHER_FRACTION = 0.25  # above this share of matching slots, score everything and mask instead
+
+
+@dataclass(frozen=True)
+class AnnParams:
+    threshold: int = 20_000
+    m: int = 16
+    ef_construction: int = 128
+    ef_search: int = 160
+
+
+@dataclass(frozen=True)
+class Match:
+    slot: int
+    score: float
+
+
+class VectorSpace:
+    def __init__(self, dimensions: int, metric: str, ann: AnnParams | None = None):
+        if metric not in METRICS:
+            raise ValueError(metric)
+        self.dimensions = dimensions
+        self.metric = metric
+        self.ann = ann or AnnParams()
+        self.size = 0  # slots used so far
+        self.count = 0  # live vectors
+        self.matrix = np.zeros((0, dimensions), dtype=np.float32)
+        self.sqnorms = np.zeros(0, dtype=np.float32)
+        self.alive = np.zeros(0, dtype=bool)
+        self.namespaces = np.zeros(0, dtype=np.int32)
+        self.ids: list[str | None] = []
+        self.slot_of: dict[str, int] = {}
+        self._namespace_codes: dict[str, int] = {}
+        self._namespace_names: list[str] = []
+        self.columns: dict[str, MetadataColumn] = {}
+        self.hnsw: hnswlib.Index | None = None
+        self.ann_upto = 0  # slots [0, ann_upto) are in the graph (or were dead when it passed)
+
+    # ---- writes ---------------------------------------------------------------------------
+    def _ensure_capacity(self, needed: int) -> None:
+        capacity = len(self.alive)
+        if needed <= capacity:
+            return
+        new = max(needed, int(capacity * 1.5), 1024)
+        matrix = np.zeros((new, self.dimensions), dtype=np.float32)
+        matrix[: self.size] = self.matrix[: self.size]
+        self.matrix = matrix
+        self.sqnorms = _grown(self.sqnorms, new, 0.0)
+        self.alive = _grown(self.alive, new, False)
+        self.namespaces = _grown(self.namespaces, new, -1)
+        for column in self.columns.values():
+            column.resize(new)
+
+    def namespace_code(self, name: str | None) -> int:
+        if name is None:
+            return -1
+        code = self._namespace_codes.get(name)
+        if code is None:
+            code = self._namespace_codes[name] = len(self._namespace_names)
+            self._namespace_names.append(name)
+        return code
+
+    def put(
+        self,
+        ids: list[str],
+        values: np.ndarray,
+        namespaces: list[str | None],
+        metadatas: list[dict | None],
+        indexed: dict[str, list[bool]] | None = None,
+    ) -> None:
+        """Write vectors (replacing any with the same id). `indexed[path][i]` says whether vector i is
+        indexed on metadata path `path` (all True for a fresh write; history decides on reload)."""
+        n = len(ids)
+        if n == 0:
+            return
+        self.remove(ids)
+        start = self.size
+        self._ensure_capacity(start + n)
+        stop = start + n
+        self.matrix[start:stop] = values
+        self.sqnorms[start:stop] = np.einsum("ij,ij->i", values, values)
+        self.alive[start:stop] = True
+        self.namespaces[start:stop] = [self.namespace_code(ns) for ns in namespaces]
+        for i, vid in enumerate(ids):
+            self.slot_of[vid] = start + i
+        self.ids.extend(ids)
+        for path, column in self.columns.items():
+            flags = indexed.get(path) if indexed is not None else None
+            for i in range(n):
+                if flags is None or flags[i]:
+                    column.set(start + i, path, metadatas[i])
+                else:
+                    column.clear(start + i)
+        self.size = stop
+        self.count += n
+
+    def begin_load(self, slots: int) -> None:
+        """Start filling an empty space slot by slot (start-up), `slots` slots in all."""
+        self._ensure_capacity(slots)
+        self.ids = [None] * slots
+        self.size = slots
+
+    def place(
+        self, slot: int, vid: str, values: np.ndarray, namespace: str | None, metadata: dict | None,
+        indexed_paths: set[str],
+    ) -> None:
+        self.matrix[slot] = values
+        self.sqnorms[slot] = float(values @ values)
+        self.alive[slot] = True
+        self.namespaces[slot] = self.namespace_code(namespace)
+        self.ids[slot] = vid
+        self.slot_of[vid] = slot
+        for path, column in self.columns.items():
+            if path in indexed_paths:
+                column.set(slot, path, metadata)
+        self.count += 1
+
+    def attach_graph(self, graph: hnswlib.Index) -> None:
+        """Use a graph loaded from a snapshot that covers every slot."""
+        self.hnsw = graph
+        self.ann_upto = self.size
+
+    def remove(self, ids: list[str]) -> int:
+        removed = 0
+        for vid in ids:
+            slot = self.slot_of.pop(vid, None)
+            if slot is None:
+                continue
+            self.alive[slot] = False
+            self.ids[slot] = None
+            for column in self.columns.values():
+                column.clear(slot)
+            if self.hnsw is not None and slot < self.ann_upto:
+                try:
+                    self.hnsw.mark_deleted(slot)
+                except RuntimeError:
+                    pass  # the indexer skipped it because it was already dead
+            removed += 1
+        self.count -= removed
+        return removed
+
+    def add_column(self, path: str, kind: str) -> None:
+        column = MetadataColumn(kind)
+        column.resize(len(self.alive))
+        self.columns[path] = column  # vectors already written stay unindexed, as on Cloudflare
+
+    def drop_column(self, path: str) -> None:
+        self.columns.pop(path, None)
+
+    # ---- the ANN graph, built behind the writes ------------------------------------------
+    @property
+    def ann_pending(self) -> int:
+        if self.count < self.ann.threshold and self.hnsw is None:
+            return 0
+        return self.size - self.ann_upto
+
+    def ann_step(self, max_items: int = 2048) -> int:
+        """Add up to `max_items` pending slots to the graph; returns how many slots were passed."""
+        if self.ann_pending == 0:
+            return 0
+        if self.hnsw is None:
+            self.hnsw = hnswlib.Index(space=_HNSW_SPACE[self.metric], dim=self.dimensions)
+            self.hnsw.init_index(
+                max_elements=max(len(self.alive), 1024), M=self.ann.m, ef_construction=self.ann.ef_construction
+            )
+        stop = min(self.size, self.ann_upto + max_items)
+        if self.hnsw.get_max_elements() < stop:
+            self.hnsw.resize_index(max(len(self.alive), stop))
+        slots = np.arange(self.ann_upto, stop)
+        slots = slots[self.alive[self.ann_upto : stop]]
+        if len(slots):
+            self.hnsw.add_items(self.matrix[slots], slots, num_threads=1)
+        passed = stop - self.ann_upto
+        self.ann_upto = stop
+        return passed
+
+    # ---- reads ----------------------------------------------------------------------------
+    def query(
+        self,
+        vector: np.ndarray,
+        top_k: int,
+        namespace: str | None = None,
+        metadata_filter: MetadataFilter | None = None,
+    ) -> list[Match]:
+        if self.count == 0:
+            return []
+        size = self.size
+        if namespace is None and metadata_filter is None:
+            if self.hnsw is not None and self.count >= self.ann.threshold:
+                candidates = self._ann_candidates(vector, top_k)
+                return self._rank(vector, candidates, top_k)
+            return self._rank(vector, None, top_k)
+        mask = self.alive[:size].copy()
+        if namespace is not None:
+            code = self._namespace_codes.get(namespace)
+            if code is None:
+                return []
+            mask &= self.namespaces[:size] == code
+        if metadata_filter is not None and mask.any():
+            mask &= metadata_filter.mask(self.columns, size)
+        slots = np.flatnonzero(mask)
+        if len(slots) == 0:
+            return []
+        if len(slots) > _GATHER_FRACTION * size:
+            return self._rank(vector, None, top_k, mask=mask)
+        return self._rank(vector, slots, top_k)
+
+    def _ann_candidates(self, vector: np.ndarray, top_k: int) -> np.ndarray:
+        assert self.hnsw is not None
+        live_in_graph = int(self.alive[: self.ann_upto].sum())
+        k = min(max(top_k * 2, 32), live_in_graph)
+        parts = []
+        if k > 0:
+            self.hnsw.set_ef(max(self.ann.ef_search, k))
+            labels, _ = self.hnsw.knn_query(vector, k=k, num_threads=1)
+            parts.append(labels[0].astype(np.int64))
+        if self.ann_upto < self.size:  # written after the graph last caught up: scan exactly
+            tail = np.arange(self.ann_upto, self.size)
+            parts.append(tail[self.alive[self.ann_upto : self.size]])
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def _keys(self, vector: np.ndarray, slots: np.ndarray | None) -> np.ndarray:
+        """Lower is better for every metric, so one argpartition serves all three."""
+        rows = self.matrix[: self.size] if slots is None else self.matrix[slots]
+        dots = rows @ vector
+        if self.metric == "dot-product":
+            return -dots
+        norms = self.sqnorms[: self.size] if slots is None else self.sqnorms[slots]
+        if self.metric == "euclidean":
+            return norms - 2 * dots + float(vector @ vector)
+        denom = np.sqrt(norms) * float(np.sqrt(vector @ vector))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cos = np.where(denom > 0, dots / denom, 0.0)
+        return -cos
+
+    def _rank(
+        self, vector: np.ndarray, slots: np.ndarray | None, top_k: int, mask: np.ndarray | None = None
+    ) -> list[Match]:
+        keys = self._keys(vector, slots)
+        if slots is None:
+            keep = self.alive[: self.size] if mask is None else mask
+            keys = np.where(keep, keys, np.inf)
+            valid = int(keep.sum())
+        else:
+            valid = len(slots)
+        k = min(top_k, valid)
+        if k == 0:
+            return []
+        part = np.argpartition(keys, k - 1)[:k] if k < len(keys) else np.arange(len(keys))
+        chosen = part if slots is None else slots[part]
+        matches = [Match(int(s), self.score(int(s), vector)) for s in chosen]
+        # order by the exact float64 score; ties by slot (older first) so results are stable
+        descending = self.metric == "cosine"
+        matches.sort(key=lambda m: (-m.score if descending else m.score, m.slot))
+        return matches
+
+    def score(self, slot: int, vector: np.ndarray) -> float:
+        """Cloudflare's score for one vector, computed exactly in float64."""
+        row = self.matrix[slot].astype(np.float64)
+        q = vector.astype(np.float64)
+        if self.metric == "cosine":
+            denom = np.linalg.norm(row) * np.linalg.norm(q)
+            return float(row @ q / denom) if denom > 0 else 0.0
+        if self.metric == "euclidean":
+            return float(np.linalg.norm(row - q))
+        return float(-(row @ q))
+
+    def values(self, slot: int) -> list[float]:
+        return self.matrix[slot].astype(np.float64).tolist()
+
+    @property
+    def namespace_count(self) -> int:
+        return len(self._namespace_names)
+
+    def indexed_metadata(self, slot: int) -> dict:
+        """Only the metadata-indexed properties of a vector, as indexed: `returnMetadata: indexed`."""
+        out: dict = {}
+        for path, column in self.columns.items():
+            if not column.present[slot]:
+                continue
+            value = column.values[slot]
+            value = bool(value) if column.kind == "boolean" else float(value) if column.kind == "number" else value
+            node = out
+            *parents, leaf = path.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        return out
+
+    def namespace_of(self, slot: int) -> str | None:
+        code = int(self.namespaces[slot])
+        return self._namespace_names[code] if code >= 0 else None
+
+
+def _grown(array: np.ndarray, capacity: int, fill) -> np.ndarray:
+    out = np.full(capacity, fill, dtype=array.dtype)
+    out[: len(array)] = array
+    return out
