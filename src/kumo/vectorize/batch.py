@@ -117,7 +117,12 @@ def _values_problem(values: list, dims: int) -> str | None:
 
 
 def parse_batch(body: bytes, dims: int, *, discard_bad: bool = False) -> VectorBatch:
-    items = decode_body(body)
+    """A batch from an HTTP body in any of the encodings above."""
+    return parse_items(decode_body(body), dims, discard_bad=discard_bad)
+
+
+def parse_items(items: list[tuple[int, Any]], dims: int, *, discard_bad: bool = False) -> VectorBatch:
+    """A batch from decoded items `(line number, object)`; all valid, or an error naming the line."""
     if not items:
         raise invalid("upstream_error", "the request has no vectors (expected NDJSON lines)", NDJSON_PARSE)
     if len(items) > MAX_BATCH:

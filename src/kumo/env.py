@@ -1,0 +1,47 @@
+"""`kumo.Env`: Workers-style bindings in process, for scripts, notebooks and tests (no HTTP).
+
+    with kumo.Env(data_dir=".kumo") as env:
+        env.vectorize.create_index("local", "docs", {"dimensions": 384, "metric": "cosine"})
+        index = env.VECTORIZE("docs")
+        index.upsert([{"id": "a", "values": [...], "metadata": {"lang": "en"}}])
+        index.query([...], {"topK": 3, "returnMetadata": "all"})
+
+It opens the same data directory `kumo serve` uses; do not point both at one directory at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kumo.config import Settings
+from kumo.platform import Platform
+from kumo.vectorize.binding import VectorizeBinding
+
+DEFAULT_ACCOUNT = "local"
+
+
+class Env:
+    def __init__(self, data_dir: str | Path | None = None, account_id: str = DEFAULT_ACCOUNT, **settings: Any):
+        if data_dir is not None:
+            settings["data_dir"] = Path(data_dir)
+        self.account_id = account_id
+        self.platform = Platform(Settings(**settings))
+        self.platform.start()
+
+    @property
+    def vectorize(self):
+        """The Vectorize service, for what bindings do not do (creating and deleting indexes)."""
+        return self.platform.vectorize
+
+    def VECTORIZE(self, index_name: str) -> VectorizeBinding:  # noqa: N802 (Workers binding name)
+        return VectorizeBinding(self.platform.vectorize, self.account_id, index_name)
+
+    def close(self) -> None:
+        self.platform.close()
+
+    def __enter__(self) -> Env:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
