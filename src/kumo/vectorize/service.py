@@ -549,6 +549,6 @@ def _decode_cursor(cursor: Any) -> str:
     if not isinstance(cursor, str):
         raise _query_error("`cursor` must be a string")
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
         raise _query_error("`cursor` is not a cursor this index gave out") from None

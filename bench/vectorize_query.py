@@ -1,0 +1,414 @@
+"""Vectorize query benchmark: kumo's in-process query path against numpy and raw hnswlib.
+
+What it measures, in one run, on N clustered synthetic vectors (384 dims, cosine, topK=10):
+
+* numpy exact search (a BLAS mat-vec + argpartition per query): the ground truth, and its QPS;
+* raw hnswlib built with kumo's M / ef_construction, queried one vector at a time with kumo's
+  ef_search: recall@10 and QPS;
+* kumo: `VectorSpace.query(...)` (the engine) and `VectorizeService.query(...)` (the engine plus
+  validation, the index lookup in SQLite, result shaping) on an index written through
+  `VectorizeService.write` and left to the background indexer (`wait_for_ann`): recall@10, QPS and
+  the ratio kumo QPS / raw hnswlib QPS;
+* an ef_search sweep for raw hnswlib and kumo, and which ef first reaches recall@10 >= 0.98;
+* filtered queries through a metadata index at 1 % (number equality) and 50 % (string equality)
+  selectivity: p50/p99 latency, and whether the results equal numpy's exact filtered top-10;
+* the process RSS (VmRSS) after each structure is loaded.
+
+Data: `--clusters` gaussian cluster centres on the unit sphere; each point is a random centre plus
+gaussian noise of expected norm `--noise`, normalised. Queries are drawn the same way but are not in
+the data set (uniform random vectors would make recall meaningless).
+
+All query loops are single-threaded: one query at a time, hnswlib with num_threads=1. numpy's BLAS
+uses its default thread count (set OPENBLAS_NUM_THREADS=1 to pin it).
+
+Run:  .venv/bin/python bench/vectorize_query.py              # N=100,000 (a few minutes on 2 cores)
+      .venv/bin/python bench/vectorize_query.py --n 1000000  # possible, but takes a long while
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+
+ACCOUNT = "bench-account"
+INDEX = "bench-query"
+TOP_K = 10
+TARGET_RECALL = 0.98
+
+
+# ---- small helpers --------------------------------------------------------------------------
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident set size in MiB, from /proc/<pid>/status (VmRSS)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def fmt(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value != value:
+            return "n/a"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        if abs(value) >= 100:
+            return f"{value:.0f}"
+        if abs(value) >= 10:
+            return f"{value:.1f}"
+        return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    """A markdown table that also reads well as plain text; first column left-aligned."""
+    cells = [list(map(str, headers))] + [[fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(r: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
+
+
+def say(*parts) -> None:
+    print(*parts, flush=True)
+
+
+def pct_ms(latencies: np.ndarray, q: float) -> float:
+    return float(np.percentile(latencies, q) * 1000)
+
+
+# ---- data -----------------------------------------------------------------------------------
+def unit_centres(rng: np.random.Generator, clusters: int, dims: int) -> np.ndarray:
+    c = rng.standard_normal((clusters, dims), dtype=np.float32)
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    return c
+
+
+def clustered(rng: np.random.Generator, centres: np.ndarray, count: int, noise: float, chunk: int = 50_000):
+    """`count` unit vectors, each a random centre plus gaussian noise of expected norm `noise`."""
+    dims = centres.shape[1]
+    out = np.empty((count, dims), dtype=np.float32)
+    scale = np.float32(noise / np.sqrt(dims))
+    which = rng.integers(0, len(centres), count)
+    for start in range(0, count, chunk):
+        stop = min(count, start + chunk)
+        block = rng.standard_normal((stop - start, dims), dtype=np.float32)
+        block *= scale
+        block += centres[which[start:stop]]
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        out[start:stop] = block
+    return out
+
+
+def exact_topk(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """True top-k ids by cosine (rows are unit vectors, so by dot product), batched through BLAS."""
+    out = np.empty((len(queries), k), dtype=np.int64)
+    step = max(1, int(2e7 // max(len(data), 1)))
+    for start in range(0, len(queries), step):
+        scores = queries[start : start + step] @ data.T
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+        out[start : start + step] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
+def recall_at_k(found: list[list[int]], truth: np.ndarray) -> float:
+    hits = sum(len(set(f) & set(t.tolist())) for f, t in zip(found, truth))
+    return hits / (len(truth) * truth.shape[1])
+
+
+def timed_loop(fn, queries) -> tuple[list, np.ndarray, float]:
+    """Run fn(q) for each query one at a time; (results, per-query latencies, wall seconds)."""
+    for q in queries[: min(20, len(queries))]:  # warm-up
+        fn(q)
+    results, lat = [], np.empty(len(queries))
+    clock = time.perf_counter
+    t0 = clock()
+    for i, q in enumerate(queries):
+        s = clock()
+        results.append(fn(q))
+        lat[i] = clock() - s
+    return results, lat, clock() - t0
+
+
+# ---- the benchmark --------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    from kumo.config import Settings
+
+    defaults = Settings.model_fields
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=100_000, help="vectors in the index (default 100,000)")
+    ap.add_argument("--dims", type=int, default=384)
+    ap.add_argument("--clusters", type=int, default=1000, help="gaussian cluster centres (default 1000)")
+    ap.add_argument("--noise", type=float, default=1.0,
+                    help="expected norm of the noise added to a centre before normalising (default 1.0)")
+    ap.add_argument("--queries", type=int, default=2000, help="queries per ANN measurement (default 2000)")
+    ap.add_argument("--exact-queries", type=int, default=200, help="queries timed for numpy exact search")
+    ap.add_argument("--filtered-queries", type=int, default=300, help="queries per filtered measurement")
+    ap.add_argument("--m", type=int, default=defaults["vectorize_hnsw_m"].default)
+    ap.add_argument("--ef-construction", type=int, default=defaults["vectorize_hnsw_ef_construction"].default)
+    ap.add_argument("--ef-search", type=int, default=defaults["vectorize_hnsw_ef_search"].default,
+                    help="kumo's ef_search for the headline comparison (default: kumo's setting)")
+    ap.add_argument("--sweep", default="64,96,128,160,256", help="ef_search values to sweep (comma-separated)")
+    ap.add_argument("--build-threads", type=int, default=1,
+                    help="threads for the raw hnswlib build (default 1, like kumo's indexer: same seed and order "
+                         "then give the same graph)")
+    ap.add_argument("--batch", type=int, default=1000, help="vectors per kumo write (default 1000)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    args = ap.parse_args(argv)
+
+    from kumo.platform import Platform
+    from kumo.vectorize.batch import VectorBatch
+    from kumo.vectorize.service import QueryOptions
+
+    sweep = sorted({int(x) for x in args.sweep.split(",") if x.strip()} | {args.ef_search})
+    say(f"# kumo Vectorize query benchmark\n")
+    say(f"machine: {os.cpu_count()} cores ({cpu_model()}), Python {platform.python_version()}, numpy {np.__version__}, "
+        f"hnswlib {getattr(hnswlib, '__version__', '?')}; {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    say(f"data: N={args.n:,} x {args.dims} dims, {args.clusters} clusters, noise={args.noise}, cosine, topK={TOP_K}; "
+        f"HNSW M={args.m}, ef_construction={args.ef_construction}, kumo ef_search={args.ef_search}; "
+        f"{args.queries} queries per ANN loop\n")
+    rss0 = rss_mb()
+
+    # -- data and ground truth
+    t = time.perf_counter()
+    rng = np.random.default_rng(args.seed)
+    centres = unit_centres(rng, args.clusters, args.dims)
+    data = clustered(rng, centres, args.n, args.noise)
+    queries = clustered(rng, centres, args.queries, args.noise)
+    buckets = rng.integers(0, 100, args.n)  # number metadata: `bucket == b` selects ~1 %
+    halves = rng.integers(0, 2, args.n)  # string metadata: `half == "a"` selects ~50 %
+    truth = exact_topk(data, queries, TOP_K)
+    rss_data = rss_mb()
+    say(f"generated data + ground truth in {time.perf_counter() - t:.1f}s; RSS {rss_data:,.0f} MiB")
+
+    # -- (a) numpy exact, one query at a time
+    def numpy_exact(q):
+        scores = data @ q
+        part = np.argpartition(-scores, TOP_K - 1)[:TOP_K]
+        return part[np.argsort(-scores[part])].tolist()
+
+    ex_q = queries[: args.exact_queries]
+    ex_res, ex_lat, ex_wall = timed_loop(numpy_exact, ex_q)
+    ex_recall = recall_at_k(ex_res, truth[: len(ex_q)])
+    exact_row = ["numpy exact (BLAS scan)", ex_recall, len(ex_q) / ex_wall, pct_ms(ex_lat, 50), pct_ms(ex_lat, 99)]
+    say(f"numpy exact: {len(ex_q) / ex_wall:,.1f} QPS")
+
+    # -- (b) raw hnswlib
+    t = time.perf_counter()
+    raw = hnswlib.Index(space="cosine", dim=args.dims)
+    raw.init_index(max_elements=args.n, M=args.m, ef_construction=args.ef_construction)
+    raw.add_items(data, np.arange(args.n), num_threads=args.build_threads)
+    raw_build = time.perf_counter() - t
+    rss_raw = rss_mb()
+    say(f"raw hnswlib built in {raw_build:.1f}s ({args.n / raw_build:,.0f} vectors/s, {args.build_threads} thread(s)); "
+        f"RSS +{rss_raw - rss_data:,.0f} MiB")
+
+    def raw_query(q):
+        labels, _ = raw.knn_query(q, k=TOP_K, num_threads=1)
+        return labels[0].tolist()
+
+    # -- (c) kumo: a Platform on a temp data dir, written through the service, graph built behind
+    tmp = Path(tempfile.mkdtemp(prefix="kumo-bench-query-"))
+    settings = Settings(data_dir=tmp, vectorize_hnsw_m=args.m, vectorize_hnsw_ef_construction=args.ef_construction,
+                        vectorize_hnsw_ef_search=args.ef_search)
+    plat = Platform(settings)
+    plat.start()
+    service = plat.vectorize
+    service.create_index(ACCOUNT, INDEX, {"dimensions": args.dims, "metric": "cosine"})
+    service.create_metadata_index(ACCOUNT, INDEX, "bucket", "number")
+    service.create_metadata_index(ACCOUNT, INDEX, "half", "string")
+    ids = [str(i) for i in range(args.n)]
+    t = time.perf_counter()
+    for start in range(0, args.n, args.batch):
+        stop = min(args.n, start + args.batch)
+        metas = [{"bucket": int(buckets[i]), "half": "ab"[halves[i]]} for i in range(start, stop)]
+        batch = VectorBatch(ids[start:stop], data[start:stop], [None] * (stop - start), metas)
+        service.write(ACCOUNT, INDEX, batch, upsert=False)
+    kumo_write = time.perf_counter() - t
+    service.wait_for_ann(ACCOUNT, INDEX, timeout=24 * 3600)
+    kumo_ready = time.perf_counter() - t
+    loaded = service._get(ACCOUNT, INDEX)
+    space = loaded.space
+    rss_kumo = rss_mb()
+    say(f"kumo: {args.n:,} vectors written in {kumo_write:.1f}s ({args.n / kumo_write:,.0f} vectors/s acknowledged, "
+        f"SQLite synchronous=FULL), graph caught up after {kumo_ready:.1f}s; RSS +{rss_kumo - rss_raw:,.0f} MiB")
+    if space.hnsw is None:
+        say(f"note: N={args.n} is below vectorize_ann_threshold ({space.ann.threshold}); kumo answers by exact scan")
+
+    def space_query(q):
+        return [int(space.ids[m.slot]) for m in space.query(q, TOP_K)]
+
+    opts = QueryOptions(top_k=TOP_K)
+    query_lists = [q.tolist() for q in queries]  # what the HTTP layer hands the service
+
+    def service_query(qlist):
+        return [int(m["id"]) for m in service.query(ACCOUNT, INDEX, vector=qlist, options=opts)["matches"]]
+
+    def set_kumo_ef(ef: int) -> None:
+        space.ann = dataclasses.replace(space.ann, ef_search=ef)
+
+    # -- ef sweep (includes kumo's setting, which is the headline)
+    sweep_rows, results = [], {}
+    for ef in sweep:
+        raw.set_ef(ef)
+        r_res, r_lat, r_wall = timed_loop(raw_query, queries)
+        set_kumo_ef(ef)
+        s_res, s_lat, s_wall = timed_loop(space_query, queries)
+        v_res, v_lat, v_wall = timed_loop(service_query, query_lists)
+        nq = len(queries)
+        res = results[ef] = {
+            "raw": (recall_at_k(r_res, truth), nq / r_wall, r_lat),
+            "space": (recall_at_k(s_res, truth), nq / s_wall, s_lat),
+            "service": (recall_at_k(v_res, truth), nq / v_wall, v_lat),
+        }
+        sweep_rows.append([
+            ef, res["raw"][0], res["raw"][1], res["space"][0], res["space"][1], res["service"][0], res["service"][1],
+            f"{res['space'][1] / res['raw'][1]:.0%}", f"{res['service'][1] / res['raw'][1]:.0%}",
+        ])
+        say(f"ef={ef}: raw {res['raw'][1]:,.0f} QPS r={res['raw'][0]:.4f} | space {res['space'][1]:,.0f} QPS "
+            f"r={res['space'][0]:.4f} | service {res['service'][1]:,.0f} QPS r={res['service'][0]:.4f}")
+    set_kumo_ef(args.ef_search)
+
+    # raw hnswlib with the whole batch in one C++ call: the floor for per-query Python overhead
+    raw.set_ef(args.ef_search)
+    t = time.perf_counter()
+    labels, _ = raw.knn_query(queries, k=TOP_K, num_threads=1)
+    raw_batched_qps = len(queries) / (time.perf_counter() - t)
+    raw_batched_recall = recall_at_k(labels.tolist(), truth)
+
+    # -- filtered queries (always exact in kumo) vs numpy's exact filtered top-10
+    fq = queries[: args.filtered_queries]
+    fq_lists = query_lists[: args.filtered_queries]
+    f_rng = np.random.default_rng(args.seed + 1)
+    bucket_of_query = f_rng.integers(0, 100, len(fq))
+    half_of_query = f_rng.integers(0, 2, len(fq))
+    filter_cases = {
+        "1 % (number: bucket == b)": (
+            lambda i: {"bucket": int(bucket_of_query[i])}, lambda i: buckets == bucket_of_query[i]),
+        "50 % (string: half == 'a'|'b')": (
+            lambda i: {"half": "ab"[half_of_query[i]]}, lambda i: halves == half_of_query[i]),
+    }
+    filter_rows = []
+    for label, (make_filter, make_mask) in filter_cases.items():
+        masks = [make_mask(i) for i in range(len(fq))]
+        filters = [make_filter(i) for i in range(len(fq))]
+        selectivity = float(np.mean([m.mean() for m in masks]))
+
+        def numpy_filtered(i):
+            rows = np.flatnonzero(masks[i])
+            scores = data[rows] @ fq[i]
+            k = min(TOP_K, len(rows))
+            part = np.argpartition(-scores, k - 1)[:k]
+            return rows[part[np.argsort(-scores[part])]].tolist()
+
+        def kumo_filtered(i):
+            out = service.query(ACCOUNT, INDEX, vector=fq_lists[i], options=QueryOptions(top_k=TOP_K, filter=filters[i]))
+            return [int(m["id"]) for m in out["matches"]]
+
+        idx = list(range(len(fq)))
+        n_res, n_lat, _ = timed_loop(numpy_filtered, idx)
+        k_res, k_lat, _ = timed_loop(kumo_filtered, idx)
+        mismatches = 0
+        for i, (want, got) in enumerate(zip(n_res, k_res)):
+            if want == got:
+                continue
+            # tolerate only exact ties (equal float64 scores) at the boundary
+            q64 = fq[i].astype(np.float64)
+            sw = np.sort(data[want].astype(np.float64) @ q64)
+            sg = np.sort(data[got].astype(np.float64) @ q64) if got else np.zeros(0)
+            if len(sw) != len(sg) or not np.allclose(sw, sg, rtol=0, atol=1e-9):
+                mismatches += 1
+        filter_rows.append([label, f"{selectivity:.1%}", pct_ms(n_lat, 50), pct_ms(n_lat, 99),
+                            pct_ms(k_lat, 50), pct_ms(k_lat, 99), mismatches == 0,
+                            f"{len(fq) - mismatches}/{len(fq)}"])
+        say(f"filtered {label}: kumo p50 {pct_ms(k_lat, 50):.2f} ms, exact {len(fq) - mismatches}/{len(fq)}")
+
+    # -- report
+    head = results[args.ef_search]
+    say("\n## Unfiltered top-10, one query at a time (kumo's ef_search = %d)\n" % args.ef_search)
+    rows = [exact_row]
+    for key, label in (("raw", "raw hnswlib knn_query"), ("space", "kumo VectorSpace.query"),
+                       ("service", "kumo VectorizeService.query")):
+        recall, qps, lat = head[key]
+        rows.append([label, recall, qps, pct_ms(lat, 50), pct_ms(lat, 99)])
+    rows.append(["raw hnswlib, all queries in one call", raw_batched_recall, raw_batched_qps, float("nan"), float("nan")])
+    raw_qps = head["raw"][1]
+    for r in rows:
+        r.append(f"{r[2] / raw_qps:.0%}")
+    say(table(["path", "recall@10", "QPS", "p50 ms", "p99 ms", "QPS vs raw hnswlib"], rows))
+
+    say("\n## ef_search sweep (recall@10 / QPS; ratio = kumo QPS / raw hnswlib QPS)\n")
+    say(table(["ef_search", "raw recall", "raw QPS", "space recall", "space QPS", "service recall", "service QPS",
+               "space/raw", "service/raw"], sweep_rows))
+    ok = [ef for ef in sweep if results[ef]["service"][0] >= TARGET_RECALL and results[ef]["space"][0] >= TARGET_RECALL]
+    raw_ok = [ef for ef in sweep if results[ef]["raw"][0] >= TARGET_RECALL]
+    if ok:
+        ef = ok[0]
+        r = results[ef]
+        say(f"\nsmallest swept ef_search with kumo recall@10 >= {TARGET_RECALL}: **{ef}** "
+            f"(service recall {r['service'][0]:.4f}, {r['service'][1]:,.0f} QPS = {r['service'][1] / r['raw'][1]:.0%} "
+            f"of raw hnswlib at the same ef; VectorSpace {r['space'][1] / r['raw'][1]:.0%})")
+    else:
+        say(f"\nno swept ef_search reaches kumo recall@10 >= {TARGET_RECALL}; try larger values with --sweep")
+    if raw_ok:
+        say(f"smallest swept ef_search with raw hnswlib recall@10 >= {TARGET_RECALL}: {raw_ok[0]}")
+
+    say("\n## Filtered top-10 through a metadata index (kumo scans the matching vectors exactly)\n")
+    say(table(["filter (selectivity)", "share", "numpy p50 ms", "numpy p99 ms", "kumo p50 ms", "kumo p99 ms",
+               "exact", "equal to numpy"], filter_rows))
+
+    say("\n## Build and memory\n")
+    say(table(["item", "value"], [
+        ["raw hnswlib build (add_items, %d thread)" % args.build_threads, f"{raw_build:.1f} s ({args.n / raw_build:,.0f} vectors/s)"],
+        ["kumo service.write, %d per batch (acknowledged)" % args.batch, f"{kumo_write:.1f} s ({args.n / kumo_write:,.0f} vectors/s)"],
+        ["kumo graph caught up (from first write)", f"{kumo_ready:.1f} s ({args.n / kumo_ready:,.0f} vectors/s)"],
+        ["RSS: interpreter + imports", f"{rss0:,.0f} MiB"],
+        ["RSS: + data set, queries, ground truth", f"{rss_data:,.0f} MiB (+{rss_data - rss0:,.0f})"],
+        ["RSS: + raw hnswlib index", f"{rss_raw:,.0f} MiB (+{rss_raw - rss_data:,.0f})"],
+        ["RSS: + kumo index loaded (matrix, graph, metadata, SQLite)", f"{rss_kumo:,.0f} MiB (+{rss_kumo - rss_raw:,.0f})"],
+        ["raw float32 vectors alone", f"{data.nbytes / 2**20:,.0f} MiB"],
+    ]))
+
+    plat.close()
+    if not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        say(f"\ndata dir kept: {tmp}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
