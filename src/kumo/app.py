@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from kumo import __version__
 from kumo.api.body import describe_validation_error
 from kumo.api.envelope import failure, from_error
-from kumo.api.middleware import BodySizeLimit
+from kumo.api.middleware import BodySizeLimit, StripTrailingSlash
 from kumo.config import Settings
 from kumo.errors import KumoError
 from kumo.platform import Platform
@@ -64,4 +64,5 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         return failure(500, 10002, "Internal error in kumo; see the server log for details.")
 
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(StripTrailingSlash)
     return app

@@ -71,3 +71,19 @@ class BodySizeLimit:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+class StripTrailingSlash:
+    """`/indexes/` and `/indexes` are the same resource; answer both rather than redirecting a POST."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = dict(scope)
+            scope["path"] = path.rstrip("/") or "/"
+            if scope.get("raw_path"):
+                scope["raw_path"] = scope["raw_path"].rstrip(b"/") or b"/"
+        await self.app(scope, receive, send)

@@ -1,0 +1,69 @@
+"""The in-memory search structure against numpy, including the HNSW path and its exact tail."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kumo.vectorize.filters import MetadataFilter
+from kumo.vectorize.space import AnnParams, VectorSpace
+
+
+def exact(x: np.ndarray, q: np.ndarray, k: int) -> list[int]:
+    scores = x @ q / (np.linalg.norm(x, axis=1) * np.linalg.norm(q))
+    return np.argsort(-scores, kind="stable")[:k].tolist()
+
+
+@pytest.fixture
+def clustered():
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(30, 24))
+    x = (centres[rng.integers(0, 30, 4000)] + 0.2 * rng.normal(size=(4000, 24))).astype(np.float32)
+    return x, rng
+
+
+def test_ann_with_unindexed_tail_and_deletes(clustered):
+    x, rng = clustered
+    space = VectorSpace(24, "cosine", AnnParams(threshold=1000))
+    ids = [f"i{i}" for i in range(len(x))]
+    space.put(ids[:3000], x[:3000], [None] * 3000, [None] * 3000)
+    while space.ann_step(500):
+        pass
+    assert space.hnsw is not None and space.ann_upto == 3000
+    space.put(ids[3000:], x[3000:], [None] * 1000, [None] * 1000)  # not in the graph yet
+    assert space.ann_pending == 1000
+    hits = total = 0
+    for _ in range(30):
+        q = x[rng.integers(0, len(x))] + 0.05 * rng.normal(size=24).astype(np.float32)
+        got = [m.slot for m in space.query(q.astype(np.float32), 10)]
+        want = exact(x, q, 10)
+        hits += len(set(got) & set(want))
+        total += 10
+    assert hits / total >= 0.95
+    # the newest vectors are found exactly even though the graph has not seen them
+    q = x[3500]
+    assert space.query(q, 1)[0].slot == 3500
+    space.remove(["i3500", "i10"])
+    assert all(m.slot not in (3500, 10) for m in space.query(x[3500], 20))
+    assert all(m.slot != 10 for m in space.query(x[10], 20))
+
+
+def test_upsert_moves_slot_and_filters_stay_exact():
+    space = VectorSpace(3, "euclidean")
+    space.add_column("g", "string")
+    space.put(["a", "b"], np.eye(3, dtype=np.float32)[:2], [None, "n"], [{"g": "x"}, {"g": "y"}])
+    space.put(["a"], np.array([[0, 0, 1]], dtype=np.float32), [None], [{"g": "y"}])
+    assert space.count == 2 and space.slot_of["a"] == 2
+    flt = MetadataFilter.parse({"g": "y"})
+    got = space.query(np.array([0, 0, 1], dtype=np.float32), 5, metadata_filter=flt)
+    assert [space.ids[m.slot] for m in got] == ["a", "b"]
+    assert got[0].score == 0.0 and got[1].score == pytest.approx(np.sqrt(2))
+    assert space.query(np.array([0, 0, 1], dtype=np.float32), 5, namespace="n")[0].slot == 1
+    assert space.query(np.array([0, 0, 1], dtype=np.float32), 5, namespace="other") == []
+
+
+def test_zero_vector_cosine_scores_zero():
+    space = VectorSpace(2, "cosine")
+    space.put(["z", "a"], np.array([[0, 0], [1, 0]], dtype=np.float32), [None, None], [None, None])
+    got = space.query(np.array([1, 0], dtype=np.float32), 2)
+    assert [(space.ids[m.slot], m.score) for m in got] == [("a", 1.0), ("z", 0.0)]
