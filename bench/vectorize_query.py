@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.metadata
 import os
 import platform
 import shutil
@@ -148,18 +149,48 @@ def recall_at_k(found: list[list[int]], truth: np.ndarray) -> float:
     return hits / (len(truth) * truth.shape[1])
 
 
-def timed_loop(fn, queries) -> tuple[list, np.ndarray, float]:
-    """Run fn(q) for each query one at a time; (results, per-query latencies, wall seconds)."""
-    for q in queries[: min(20, len(queries))]:  # warm-up
-        fn(q)
-    results, lat = [], np.empty(len(queries))
+def timed_loop(fn, inputs) -> tuple[list, np.ndarray, float]:
+    """Run fn(x) for each input one at a time; (results, per-query latencies, wall seconds)."""
+    for x in inputs[: min(20, len(inputs))]:  # warm-up
+        fn(x)
+    results, lat = [], np.empty(len(inputs))
     clock = time.perf_counter
     t0 = clock()
-    for i, q in enumerate(queries):
+    for i, x in enumerate(inputs):
         s = clock()
-        results.append(fn(q))
+        results.append(fn(x))
         lat[i] = clock() - s
     return results, lat, clock() - t0
+
+
+def interleaved(paths: dict, rounds: int, chunk: int = 100) -> dict:
+    """Time several query paths fairly on a shared machine: the query set is cut into chunks and the
+    paths take turns chunk by chunk (rotating who goes first), `rounds` times over. Returns, per path,
+    (results of the first round, all latencies, QPS)."""
+    names = list(paths)
+    n = len(next(iter(paths.values()))[1])
+    lat = {name: np.empty((rounds, n)) for name in names}
+    results = {name: [None] * n for name in names}
+    clock = time.perf_counter
+    for name, (fn, inputs) in paths.items():  # warm-up
+        for x in inputs[:20]:
+            fn(x)
+    turn = 0
+    for r in range(rounds):
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            turn += 1
+            for name in names[turn % len(names):] + names[: turn % len(names)]:
+                fn, inputs = paths[name]
+                row = lat[name][r]
+                res = results[name]
+                for i in range(start, stop):
+                    s = clock()
+                    out = fn(inputs[i])
+                    row[i] = clock() - s
+                    if r == 0:
+                        res[i] = out
+    return {name: (results[name], lat[name].ravel(), lat[name].size / lat[name].sum()) for name in names}
 
 
 # ---- the benchmark --------------------------------------------------------------------------
@@ -171,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=100_000, help="vectors in the index (default 100,000)")
     ap.add_argument("--dims", type=int, default=384)
     ap.add_argument("--clusters", type=int, default=1000, help="gaussian cluster centres (default 1000)")
-    ap.add_argument("--noise", type=float, default=1.0,
-                    help="expected norm of the noise added to a centre before normalising (default 1.0)")
+    ap.add_argument("--noise", type=float, default=2.0,
+                    help="expected norm of the noise added to a centre before normalising (default 2.0; 1.5 is easy, 2.5 is close to uniform)")
     ap.add_argument("--queries", type=int, default=2000, help="queries per ANN measurement (default 2000)")
     ap.add_argument("--exact-queries", type=int, default=200, help="queries timed for numpy exact search")
     ap.add_argument("--filtered-queries", type=int, default=300, help="queries per filtered measurement")
@@ -180,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ef-construction", type=int, default=defaults["vectorize_hnsw_ef_construction"].default)
     ap.add_argument("--ef-search", type=int, default=defaults["vectorize_hnsw_ef_search"].default,
                     help="kumo's ef_search for the headline comparison (default: kumo's setting)")
-    ap.add_argument("--sweep", default="64,96,128,160,256", help="ef_search values to sweep (comma-separated)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="times each ANN query set is run (paths interleaved chunk by chunk; default 3)")
+    ap.add_argument("--sweep", default="32,48,64,96,128,160,256", help="ef_search values to sweep (comma-separated)")
     ap.add_argument("--build-threads", type=int, default=1,
                     help="threads for the raw hnswlib build (default 1, like kumo's indexer: same seed and order "
                          "then give the same graph)")
@@ -196,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep = sorted({int(x) for x in args.sweep.split(",") if x.strip()} | {args.ef_search})
     say(f"# kumo Vectorize query benchmark\n")
     say(f"machine: {os.cpu_count()} cores ({cpu_model()}), Python {platform.python_version()}, numpy {np.__version__}, "
-        f"hnswlib {getattr(hnswlib, '__version__', '?')}; {time.strftime('%Y-%m-%d %H:%M %Z')}")
+        f"hnswlib {importlib.metadata.version('hnswlib')}; {time.strftime('%Y-%m-%d %H:%M %Z')}")
     say(f"data: N={args.n:,} x {args.dims} dims, {args.clusters} clusters, noise={args.noise}, cosine, topK={TOP_K}; "
         f"HNSW M={args.m}, ef_construction={args.ef_construction}, kumo ef_search={args.ef_search}; "
         f"{args.queries} queries per ANN loop\n")
@@ -284,16 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     sweep_rows, results = [], {}
     for ef in sweep:
         raw.set_ef(ef)
-        r_res, r_lat, r_wall = timed_loop(raw_query, queries)
         set_kumo_ef(ef)
-        s_res, s_lat, s_wall = timed_loop(space_query, queries)
-        v_res, v_lat, v_wall = timed_loop(service_query, query_lists)
-        nq = len(queries)
-        res = results[ef] = {
-            "raw": (recall_at_k(r_res, truth), nq / r_wall, r_lat),
-            "space": (recall_at_k(s_res, truth), nq / s_wall, s_lat),
-            "service": (recall_at_k(v_res, truth), nq / v_wall, v_lat),
-        }
+        timed = interleaved({
+            "raw": (raw_query, queries), "space": (space_query, queries), "service": (service_query, query_lists),
+        }, rounds=args.rounds)
+        res = results[ef] = {name: (recall_at_k(out, truth), qps, lat) for name, (out, lat, qps) in timed.items()}
         sweep_rows.append([
             ef, res["raw"][0], res["raw"][1], res["space"][0], res["space"][1], res["service"][0], res["service"][1],
             f"{res['space'][1] / res['raw'][1]:.0%}", f"{res['service'][1] / res['raw'][1]:.0%}",
@@ -304,9 +332,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # raw hnswlib with the whole batch in one C++ call: the floor for per-query Python overhead
     raw.set_ef(args.ef_search)
-    t = time.perf_counter()
-    labels, _ = raw.knn_query(queries, k=TOP_K, num_threads=1)
-    raw_batched_qps = len(queries) / (time.perf_counter() - t)
+    batched = []
+    for _ in range(args.rounds):
+        t = time.perf_counter()
+        labels, _ = raw.knn_query(queries, k=TOP_K, num_threads=1)
+        batched.append(time.perf_counter() - t)
+    raw_batched_qps = len(queries) / float(np.median(batched))
     raw_batched_recall = recall_at_k(labels.tolist(), truth)
 
     # -- filtered queries (always exact in kumo) vs numpy's exact filtered top-10
@@ -328,19 +359,25 @@ def main(argv: list[str] | None = None) -> int:
         selectivity = float(np.mean([m.mean() for m in masks]))
 
         def numpy_filtered(i):
-            rows = np.flatnonzero(masks[i])
-            scores = data[rows] @ fq[i]
-            k = min(TOP_K, len(rows))
+            mask = masks[i]
+            if selectivity < 0.25:  # gather the matching rows and scan them
+                rows = np.flatnonzero(mask)
+                scores = data[rows] @ fq[i]
+            else:  # scan everything, then mask (cheaper than copying half the matrix)
+                rows = None
+                scores = np.where(mask, data @ fq[i], -np.inf)
+            k = min(TOP_K, int(mask.sum()))
             part = np.argpartition(-scores, k - 1)[:k]
-            return rows[part[np.argsort(-scores[part])]].tolist()
+            best = part[np.argsort(-scores[part])]
+            return (best if rows is None else rows[best]).tolist()
 
         def kumo_filtered(i):
             out = service.query(ACCOUNT, INDEX, vector=fq_lists[i], options=QueryOptions(top_k=TOP_K, filter=filters[i]))
             return [int(m["id"]) for m in out["matches"]]
 
         idx = list(range(len(fq)))
-        n_res, n_lat, _ = timed_loop(numpy_filtered, idx)
-        k_res, k_lat, _ = timed_loop(kumo_filtered, idx)
+        timed = interleaved({"numpy": (numpy_filtered, idx), "kumo": (kumo_filtered, idx)}, rounds=1, chunk=50)
+        (n_res, n_lat, _), (k_res, k_lat, _) = timed["numpy"], timed["kumo"]
         mismatches = 0
         for i, (want, got) in enumerate(zip(n_res, k_res)):
             if want == got:

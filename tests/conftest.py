@@ -24,8 +24,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_STARTED: list[Server] = []
+
+
 class Server:
-    """A `kumo serve` subprocess."""
+    """A `kumo serve` subprocess (stopped at the end of the session if a test could not)."""
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None):
         self.data_dir = data_dir
@@ -43,6 +46,7 @@ class Server:
             [*KUMO, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), *self.args],
             env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
         )
+        _STARTED.append(self)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -69,6 +73,14 @@ class Server:
         self.proc.kill()
         self.proc.wait()
         self._log.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_leftover_servers():
+    yield
+    for srv in _STARTED:
+        if srv.proc and srv.proc.poll() is None:
+            srv.proc.kill()
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from kumo.api.middleware import BodySizeLimit, StripTrailingSlash
 from kumo.config import Settings
 from kumo.errors import KumoError
 from kumo.platform import Platform
+from kumo.ai.routes import router as ai_router
 from kumo.vectorize.routes import router as vectorize_router
 
 log = logging.getLogger("kumo")
@@ -29,14 +30,17 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         platform.start()
+        await platform.start_async()
         try:
             yield
         finally:
+            await platform.stop_async()
             platform.close()
 
     app = FastAPI(title="kumo", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.platform = platform
     app.include_router(vectorize_router)
+    app.include_router(ai_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     vectorize_hnsw_m: int = 16
     vectorize_hnsw_ef_construction: int = 128
     vectorize_hnsw_ef_search: int = 160
+    # Workers AI
+    strict_models: bool = False  # no stand-ins: a model without its own weights is an error
+    models_dir: Path | None = None  # where pulled weights live [default: <data_dir>/models]
+    threads: int | None = None  # inference threads per model [default: all cores]
+    models: list[dict[str, Any]] = Field(default_factory=list)  # extra catalog entries (remote models...)
 
     @field_validator("api_tokens", mode="before")
     @classmethod

@@ -17,14 +17,16 @@ from kumo.config import Settings
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Where state lives [default: ./.kumo].")
 @click.option("--insecure", is_flag=True, default=None, help="Allow a non-loopback address without API tokens.")
 @click.option("--log-level", default=None, type=click.Choice(["debug", "info", "warning", "error"]))
-def serve(host, port, data_dir, insecure, log_level) -> None:
+@click.option("--strict-models", is_flag=True, default=None,
+              help="No stand-ins: a model whose own weights are absent answers an error.")
+def serve(host, port, data_dir, insecure, log_level, strict_models) -> None:
     """Start kumo's HTTP server (Workers AI, Vectorize, AI Gateway APIs)."""
     import uvicorn
 
     from kumo.app import create_app
 
     overrides = {k: v for k, v in dict(host=host, port=port, data_dir=data_dir, insecure=insecure,
-                                       log_level=log_level).items() if v is not None}
+                                       log_level=log_level, strict_models=strict_models).items() if v is not None}
     settings = Settings(**overrides)
     if not settings.is_loopback and not settings.auth_required:
         if not settings.insecure:

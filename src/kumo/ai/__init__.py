@@ -1,0 +1,1 @@
+"""Workers AI: a model catalog, task schemas, runtimes that run real weights, and Cloudflare's wire format."""

@@ -1,0 +1,139 @@
+"""Workers AI over HTTP: `/ai/run/{model}` (JSON envelope, SSE or raw PNG), the model catalog, the
+OpenAI-compatible `/ai/v1/*` (plain OpenAI JSON, no envelope) and the batch API (`?queueRequest=true`)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+from kumo.ai import openai_compat
+from kumo.ai.service import AiService
+from kumo.api.envelope import ok
+from kumo.api.routing import account_router, platform_of
+from kumo.api.sse import sse_response
+from kumo.errors import InvalidRequest, KumoError
+
+router = account_router("/ai")
+
+
+def _ai(request: Request) -> AiService:
+    return platform_of(request).ai
+
+
+def _headers(model: str) -> dict[str, str]:
+    return {"x-kumo-model": model, "cf-ai-req-id": str(uuid.uuid4())}
+
+
+async def _input(request: Request) -> Any:
+    """A JSON body, or the raw bytes of a binary input (audio, image) sent as the body."""
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "")
+    looks_json = raw.lstrip()[:1] in (b"{", b"[")
+    if "json" in content_type or (looks_json and "octet-stream" not in content_type and "audio" not in content_type
+                                  and "image" not in content_type):
+        if not raw.strip():
+            raise InvalidRequest("The request body is empty; send the model input as JSON.", code=3003)
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if "json" in content_type:
+                raise InvalidRequest(f"The request body is not valid JSON: {exc}", code=5006) from None
+    return raw
+
+
+@router.post("/run/{model:path}")
+async def run_model(request: Request, account_id: str, model: str) -> Response:
+    ai = _ai(request)
+    body = await _input(request)
+    if request.query_params.get("queueRequest", "").lower() == "true":
+        batch = platform_of(request).batches
+        if isinstance(body, dict) and "request_id" in body:
+            return ok(batch.poll(account_id, body["request_id"]))
+        return ok(batch.submit(account_id, model, body))
+    if isinstance(body, dict) and body.get("stream") is True:
+        served, events = await ai.stream(model, body)
+        return sse_response(events, headers=_headers(served))
+    result = await ai.run(model, body)
+    output = result.output
+    if isinstance(output.result, bytes):
+        return Response(output.result, media_type=output.content_type, headers=_headers(result.model))
+    response = ok(output.result)
+    response.headers.update(_headers(result.model))
+    return response
+
+
+@router.get("/models/search")
+async def search_models(request: Request, account_id: str) -> JSONResponse:
+    q = request.query_params
+    try:
+        page = int(q.get("page", 1))
+        per_page = int(q.get("per_page", 50))
+    except ValueError:
+        raise InvalidRequest("`page` and `per_page` must be integers") from None
+    if page < 1 or not 1 <= per_page <= 1000:
+        raise InvalidRequest("`page` must be ≥ 1 and `per_page` from 1 to 1000")
+    ai = _ai(request)
+    entries = ai.catalog.search(task=q.get("task"), search=q.get("search"), author=q.get("author"))
+    chunk = entries[(page - 1) * per_page : page * per_page]
+    return ok([e.as_json() for e in chunk],
+              result_info={"page": page, "per_page": per_page, "count": len(chunk), "total_count": len(entries)})
+
+
+@router.get("/models/schema")
+async def model_schema(request: Request, account_id: str) -> JSONResponse:
+    name = request.query_params.get("model")
+    if not name:
+        raise InvalidRequest("`model` is required, e.g. ?model=@cf/baai/bge-small-en-v1.5")
+    entry = _ai(request).entry(name)
+    return ok({"input": entry.task.input_schema, "output": entry.task.output_schema})
+
+
+# ---- OpenAI-compatible ------------------------------------------------------------------------------
+def _openai_error(exc: KumoError) -> JSONResponse:
+    return JSONResponse(openai_compat.openai_error(exc.status, exc.message, exc.code), status_code=exc.status)
+
+
+async def _openai_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        raise InvalidRequest("the body must be a JSON object with a `model`, e.g. @cf/meta/llama-3.1-8b-instruct")
+    return body
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request, account_id: str) -> Response:
+    try:
+        body = await _openai_body(request)
+        inputs = openai_compat.chat_request_to_input(body)
+        ai = _ai(request)
+        max_tokens = inputs.get("max_tokens", 256)
+        if body.get("stream"):
+            served, events = await ai.stream(body["model"], inputs)
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            writer = openai_compat.ChunkWriter(body["model"], include_usage, max_tokens)
+            return sse_response(events, headers=_headers(served), transform=writer.chunks)
+        inputs.pop("stream", None)
+        result = await ai.run(body["model"], inputs)
+        payload = openai_compat.chat_completion(body["model"], result.output.result, max_tokens)
+        return JSONResponse(payload, headers=_headers(result.model))
+    except KumoError as exc:
+        return _openai_error(exc)
+
+
+@router.post("/v1/embeddings")
+async def embeddings(request: Request, account_id: str) -> Response:
+    try:
+        body = await _openai_body(request)
+        inputs, encoding = openai_compat.embeddings_request_to_input(body)
+        result = await _ai(request).run(body["model"], inputs)
+        payload = openai_compat.embeddings_response(body["model"], result.output.result, result.output.usage, encoding)
+        return JSONResponse(payload, headers=_headers(result.model))
+    except KumoError as exc:
+        return _openai_error(exc)

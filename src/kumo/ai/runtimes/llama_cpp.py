@@ -1,0 +1,264 @@
+"""Chat and completion models on llama.cpp (llama-cpp-python, GGUF), in process.
+
+The prompt is built with the chat template stored in the GGUF (Jinja), `raw` skips it. JSON mode and tool
+calling are grammar-constrained, so the answer is always valid JSON of the asked shape. One generation runs
+at a time per model; requests wait in FIFO order (asyncio.Lock is fair), and `rejectIfBusy` answers 429
+instead of waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from kumo.ai.runtimes.base import RunOutput, Runtime, require
+from kumo.errors import InvalidRequest
+
+DEFAULT_MAX_TOKENS = 256
+DEFAULT_TEMPERATURE = 0.6
+DEFAULT_CONTEXT = 4096
+
+
+class ModelBusy(Exception):
+    """The model is generating for someone else and the caller asked not to wait."""
+
+
+def _text_of(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+
+
+def normalise_tools(tools: list[dict]) -> list[dict]:
+    """Cloudflare's flat `{name, description, parameters}` and OpenAI's `{type: function, function}`."""
+    out = []
+    for tool in tools:
+        fn = tool.get("function", tool) if tool.get("type") == "function" else tool
+        out.append({"name": fn["name"], "description": fn.get("description", ""),
+                    "parameters": fn.get("parameters") or {"type": "object", "properties": {}}})
+    return out
+
+
+def _tool_schema(tools: list[dict]) -> dict:
+    calls = [
+        {"type": "object", "properties": {"name": {"const": t["name"]}, "arguments": t["parameters"]},
+         "required": ["name", "arguments"]}
+        for t in tools
+    ]
+    return {
+        "anyOf": [
+            {"type": "object", "properties": {"tool_calls": {"type": "array", "items": {"anyOf": calls},
+                                                             "minItems": 1}},
+             "required": ["tool_calls"]},
+            {"type": "object", "properties": {"response": {"type": "string"}}, "required": ["response"]},
+        ]
+    }
+
+
+def _tool_prompt(tools: list[dict]) -> str:
+    return (
+        "You can call these tools:\n" + json.dumps(tools, indent=1) + "\n"
+        'To call tools, answer only with {"tool_calls": [{"name": <tool name>, "arguments": {...}}]}. '
+        'To answer without a tool, answer only with {"response": "<your answer>"}.'
+    )
+
+
+class LlamaCpp(Runtime):
+    tasks = frozenset({"text-generation"})
+
+    def __init__(self, entry, root: Path, threads: int | None = None):
+        super().__init__(entry, root, threads)
+        llama_cpp = require("llama_cpp", "llama-cpp-python")
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        self._grammar_cls = LlamaGrammar
+        n_ctx = int(entry.config.get("n_ctx", DEFAULT_CONTEXT))
+        self.llm = llama_cpp.Llama(
+            model_path=str(self.file("gguf", "model.gguf")), n_ctx=n_ctx, n_threads=self.threads,
+            n_threads_batch=self.threads, n_batch=512, verbose=False,
+        )
+        self.n_ctx = n_ctx
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        eos_id, bos_id = self.llm.token_eos(), self.llm.token_bos()
+        eos = self.llm._model.token_get_text(eos_id) if eos_id != -1 else ""
+        bos = self.llm._model.token_get_text(bos_id) if bos_id != -1 else ""
+        self.formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos) if template else None
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    # ---- scheduling -------------------------------------------------------------------------
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(id(loop))
+        if lock is None:
+            lock = self._locks[id(loop)] = asyncio.Lock()
+        return lock
+
+    def busy(self) -> bool:
+        return any(lock.locked() for lock in self._locks.values())
+
+    async def _acquire(self, options: dict[str, Any]) -> asyncio.Lock:
+        lock = self._lock()
+        if options.get("rejectIfBusy") and lock.locked():
+            raise ModelBusy()
+        await lock.acquire()
+        return lock
+
+    # ---- prompt building --------------------------------------------------------------------
+    def _prompt(self, inputs: dict[str, Any], tools: list[dict] | None) -> tuple[str, list[str]]:
+        if "prompt" in inputs:
+            if inputs.get("raw"):
+                return inputs["prompt"], []
+            messages = [{"role": "user", "content": inputs["prompt"]}]
+        else:
+            messages = [{"role": m["role"], "content": _text_of(m.get("content"))} for m in inputs["messages"]]
+            for original, message in zip(inputs["messages"], messages):
+                if original.get("tool_calls") and not message["content"]:
+                    message["content"] = json.dumps({"tool_calls": original["tool_calls"]})
+        if tools:
+            system = _tool_prompt(tools)
+            if messages and messages[0]["role"] == "system":
+                messages[0] = {"role": "system", "content": messages[0]["content"] + "\n\n" + system}
+            else:
+                messages.insert(0, {"role": "system", "content": system})
+        if self.formatter is None:
+            text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+            return text, []
+        formatted = self.formatter(messages=messages)
+        stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop] if formatted.stop else []
+        return formatted.prompt, stop
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode(), add_bos=False, special=True))
+
+    def _params(self, inputs: dict[str, Any], stop: list[str]) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "max_tokens": inputs.get("max_tokens", DEFAULT_MAX_TOKENS),
+            "temperature": inputs.get("temperature", DEFAULT_TEMPERATURE),
+            "stop": stop or None,
+        }
+        for ours, theirs in (("top_p", "top_p"), ("top_k", "top_k"), ("seed", "seed"),
+                             ("repetition_penalty", "repeat_penalty"), ("frequency_penalty", "frequency_penalty"),
+                             ("presence_penalty", "presence_penalty")):
+            if inputs.get(ours) is not None:
+                params[theirs] = inputs[ours]
+        return params
+
+    def _check_context(self, prompt: str, max_tokens: int) -> int:
+        used = self.count_tokens(prompt)
+        if used + max_tokens > self.n_ctx:
+            raise InvalidRequest(
+                f"the prompt is {used} tokens and max_tokens is {max_tokens}; {self.entry.name} here has a "
+                f"context window of {self.n_ctx} tokens"
+            )
+        return used
+
+    # ---- non-streaming ------------------------------------------------------------------------
+    async def run(self, inputs: dict[str, Any], options: dict[str, Any]) -> RunOutput:
+        tools = normalise_tools(inputs["tools"]) if inputs.get("tools") else None
+        response_format = inputs.get("response_format")
+        schema = None
+        if tools:
+            schema = _tool_schema(tools)
+        elif response_format:
+            schema = _json_schema_of(response_format)
+        prompt, stop = self._prompt(inputs, tools)
+        params = self._params(inputs, stop)
+        self._check_context(prompt, params["max_tokens"])
+        if schema is not None:
+            params["grammar"] = self._grammar(schema)
+        lock = await self._acquire(options)
+        try:
+            completion = await run_in_threadpool(self.llm.create_completion, prompt, **params)
+        finally:
+            lock.release()
+        text = completion["choices"][0]["text"]
+        usage = {k: completion["usage"][k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+        if schema is None:
+            return RunOutput({"response": text, "tool_calls": [], "usage": usage}, usage=usage)
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError:
+            raise InvalidRequest(
+                f"JSON Mode couldn't be met: the model stopped after {usage['completion_tokens']} tokens "
+                "before closing its JSON; raise max_tokens"
+            ) from None
+        if tools:
+            if isinstance(parsed, dict) and "tool_calls" in parsed:
+                return RunOutput({"response": None, "tool_calls": parsed["tool_calls"], "usage": usage}, usage=usage)
+            text = parsed.get("response", "") if isinstance(parsed, dict) else text
+            return RunOutput({"response": text, "tool_calls": [], "usage": usage}, usage=usage)
+        return RunOutput({"response": parsed, "usage": usage}, usage=usage)
+
+    def _grammar(self, schema: dict):
+        try:
+            return self._grammar_cls.from_json_schema(json.dumps(schema), verbose=False)
+        except Exception as exc:
+            raise InvalidRequest(f"this JSON schema cannot be turned into a grammar: {exc}") from None
+
+    # ---- streaming ------------------------------------------------------------------------------
+    async def stream(self, inputs: dict[str, Any], options: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        if inputs.get("response_format") or inputs.get("tools"):
+            raise InvalidRequest("JSON mode and tools do not support streaming; set stream to false")
+        prompt, stop = self._prompt(inputs, None)
+        params = self._params(inputs, stop)
+        prompt_tokens = self._check_context(prompt, params["max_tokens"])
+        lock = await self._acquire(options)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        cancelled = threading.Event()
+        done = object()
+
+        def generate() -> None:
+            try:
+                for chunk in self.llm.create_completion(prompt, stream=True, **params):
+                    if cancelled.is_set():
+                        break
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk["choices"][0]["text"])
+            except Exception as exc:  # surfaced to the consumer
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, done)
+
+        worker = loop.run_in_executor(None, generate)
+        completion_tokens = 0
+        try:
+            while True:
+                item = await queue.get()
+                if item is done:
+                    break
+                if isinstance(item, Exception):
+                    raise item
+                completion_tokens += 1
+                if item:
+                    yield {"response": item}
+            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                     "total_tokens": prompt_tokens + completion_tokens}
+            yield {"response": "", "usage": usage}
+        finally:
+            cancelled.set()
+            await asyncio.shield(worker)
+            lock.release()
+
+    def close(self) -> None:
+        self.llm.close() if hasattr(self.llm, "close") else None
+
+
+def _json_schema_of(response_format: dict[str, Any]) -> dict:
+    kind = response_format.get("type")
+    if kind == "json_schema":
+        schema = response_format.get("json_schema")
+        if isinstance(schema, dict) and isinstance(schema.get("schema"), dict):
+            return schema["schema"]  # OpenAI's wrapper {name, schema, strict}
+        if not isinstance(schema, dict):
+            raise InvalidRequest("response_format.json_schema must be a JSON Schema object")
+        return schema
+    return {"type": "object"}

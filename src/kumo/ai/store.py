@@ -1,0 +1,29 @@
+"""What the batch queue needs from durable storage. Implementations live in `kumo.storage`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    id: str
+    account: str
+    model: str
+    status: str  # queued | running | done
+    requests: list[Any]
+    responses: list[Any] | None
+    usage: dict[str, int] | None
+    done_count: int
+    created_at: str
+
+
+class BatchStore(Protocol):
+    def add(self, job: BatchJob) -> None: ...
+    def get(self, account: str, job_id: str) -> BatchJob | None: ...
+    def claim_next(self) -> BatchJob | None: ...  # queued -> running, atomically
+    def progress(self, job_id: str, done_count: int) -> None: ...
+    def finish(self, job_id: str, responses: list[Any], usage: dict[str, int]) -> None: ...
+    def requeue_running(self) -> int: ...  # after a crash: running jobs start again
+    def close(self) -> None: ...
