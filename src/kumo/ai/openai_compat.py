@@ -14,7 +14,7 @@ import numpy as np
 from kumo.errors import InvalidRequest
 
 _PASSTHROUGH = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty", "top_k",
-                "repetition_penalty", "response_format", "tools", "stream")
+                "repetition_penalty", "response_format", "tools", "tool_choice", "stream")
 
 
 def chat_request_to_input(body: dict[str, Any]) -> dict[str, Any]:

@@ -47,20 +47,26 @@ def normalise_tools(tools: list[dict]) -> list[dict]:
     return out
 
 
-def _tool_schema(tools: list[dict]) -> dict:
+def _tool_schema(tools: list[dict], choice: Any = "auto") -> dict:
+    """The grammar's schema: tool calls, or a plain answer. `tool_choice` "required" (or a named function)
+    removes the plain answer, as in OpenAI's API."""
+    if isinstance(choice, dict):
+        wanted = (choice.get("function") or {}).get("name") or choice.get("name")
+        tools = [t for t in tools if t["name"] == wanted]
+        if not tools:
+            raise InvalidRequest(f"tool_choice names a function that is not in `tools`: {wanted!r}")
     calls = [
         {"type": "object", "properties": {"name": {"const": t["name"]}, "arguments": t["parameters"]},
          "required": ["name", "arguments"]}
         for t in tools
     ]
-    return {
-        "anyOf": [
-            {"type": "object", "properties": {"tool_calls": {"type": "array", "items": {"anyOf": calls},
-                                                             "minItems": 1}},
-             "required": ["tool_calls"]},
-            {"type": "object", "properties": {"response": {"type": "string"}}, "required": ["response"]},
-        ]
-    }
+    call_branch = {"type": "object", "properties": {"tool_calls": {"type": "array", "items": {"anyOf": calls},
+                                                                   "minItems": 1}},
+                   "required": ["tool_calls"]}
+    if choice == "required" or isinstance(choice, dict):
+        return call_branch
+    return {"anyOf": [call_branch,
+                      {"type": "object", "properties": {"response": {"type": "string"}}, "required": ["response"]}]}
 
 
 def _tool_prompt(tools: list[dict]) -> str:
@@ -163,11 +169,12 @@ class LlamaCpp(Runtime):
 
     # ---- non-streaming ------------------------------------------------------------------------
     async def run(self, inputs: dict[str, Any], options: dict[str, Any]) -> RunOutput:
-        tools = normalise_tools(inputs["tools"]) if inputs.get("tools") else None
+        choice = inputs.get("tool_choice", "auto")
+        tools = normalise_tools(inputs["tools"]) if inputs.get("tools") and choice != "none" else None
         response_format = inputs.get("response_format")
         schema = None
         if tools:
-            schema = _tool_schema(tools)
+            schema = _tool_schema(tools, choice)
         elif response_format:
             schema = _json_schema_of(response_format)
         prompt, stop = self._prompt(inputs, tools)
@@ -222,7 +229,8 @@ class LlamaCpp(Runtime):
                 for chunk in self.llm.create_completion(prompt, stream=True, **params):
                     if cancelled.is_set():
                         break
-                    loop.call_soon_threadsafe(queue.put_nowait, chunk["choices"][0]["text"])
+                    choice = chunk["choices"][0]
+                    loop.call_soon_threadsafe(queue.put_nowait, (choice["text"], choice.get("finish_reason")))
             except Exception as exc:  # surfaced to the consumer
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
             finally:
@@ -237,9 +245,11 @@ class LlamaCpp(Runtime):
                     break
                 if isinstance(item, Exception):
                     raise item
-                completion_tokens += 1
-                if item:
-                    yield {"response": item}
+                text, finish = item
+                if finish is None:  # the closing chunk carries no token
+                    completion_tokens += 1
+                if text:
+                    yield {"response": text}
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                      "total_tokens": prompt_tokens + completion_tokens}
             yield {"response": "", "usage": usage}

@@ -71,6 +71,7 @@ MESSAGES_INPUT = {
         },
         "functions": {"type": "array", "items": {"type": "object"}},
         "tools": {"type": "array", "items": _TOOL},
+        "tool_choice": {"oneOf": [{"type": "string", "enum": ["auto", "none", "required"]}, {"type": "object"}]},
         **_SAMPLING,
     },
     "required": ["messages"],
