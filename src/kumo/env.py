@@ -5,6 +5,7 @@
         index = env.VECTORIZE("docs")
         index.upsert([{"id": "a", "values": [...], "metadata": {"lang": "en"}}])
         index.query([...], {"topK": 3, "returnMetadata": "all"})
+        env.AI.run("@cf/baai/bge-small-en-v1.5", {"text": ["hello"]})
 
 It opens the same data directory `kumo serve` uses; do not point both at one directory at once.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kumo.ai.binding import AiBinding, EventLoopThread
 from kumo.config import Settings
 from kumo.platform import Platform
 from kumo.vectorize.binding import VectorizeBinding
@@ -28,6 +30,9 @@ class Env:
         self.account_id = account_id
         self.platform = Platform(Settings(**settings))
         self.platform.start()
+        self._loop = EventLoopThread()
+        self._loop.call(self.platform.start_async())
+        self.AI = AiBinding(self.platform.ai, self.platform.batches, account_id, self._loop)
 
     @property
     def vectorize(self):
@@ -38,6 +43,8 @@ class Env:
         return VectorizeBinding(self.platform.vectorize, self.account_id, index_name)
 
     def close(self) -> None:
+        self._loop.call(self.platform.stop_async())
+        self._loop.stop()
         self.platform.close()
 
     def __enter__(self) -> Env:

@@ -67,6 +67,7 @@ class WeightsStore:
         try:
             snapshot_download(repo_id=repo, allow_patterns=entry.weights.get("files") or None, local_dir=partial)
         except Exception as exc:
+            shutil.rmtree(partial, ignore_errors=True)
             raise ServiceUnavailable(
                 f"could not download {entry.name} from the Hugging Face Hub repository {repo}: {exc}. "
                 f"Is this machine online? You can also copy the files of {repo} into {target} by hand and "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kumo import __version__
+from kumo.cli.models import models
 from kumo.cli.serve import serve
 from kumo.cli.vectorize import vectorize
 
@@ -16,4 +17,5 @@ def main() -> None:
 
 
 main.add_command(serve)
+main.add_command(models)
 main.add_command(vectorize)

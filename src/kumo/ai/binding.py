@@ -1,0 +1,62 @@
+"""`env.AI`: the Workers AI binding's shape in process — `run(model, inputs, options)`, same answers as HTTP.
+
+`inputs` may carry `stream: true` (returns an iterator of events) and `options` may carry
+`queueRequest: true` (the batch API: submit `{requests}` or poll `{request_id}`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+from kumo.ai.batch import BatchQueue
+from kumo.ai.service import AiService
+
+T = TypeVar("T")
+
+
+class EventLoopThread:
+    """An asyncio loop on a daemon thread, so synchronous callers can use the async services."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="kumo-env-loop", daemon=True)
+        self._thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+
+
+class AiBinding:
+    def __init__(self, service: AiService, batches: BatchQueue, account_id: str, loop: EventLoopThread):
+        self._service = service
+        self._batches = batches
+        self._account = account_id
+        self._loop = loop
+
+    def run(self, model: str, inputs: Any, options: dict[str, Any] | None = None) -> Any:
+        options = options or {}
+        if options.get("queueRequest"):
+            if isinstance(inputs, dict) and "request_id" in inputs:
+                return self._batches.poll(self._account, inputs["request_id"])
+            return self._batches.submit(self._account, model, inputs)
+        if isinstance(inputs, dict) and inputs.get("stream") is True:
+            return self._stream(model, inputs)
+        return self._loop.call(self._service.run(model, inputs)).output.result
+
+    def _stream(self, model: str, inputs: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        _, events = self._loop.call(self._service.stream(model, inputs))
+        while True:
+            try:
+                yield self._loop.call(events.__anext__())
+            except StopAsyncIteration:
+                return
+
+    def models(self, task: str | None = None, search: str | None = None) -> list[dict[str, Any]]:
+        return [e.as_json() for e in self._service.catalog.search(task=task, search=search)]
