@@ -146,6 +146,8 @@ class AiService:
         served = await self.prepare(name)
         if inputs.get("stream"):
             raise InvalidRequest("use stream() for streaming requests")
+        if "output" in served.requested.config:  # a stand-in answers in the requested model's shape
+            options = {**options, "output": served.requested.config["output"]}
         try:
             output = await served.runtime.run(inputs, options)
         except ModelBusy:

@@ -40,6 +40,6 @@ class Diffusers(Runtime):
 
     async def run(self, inputs: dict[str, Any], options: dict[str, Any]) -> RunOutput:
         png = await run_in_threadpool(self._generate, inputs)
-        if self.entry.config.get("output") == "base64":
+        if (options.get("output") or self.entry.config.get("output")) == "base64":
             return RunOutput({"image": base64.b64encode(png).decode()})
         return RunOutput(png, content_type="image/png")

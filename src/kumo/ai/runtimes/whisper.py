@@ -37,7 +37,7 @@ class FasterWhisper(Runtime):
                                                  cpu_threads=self.threads)
         self.multilingual = bool(getattr(self.model.model, "is_multilingual", False))
 
-    def _transcribe(self, audio: bytes, inputs: dict[str, Any]) -> dict[str, Any]:
+    def _transcribe(self, audio: bytes, inputs: dict[str, Any], shape: str | None) -> dict[str, Any]:
         try:
             samples = self._decode_audio(io.BytesIO(audio), sampling_rate=16000)
         except Exception as exc:
@@ -69,7 +69,7 @@ class FasterWhisper(Runtime):
         text = "".join(s["text"] for s in segs).strip()
         words = [w for s in segs for w in s["words"]]
         result: dict[str, Any] = {"text": text, "word_count": len(words), "vtt": to_vtt(segs)}
-        if self.entry.config.get("output") == "segments":
+        if shape == "segments":
             result["segments"] = segs
             result["transcription_info"] = {
                 "language": info.language, "language_probability": info.language_probability,
@@ -82,6 +82,7 @@ class FasterWhisper(Runtime):
 
     async def run(self, inputs: dict[str, Any], options: dict[str, Any]) -> RunOutput:
         audio = inputs["audio"]
-        result = await run_in_threadpool(self._transcribe, audio, inputs)
+        shape = options.get("output") or self.entry.config.get("output")
+        result = await run_in_threadpool(self._transcribe, audio, inputs, shape)
         seconds = result.pop("_seconds", 0.0)
         return RunOutput(result, usage={"audio_seconds": int(round(seconds))})
