@@ -14,9 +14,6 @@ from kumo.ai.weights import WeightsStore
 from kumo.config import Settings
 from kumo.errors import KumoError
 
-console = Console()
-
-
 def _service(data_dir: Path | None, strict: bool = False) -> AiService:
     overrides = {"data_dir": data_dir} if data_dir else {}
     settings = Settings(**overrides)
@@ -39,6 +36,7 @@ def models() -> None:
 def list_(task, data_dir):
     """Show every catalog model and what runs it here."""
     ai = _service(data_dir)
+    console = Console()
     table = Table("model", "task", "runtime", "weights here")
     table.columns[0].no_wrap = True
     for entry in ai.catalog.search(task=task):
@@ -59,6 +57,7 @@ def list_(task, data_dir):
 def pull(names, data_dir):
     """Download models' real weights from their hub repositories (needs a network)."""
     ai = _service(data_dir)
+    console = Console()
     for name in names:
         try:
             entry = ai.entry(name)
@@ -75,6 +74,7 @@ def pull(names, data_dir):
 def rm(names, data_dir):
     """Remove pulled weights."""
     ai = _service(data_dir)
+    console = Console()
     for name in names:
         try:
             entry = ai.entry(name)
