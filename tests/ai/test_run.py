@@ -40,6 +40,12 @@ def test_raw_slashes_and_percent_encoding(http, account):
         assert r.status_code == 200 and r.json()["result"]["shape"] == [1, 384]
 
 
+def test_unified_run_endpoint(http, ai_url):
+    r = http.post(f"{ai_url}/run", json={"model": EMBED, "input": {"text": "hi"}})
+    assert r.status_code == 200 and r.json()["result"]["shape"] == [1, 384]
+    assert http.post(f"{ai_url}/run", json={"input": {"text": "hi"}}).status_code == 400
+
+
 def test_chat_prompt_and_messages(cf, account):
     result = cf.ai.run(LLM, account_id=account, prompt="What is the capital of France?", max_tokens=24, seed=7)
     assert isinstance(result["response"], str) and result["response"].strip()

@@ -54,16 +54,30 @@ async def run_model(request: Request, account_id: str, model: str) -> Response:
         if isinstance(body, dict) and "request_id" in body:
             return ok(batch.poll(account_id, body["request_id"]))
         return ok(batch.submit(account_id, model, body))
-    if isinstance(body, dict) and body.get("stream") is True:
-        served, events = await ai.stream(model, body)
+    return await _answer(ai, model, body)
+
+
+async def _answer(ai: AiService, model: str, inputs: Any) -> Response:
+    """The model's answer as Cloudflare sends it: SSE when streaming, raw bytes for PNG, else the envelope."""
+    if isinstance(inputs, dict) and inputs.get("stream") is True:
+        served, events = await ai.stream(model, inputs)
         return sse_response(events, headers=_headers(served))
-    result = await ai.run(model, body)
+    result = await ai.run(model, inputs)
     output = result.output
     if isinstance(output.result, bytes):
         return Response(output.result, media_type=output.content_type, headers=_headers(result.model))
     response = ok(output.result)
     response.headers.update(_headers(result.model))
     return response
+
+
+@router.post("/run")
+async def run_any_model(request: Request, account_id: str) -> Response:
+    """The unified endpoint: `{"model": "@cf/...", "input": {...}}`."""
+    body = await _input(request)
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str) or "input" not in body:
+        raise InvalidRequest('send {"model": "@cf/...", "input": {...model input...}}', code=5006)
+    return await _answer(_ai(request), body["model"], body["input"])
 
 
 @router.get("/models/search")
