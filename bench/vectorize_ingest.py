@@ -169,7 +169,8 @@ class KumoServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def http_ingest(server: KumoServer, index: str, dims: int, bodies: list[bytes], clients: int) -> dict:
+def http_ingest(server: KumoServer, index: str, dims: int, bodies: list[bytes], clients: int,
+                probe_every: float = 0.0) -> dict:
     headers = {"Authorization": "Bearer x"}
     base = f"{server.base}/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes"
     r = httpx.post(base, json={"name": index, "config": {"dimensions": dims, "metric": "cosine"}}, headers=headers)
@@ -193,16 +194,36 @@ def http_ingest(server: KumoServer, index: str, dims: int, bodies: list[bytes], 
                     else:
                         errors.append(f"{resp.status_code} {resp.text[:200]}")
 
+    probe_lat: list[float] = []
+    done = threading.Event()
+
+    def probe() -> None:
+        """A reader beside the writers: one topK=10 query every `probe_every` s, its latency noted."""
+        rng = np.random.default_rng(0)
+        with httpx.Client(headers=headers, timeout=None) as client:
+            while not done.wait(probe_every):
+                q = rng.standard_normal(dims).astype(np.float32)
+                t = time.perf_counter()
+                resp = client.post(f"{base}/{index}/query", json={"vector": q.tolist(), "topK": 10})
+                if resp.status_code == 200:
+                    probe_lat.append(time.perf_counter() - t)
+
     threads = [threading.Thread(target=worker, args=(bodies[i::clients],)) for i in range(clients)]
+    prober = threading.Thread(target=probe) if probe_every > 0 else None
     t0 = time.perf_counter()
     for th in threads:
         th.start()
+    if prober is not None:
+        prober.start()
     for th in threads:
         th.join()
     wall = time.perf_counter() - t0
+    done.set()
+    if prober is not None:
+        prober.join()
     info = httpx.get(f"{base}/{index}/info", headers=headers).json()["result"]
     return {"wall": wall, "acked": acked[0], "errors": errors, "lat": np.asarray(latencies),
-            "count": info["vectorCount"]}
+            "count": info["vectorCount"], "probe": np.asarray(probe_lat)}
 
 
 # ---- raw peers ------------------------------------------------------------------------------
@@ -290,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run each client count with the ANN graph builder kept idle (default on)")
     ap.add_argument("--digits", type=int, default=None,
                     help="round values to this many decimals in the NDJSON (default: full float32 precision)")
+    ap.add_argument("--probe-every", type=float, default=0.25,
+                    help="seconds between the probe queries sent during ingest (0: no probe; default 0.25)")
     ap.add_argument("--hnsw-threads", default="1", help="num_threads for the raw hnswlib peer (default 1, like kumo)")
     ap.add_argument("--kumo", default=str(Path(sys.executable).with_name("kumo")), help="the kumo executable")
     ap.add_argument("--seed", type=int, default=11)
@@ -310,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         f"encoded in {time.perf_counter() - t:.1f}s); kumo defaults: ann_threshold={threshold}, M={m}, "
         f"ef_construction={efc}\n")
 
-    rows = []
+    rows, probes = [], []
     scenarios = [(c, True) for c in map(int, args.clients.split(","))]
     if args.no_graph_variant:
         scenarios += [(c, False) for c in map(int, args.clients.split(","))]
@@ -318,9 +341,9 @@ def main(argv: list[str] | None = None) -> int:
         env = {} if graph else {"KUMO_VECTORIZE_ANN_THRESHOLD": str(10 * args.n + 10**9)}
         label = f"kumo serve, HTTP insert, {clients} client{'s' if clients > 1 else ''}" + (
             "" if graph else ", graph builder idle")
-        server = KumoServer(args.kumo, env)
+        server = KumoServer(os.path.abspath(args.kumo) if os.sep in args.kumo else args.kumo, env)
         try:
-            res = http_ingest(server, "bench-ingest", args.dims, bodies, clients)
+            res = http_ingest(server, "bench-ingest", args.dims, bodies, clients, args.probe_every)
             rss, hwm = server.rss()
         finally:
             server.stop()
@@ -330,6 +353,10 @@ def main(argv: list[str] | None = None) -> int:
         lat = res["lat"]
         rows.append([label, res["acked"], res["wall"], rate, float(np.percentile(lat, 50) * 1000),
                      float(np.percentile(lat, 99) * 1000), f"{rss:,.0f} / {hwm:,.0f}"])
+        probe = res["probe"]
+        if len(probe):
+            probes.append([label, len(probe), float(np.percentile(probe, 50) * 1000),
+                           float(np.percentile(probe, 99) * 1000), float(probe.max() * 1000)])
         say(f"{label}: {res['acked']:,} acknowledged in {res['wall']:.1f}s = {rate:,.0f} vectors/s "
             f"(index reports {res['count']:,}); server RSS {rss:,.0f} MiB, peak {hwm:,.0f} MiB")
 
@@ -354,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     say("\n## Acknowledged inserts\n")
     say(table(["path", "vectors", "seconds", "vectors/s", "vs SQLite", "vs hnswlib", "request p50 ms",
                "request p99 ms", "server RSS / peak MiB"], rows))
+    if probes:
+        say(f"\n## Query latency during ingest (one topK=10 query every {args.probe_every} s beside the writers)\n")
+        say(table(["scenario", "queries", "p50 ms", "p99 ms", "max ms"], probes))
     say("\n## Where the time goes: kumo's steps in-process on the same data (single thread)\n")
     say(table(["step", "seconds", "vectors/s"], [[name, wall, args.n / wall] for name, wall in parts]))
     say(f"\nraw float32 vectors: {vectors.nbytes / 2**20:,.0f} MiB; NDJSON sent per scenario: {size / 2**20:,.0f} MiB")

@@ -18,6 +18,8 @@ from kumo.config import Settings
 from kumo.errors import KumoError
 from kumo.platform import Platform
 from kumo.ai.routes import router as ai_router
+from kumo.gateway.admin_routes import router as gateway_admin_router
+from kumo.gateway.routes import router as gateway_router
 from kumo.vectorize.routes import router as vectorize_router
 
 log = logging.getLogger("kumo")
@@ -30,7 +32,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         platform.start()
-        await platform.start_async()
+        await platform.start_async(app)
         try:
             yield
         finally:
@@ -41,6 +43,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.state.platform = platform
     app.include_router(vectorize_router)
     app.include_router(ai_router)
+    app.include_router(gateway_admin_router)
+    app.include_router(gateway_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:

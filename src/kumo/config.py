@@ -68,6 +68,23 @@ class Settings(BaseSettings):
     models_dir: Path | None = None  # where pulled weights live [default: <data_dir>/models]
     threads: int | None = None  # inference threads per model [default: all cores]
     models: list[dict[str, Any]] = Field(default_factory=list)  # extra catalog entries (remote models...)
+    # AI Gateway
+    gateway_auto_create: bool = False  # create unknown gateways on first use instead of answering 2001
+    gateway_cache: str = "sqlite"  # sqlite | memory
+    gateway_cache_max_bytes: int = 256 * 1024 * 1024
+    gateway_stream_idle_timeout: float = 60.0  # seconds without a chunk before a stream counts as stalled
+    upstreams: dict[str, str] = Field(default_factory=dict)  # provider slug -> base URL (also KUMO_UPSTREAM_<SLUG>)
+
+    def upstream_overrides(self) -> dict[str, str]:
+        """`[upstreams]` from kumo.toml, then `KUMO_UPSTREAM_<SLUG>` (slug upper-cased, '-' -> '_')."""
+        from kumo.gateway.providers import PROVIDERS
+
+        out = dict(self.upstreams)
+        for slug in PROVIDERS:
+            value = os.environ.get("KUMO_UPSTREAM_" + slug.upper().replace("-", "_"))
+            if value:
+                out[slug] = value
+        return out
 
     @field_validator("api_tokens", mode="before")
     @classmethod

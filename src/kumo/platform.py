@@ -8,6 +8,12 @@ from kumo.ai.catalog import Catalog
 from kumo.ai.service import AiService
 from kumo.ai.weights import WeightsStore
 from kumo.config import Settings
+from kumo.gateway.cache import MemoryCache
+from kumo.gateway.logs import LogWriter
+from kumo.gateway.ratelimit import MemoryRateLimiter
+from kumo.gateway.service import GatewayService
+from kumo.storage.sqlite_cache import SqliteCache
+from kumo.storage.sqlite_gateway import SqliteGatewayStore
 from kumo.storage.sqlite_batches import SqliteBatchStore
 from kumo.storage.sqlite_vectors import SqliteVectorStore
 from kumo.vectorize.service import VectorizeService
@@ -35,6 +41,16 @@ class Platform:
             threads=settings.threads,
         )
         self.batches = BatchQueue(SqliteBatchStore(data_dir / "ai-batches.sqlite3"), self.ai)
+        self.gateways = GatewayService(SqliteGatewayStore(data_dir / "gateway.sqlite3"),
+                                       auto_create=settings.gateway_auto_create)
+        self.gateway_logs = LogWriter(self.gateways.store, self.gateways.log_limit)
+        if settings.gateway_cache == "memory":
+            self.gateway_cache = MemoryCache(settings.gateway_cache_max_bytes)
+        else:
+            self.gateway_cache = SqliteCache(data_dir / "gateway-cache.sqlite3", settings.gateway_cache_max_bytes)
+        self.rate_limiter = MemoryRateLimiter()
+        self.gateway_pipeline = None  # built on the event loop by attach_app (it holds HTTP clients)
+        self._clients: list = []
         self._started = False
 
     def start(self) -> None:
@@ -43,14 +59,34 @@ class Platform:
             self.vectorize.start()
             self._started = True
 
-    async def start_async(self) -> None:
-        """Start the workers that live on the event loop (batch inference)."""
+    async def start_async(self, app=None) -> None:
+        """Start what lives on the event loop: batch workers, and the gateway's HTTP clients (the
+        workers-ai provider calls `app` in process)."""
         self.batches.start()
+        if app is not None:
+            import httpx
+
+            from kumo.api.asgi_transport import StreamingASGITransport
+            from kumo.gateway.pipeline import Pipeline
+
+            limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+            client = httpx.AsyncClient(timeout=httpx.Timeout(300, connect=10), limits=limits)
+            self_client = httpx.AsyncClient(transport=StreamingASGITransport(app), timeout=300)
+            self._clients = [client, self_client]
+            self.gateway_pipeline = Pipeline(
+                self.gateways, self.gateway_cache, self.rate_limiter, self.gateway_logs, client, self_client,
+                self.settings.upstream_overrides(), self.settings.api_tokens, self.settings.gateway_stream_idle_timeout,
+            )
 
     async def stop_async(self) -> None:
         await self.batches.stop()
+        for client in self._clients:
+            await client.aclose()
 
     def close(self) -> None:
+        self.gateway_logs.close()  # flush logs first
         self.vectorize.close()
         self.ai.close()
         self.batches.store.close()
+        self.gateways.store.close()
+        self.gateway_cache.close()

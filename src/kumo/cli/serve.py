@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import Path
 
 import click
 
 from kumo.config import Settings
+
+
+_SECRET_QUERY = re.compile(r"((?:^|[?&])(?:key|api_key|api-key|token|access_token|sig|signature)=)[^&\s\"]*", re.I)
+
+
+class RedactQuery(logging.Filter):
+    """Google accepts `?key=<API key>`: never let a secret in a query string reach the access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(_SECRET_QUERY.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def quiet_secrets() -> None:
+    logging.getLogger("uvicorn.access").addFilter(RedactQuery())
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # httpx logs full upstream URLs at INFO
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 @click.command()
@@ -41,10 +61,7 @@ def serve(host, port, data_dir, insecure, log_level, strict_models) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     mode = "tokens required" if settings.auth_required else "dev mode: any token accepted"
     click.echo(f"kumo on http://{settings.host}:{settings.port} ({mode}), data in {settings.data_dir.resolve()}")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=10,
-    )
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
+                            log_level=settings.log_level, timeout_graceful_shutdown=10)
+    quiet_secrets()  # after uvicorn has configured its loggers
+    uvicorn.Server(config).run()

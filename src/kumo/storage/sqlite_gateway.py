@@ -1,0 +1,277 @@
+"""AI Gateway state in SQLite: gateways, and logs (metadata row + bodies), indexed for the logs API filters.
+Credentials never get here: the pipeline removes them before a record is built."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kumo.gateway.log_query import Condition, LogQuery
+from kumo.gateway.store import LogRecord
+from kumo.storage.sqlite import SqliteDatabase
+
+MIGRATIONS = [
+    """
+    CREATE TABLE gateways (
+        account TEXT NOT NULL,
+        id TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        modified_at TEXT NOT NULL,
+        PRIMARY KEY (account, id)
+    );
+    CREATE TABLE gateway_logs (
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        gateway TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        model_type TEXT,
+        path TEXT NOT NULL,
+        status_code INTEGER NOT NULL,
+        success INTEGER NOT NULL,
+        cached INTEGER NOT NULL,
+        duration INTEGER NOT NULL,
+        tokens_in INTEGER,
+        tokens_out INTEGER,
+        total_tokens INTEGER,
+        cost REAL,
+        custom_cost INTEGER NOT NULL DEFAULT 0,
+        metadata TEXT,
+        step INTEGER,
+        event_id TEXT,
+        request_content_type TEXT,
+        response_content_type TEXT,
+        request_type TEXT,
+        request_head TEXT,
+        response_head TEXT,
+        request_size INTEGER,
+        response_size INTEGER,
+        feedback INTEGER,
+        score REAL
+    );
+    CREATE INDEX gateway_logs_by_time ON gateway_logs (account, gateway, created_at);
+    CREATE INDEX gateway_logs_by_provider ON gateway_logs (account, gateway, provider, created_at);
+    CREATE INDEX gateway_logs_by_model ON gateway_logs (account, gateway, model, created_at);
+    CREATE INDEX gateway_logs_by_event ON gateway_logs (account, gateway, event_id);
+    CREATE TABLE gateway_log_bodies (
+        id TEXT PRIMARY KEY REFERENCES gateway_logs(id) ON DELETE CASCADE,
+        request BLOB,
+        response BLOB
+    )
+    """,
+]
+
+_LOG_COLUMNS = (
+    "id, created_at, provider, model, model_type, path, status_code, success, cached, duration, tokens_in, "
+    "tokens_out, total_tokens, cost, custom_cost, metadata, step, event_id, request_content_type, "
+    "response_content_type, request_type, feedback, score"
+)
+_DETAIL_COLUMNS = "request_head, response_head, request_size, response_size"
+_SQL_OPS = {"eq": "=", "neq": "!=", "lt": "<", "gt": ">", "lte": "<=", "gte": ">="}
+
+
+def _log_dict(row: tuple, names: list[str]) -> dict[str, Any]:
+    item = dict(zip(names, row))
+    for key in ("success", "cached", "custom_cost"):
+        item[key] = bool(item[key])
+    item.pop("total_tokens", None)
+    return item
+
+
+def _where(account: str, gateway: str, query: LogQuery) -> tuple[str, list[Any]]:
+    clauses, args = ["account = ?", "gateway = ?"], [account, gateway]
+    for cond in query.conditions:
+        clause, values = _condition_sql(cond)
+        clauses.append(clause)
+        args.extend(values)
+    if query.search:
+        clauses.append("(model LIKE ? OR provider LIKE ? OR path LIKE ? OR id = ? OR event_id = ?)")
+        like = f"%{query.search}%"
+        args.extend([like, like, like, query.search, query.search])
+    return " AND ".join(clauses), args
+
+
+def _condition_sql(cond: Condition) -> tuple[str, list[Any]]:
+    if cond.key in ("metadata.key", "metadata.value"):
+        part = "key" if cond.key == "metadata.key" else "value"
+        inner, values = _compare(f"j.{part}", cond)
+        return f"EXISTS (SELECT 1 FROM json_each(gateway_logs.metadata) AS j WHERE {inner})", values
+    return _compare(cond.key, cond)
+
+
+def _compare(column: str, cond: Condition) -> tuple[str, list[Any]]:
+    values = [int(v) if isinstance(v, bool) else v for v in cond.values]
+    if cond.op == "contains":
+        return "(" + " OR ".join(f"CAST({column} AS TEXT) LIKE ?" for _ in values) + ")", [f"%{v}%" for v in values]
+    if cond.op == "eq" and len(values) > 1:
+        return f"{column} IN ({','.join('?' * len(values))})", values
+    if cond.op == "neq" and len(values) > 1:
+        return f"({column} IS NULL OR {column} NOT IN ({','.join('?' * len(values))}))", values
+    if cond.op == "neq":
+        return f"({column} IS NULL OR {column} != ?)", values[:1]
+    return f"{column} {_SQL_OPS[cond.op]} ?", values[:1]
+
+
+class SqliteGatewayStore:
+    def __init__(self, path: Path):
+        self.db = SqliteDatabase(path, MIGRATIONS)
+
+    # ---- gateways --------------------------------------------------------------------------
+    def create_gateway(self, account, gateway_id, settings, now):
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO gateways (account, id, settings, created_at, modified_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (account, gateway_id, json.dumps(settings), now, now),
+            )
+            return cur.rowcount == 1
+
+    @staticmethod
+    def _gateway(row) -> dict[str, Any]:
+        gid, settings, created, modified = row
+        return {"id": gid, **json.loads(settings), "created_at": created, "modified_at": modified}
+
+    def get_gateway(self, account, gateway_id):
+        with self.db.reading() as conn:
+            row = conn.execute("SELECT id, settings, created_at, modified_at FROM gateways WHERE account = ? AND id = ?",
+                               (account, gateway_id)).fetchone()
+        return self._gateway(row) if row else None
+
+    def list_gateways(self, account, search):
+        sql = "SELECT id, settings, created_at, modified_at FROM gateways WHERE account = ?"
+        args: list[Any] = [account]
+        if search:
+            sql += " AND id LIKE ?"
+            args.append(f"%{search}%")
+        with self.db.reading() as conn:
+            rows = conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
+        return [self._gateway(r) for r in rows]
+
+    def update_gateway(self, account, gateway_id, settings, now):
+        with self.db.transaction() as conn:
+            cur = conn.execute("UPDATE gateways SET settings = ?, modified_at = ? WHERE account = ? AND id = ?",
+                               (json.dumps(settings), now, account, gateway_id))
+            return cur.rowcount == 1
+
+    def delete_gateway(self, account, gateway_id):
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM gateway_log_bodies WHERE id IN (SELECT id FROM gateway_logs WHERE account = ?"
+                         " AND gateway = ?)", (account, gateway_id))
+            conn.execute("DELETE FROM gateway_logs WHERE account = ? AND gateway = ?", (account, gateway_id))
+            conn.execute("DELETE FROM gateways WHERE account = ? AND id = ?", (account, gateway_id))
+
+    # ---- logs ----------------------------------------------------------------------------------
+    def write_logs(self, records, limits):
+        """Insert a batch; `limits[(account, gateway)] = (max logs, strategy)` applies retention."""
+        with self.db.transaction() as conn:
+            for (account, gateway), (maximum, strategy) in limits.items():
+                batch = [r for r in records if r.account == account and r.gateway == gateway]
+                count = conn.execute("SELECT count(*) FROM gateway_logs WHERE account = ? AND gateway = ?",
+                                     (account, gateway)).fetchone()[0]
+                overflow = count + len(batch) - maximum
+                if overflow <= 0:
+                    continue
+                if strategy == "DELETE_OLDEST":
+                    # delete at least 0.1 % at a time, as Cloudflare does, so this is not done on every write
+                    drop = max(overflow, maximum // 1000, 1)
+                    conn.execute(
+                        "DELETE FROM gateway_logs WHERE id IN (SELECT id FROM gateway_logs WHERE account = ? AND "
+                        "gateway = ? ORDER BY created_at, id LIMIT ?)", (account, gateway, drop))
+                else:  # STOP_INSERTING
+                    keep = max(0, maximum - count)
+                    dropped = {r.id for r in batch[keep:]}
+                    records = [r for r in records if r.id not in dropped]
+            conn.executemany(
+                "INSERT INTO gateway_logs (id, account, gateway, created_at, provider, model, model_type, path, "
+                "status_code, success, cached, duration, tokens_in, tokens_out, total_tokens, cost, custom_cost, "
+                "metadata, step, event_id, request_content_type, response_content_type, request_type, request_head, "
+                "response_head, request_size, response_size, feedback, score) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (r.id, r.account, r.gateway, r.created_at, r.provider, r.model, r.model_type, r.path,
+                     r.status_code, int(r.success), int(r.cached), r.duration, r.tokens_in, r.tokens_out,
+                     (r.tokens_in or 0) + (r.tokens_out or 0) if r.tokens_in is not None else None, r.cost,
+                     int(r.custom_cost), json.dumps(r.metadata), r.step, r.event_id, r.request_content_type,
+                     r.response_content_type, r.request_type, json.dumps(r.request_head), json.dumps(r.response_head),
+                     len(r.request_body or b""), len(r.response_body or b""), r.feedback, r.score)
+                    for r in records
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO gateway_log_bodies (id, request, response) VALUES (?, ?, ?)",
+                [(r.id, r.request_body, r.response_body) for r in records
+                 if r.request_body is not None or r.response_body is not None],
+            )
+
+    def query_logs(self, account, gateway_id, query):
+        where, args = _where(account, gateway_id, query)
+        names = [c.strip() for c in _LOG_COLUMNS.split(",")]
+        order = f"{query.order_by} {query.direction.upper()}, id {query.direction.upper()}"
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                f"SELECT {_LOG_COLUMNS} FROM gateway_logs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*args, query.per_page, (query.page - 1) * query.per_page],
+            ).fetchall()
+            stats = conn.execute(
+                "SELECT count(*), min(cost), max(cost), min(duration), max(duration), min(tokens_in), max(tokens_in),"
+                f" min(tokens_out), max(tokens_out), min(total_tokens), max(total_tokens) FROM gateway_logs WHERE {where}",
+                args,
+            ).fetchone()
+        keys = ["total_count", "min_cost", "max_cost", "min_duration", "max_duration", "min_tokens_in",
+                "max_tokens_in", "min_tokens_out", "max_tokens_out", "min_total_tokens", "max_total_tokens"]
+        info = {k: (v if v is not None else 0) for k, v in zip(keys, stats)}
+        info.update(page=query.page, per_page=query.per_page, count=len(rows))
+        return [_log_dict(r, names) for r in rows], info
+
+    def get_log(self, account, gateway_id, log_id):
+        names = [c.strip() for c in (_LOG_COLUMNS + ", " + _DETAIL_COLUMNS).split(",")]
+        with self.db.reading() as conn:
+            row = conn.execute(
+                f"SELECT {_LOG_COLUMNS}, {_DETAIL_COLUMNS} FROM gateway_logs WHERE account = ? AND gateway = ? AND id = ?",
+                (account, gateway_id, log_id),
+            ).fetchone()
+        if row is None:
+            return None
+        item = _log_dict(row, names)
+        item["request_head"] = json.loads(item["request_head"] or "{}")
+        item["response_head"] = json.loads(item["response_head"] or "{}")
+        return item
+
+    def log_body(self, account, gateway_id, log_id, which):
+        column = "request" if which == "request" else "response"
+        with self.db.reading() as conn:
+            row = conn.execute(
+                f"SELECT b.{column} FROM gateway_log_bodies b JOIN gateway_logs l ON l.id = b.id"
+                " WHERE l.account = ? AND l.gateway = ? AND l.id = ?", (account, gateway_id, log_id)).fetchone()
+        return row[0] if row else None
+
+    def patch_log(self, account, gateway_id, log_id, changes):
+        sets, args = [], []
+        for key in ("feedback", "score"):
+            if key in changes:
+                sets.append(f"{key} = ?")
+                args.append(changes[key])
+        if "metadata" in changes:
+            sets.append("metadata = ?")
+            args.append(json.dumps(changes["metadata"] or {}))
+        if not sets:
+            return self.get_log(account, gateway_id, log_id) is not None
+        with self.db.transaction() as conn:
+            cur = conn.execute(f"UPDATE gateway_logs SET {', '.join(sets)} WHERE account = ? AND gateway = ? AND id = ?",
+                               [*args, account, gateway_id, log_id])
+            return cur.rowcount == 1
+
+    def delete_logs(self, account, gateway_id, query):
+        where, args = _where(account, gateway_id, query)
+        order = f"{query.order_by} {query.direction.upper()}"
+        limit = f" ORDER BY {order} LIMIT {int(query.limit)}" if query.limit else ""
+        with self.db.transaction() as conn:
+            ids = [r[0] for r in conn.execute(f"SELECT id FROM gateway_logs WHERE {where}{limit}", args)]
+            conn.executemany("DELETE FROM gateway_logs WHERE id = ?", [(i,) for i in ids])
+        return len(ids)
+
+    def close(self):
+        self.db.close()
