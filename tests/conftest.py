@@ -108,3 +108,12 @@ def cf(server):
 def http(server):
     with httpx.Client(base_url=server.url, headers={"authorization": "Bearer dev-token"}, timeout=60) as client:
         yield client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_ambient_credentials():
+    """SDKs pick up credentials and base URLs from the environment; tests must use only what they pass."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ)
+             if k.startswith(("ANTHROPIC_", "OPENAI_", "CLOUDFLARE_", "KUMO_"))}
+    yield
+    os.environ.update(saved)
