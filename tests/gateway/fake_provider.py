@@ -2,7 +2,7 @@
 ways real providers do. The header `x-fake` picks a behaviour:
 
     ok | fail-once:<key> | fail-always | 429-once:<key> | reset | hang | slow:<seconds> | 400
-    stream modes (with "stream": true): ok | cut | stall | malformed | no-done
+    stream modes (with "stream": true): ok | cut | stall | stall-start | malformed | no-done
 
 It records every request it receives (headers included) so tests can check what reached the provider.
 """
@@ -110,6 +110,8 @@ class FakeProvider:
                                            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
                     + "\n\n").encode()
 
+        if mode == "stall-start":  # headers are out, the first chunk never comes
+            await asyncio.sleep(3600)
         yield chunk({"role": "assistant", "content": ""})
         for i, word in enumerate(WORDS):
             if mode == "cut" and i == 3:
