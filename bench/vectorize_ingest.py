@@ -262,9 +262,10 @@ def hnswlib_peer(vectors: np.ndarray, batch: int, threads: int, m: int, ef_const
 
 def breakdown(vectors: np.ndarray, bodies: list[bytes], batch: int) -> list[tuple[str, float]]:
     """kumo's own ingest steps, in this process, on the same data."""
-    from kumo.config import Settings
-    from kumo.platform import Platform
-    from kumo.vectorize.batch import parse_batch
+    from kumo.storage.sqlite_vectors import SqliteVectorStore
+    from kumo.vectorize.batch import VectorBatch, parse_batch
+    from kumo.vectorize.service import VectorizeService
+    from kumo.vectorize.space import AnnParams
 
     dims = vectors.shape[1]
     out = []
@@ -279,11 +280,9 @@ def breakdown(vectors: np.ndarray, bodies: list[bytes], batch: int) -> list[tupl
     del batches
     tmp = Path(tempfile.mkdtemp(prefix="kumo-bench-write-"))
     try:
-        plat = Platform(Settings(data_dir=tmp))  # not started: no background graph builder
-        service = plat.vectorize
+        # the Vectorize part of kumo's Platform, not started: no background graph builder
+        service = VectorizeService(SqliteVectorStore(tmp / "vectorize.sqlite3"), tmp / "snapshots", AnnParams())
         service.create_index(ACCOUNT, "inproc", {"dimensions": dims, "metric": "cosine"})
-        from kumo.vectorize.batch import VectorBatch
-
         t = time.perf_counter()
         for start in range(0, len(vectors), batch):
             block = vectors[start : start + batch]
@@ -291,7 +290,7 @@ def breakdown(vectors: np.ndarray, bodies: list[bytes], batch: int) -> list[tupl
             service.write(ACCOUNT, "inproc", VectorBatch(ids, block, [None] * len(ids), [None] * len(ids)),
                           upsert=False)
         out.append(("kumo VectorizeService.write, no graph builder (SQLite + memory)", time.perf_counter() - t))
-        plat.close()
+        service.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out

@@ -222,9 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     args = ap.parse_args(argv)
 
-    from kumo.platform import Platform
+    from kumo.storage.sqlite_vectors import SqliteVectorStore
     from kumo.vectorize.batch import VectorBatch
-    from kumo.vectorize.service import QueryOptions
+    from kumo.vectorize.service import QueryOptions, VectorizeService
+    from kumo.vectorize.space import AnnParams
 
     sweep = sorted({int(x) for x in args.sweep.split(",") if x.strip()} | {args.ef_search})
     say(f"# kumo Vectorize query benchmark\n")
@@ -273,13 +274,15 @@ def main(argv: list[str] | None = None) -> int:
         labels, _ = raw.knn_query(q, k=TOP_K, num_threads=1)
         return labels[0].tolist()
 
-    # -- (c) kumo: a Platform on a temp data dir, written through the service, graph built behind
+    # -- (c) kumo: a VectorizeService on a temp data dir, written through it, graph built behind
     tmp = Path(tempfile.mkdtemp(prefix="kumo-bench-query-"))
     settings = Settings(data_dir=tmp, vectorize_hnsw_m=args.m, vectorize_hnsw_ef_construction=args.ef_construction,
                         vectorize_hnsw_ef_search=args.ef_search)
-    plat = Platform(settings)
-    plat.start()
-    service = plat.vectorize
+    # the Vectorize part of kumo.platform.Platform, built alone (the Platform also starts other products)
+    service = VectorizeService(SqliteVectorStore(tmp / "vectorize.sqlite3"), tmp / "vectorize-snapshots", AnnParams(
+        threshold=settings.vectorize_ann_threshold, m=settings.vectorize_hnsw_m,
+        ef_construction=settings.vectorize_hnsw_ef_construction, ef_search=settings.vectorize_hnsw_ef_search))
+    service.start()  # the background graph builder
     service.create_index(ACCOUNT, INDEX, {"dimensions": args.dims, "metric": "cosine"})
     service.create_metadata_index(ACCOUNT, INDEX, "bucket", "number")
     service.create_metadata_index(ACCOUNT, INDEX, "half", "string")
@@ -439,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         ["raw float32 vectors alone", f"{data.nbytes / 2**20:,.0f} MiB"],
     ]))
 
-    plat.close()
+    service.close()
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     else:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from kumo.api.body import read_json
 from kumo.api.envelope import ok
@@ -122,25 +122,29 @@ async def get_log(request: Request, account_id: str, gateway_id: str, log_id: st
     return ok(item)
 
 
-def _body(raw: bytes | None) -> Any:
+def _body(raw: bytes | None, content_type: str | None) -> Response:
+    """The stored body itself, as the SDK reads it (no envelope): JSON, or text such as an SSE stream."""
     if raw is None:
-        return None
+        return JSONResponse(None)
     try:
-        return json.loads(raw)
+        json.loads(raw)
+        return Response(raw, media_type="application/json")
     except (ValueError, UnicodeDecodeError):
-        return raw.decode("utf-8", "replace")
+        return Response(raw, media_type=content_type or "text/plain")
 
 
 @router.get("/{gateway_id}/logs/{log_id}/request")
-async def log_request(request: Request, account_id: str, gateway_id: str, log_id: str) -> JSONResponse:
-    await _log(request, account_id, gateway_id, log_id)
-    return ok(_body(await blocking(_service(request).store.log_body, account_id, gateway_id, log_id, "request")))
+async def log_request(request: Request, account_id: str, gateway_id: str, log_id: str) -> Response:
+    item = await _log(request, account_id, gateway_id, log_id)
+    raw = await blocking(_service(request).store.log_body, account_id, gateway_id, log_id, "request")
+    return _body(raw, item.get("request_content_type"))
 
 
 @router.get("/{gateway_id}/logs/{log_id}/response")
-async def log_response(request: Request, account_id: str, gateway_id: str, log_id: str) -> JSONResponse:
-    await _log(request, account_id, gateway_id, log_id)
-    return ok(_body(await blocking(_service(request).store.log_body, account_id, gateway_id, log_id, "response")))
+async def log_response(request: Request, account_id: str, gateway_id: str, log_id: str) -> Response:
+    item = await _log(request, account_id, gateway_id, log_id)
+    raw = await blocking(_service(request).store.log_body, account_id, gateway_id, log_id, "response")
+    return _body(raw, item.get("response_content_type"))
 
 
 @router.patch("/{gateway_id}/logs/{log_id}")
