@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kumo import __version__
+from kumo.cli.gateway import gateway
 from kumo.cli.models import models
 from kumo.cli.serve import serve
 from kumo.cli.vectorize import vectorize
@@ -18,4 +19,5 @@ def main() -> None:
 
 main.add_command(serve)
 main.add_command(models)
+main.add_command(gateway)
 main.add_command(vectorize)
