@@ -20,6 +20,7 @@ from kumo.platform import Platform
 from kumo.ai.routes import router as ai_router
 from kumo.gateway.admin_routes import router as gateway_admin_router
 from kumo.gateway.routes import router as gateway_router
+from kumo.gateway.routes_api import router as gateway_routes_api
 from kumo.vectorize.routes import router as vectorize_router
 
 log = logging.getLogger("kumo")
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(vectorize_router)
     app.include_router(ai_router)
     app.include_router(gateway_admin_router)
+    app.include_router(gateway_routes_api)
     app.include_router(gateway_router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -86,6 +87,7 @@ class Pipeline:
         self.upstreams = upstreams
         self.grants = grants
         self.stream_idle_timeout = stream_idle_timeout
+        self.rng = random.Random()  # dynamic routes' percentage splits
 
     # ---- checks before any upstream call ------------------------------------------------------------
     def admit(self, account: str, gateway_id: str, headers: dict[str, str]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -12,9 +13,10 @@ from starlette.responses import Response
 from kumo.errors import KumoError
 from kumo.gateway.compat import translate, translate_sse
 from kumo.gateway.errors import BAD_REQUEST, UNKNOWN_PROVIDER, GatewayError, gateway_error_response
-from kumo.gateway.options import apply_step_config, parse_options
+from kumo.gateway.options import RequestOptions, apply_step_config, parse_options
 from kumo.gateway.pipeline import Call, Pipeline
 from kumo.gateway.providers import PROVIDERS
+from kumo.gateway.routing import walk
 
 router = APIRouter(prefix="/v1/{account_id}/{gateway_id}")
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -88,17 +90,54 @@ async def compat_chat(request: Request, account_id: str, gateway_id: str) -> Res
             raise GatewayError(400, BAD_REQUEST, f"the body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise GatewayError(400, BAD_REQUEST, "the body must be an OpenAI chat completion request")
-        t = translate(body, headers)
-        path, _, query = t.path.partition("?")
-        call = Call(account_id, gateway_id, gateway, t.provider, path, query, "POST", headers,
-                    json.dumps(t.body).encode(), parse_options(headers, gateway), log_path="compat/chat/completions",
-                    extra_headers=t.headers, response_json=t.response)
-        if t.stream and t.stream_events is not None:
-            events = t.stream_events
-            call.response_stream = lambda chunks: translate_sse(chunks, events)
-        return (await pipeline.call(call)).response
+        options = parse_options(headers, gateway)
+        model = body.get("model")
+        if isinstance(model, str) and model.startswith("dynamic/"):
+            return await _dynamic(pipeline, account_id, gateway_id, gateway, headers, body, options)
+        return (await pipeline.call(_compat_call(account_id, gateway_id, gateway, headers, body, options))).response
     except KumoError as exc:
         return gateway_error_response(exc)
+
+
+def _compat_call(account: str, gateway_id: str, gateway: dict[str, Any], headers: dict[str, str],
+                 body: dict[str, Any], options: RequestOptions) -> Call:
+    t = translate(body, headers)
+    path, _, query = t.path.partition("?")
+    call = Call(account, gateway_id, gateway, t.provider, path, query, "POST", headers, json.dumps(t.body).encode(),
+                options, log_path="compat/chat/completions", extra_headers=t.headers, response_json=t.response,
+                wait_for_first_byte=True)
+    if t.stream and t.stream_events is not None:
+        events = t.stream_events
+        call.response_stream = lambda chunks: translate_sse(chunks, events)
+    return call
+
+
+async def _dynamic(pipeline: Pipeline, account: str, gateway_id: str, gateway: dict[str, Any],
+                   headers: dict[str, str], body: dict[str, Any], options: RequestOptions) -> Response:
+    name = body["model"].split("/", 1)[1]
+    route = await asyncio.to_thread(pipeline.service.store.get_route, account, gateway_id, name, "name")
+    if route is None:
+        raise GatewayError(400, BAD_REQUEST, f"no dynamic route named {name!r} in gateway {gateway_id!r}")
+
+    async def call_model(props: dict[str, Any]):
+        step_options = RequestOptions(**options.__dict__)
+        if props.get("timeout"):
+            step_options.timeout_ms = int(props["timeout"])
+        if props.get("retries") is not None:
+            step_options.max_attempts = max(1, min(5, int(props["retries"]) + 1))
+        model = f"{props['provider']}/{props['model']}"
+        outcome = await pipeline.call(_compat_call(account, gateway_id, gateway, headers, {**body, "model": model},
+                                                   step_options))
+        outcome.response.headers["cf-aig-model"] = props["model"]
+        outcome.response.headers["cf-aig-provider"] = props["provider"]
+        return outcome
+
+    def hit_limit(key: str, limit: int, interval: int, technique: str) -> bool:
+        return pipeline.limiter.hit(f"route:{account}/{gateway_id}/{key}", limit, interval, technique)[0]
+
+    context = {"metadata": options.metadata, "body": body}
+    outcome = await walk(route, context, call_model, hit_limit, pipeline.rng)
+    return outcome.response
 
 
 @router.api_route("/{provider}/{path:path}", methods=METHODS)

@@ -62,6 +62,26 @@ MIGRATIONS = [
         response BLOB
     )
     """,
+    """
+    CREATE TABLE gateway_routes (
+        account TEXT NOT NULL,
+        gateway TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        modified_at TEXT NOT NULL,
+        PRIMARY KEY (account, gateway, id),
+        UNIQUE (account, gateway, name)
+    );
+    CREATE TABLE gateway_route_versions (
+        route_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        elements TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (route_id, version)
+    )
+    """,
 ]
 
 _LOG_COLUMNS = (
@@ -161,6 +181,9 @@ class SqliteGatewayStore:
             conn.execute("DELETE FROM gateway_log_bodies WHERE id IN (SELECT id FROM gateway_logs WHERE account = ?"
                          " AND gateway = ?)", (account, gateway_id))
             conn.execute("DELETE FROM gateway_logs WHERE account = ? AND gateway = ?", (account, gateway_id))
+            conn.execute("DELETE FROM gateway_route_versions WHERE route_id IN (SELECT id FROM gateway_routes WHERE "
+                         "account = ? AND gateway = ?)", (account, gateway_id))
+            conn.execute("DELETE FROM gateway_routes WHERE account = ? AND gateway = ?", (account, gateway_id))
             conn.execute("DELETE FROM gateways WHERE account = ? AND id = ?", (account, gateway_id))
 
     # ---- logs ----------------------------------------------------------------------------------
@@ -272,6 +295,57 @@ class SqliteGatewayStore:
             ids = [r[0] for r in conn.execute(f"SELECT id FROM gateway_logs WHERE {where}{limit}", args)]
             conn.executemany("DELETE FROM gateway_logs WHERE id = ?", [(i,) for i in ids])
         return len(ids)
+
+    # ---- dynamic routes ------------------------------------------------------------------------
+    def _route(self, conn, row) -> dict[str, Any]:
+        account, gateway, rid, name, version, created, modified = row
+        elements = conn.execute("SELECT elements FROM gateway_route_versions WHERE route_id = ? AND version = ?",
+                                (rid, version)).fetchone()[0]
+        return {"id": rid, "name": name, "version": version, "elements": json.loads(elements),
+                "created_at": created, "modified_at": modified}
+
+    def save_route(self, account, gateway, route_id, name, elements, now):
+        """Create the route, or add a version and deploy it; returns the route."""
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT version FROM gateway_routes WHERE account = ? AND gateway = ? AND id = ?",
+                               (account, gateway, route_id)).fetchone()
+            version = (row[0] + 1) if row else 1
+            conn.execute("INSERT INTO gateway_route_versions (route_id, version, elements, created_at) VALUES (?, ?, ?, ?)",
+                         (route_id, version, json.dumps(elements), now))
+            if row:
+                conn.execute("UPDATE gateway_routes SET name = ?, version = ?, modified_at = ? WHERE account = ? AND "
+                             "gateway = ? AND id = ?", (name, version, now, account, gateway, route_id))
+            else:
+                conn.execute("INSERT INTO gateway_routes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (account, gateway, route_id, name, version, now, now))
+            full = conn.execute("SELECT * FROM gateway_routes WHERE account = ? AND gateway = ? AND id = ?",
+                                (account, gateway, route_id)).fetchone()
+            return self._route(conn, full)
+
+    def get_route(self, account, gateway, key, by="id"):
+        column = "id" if by == "id" else "name"
+        with self.db.reading() as conn:
+            row = conn.execute(f"SELECT * FROM gateway_routes WHERE account = ? AND gateway = ? AND {column} = ?",
+                               (account, gateway, key)).fetchone()
+            return self._route(conn, row) if row else None
+
+    def list_routes(self, account, gateway):
+        with self.db.reading() as conn:
+            rows = conn.execute("SELECT * FROM gateway_routes WHERE account = ? AND gateway = ? ORDER BY created_at",
+                                (account, gateway)).fetchall()
+            return [self._route(conn, r) for r in rows]
+
+    def route_versions(self, route_id):
+        with self.db.reading() as conn:
+            rows = conn.execute("SELECT version, elements, created_at FROM gateway_route_versions WHERE route_id = ?"
+                                " ORDER BY version", (route_id,)).fetchall()
+        return [{"version": v, "elements": json.loads(e), "created_at": c} for v, e, c in rows]
+
+    def delete_route(self, account, gateway, route_id):
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM gateway_route_versions WHERE route_id = ?", (route_id,))
+            return conn.execute("DELETE FROM gateway_routes WHERE account = ? AND gateway = ? AND id = ?",
+                                (account, gateway, route_id)).rowcount == 1
 
     def close(self):
         self.db.close()
