@@ -249,14 +249,15 @@ async def loadgen(spec: dict) -> dict:
         conns = spec["conns"]
         warmup, duration, count = spec.get("warmup", 0), spec.get("duration"), spec.get("count")
         pool = [await open_conn(host, port) for _ in range(conns)]
-        state = {"recording": False, "left": count}
+        state = {"left": 0}
 
-        async def worker(conn: Conn, deadline: float) -> None:
+        async def worker(i: int, deadline: float, limited: bool, recording: bool) -> None:
             while clock() < deadline:
-                if state["recording"] and count is not None:
+                if limited:
                     if state["left"] <= 0:
                         return
                     state["left"] -= 1
+                conn = pool[i]
                 start = clock()
                 try:
                     status, first, end, body, head = await http_request(conn, request, clock)
@@ -266,22 +267,22 @@ async def loadgen(spec: dict) -> dict:
                     status = None
                 if not conn.alive:
                     conn.writer.close()
-                    conn = await open_conn(host, port)
-                if status is not None and state["recording"]:
+                    pool[i] = await open_conn(host, port)
+                if status is not None and recording:
                     record(status, first, end, body, head, start, start)
 
         if warmup:
-            if isinstance(warmup, int) and count is not None:  # a number of warm-up requests, sequentially shared
-                state["left"] = warmup
-                state["recording"] = True
-                await asyncio.gather(*(worker(c, clock() + 3600) for c in pool))
-                lat.clear(), ttfb.clear(), lag.clear(), errors.clear()
-                state["left"] = count
-            else:
-                await asyncio.gather(*(worker(c, clock() + float(warmup)) for c in pool))
-        state["recording"] = True
+            if count is not None:  # a number of warm-up requests
+                state["left"] = int(warmup)
+                await asyncio.gather(*(worker(i, 1e18, True, False) for i in range(conns)))
+            else:  # seconds
+                t = clock() + float(warmup)
+                await asyncio.gather(*(worker(i, t, False, False) for i in range(conns)))
+        errors.clear()
+        state["left"] = count or 0
         t0 = clock()
-        await asyncio.gather(*(worker(c, t0 + (duration if duration else 1e9)) for c in pool))
+        deadline = t0 + duration if duration else 1e18
+        await asyncio.gather(*(worker(i, deadline, count is not None, True) for i in range(conns)))
         elapsed = clock() - t0
         done = len(lat)
 
@@ -292,6 +293,7 @@ async def loadgen(spec: dict) -> dict:
         opened = [len(idle)]
         waiters: list[asyncio.Future] = []
         inflight: set[asyncio.Task] = set()
+        last_end = [0.0]
 
         async def get_conn() -> Conn:
             if idle:
@@ -326,6 +328,7 @@ async def loadgen(spec: dict) -> dict:
             put_conn(conn)
             if status is not None and recording:
                 record(status, first, end, body, head, scheduled, sent)
+                last_end[0] = max(last_end[0], end)
 
         async def run(seconds: float, recording: bool) -> float:
             n = int(rate * seconds)
@@ -350,7 +353,9 @@ async def loadgen(spec: dict) -> dict:
         unfinished = len(inflight)
         if unfinished:
             errors["unfinished"] = unfinished
-        elapsed = max(sent_all - t0, clock() - t0 if not lat else max(sent_all - t0, 1e-9))
+            for task in list(inflight):
+                task.cancel()
+        elapsed = max(sent_all, last_end[0]) - t0
         done = len(lat)
         spec["conns_opened"] = opened[0]
     else:

@@ -38,6 +38,12 @@ class ApiClient:
         if self._closer:
             self._closer()
 
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def open_client(url: str | None, token: str | None, account: str, local: bool, data_dir: Path | None) -> ApiClient:
     if local:

@@ -34,11 +34,8 @@ def create(gateway_id, cache_ttl, rate_limit, rate_interval, rate_technique, no_
         "rate_limiting_technique": rate_technique if rate_limit else None, "authentication": authentication,
     }
     base = "http://kumo.local" if kw.get("local") else kw.get("url") or "http://127.0.0.1:8787"
-    api = make_client(kw)
-    try:
+    with make_client(kw) as api:
         gw = api.request("POST", "/ai-gateway/gateways", json=body)
-    finally:
-        api.close()
     Console().print(f"Created gateway [bold]{gw['id']}[/]. OpenAI SDK base URL: "
                     f"{base}/v1/{api.account}/{gw['id']}/openai")
 
@@ -47,11 +44,8 @@ def create(gateway_id, cache_ttl, rate_limit, rate_interval, rate_technique, no_
 @client_options
 def list_(**kw):
     """List gateways."""
-    api = make_client(kw)
-    try:
+    with make_client(kw) as api:
         gateways = api.request("GET", "/ai-gateway/gateways", params={"per_page": 100})
-    finally:
-        api.close()
     table = Table("id", "cache ttl", "rate limit", "logs", "auth", "created")
     for g in gateways:
         limit = f"{g['rate_limiting_limit']}/{g['rate_limiting_interval']}s {g.get('rate_limiting_technique') or ''}" \
@@ -93,12 +87,9 @@ def _filters(provider, model, failed) -> dict:
 @client_options
 def logs(gateway_id, limit, provider, model, failed, as_json, **kw):
     """Show a gateway's latest requests."""
-    api = make_client(kw)
-    try:
+    with make_client(kw) as api:
         params = {"per_page": min(limit, 50), **_filters(provider, model, failed)}
         result = api.request("GET", f"/ai-gateway/gateways/{gateway_id}/logs", params=params)
-    finally:
-        api.close()
     if as_json:
         click.echo(json.dumps(result, indent=1))
         return

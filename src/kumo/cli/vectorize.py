@@ -38,11 +38,8 @@ def create(name, dimensions, metric, preset, description, **kw):
     body = {"name": name, "config": config}
     if description:
         body["description"] = description
-    api = make_client(kw)
-    try:
+    with make_client(kw) as api:
         index = api.request("POST", "/vectorize/v2/indexes", json=body)
-    finally:
-        api.close()
     console.print(f"Created index [bold]{index['name']}[/] ({index['config']['dimensions']} dims, "
                   f"{index['config']['metric']}).")
 
@@ -51,11 +48,8 @@ def create(name, dimensions, metric, preset, description, **kw):
 @client_options
 def list_(**kw):
     """List indexes."""
-    api = make_client(kw)
-    try:
+    with make_client(kw) as api:
         indexes = api.request("GET", "/vectorize/v2/indexes")
-    finally:
-        api.close()
     table = Table("name", "dimensions", "metric", "created", "description")
     for ix in indexes:
         table.add_row(ix["name"], str(ix["config"]["dimensions"]), ix["config"]["metric"], ix["created_on"],
@@ -68,11 +62,8 @@ def list_(**kw):
 @client_options
 def get(name, **kw):
     """Show an index's configuration."""
-    api = make_client(kw)
-    try:
+    with make_client(kw) as api:
         _print_json(api.request("GET", f"/vectorize/v2/indexes/{name}"))
-    finally:
-        api.close()
 
 
 @vectorize.command("info")
@@ -80,11 +71,8 @@ def get(name, **kw):
 @client_options
 def info(name, **kw):
     """Show vector count and last mutation."""
-    api = make_client(kw)
-    try:
+    with make_client(kw) as api:
         result = api.request("GET", f"/vectorize/v2/indexes/{name}/info")
-    finally:
-        api.close()
     table = Table("field", "value")
     for key, value in result.items():
         table.add_row(key, str(value))
@@ -99,11 +87,8 @@ def delete(name, yes, **kw):
     """Delete an index and all its vectors."""
     if not yes:
         click.confirm(f"Delete index {name} and all its vectors?", abort=True)
-    api = make_client(kw)
-    try:
+    with make_client(kw) as api:
         api.request("DELETE", f"/vectorize/v2/indexes/{name}")
-    finally:
-        api.close()
     console.print(f"Deleted index [bold]{name}[/].")
 
 
@@ -174,11 +159,8 @@ def query(name, vector, vector_id, top_k, namespace, filter_, return_metadata, r
         body["vectorId"] = vector_id
     if namespace:
         body["namespace"] = namespace
-    api = make_client(kw)
-    try:
+    with make_client(kw) as api:
         result = api.request("POST", f"/vectorize/v2/indexes/{name}/query", json=body)
-    finally:
-        api.close()
     if as_json:
         _print_json(result)
         return
@@ -195,11 +177,8 @@ def query(name, vector, vector_id, top_k, namespace, filter_, return_metadata, r
 @client_options
 def get_vectors(name, ids, **kw):
     """Print stored vectors by id."""
-    api = make_client(kw)
-    try:
+    with make_client(kw) as api:
         _print_json(api.request("POST", f"/vectorize/v2/indexes/{name}/get_by_ids", json={"ids": list(ids)}))
-    finally:
-        api.close()
 
 
 @vectorize.command("delete-vectors")
@@ -208,11 +187,8 @@ def get_vectors(name, ids, **kw):
 @client_options
 def delete_vectors(name, ids, **kw):
     """Delete vectors by id."""
-    api = make_client(kw)
-    try:
+    with make_client(kw) as api:
         result = api.request("POST", f"/vectorize/v2/indexes/{name}/delete_by_ids", json={"ids": list(ids)})
-    finally:
-        api.close()
     console.print(f"Deleted {len(ids)} id(s) (mutation {result['mutationId']}).")
 
 
@@ -226,11 +202,8 @@ def list_vectors(name, count, cursor, **kw):
     params = {"count": count}
     if cursor:
         params["cursor"] = cursor
-    api = make_client(kw)
-    try:
+    with make_client(kw) as api:
         result = api.request("GET", f"/vectorize/v2/indexes/{name}/list", params=params)
-    finally:
-        api.close()
     for v in result["vectors"]:
         click.echo(v["id"])
     console.print(f"[dim]{result['count']} of {result['totalCount']}"
@@ -249,12 +222,9 @@ def metadata_index() -> None:
 @client_options
 def mi_create(name, property_name, index_type, **kw):
     """Index a metadata property so queries can filter on it."""
-    api = make_client(kw)
-    try:
+    with make_client(kw) as api:
         api.request("POST", f"/vectorize/v2/indexes/{name}/metadata_index/create",
                     json={"propertyName": property_name, "indexType": index_type})
-    finally:
-        api.close()
     console.print(f"Metadata index on [bold]{property_name}[/] ({index_type}) created. Vectors written before "
                   "now are not indexed until they are upserted again.")
 
@@ -264,11 +234,8 @@ def mi_create(name, property_name, index_type, **kw):
 @client_options
 def mi_list(name, **kw):
     """List an index's metadata indexes."""
-    api = make_client(kw)
-    try:
+    with make_client(kw) as api:
         result = api.request("GET", f"/vectorize/v2/indexes/{name}/metadata_index/list")
-    finally:
-        api.close()
     table = Table("property", "type")
     for m in result["metadataIndexes"]:
         table.add_row(m["propertyName"], m["indexType"])
@@ -281,10 +248,7 @@ def mi_list(name, **kw):
 @client_options
 def mi_delete(name, property_name, **kw):
     """Delete a metadata index."""
-    api = make_client(kw)
-    try:
+    with make_client(kw) as api:
         api.request("POST", f"/vectorize/v2/indexes/{name}/metadata_index/delete",
                     json={"propertyName": property_name})
-    finally:
-        api.close()
     console.print(f"Metadata index on [bold]{property_name}[/] deleted.")
