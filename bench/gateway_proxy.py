@@ -568,7 +568,7 @@ def start_litellm(args, workdir: Path, fake: Target) -> Target | None:
                TELEMETRY="False", DISABLE_SCHEMA_UPDATE="True", NO_DOCS="True", NO_REDOC="True",
                PYTHONUNBUFFERED="1")
     cmd = ["taskset", "-c", PROXY_CPU, binary, "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
-           "--num_workers", "1", "--telemetry", "False"]
+           "--num_workers", "1"]
     proc = subprocess.Popen(cmd, stdout=open(workdir / "litellm.log", "w"), stderr=subprocess.STDOUT, env=env,
                             start_new_session=True)
     try:

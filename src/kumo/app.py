@@ -15,6 +15,7 @@ from kumo.api.body import describe_validation_error
 from kumo.api.envelope import failure, from_error
 from kumo.api.middleware import BodySizeLimit, StripTrailingSlash
 from kumo.config import Settings
+from kumo.dashboard.routes import router as dashboard_router
 from kumo.errors import KumoError
 from kumo.platform import Platform
 from kumo.ai.routes import router as ai_router
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(ai_router)
     app.include_router(gateway_admin_router)
     app.include_router(gateway_routes_api)
+    app.include_router(dashboard_router)
     app.include_router(gateway_router)
 
     @app.get("/healthz", include_in_schema=False)

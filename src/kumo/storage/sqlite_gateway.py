@@ -296,6 +296,19 @@ class SqliteGatewayStore:
             conn.executemany("DELETE FROM gateway_logs WHERE id = ?", [(i,) for i in ids])
         return len(ids)
 
+    def analytics(self, account, gateway_id, since, bucket):
+        """Per time bucket ('minute' | 'hour' | 'day') and provider: requests, errors, cache hits, tokens, cost."""
+        fmt = {"minute": "%Y-%m-%dT%H:%M", "hour": "%Y-%m-%dT%H:00", "day": "%Y-%m-%d"}[bucket]
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                f"SELECT strftime('{fmt}', created_at) AS b, provider, model, count(*), sum(1 - success), sum(cached),"
+                " coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost), 0),"
+                " avg(duration) FROM gateway_logs WHERE account = ? AND gateway = ? AND created_at >= ?"
+                " GROUP BY b, provider, model ORDER BY b", (account, gateway_id, since)).fetchall()
+        keys = ["bucket", "provider", "model", "requests", "errors", "cached", "tokens_in", "tokens_out", "cost",
+                "avg_duration"]
+        return [dict(zip(keys, r)) for r in rows]
+
     # ---- dynamic routes ------------------------------------------------------------------------
     def _route(self, conn, row) -> dict[str, Any]:
         account, gateway, rid, name, version, created, modified = row
