@@ -52,6 +52,20 @@ def test_cache_ttl_header_and_custom_key_without_gateway_cache(gw_server, admin,
     assert (c.headers["cf-aig-cache-status"], d.headers["cf-aig-cache-status"]) == ("MISS", "HIT")
 
 
+def test_update_invalidates_cache_when_asked(gw_server, admin, acct):
+    settings = {"cache_invalidate_on_update": True, "cache_ttl": 300, "collect_logs": True,
+                "rate_limiting_interval": None, "rate_limiting_limit": None}
+    admin.post("/gateways", json={"id": "gw", **settings})
+    assert post(gw_server, acct).headers["cf-aig-cache-status"] == "MISS"
+    assert post(gw_server, acct).headers["cf-aig-cache-status"] == "HIT"
+    admin.put("/gateways/gw", json=settings)
+    assert post(gw_server, acct).headers["cf-aig-cache-status"] == "MISS"
+    admin.put("/gateways/gw", json={**settings, "cache_invalidate_on_update": False})
+    assert post(gw_server, acct).headers["cf-aig-cache-status"] == "MISS"  # generation changed once more
+    admin.put("/gateways/gw", json={**settings, "cache_invalidate_on_update": False, "collect_logs": False})
+    assert post(gw_server, acct).headers["cf-aig-cache-status"] == "HIT"  # kept across this update
+
+
 def test_streams_are_cached_and_replayed_chunk_by_chunk(gw_server, admin, acct):
     make_gateway(admin, cache_ttl=300)
     body = {**BODY, "stream": True, "stream_options": {"include_usage": True}}
