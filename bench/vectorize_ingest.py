@@ -58,6 +58,15 @@ def proc_status(pid: int | str, field: str) -> float:
     return float("nan")
 
 
+def load_average() -> str:
+    """1/5/15-minute load averages: other work on the machine skews every figure here."""
+    try:
+        with open("/proc/loadavg") as fh:
+            return " ".join(fh.read().split()[:3])
+    except OSError:
+        return "n/a"
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
@@ -322,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
 
     say("# kumo Vectorize ingest benchmark\n")
     say(f"machine: {os.cpu_count()} cores ({cpu_model()}), Python {platform.python_version()}, numpy {np.__version__}; "
-        f"{time.strftime('%Y-%m-%d %H:%M %Z')}")
+        f"{time.strftime('%Y-%m-%d %H:%M %Z')}; load average at start {load_average()}")
     vectors = make_vectors(args.n, args.dims, args.seed)
     t = time.perf_counter()
     bodies = ndjson_bodies(vectors, args.batch, args.digits)
@@ -385,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         say(table(["scenario", "queries", "p50 ms", "p99 ms", "max ms"], probes))
     say("\n## Where the time goes: kumo's steps in-process on the same data (single thread)\n")
     say(table(["step", "seconds", "vectors/s"], [[name, wall, args.n / wall] for name, wall in parts]))
+    say(f"\nload average at the end: {load_average()} (on a busy machine every figure above is lower)")
     say(f"\nraw float32 vectors: {vectors.nbytes / 2**20:,.0f} MiB; NDJSON sent per scenario: {size / 2**20:,.0f} MiB")
     return 0
 

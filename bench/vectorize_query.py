@@ -60,6 +60,15 @@ def rss_mb(pid: int | str = "self") -> float:
     return float("nan")
 
 
+def load_average() -> str:
+    """1/5/15-minute load averages: other work on the machine skews every figure here."""
+    try:
+        with open("/proc/loadavg") as fh:
+            return " ".join(fh.read().split()[:3])
+    except OSError:
+        return "n/a"
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
@@ -442,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         ["raw float32 vectors alone", f"{data.nbytes / 2**20:,.0f} MiB"],
     ]))
 
+    say(f"\nload average at the end: {load_average()} (on a busy machine every figure above is lower)")
     service.close()
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)

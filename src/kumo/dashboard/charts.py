@@ -10,7 +10,7 @@ PALETTE = ["#3b82f6", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#ec4899", "#1
 def stacked_bars(title: str, buckets: list[str], series: dict[str, list[float]], unit: str = "",
                  width: int = 760, height: int = 220) -> str:
     """`series[name][i]` is the value of `name` in bucket i; bars stack the series."""
-    left, bottom, top = 56, 36, 28
+    left, bottom, top = 76, 36, 28
     plot_w, plot_h = width - left - 12, height - bottom - top
     totals = [sum(values[i] for values in series.values()) for i in range(len(buckets))] or [0]
     peak = max(totals) or 1
@@ -22,7 +22,7 @@ def stacked_bars(title: str, buckets: list[str], series: dict[str, list[float]],
         value = peak * step / 4
         y = top + plot_h - plot_h * step / 4
         parts.append(f'<line x1="{left}" x2="{width - 12}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{_fmt(value)}{unit}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{unit}{_fmt(value)}</text>')
     for i, bucket in enumerate(buckets):
         y = top + plot_h
         for k, (name, values) in enumerate(series.items()):
@@ -32,7 +32,7 @@ def stacked_bars(title: str, buckets: list[str], series: dict[str, list[float]],
             y -= h
             parts.append(f'<rect x="{left + i * bar_w + 1:.1f}" y="{y:.1f}" width="{max(bar_w - 2, 1):.1f}" '
                          f'height="{h:.1f}" fill="{PALETTE[k % len(PALETTE)]}"><title>{escape(name)} {escape(bucket)}: '
-                         f'{_fmt(values[i])}{unit}</title></rect>')
+                         f'{unit}{_fmt(values[i])}</title></rect>')
     label_every = max(1, len(buckets) // 8)
     for i, bucket in enumerate(buckets):
         if i % label_every == 0:
@@ -59,4 +59,4 @@ def _fmt(value: float) -> str:
         return f"{value:.0f}"
     if value >= 0.01:
         return f"{value:.2f}"
-    return f"{value:.1e}"
+    return f"{value:.6f}".rstrip("0")

@@ -65,6 +65,20 @@ async def dashboard(request: Request, account_id: str, gateway: str | None = Non
     return _page(f"kumo — {account_id}", "".join(parts))
 
 
+_STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+_LABEL = {"minute": "%Y-%m-%dT%H:%M", "hour": "%Y-%m-%dT%H:00", "day": "%Y-%m-%d"}
+
+
+def _timeline(start: datetime, span: timedelta, bucket: str) -> list[str]:
+    """Every bucket of the window, empty ones included, so the x axis is time."""
+    step, fmt = _STEP[bucket], _LABEL[bucket]
+    labels, t = [], start
+    while t <= start + span:
+        labels.append(t.strftime(fmt))
+        t += step
+    return list(dict.fromkeys(labels))
+
+
 def _cost(value: float | None) -> str:
     return "" if value is None else f"{value:.6f}"
 
@@ -74,12 +88,14 @@ async def _gateway_section(platform, account_id: str, gateway_id: str, window: s
     since = (datetime.now(timezone.utc) - span).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     await blocking(platform.gateway_logs.flush, 5)
     rows = await blocking(platform.gateways.store.analytics, account_id, gateway_id, since, bucket)
-    buckets = sorted({r["bucket"] for r in rows})
+    buckets = _timeline(datetime.now(timezone.utc) - span, span, bucket)
     index = {b: i for i, b in enumerate(buckets)}
     by = defaultdict(lambda: defaultdict(lambda: [0.0] * len(buckets)))
     totals = defaultdict(float)
     for r in rows:
-        i = index[r["bucket"]]
+        i = index.get(r["bucket"])
+        if i is None:
+            continue
         by["requests"][r["provider"]][i] += r["requests"]
         by["tokens"][r["provider"]][i] += r["tokens_in"] + r["tokens_out"]
         by["cost"][r["provider"]][i] += r["cost"]
