@@ -126,3 +126,31 @@ def test_compat_workers_ai_and_errors(admin, compat):
         compat.chat.completions.create(model="nowhere/x", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.BadRequestError):
         compat.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+
+
+@pytest.mark.parametrize("body", [
+    {"model": "anthropic/claude-3-5-haiku-latest", "messages": "hi"},
+    {"model": "anthropic/claude-3-5-haiku-latest", "messages": [{"role": "user", "content": "x"}],
+     "tools": [{"type": "function", "function": {}}]},
+    {"model": "google-ai-studio/gemini-2.5-flash", "messages": [{"no-role": 1}], "stop": 5},
+])
+def test_compat_malformed_requests_are_4xx(gw_server, admin, acct, body):
+    make_gateway(admin)
+    r = httpx.post(f"{gw_server.url}/v1/{acct}/gw/compat/chat/completions", json=body, timeout=30)
+    assert 400 <= r.status_code < 500, r.text
+
+
+def test_client_that_leaves_a_stream_is_logged(gw_server, admin, acct):
+    make_gateway(admin)
+    with httpx.stream("POST", f"{gw_server.url}/v1/{acct}/gw/openai/chat/completions", json=STREAM,
+                      headers={"authorization": "Bearer k", "x-fake": "stall"}, timeout=30) as r:
+        next(r.iter_lines())  # read one line, then hang up
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        logs = admin.get("/gateways/gw/logs").json()["result"]
+        if logs:
+            break
+        time.sleep(0.2)
+    assert logs and logs[0]["success"] is False

@@ -43,10 +43,17 @@ def split_model(model: Any) -> tuple[Provider, str]:
 def translate(body: dict[str, Any], headers: dict[str, str]) -> Translation:
     provider, model = split_model(body.get("model"))
     stream = bool(body.get("stream"))
-    if provider.compat_format == "anthropic":
-        return _to_anthropic(provider, model, body, headers, stream)
-    if provider.compat_format == "google":
-        return _to_google(provider, model, body, headers, stream)
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not all(isinstance(m, dict) and isinstance(m.get("role"), str)
+                                                  for m in messages):
+        raise InvalidRequest("`messages` must be an array of {role, content}")
+    try:
+        if provider.compat_format == "anthropic":
+            return _to_anthropic(provider, model, body, headers, stream)
+        if provider.compat_format == "google":
+            return _to_google(provider, model, body, headers, stream)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise InvalidRequest(f"this chat request cannot be translated for {provider.slug}: {exc!r}") from None
     return Translation(provider, model, provider.chat_path or "chat/completions", {**body, "model": model},
                        stream=stream)
 

@@ -163,8 +163,11 @@ class Pipeline:
             usage = self._usage_json(c.provider, body)
             client_body = body
             if c.response_json is not None and 200 <= status < 300:
-                client_body = json.dumps(c.response_json(json.loads(body))).encode()
-                response_headers["content-type"] = "application/json"
+                try:
+                    client_body = json.dumps(c.response_json(json.loads(body))).encode()
+                    response_headers["content-type"] = "application/json"
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    pass  # not the JSON we can translate: hand the provider's answer over as it is
             success = 200 <= status < 300
             if success and key is not None and len(client_body) <= MAX_LOGGED_BODY:
                 entry = CachedResponse(status, _cacheable_headers(response_headers), [client_body],
@@ -226,6 +229,11 @@ class Pipeline:
                 failure = f"the provider's stream stalled for {idle:.0f} s"
             except httpx.HTTPError as exc:
                 failure = f"the provider's stream broke off ({type(exc).__name__})"
+            except (asyncio.CancelledError, GeneratorExit):  # the client went away: still log what happened
+                usage = c.provider.usage_from_stream(b"".join(seen).decode("utf-8", "replace"))
+                self._log(c, log_id, started, 499, False, False, usage, b"".join(seen),
+                          upstream.headers.get("content-type"), dict(upstream.headers))
+                raise
             finally:
                 await upstream.aclose()
             if failure is not None:  # never let a broken stream look like a clean end
