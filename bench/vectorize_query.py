@@ -239,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     sweep = sorted({int(x) for x in args.sweep.split(",") if x.strip()} | {args.ef_search})
     say(f"# kumo Vectorize query benchmark\n")
     say(f"machine: {os.cpu_count()} cores ({cpu_model()}), Python {platform.python_version()}, numpy {np.__version__}, "
-        f"hnswlib {importlib.metadata.version('hnswlib')}; {time.strftime('%Y-%m-%d %H:%M %Z')}")
+        f"hnswlib {importlib.metadata.version('hnswlib')}; {time.strftime('%Y-%m-%d %H:%M %Z')}; "
+        f"load average at start {load_average()}")
     say(f"data: N={args.n:,} x {args.dims} dims, {args.clusters} clusters, noise={args.noise}, cosine, topK={TOP_K}; "
         f"HNSW M={args.m}, ef_construction={args.ef_construction}, kumo ef_search={args.ef_search}; "
         f"{args.queries} queries per ANN loop\n")

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     models_dir: Path | None = None  # where pulled weights live [default: <data_dir>/models]
     threads: int | None = None  # inference threads per model [default: all cores]
     models: list[dict[str, Any]] = Field(default_factory=list)  # extra catalog entries (remote models...)
+    # Scale-out: Redis for the gateway's cache and rate limits, shared by several kumo nodes
+    redis_url: str | None = None
+    redis_rate_limit_fail_open: bool = True  # Redis unreachable: allow requests (True) or refuse them
     # AI Gateway
     gateway_auto_create: bool = False  # create unknown gateways on first use instead of answering 2001
     gateway_cache: str = "sqlite"  # sqlite | memory

@@ -44,11 +44,18 @@ class Platform:
         self.gateways = GatewayService(SqliteGatewayStore(data_dir / "gateway.sqlite3"),
                                        auto_create=settings.gateway_auto_create)
         self.gateway_logs = LogWriter(self.gateways.store, self.gateways.log_limit)
-        if settings.gateway_cache == "memory":
-            self.gateway_cache = MemoryCache(settings.gateway_cache_max_bytes)
+        if settings.redis_url:
+            from kumo.storage.redis_cache import RedisCache
+            from kumo.storage.redis_ratelimit import RedisRateLimiter
+
+            self.gateway_cache = RedisCache(settings.redis_url)
+            self.rate_limiter = RedisRateLimiter(settings.redis_url, fail_open=settings.redis_rate_limit_fail_open)
         else:
-            self.gateway_cache = SqliteCache(data_dir / "gateway-cache.sqlite3", settings.gateway_cache_max_bytes)
-        self.rate_limiter = MemoryRateLimiter()
+            if settings.gateway_cache == "memory":
+                self.gateway_cache = MemoryCache(settings.gateway_cache_max_bytes)
+            else:
+                self.gateway_cache = SqliteCache(data_dir / "gateway-cache.sqlite3", settings.gateway_cache_max_bytes)
+            self.rate_limiter = MemoryRateLimiter()
         self.gateway_pipeline = None  # built on the event loop by attach_app (it holds HTTP clients)
         self._clients: list = []
         self._started = False
@@ -82,6 +89,8 @@ class Platform:
         await self.batches.stop()
         for client in self._clients:
             await client.aclose()
+        if hasattr(self.rate_limiter, "close"):
+            await self.rate_limiter.close()
 
     def close(self) -> None:
         self.gateway_logs.close()  # flush logs first

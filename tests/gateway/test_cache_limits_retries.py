@@ -112,15 +112,19 @@ def test_rate_limit_exact_under_concurrency(gw_server, admin, acct, technique):
 def test_rate_limiter_windows():
     now = [1000.0]
     limiter = MemoryRateLimiter(clock=lambda: now[0])
-    assert [limiter.hit("k", 2, 10, "fixed")[0] for _ in range(3)] == [True, True, False]
+
+    def hit(key, technique):
+        return asyncio.run(limiter.hit(key, 2, 10, technique))[0]
+
+    assert [hit("k", "fixed") for _ in range(3)] == [True, True, False]
     now[0] = 1010.0  # next calendar window
-    assert limiter.hit("k", 2, 10, "fixed")[0]
+    assert hit("k", "fixed")
     now[0] = 2000.0
-    assert [limiter.hit("s", 2, 10, "sliding")[0] for _ in range(3)] == [True, True, False]
+    assert [hit("s", "sliding") for _ in range(3)] == [True, True, False]
     now[0] = 2009.0
-    assert not limiter.hit("s", 2, 10, "sliding")[0]
+    assert not hit("s", "sliding")
     now[0] = 2010.5  # the first two are now older than 10 s
-    assert limiter.hit("s", 2, 10, "sliding")[0]
+    assert hit("s", "sliding")
 
 
 def test_retries_with_backoff_and_retry_after(gw_server, fake, admin, acct):

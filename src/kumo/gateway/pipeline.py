@@ -90,7 +90,7 @@ class Pipeline:
         self.rng = random.Random()  # dynamic routes' percentage splits
 
     # ---- checks before any upstream call ------------------------------------------------------------
-    def admit(self, account: str, gateway_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    async def admit(self, account: str, gateway_id: str, headers: dict[str, str]) -> dict[str, Any]:
         gateway = self.service.for_request(account, gateway_id)
         if gateway.get("authentication"):
             token = headers.get("cf-aig-authorization")
@@ -103,8 +103,8 @@ class Pipeline:
                                    "Unauthorized: this gateway needs `cf-aig-authorization: Bearer <API token>`") from None
         limit, interval = gateway.get("rate_limiting_limit"), gateway.get("rate_limiting_interval")
         if limit and interval:
-            allowed, wait = self.limiter.hit(f"{account}/{gateway_id}", int(limit), int(interval),
-                                             gateway.get("rate_limiting_technique") or "fixed")
+            allowed, wait = await self.limiter.hit(f"{account}/{gateway_id}", int(limit), int(interval),
+                                                   gateway.get("rate_limiting_technique") or "fixed")
             if not allowed:
                 raise GatewayError(429, RATE_LIMITED, f"Rate limited: retry in {wait:.1f} s")
         return gateway

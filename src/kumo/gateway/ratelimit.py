@@ -1,7 +1,7 @@
 """Gateway rate limits: `limit` requests per `interval` seconds, `fixed` (calendar windows aligned to the
 interval) or `sliding` (the last `interval` seconds, an exact log of timestamps). Check-and-count happens
-without an await in between, so it is exact under any concurrency on one event loop. (Redis, for several
-nodes, comes with the scale-out backends.)"""
+without an await in between, so it is exact under any concurrency on one event loop. With Redis
+(`kumo.storage.redis_ratelimit`) the same check is one atomic script, exact across every node."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Protocol
 
 
 class RateLimiter(Protocol):
-    def hit(self, key: str, limit: int, interval: int, technique: str) -> tuple[bool, float]: ...
+    async def hit(self, key: str, limit: int, interval: int, technique: str) -> tuple[bool, float]: ...
 
 
 class MemoryRateLimiter:
@@ -22,7 +22,7 @@ class MemoryRateLimiter:
         self._sliding: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def hit(self, key: str, limit: int, interval: int, technique: str) -> tuple[bool, float]:
+    async def hit(self, key: str, limit: int, interval: int, technique: str) -> tuple[bool, float]:
         """Count one request; (allowed, seconds until a request would be allowed)."""
         now = self._clock()
         with self._lock:

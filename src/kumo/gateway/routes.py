@@ -35,7 +35,7 @@ async def universal(request: Request, account_id: str, gateway_id: str) -> Respo
     try:
         pipeline = _pipeline(request)
         headers = _headers(request)
-        gateway = pipeline.admit(account_id, gateway_id, headers)
+        gateway = await pipeline.admit(account_id, gateway_id, headers)
         try:
             steps = json.loads(await request.body())
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -83,7 +83,7 @@ async def compat_chat(request: Request, account_id: str, gateway_id: str) -> Res
     try:
         pipeline = _pipeline(request)
         headers = _headers(request)
-        gateway = pipeline.admit(account_id, gateway_id, headers)
+        gateway = await pipeline.admit(account_id, gateway_id, headers)
         try:
             body = json.loads(await request.body())
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -132,8 +132,8 @@ async def _dynamic(pipeline: Pipeline, account: str, gateway_id: str, gateway: d
         outcome.response.headers["cf-aig-provider"] = props["provider"]
         return outcome
 
-    def hit_limit(key: str, limit: int, interval: int, technique: str) -> bool:
-        return pipeline.limiter.hit(f"route:{account}/{gateway_id}/{key}", limit, interval, technique)[0]
+    async def hit_limit(key: str, limit: int, interval: int, technique: str) -> bool:
+        return (await pipeline.limiter.hit(f"route:{account}/{gateway_id}/{key}", limit, interval, technique))[0]
 
     context = {"metadata": options.metadata, "body": body}
     outcome = await walk(route, context, call_model, hit_limit, pipeline.rng)
@@ -149,7 +149,7 @@ async def provider_passthrough(request: Request, account_id: str, gateway_id: st
             raise GatewayError(400, UNKNOWN_PROVIDER,
                                f"unknown provider {provider!r}; kumo knows {', '.join(sorted(PROVIDERS))}")
         headers = _headers(request)
-        gateway = pipeline.admit(account_id, gateway_id, headers)
+        gateway = await pipeline.admit(account_id, gateway_id, headers)
         call = Call(account_id, gateway_id, gateway, spec, path, request.url.query, request.method, headers,
                     await request.body(), parse_options(headers, gateway))
         return (await pipeline.call(call)).response

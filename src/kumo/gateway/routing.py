@@ -110,7 +110,7 @@ def matches(condition: dict[str, Any], context: dict[str, Any]) -> bool:
 
 async def walk(route: dict[str, Any], context: dict[str, Any],
                call_model: Callable[[dict[str, Any]], Awaitable[Any]],
-               hit_limit: Callable[[str, int, int, str], bool], rng: random.Random) -> Any:
+               hit_limit: Callable[[str, int, int, str], Awaitable[bool]], rng: random.Random) -> Any:
     """Returns the Outcome of the model element that answered, or the last failure."""
     elements = validate_elements(route["elements"])
     current = _target((next(e for e in elements.values() if e["type"] == "start").get("outputs") or {}).get("next"))
@@ -139,7 +139,7 @@ async def walk(route: dict[str, Any], context: dict[str, Any],
         elif kind == "rate_limit":
             key_value = _lookup(context, props.get("key", "")) if props.get("key") else "all"
             key = f"{route['id']}/{el['id']}/{key_value}"
-            allowed = hit_limit(key, props["limit"], props["interval"], props.get("technique", "fixed"))
+            allowed = await hit_limit(key, props["limit"], props["interval"], props.get("technique", "fixed"))
             current = _target(outputs.get("success" if allowed else "fallback"))
         elif kind == "model":
             outcome = await call_model(props)

@@ -1,0 +1,116 @@
+"""Two kumo nodes sharing Redis: rate limits exact across both, a response cached by one is a HIT on the
+other; with Redis gone the gateway keeps serving (fail-open) and recovers when Redis returns."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+import uuid
+
+import httpx
+import pytest
+import redis
+
+from tests.conftest import Server, free_port
+from tests.gateway.conftest import PROVIDER_SLUGS
+
+REDIS = "redis://127.0.0.1:6379/0"
+BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "shared"}]}
+
+
+def redis_available(url: str) -> bool:
+    try:
+        return redis.Redis.from_url(url, socket_timeout=0.5).ping()
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory, fake):
+    if not redis_available(REDIS):
+        pytest.fail("Redis is not running on 127.0.0.1:6379 (.ci/run starts it; see docs in README)")
+    env = {"KUMO_REDIS_URL": REDIS, **{"KUMO_UPSTREAM_" + s.upper().replace("-", "_"): fake.url for s in PROVIDER_SLUGS}}
+    a = Server(tmp_path_factory.mktemp("node-a") / "data", env=env).start()
+    b = Server(tmp_path_factory.mktemp("node-b") / "data", env=env).start()
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def create_everywhere(servers, account, gateway, **settings):
+    body = {"id": gateway, "cache_invalidate_on_update": False, "cache_ttl": None, "collect_logs": True,
+            "rate_limiting_interval": None, "rate_limiting_limit": None, **settings}
+    for srv in servers:  # gateway definitions live in each node's database until PostgreSQL is configured
+        r = httpx.post(f"{srv.url}/client/v4/accounts/{account}/ai-gateway/gateways", json=body,
+                       headers={"authorization": "Bearer t"})
+        assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("technique", ["fixed", "sliding"])
+def test_limit_is_exact_across_nodes(nodes, technique):
+    account = "rl-" + uuid.uuid4().hex[:8]
+    create_everywhere(nodes, account, "gw", rate_limiting_limit=10, rate_limiting_interval=3600,
+                      rate_limiting_technique=technique)
+
+    async def main():
+        async with httpx.AsyncClient(timeout=30) as client:
+            calls = [client.post(f"{nodes[i % 2].url}/v1/{account}/gw/openai/chat/completions", json=BODY,
+                                 headers={"authorization": "Bearer k"}) for i in range(40)]
+            return await asyncio.gather(*calls)
+
+    statuses = [r.status_code for r in asyncio.run(main())]
+    assert statuses.count(200) == 10 and statuses.count(429) == 30
+
+
+def test_cache_shared_across_nodes(nodes):
+    account = "c-" + uuid.uuid4().hex[:8]
+    create_everywhere(nodes, account, "gw", cache_ttl=300)
+    body = {**BODY, "nonce": uuid.uuid4().hex}
+    first = httpx.post(f"{nodes[0].url}/v1/{account}/gw/openai/chat/completions", json=body,
+                       headers={"authorization": "Bearer k"})
+    second = httpx.post(f"{nodes[1].url}/v1/{account}/gw/openai/chat/completions", json=body,
+                        headers={"authorization": "Bearer k"})
+    assert first.headers["cf-aig-cache-status"] == "MISS" and second.headers["cf-aig-cache-status"] == "HIT"
+    assert second.json() == first.json()
+
+
+def test_redis_outage_and_recovery(tmp_path, fake):
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is needed for this test (apt-get install redis-server)")
+    port = free_port()
+
+    def start_redis():
+        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not redis_available(f"redis://127.0.0.1:{port}/0"):
+            assert time.monotonic() < deadline, "private redis-server did not start"
+            time.sleep(0.05)
+        return proc
+
+    redis_proc = start_redis()
+    env = {"KUMO_REDIS_URL": f"redis://127.0.0.1:{port}/0", "KUMO_UPSTREAM_OPENAI": fake.url}
+    srv = Server(tmp_path / "data", env=env).start()
+    try:
+        create_everywhere([srv], "out", "gw", cache_ttl=300, rate_limiting_limit=1000, rate_limiting_interval=60)
+
+        def ask():
+            return httpx.post(f"{srv.url}/v1/out/gw/openai/chat/completions", json=BODY,
+                              headers={"authorization": "Bearer k"}, timeout=30)
+
+        assert ask().headers["cf-aig-cache-status"] == "MISS"
+        assert ask().headers["cf-aig-cache-status"] == "HIT"
+        redis_proc.terminate()
+        redis_proc.wait()
+        down = ask()  # Redis gone: still served, from the provider, limits fail open
+        assert down.status_code == 200 and down.headers["cf-aig-cache-status"] == "MISS"
+        redis_proc = start_redis()  # back (empty: it keeps nothing on disk)
+        assert ask().headers["cf-aig-cache-status"] == "MISS"
+        assert ask().headers["cf-aig-cache-status"] == "HIT"
+    finally:
+        srv.stop()
+        redis_proc.terminate()
+        redis_proc.wait()
