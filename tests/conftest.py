@@ -117,3 +117,40 @@ def _no_ambient_credentials():
              if k.startswith(("ANTHROPIC_", "OPENAI_", "CLOUDFLARE_", "KUMO_"))}
     yield
     os.environ.update(saved)
+
+
+
+# ---- the AI Gateway against a fake provider (used by gateway, dashboard and metrics tests) -------------
+PROVIDER_SLUGS = ["openai", "anthropic", "google-ai-studio", "groq", "mistral", "deepseek", "azure-openai",
+                  "aws-bedrock", "google-vertex-ai", "huggingface", "replicate", "cohere", "perplexity-ai", "grok",
+                  "openrouter", "cerebras"]
+
+
+@pytest.fixture(scope="session")
+def fake():
+    from tests.gateway.fake_provider import FakeProvider
+
+    provider = FakeProvider().start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="session")
+def gw_server(tmp_path_factory, fake):
+    env = {"KUMO_UPSTREAM_" + slug.upper().replace("-", "_"): fake.url for slug in PROVIDER_SLUGS}
+    env["KUMO_GATEWAY_STREAM_IDLE_TIMEOUT"] = "2"
+    srv = Server(tmp_path_factory.mktemp("gw") / "data", env=env).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def acct() -> str:
+    return "gwacct-" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def admin(gw_server, acct):
+    with httpx.Client(base_url=f"{gw_server.url}/client/v4/accounts/{acct}/ai-gateway",
+                      headers={"authorization": "Bearer admin"}, timeout=60) as client:
+        yield client

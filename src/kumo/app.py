@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from kumo import __version__
@@ -17,6 +17,7 @@ from kumo.api.middleware import BodySizeLimit, StripTrailingSlash
 from kumo.config import Settings
 from kumo.dashboard.routes import router as dashboard_router
 from kumo.errors import KumoError
+from kumo.metrics import MetricsMiddleware
 from kumo.platform import Platform
 from kumo.ai.routes import router as ai_router
 from kumo.gateway.admin_routes import router as gateway_admin_router
@@ -50,6 +51,10 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(dashboard_router)
     app.include_router(gateway_router)
 
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(platform.metrics.exposition(), media_type="text/plain; version=0.0.4")
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
         return {"status": "ok", "version": __version__}
@@ -75,6 +80,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return failure(500, 10002, "Internal error in kumo; see the server log for details.")
 
+    app.add_middleware(MetricsMiddleware, metrics=platform.metrics)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(StripTrailingSlash)
     return app

@@ -8,6 +8,7 @@ from kumo.ai.catalog import Catalog
 from kumo.ai.service import AiService
 from kumo.ai.weights import WeightsStore
 from kumo.config import Settings
+from kumo.metrics import Metrics
 from kumo.gateway.cache import MemoryCache
 from kumo.gateway.logs import LogWriter
 from kumo.gateway.ratelimit import MemoryRateLimiter
@@ -25,6 +26,7 @@ class Platform:
         self.settings = settings
         data_dir = settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = Metrics()
         ann = AnnParams(
             threshold=settings.vectorize_ann_threshold,
             m=settings.vectorize_hnsw_m,
@@ -56,7 +58,12 @@ class Platform:
             else:
                 self.gateway_cache = SqliteCache(data_dir / "gateway-cache.sqlite3", settings.gateway_cache_max_bytes)
             self.rate_limiter = MemoryRateLimiter()
-        self.gateway_pipeline = None  # built on the event loop by attach_app (it holds HTTP clients)
+        self.gateway_pipeline = None  # built on the event loop by start_async (it holds HTTP clients)
+        self.ai.metrics = self.metrics
+        self.metrics.gauge("kumo_ai_batch_queue_depth", "Batch jobs queued or running",
+                           lambda: self.batches.store.pending_count())
+        self.metrics.gauge("kumo_vectorize_vectors", "Vectors held by the indexes loaded in memory",
+                           lambda: self.vectorize.loaded_vector_count())
         self._clients: list = []
         self._started = False
 
@@ -83,6 +90,7 @@ class Platform:
             self.gateway_pipeline = Pipeline(
                 self.gateways, self.gateway_cache, self.rate_limiter, self.gateway_logs, client, self_client,
                 self.settings.upstream_overrides(), self.settings.api_tokens, self.settings.gateway_stream_idle_timeout,
+                self.metrics,
             )
 
     async def stop_async(self) -> None:

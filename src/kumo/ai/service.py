@@ -50,6 +50,7 @@ class AiService:
         self._loading: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._validators: dict[str, Draft202012Validator] = {}
+        self.metrics = None  # kumo.metrics.Metrics, set by the Platform
 
     # ---- catalog --------------------------------------------------------------------------------
     def entry(self, name: str) -> ModelEntry:
@@ -105,6 +106,8 @@ class AiService:
                     log.exception("loading %s failed", entry.name)
                     raise ServiceUnavailable(f"{entry.name} could not be loaded from {root}: {exc}") from None
                 log.info("loaded %s (%s) in %.1f s", entry.name, entry.runtime, time.monotonic() - started)
+                if self.metrics is not None:
+                    self.metrics.model_load.labels(entry.name).set(time.monotonic() - started)
                 self._runtimes[entry.name] = runtime
         return runtime
 
@@ -148,10 +151,13 @@ class AiService:
             raise InvalidRequest("use stream() for streaming requests")
         if "output" in served.requested.config:  # a stand-in answers in the requested model's shape
             options = {**options, "output": served.requested.config["output"]}
+        started = time.perf_counter()
         try:
             output = await served.runtime.run(inputs, options)
         except ModelBusy:
             raise OutOfCapacity("Capacity temporarily exceeded, please try again.") from None
+        if self.metrics is not None:
+            self.metrics.inference.labels(served.served.name).observe(time.perf_counter() - started)
         return RunResult(output, served.served.name)
 
     async def stream(self, name: str, inputs: Any) -> tuple[str, AsyncIterator[dict[str, Any]]]:

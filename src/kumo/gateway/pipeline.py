@@ -77,7 +77,7 @@ class Outcome:
 class Pipeline:
     def __init__(self, service: GatewayService, cache: ResponseCache, limiter: RateLimiter, logs: LogWriter,
                  client: httpx.AsyncClient, self_client: httpx.AsyncClient, upstreams: dict[str, str],
-                 grants: list[TokenGrant], stream_idle_timeout: float):
+                 grants: list[TokenGrant], stream_idle_timeout: float, metrics=None):
         self.service = service
         self.cache = cache
         self.limiter = limiter
@@ -88,6 +88,7 @@ class Pipeline:
         self.grants = grants
         self.stream_idle_timeout = stream_idle_timeout
         self.rng = random.Random()  # dynamic routes' percentage splits
+        self.metrics = metrics
 
     # ---- checks before any upstream call ------------------------------------------------------------
     async def admit(self, account: str, gateway_id: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -106,6 +107,8 @@ class Pipeline:
             allowed, wait = await self.limiter.hit(f"{account}/{gateway_id}", int(limit), int(interval),
                                                    gateway.get("rate_limiting_technique") or "fixed")
             if not allowed:
+                if self.metrics is not None:
+                    self.metrics.gateway_rate_limited.inc()
                 raise GatewayError(429, RATE_LIMITED, f"Rate limited: retry in {wait:.1f} s")
         return gateway
 
@@ -276,8 +279,6 @@ class Pipeline:
 
     def _log(self, c: Call, log_id: str, started: float, status: int, success: bool, cached: bool, usage: Usage,
              response_body: bytes | None, response_type: str | None, response_head: dict[str, str]) -> None:
-        if not c.options.collect_log:
-            return
         try:
             parsed = json.loads(c.body) if c.body else None
         except (ValueError, UnicodeDecodeError):
@@ -285,6 +286,9 @@ class Pipeline:
         model = c.provider.model_of(c.path, parsed) or usage.model or ""
         custom = c.options.custom_cost
         cost = cost_of(c.provider, model, usage, custom) if (usage.tokens_in or usage.tokens_out or custom) else None
+        self._count(c, status, success, cached, usage, cost)
+        if not c.options.collect_log:
+            return
         keep = c.options.collect_payload
         self.logs.write(LogRecord(
             id=log_id, account=c.account, gateway=c.gateway_id, created_at=_now_iso(), provider=c.provider.slug,
@@ -299,6 +303,22 @@ class Pipeline:
             request_body=c.body[:MAX_LOGGED_BODY] if keep else None,
             response_body=(response_body or b"")[:MAX_LOGGED_BODY] if keep else None,
         ))
+
+    def _count(self, c: Call, status: int, success: bool, cached: bool, usage: Usage, cost: float | None) -> None:
+        m = self.metrics
+        if m is None:
+            return
+        slug = c.provider.slug
+        if c.options.cache_ttl > 0 and not c.options.skip_cache:
+            m.gateway_cache.labels("hit" if cached else "miss").inc()
+        if not success:
+            m.gateway_upstream_errors.labels(slug, str(status)).inc()
+        if usage.tokens_in:
+            m.gateway_tokens.labels(slug, "in").inc(usage.tokens_in)
+        if usage.tokens_out:
+            m.gateway_tokens.labels(slug, "out").inc(usage.tokens_out)
+        if cost:
+            m.gateway_cost.labels(slug).inc(cost)
 
 
 def _public_headers(headers: dict[str, str], provider: Provider) -> dict[str, str]:

@@ -76,5 +76,9 @@ class SqliteBatchStore:
         with self.db.transaction() as conn:
             return conn.execute("UPDATE ai_batch_jobs SET status = 'queued' WHERE status = 'running'").rowcount
 
+    def pending_count(self):
+        with self.db.reading() as conn:
+            return conn.execute("SELECT count(*) FROM ai_batch_jobs WHERE status != 'done'").fetchone()[0]
+
     def close(self):
         self.db.close()

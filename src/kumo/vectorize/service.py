@@ -133,6 +133,9 @@ class VectorizeService:
                 self._wake.wait(0.5)
                 self._wake.clear()
 
+    def loaded_vector_count(self) -> int:
+        return sum(loaded.space.count for loaded in list(self._loaded.values()))
+
     def wait_for_ann(self, account: str, name: str, timeout: float = 600) -> None:
         """Block until the index's ANN graph covers every vector (benchmarks and tests use it)."""
         loaded = self._get(account, name)

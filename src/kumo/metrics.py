@@ -1,0 +1,95 @@
+"""Prometheus metrics for one kumo (a registry per Platform, no global state), served at `GET /metrics`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+def product_of(path: str) -> str:
+    if path.startswith("/v1/"):
+        return "gateway"
+    for marker, product in (("/vectorize/", "vectorize"), ("/ai-gateway/", "gateway-admin"), ("/ai/", "workers-ai")):
+        if marker in path:
+            return product
+    return "other"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("kumo_http_requests_total", "HTTP requests", ["product", "route", "method", "status"],
+                                registry=r)
+        self.latency = Histogram("kumo_http_request_duration_seconds", "HTTP request latency (to the last byte)",
+                                 ["product", "route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.gateway_tokens = Counter("kumo_gateway_tokens_total", "Tokens through the gateway",
+                                      ["provider", "direction"], registry=r)
+        self.gateway_cost = Counter("kumo_gateway_cost_usd_total", "Cost of gateway requests (USD)", ["provider"],
+                                    registry=r)
+        self.gateway_cache = Counter("kumo_gateway_cache_total", "Gateway cache lookups", ["result"], registry=r)
+        self.gateway_rate_limited = Counter("kumo_gateway_rate_limited_total", "Requests refused by rate limits",
+                                            registry=r)
+        self.gateway_upstream_errors = Counter("kumo_gateway_upstream_errors_total", "Failed provider answers",
+                                               ["provider", "status"], registry=r)
+        self.inference = Histogram("kumo_ai_inference_seconds", "Workers AI inference time", ["model"],
+                                   buckets=LATENCY_BUCKETS, registry=r)
+        self.model_load = Gauge("kumo_ai_model_load_seconds", "Time it took to load a model", ["model"], registry=r)
+        self._gauges: list[tuple[str, str, Callable[[], float]]] = []
+        r.register(_Callbacks(self._gauges))
+
+    def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
+        """A value read at scrape time (queue depth, vector counts)."""
+        self._gauges.append((name, help_text, read))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _Callbacks:
+    def __init__(self, gauges):
+        self.gauges = gauges
+
+    def collect(self):
+        for name, help_text, read in self.gauges:
+            family = GaugeMetricFamily(name, help_text)
+            try:
+                family.add_metric([], float(read()))
+            except Exception:  # a gauge that cannot be read is left out of this scrape
+                continue
+            yield family
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by route template (not raw path, so cardinality stays bounded)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def tracking_send(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            product = product_of(scope.get("path", ""))
+            self.metrics.requests.labels(product, template, scope["method"], str(status[0])).inc()
+            self.metrics.latency.labels(product, template).observe(time.perf_counter() - started)
