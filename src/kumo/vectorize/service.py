@@ -97,6 +97,7 @@ class VectorizeService:
         self.snapshot_dir = snapshot_dir
         self.ann = ann or AnnParams()
         self._loaded: dict[int, LoadedIndex] = {}
+        self._by_name: dict[tuple[str, str], LoadedIndex] = {}  # one process owns an SQLite data dir
         self._loading = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -126,9 +127,13 @@ class VectorizeService:
                 if self._stop.is_set():
                     return
                 with loaded.lock:
-                    if loaded.space.ann_pending:
-                        loaded.space.ann_step(1024)
-                        worked = True
+                    batch = loaded.space.ann_prepare(256)
+                if batch is None:
+                    continue
+                loaded.space.ann_add(batch)  # the slow part, without the index's lock
+                with loaded.lock:
+                    loaded.space.ann_commit(batch)
+                worked = True
             if not worked:
                 self._wake.wait(0.5)
                 self._wake.clear()
@@ -190,6 +195,7 @@ class VectorizeService:
         record = self._record(account, name)
         with self._loading:
             loaded = self._loaded.pop(record.pk, None)
+            self._by_name.pop((account, name), None)
         if loaded is not None:
             loaded.lock.acquire()
         try:
@@ -218,6 +224,9 @@ class VectorizeService:
         return record
 
     def _get(self, account: str, name: str) -> LoadedIndex:
+        cached = self._by_name.get((account, name))
+        if cached is not None:
+            return cached
         record = self._record(account, name)
         loaded = self._loaded.get(record.pk)
         if loaded is not None:
@@ -228,6 +237,7 @@ class VectorizeService:
                 loaded = self._load(record)
                 self._loaded[record.pk] = loaded
                 self._wake.set()
+            self._by_name[(account, name)] = loaded
         return loaded
 
     def _load(self, record: IndexRecord) -> LoadedIndex:

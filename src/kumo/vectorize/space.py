@@ -12,6 +12,7 @@ graph is built behind the writes, so ingest is not slowed by it), and re-scores 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import hnswlib
@@ -23,6 +24,7 @@ from kumo.vectorize.metadata import MetadataColumn
 METRICS = ("cosine", "euclidean", "dot-product")
 _HNSW_SPACE = {"cosine": "cosine", "euclidean": "l2", "dot-product": "ip"}
 _GATHER_FRACTION = 0.25  # above this share of matching slots, score everything and mask instead
+_SMALL_SET = 2048  # up to this many candidates, skip the float32 pre-selection
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,14 @@ class AnnParams:
     m: int = 16
     ef_construction: int = 128
     ef_search: int = 160
+
+
+@dataclass(frozen=True)
+class AnnBatch:
+    start: int
+    stop: int
+    slots: np.ndarray
+    rows: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,12 @@ class VectorSpace:
         self.columns: dict[str, MetadataColumn] = {}
         self.hnsw: hnswlib.Index | None = None
         self.ann_upto = 0  # slots [0, ann_upto) are in the graph (or were dead when it passed)
+        self.live_in_graph = 0  # live vectors among slots [0, ann_upto)
+        # hnswlib allows neither queries nor deletions while add_items runs: the graph has its own lock, so
+        # writers (which never touch the graph) are not held up by the builder; deletions wait in a list
+        self.graph_lock = threading.Lock()
+        self._graph_deletions: list[int] = []
+        self._ef = 0
 
     # ---- writes ---------------------------------------------------------------------------
     def _ensure_capacity(self, needed: int) -> None:
@@ -143,6 +159,7 @@ class VectorSpace:
         """Use a graph loaded from a snapshot that covers every slot."""
         self.hnsw = graph
         self.ann_upto = self.size
+        self.live_in_graph = self.count
 
     def remove(self, ids: list[str]) -> int:
         removed = 0
@@ -154,11 +171,9 @@ class VectorSpace:
             self.ids[slot] = None
             for column in self.columns.values():
                 column.clear(slot)
-            if self.hnsw is not None and slot < self.ann_upto:
-                try:
-                    self.hnsw.mark_deleted(slot)
-                except RuntimeError:
-                    pass  # the indexer skipped it because it was already dead
+            if slot < self.ann_upto:
+                self.live_in_graph -= 1
+                self._graph_deletions.append(slot)
             removed += 1
         self.count -= removed
         return removed
@@ -178,25 +193,53 @@ class VectorSpace:
             return 0
         return self.size - self.ann_upto
 
-    def ann_step(self, max_items: int = 2048) -> int:
-        """Add up to `max_items` pending slots to the graph; returns how many slots were passed."""
+    def ann_prepare(self, max_items: int = 256) -> AnnBatch | None:
+        """(Under the index's lock) the next pending slots and a copy of their rows, or None."""
         if self.ann_pending == 0:
-            return 0
-        if self.hnsw is None:
-            self.hnsw = hnswlib.Index(space=_HNSW_SPACE[self.metric], dim=self.dimensions)
-            self.hnsw.init_index(
-                max_elements=max(len(self.alive), 1024), M=self.ann.m, ef_construction=self.ann.ef_construction
-            )
-        stop = min(self.size, self.ann_upto + max_items)
-        if self.hnsw.get_max_elements() < stop:
-            self.hnsw.resize_index(max(len(self.alive), stop))
+            return None
+        with self.graph_lock:
+            if self.hnsw is None:
+                self.hnsw = hnswlib.Index(space=_HNSW_SPACE[self.metric], dim=self.dimensions)
+                self.hnsw.init_index(max_elements=max(len(self.alive), 1024), M=self.ann.m,
+                                     ef_construction=self.ann.ef_construction)
+            stop = min(self.size, self.ann_upto + max_items)
+            if self.hnsw.get_max_elements() < stop:
+                self.hnsw.resize_index(max(len(self.alive), stop))
         slots = np.arange(self.ann_upto, stop)
         slots = slots[self.alive[self.ann_upto : stop]]
-        if len(slots):
-            self.hnsw.add_items(self.matrix[slots], slots, num_threads=1)
-        passed = stop - self.ann_upto
-        self.ann_upto = stop
-        return passed
+        return AnnBatch(self.ann_upto, stop, slots, self.matrix[slots].copy())
+
+    def ann_add(self, batch: AnnBatch) -> None:
+        """(Without the index's lock) put the rows into the graph; writers go on meanwhile."""
+        with self.graph_lock:
+            if len(batch.slots):
+                self.hnsw.add_items(batch.rows, batch.slots, num_threads=1)
+            self._apply_deletions()
+
+    def ann_commit(self, batch: AnnBatch) -> None:
+        """(Under the index's lock) the graph now covers the batch's slots."""
+        self.ann_upto = batch.stop
+        alive = self.alive[batch.slots]
+        self.live_in_graph += int(alive.sum())
+        self._graph_deletions.extend(int(s) for s in batch.slots[~alive])  # deleted while being added
+
+    def ann_step(self, max_items: int = 256) -> int:
+        """prepare + add + commit in one go (single-threaded callers: tests, benchmarks, start-up)."""
+        batch = self.ann_prepare(max_items)
+        if batch is None:
+            return 0
+        self.ann_add(batch)
+        self.ann_commit(batch)
+        return batch.stop - batch.start
+
+    def _apply_deletions(self) -> None:
+        """(Holding graph_lock.)"""
+        while self._graph_deletions:
+            slot = self._graph_deletions.pop()
+            try:
+                self.hnsw.mark_deleted(slot)
+            except RuntimeError:
+                pass  # never added: it was dead when the builder passed
 
     # ---- reads ----------------------------------------------------------------------------
     def query(
@@ -231,20 +274,27 @@ class VectorSpace:
 
     def _ann_candidates(self, vector: np.ndarray, top_k: int) -> np.ndarray:
         assert self.hnsw is not None
-        live_in_graph = int(self.alive[: self.ann_upto].sum())
-        k = min(max(top_k * 2, 32), live_in_graph)
+        k = min(max(top_k * 2, 32), self.live_in_graph)
         parts = []
         if k > 0:
-            self.hnsw.set_ef(max(self.ann.ef_search, k))
-            labels, _ = self.hnsw.knn_query(vector, k=k, num_threads=1)
+            with self.graph_lock:
+                self._apply_deletions()
+                ef = max(self.ann.ef_search, k)
+                if ef != self._ef:
+                    self.hnsw.set_ef(ef)
+                    self._ef = ef
+                labels, _ = self.hnsw.knn_query(vector, k=k, num_threads=1)
             parts.append(labels[0].astype(np.int64))
         if self.ann_upto < self.size:  # written after the graph last caught up: scan exactly
             tail = np.arange(self.ann_upto, self.size)
             parts.append(tail[self.alive[self.ann_upto : self.size]])
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        if not parts:
+            return np.zeros(0, dtype=np.int64)
+        candidates = parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
+        return candidates[self.alive[candidates]]  # a deletion may not have reached the graph yet
 
     def _keys(self, vector: np.ndarray, slots: np.ndarray | None) -> np.ndarray:
-        """Lower is better for every metric, so one argpartition serves all three."""
+        """Lower is better for every metric, so one argpartition serves all three (float32, for choosing)."""
         rows = self.matrix[: self.size] if slots is None else self.matrix[slots]
         dots = rows @ vector
         if self.metric == "dot-product":
@@ -252,42 +302,45 @@ class VectorSpace:
         norms = self.sqnorms[: self.size] if slots is None else self.sqnorms[slots]
         if self.metric == "euclidean":
             return norms - 2 * dots + float(vector @ vector)
-        denom = np.sqrt(norms) * float(np.sqrt(vector @ vector))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cos = np.where(denom > 0, dots / denom, 0.0)
-        return -cos
+        denom = np.sqrt(norms * float(vector @ vector))
+        return -dots / np.where(denom > 0, denom, np.inf)
 
     def _rank(
         self, vector: np.ndarray, slots: np.ndarray | None, top_k: int, mask: np.ndarray | None = None
     ) -> list[Match]:
-        keys = self._keys(vector, slots)
-        if slots is None:
-            keep = self.alive[: self.size] if mask is None else mask
-            keys = np.where(keep, keys, np.inf)
-            valid = int(keep.sum())
+        if slots is not None and len(slots) <= _SMALL_SET:
+            # few candidates (ANN results, selective filters): one float32 pass picks, float64 scores the picks
+            chosen = slots[_smallest(self._keys(vector, slots), top_k)]
+            chosen_scores = self.exact_scores(chosen, vector)
         else:
-            valid = len(slots)
-        k = min(top_k, valid)
-        if k == 0:
-            return []
-        part = np.argpartition(keys, k - 1)[:k] if k < len(keys) else np.arange(len(keys))
-        chosen = part if slots is None else slots[part]
-        matches = [Match(int(s), self.score(int(s), vector)) for s in chosen]
+            keys = self._keys(vector, slots)
+            if slots is None:
+                keep = self.alive[: self.size] if mask is None else mask
+                keys = np.where(keep, keys, np.inf)
+                valid = int(keep.sum())
+            else:
+                valid = len(slots)
+            part = _smallest(keys, min(top_k, valid))
+            chosen = part if slots is None else slots[part]
+            chosen_scores = self.exact_scores(chosen, vector)
         # order by the exact float64 score; ties by slot (older first) so results are stable
-        descending = self.metric == "cosine"
-        matches.sort(key=lambda m: (-m.score if descending else m.score, m.slot))
-        return matches
+        order = np.lexsort((chosen, -chosen_scores if self.metric == "cosine" else chosen_scores))
+        return [Match(int(chosen[i]), float(chosen_scores[i])) for i in order]
+
+    def exact_scores(self, slots: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """Cloudflare's scores for some vectors, computed in float64."""
+        rows = self.matrix[slots].astype(np.float64)
+        q = vector.astype(np.float64)
+        if self.metric == "euclidean":
+            return np.sqrt(((rows - q) ** 2).sum(axis=1))
+        dots = rows @ q
+        if self.metric == "dot-product":
+            return -dots
+        denom = np.sqrt((rows * rows).sum(axis=1) * float(q @ q))
+        return dots / np.where(denom > 0, denom, np.inf)  # a zero vector scores 0
 
     def score(self, slot: int, vector: np.ndarray) -> float:
-        """Cloudflare's score for one vector, computed exactly in float64."""
-        row = self.matrix[slot].astype(np.float64)
-        q = vector.astype(np.float64)
-        if self.metric == "cosine":
-            denom = np.linalg.norm(row) * np.linalg.norm(q)
-            return float(row @ q / denom) if denom > 0 else 0.0
-        if self.metric == "euclidean":
-            return float(np.linalg.norm(row - q))
-        return float(-(row @ q))
+        return float(self.exact_scores(np.array([slot]), vector)[0])
 
     def values(self, slot: int) -> list[float]:
         return self.matrix[slot].astype(np.float64).tolist()
@@ -314,6 +367,15 @@ class VectorSpace:
     def namespace_of(self, slot: int) -> str | None:
         code = int(self.namespaces[slot])
         return self._namespace_names[code] if code >= 0 else None
+
+
+def _smallest(keys: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k smallest keys (unordered)."""
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if k >= len(keys):
+        return np.arange(len(keys))
+    return np.argpartition(keys, k - 1)[:k]
 
 
 def _grown(array: np.ndarray, capacity: int, fill) -> np.ndarray:
