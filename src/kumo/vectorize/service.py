@@ -340,7 +340,7 @@ class VectorizeService:
                 raise invalid(
                     "invalid_vector", f"an index holds at most {MAX_VECTORS_PER_INDEX} vectors", INVALID_QUERY
                 )
-            fresh_ns = {ns for ns in batch.namespaces if ns is not None} - set(space._namespace_codes)
+            fresh_ns = {ns for ns in batch.namespaces if ns is not None and not space.has_namespace(ns)}
             if space.namespace_count + len(fresh_ns) > MAX_NAMESPACES_PER_INDEX:
                 raise invalid(
                     "invalid_vector", f"an index holds at most {MAX_NAMESPACES_PER_INDEX} namespaces", INVALID_QUERY

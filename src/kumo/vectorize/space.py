@@ -345,6 +345,9 @@ class VectorSpace:
     def values(self, slot: int) -> list[float]:
         return self.matrix[slot].astype(np.float64).tolist()
 
+    def has_namespace(self, name: str) -> bool:
+        return name in self._namespace_codes
+
     @property
     def namespace_count(self) -> int:
         return len(self._namespace_names)
