@@ -254,7 +254,9 @@ class VectorSpace:
         size = self.size
         if namespace is None and metadata_filter is None:
             if self.hnsw is not None and self.count >= self.ann.threshold:
-                candidates = self._ann_candidates(vector, top_k)
+                candidates, in_order = self._ann_candidates(vector, top_k)
+                if in_order:  # the graph's own distances already rank them: score only the top-K
+                    return self._ordered(vector, candidates[:top_k])
                 return self._rank(vector, candidates, top_k)
             return self._rank(vector, None, top_k)
         mask = self.alive[:size].copy()
@@ -272,7 +274,8 @@ class VectorSpace:
             return self._rank(vector, None, top_k, mask=mask)
         return self._rank(vector, slots, top_k)
 
-    def _ann_candidates(self, vector: np.ndarray, top_k: int) -> np.ndarray:
+    def _ann_candidates(self, vector: np.ndarray, top_k: int) -> tuple[np.ndarray, bool]:
+        """Candidate slots, and whether they are already in the graph's distance order (no unindexed tail)."""
         assert self.hnsw is not None
         k = min(max(top_k * 2, 32), self.live_in_graph)
         parts = []
@@ -289,9 +292,10 @@ class VectorSpace:
             tail = np.arange(self.ann_upto, self.size)
             parts.append(tail[self.alive[self.ann_upto : self.size]])
         if not parts:
-            return np.zeros(0, dtype=np.int64)
+            return np.zeros(0, dtype=np.int64), True
+        in_order = len(parts) == 1 and self.ann_upto >= self.size
         candidates = parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
-        return candidates[self.alive[candidates]]  # a deletion may not have reached the graph yet
+        return candidates[self.alive[candidates]], in_order  # a deletion may not have reached the graph yet
 
     def _keys(self, vector: np.ndarray, slots: np.ndarray | None) -> np.ndarray:
         """Lower is better for every metric, so one argpartition serves all three (float32, for choosing)."""
@@ -310,22 +314,22 @@ class VectorSpace:
     ) -> list[Match]:
         if slots is not None and len(slots) <= _SMALL_SET:
             # few candidates (ANN results, selective filters): one float32 pass picks, float64 scores the picks
-            chosen = slots[_smallest(self._keys(vector, slots), top_k)]
-            chosen_scores = self.exact_scores(chosen, vector)
+            return self._ordered(vector, slots[_smallest(self._keys(vector, slots), top_k)])
+        keys = self._keys(vector, slots)
+        if slots is None:
+            keep = self.alive[: self.size] if mask is None else mask
+            keys = np.where(keep, keys, np.inf)
+            valid = int(keep.sum())
         else:
-            keys = self._keys(vector, slots)
-            if slots is None:
-                keep = self.alive[: self.size] if mask is None else mask
-                keys = np.where(keep, keys, np.inf)
-                valid = int(keep.sum())
-            else:
-                valid = len(slots)
-            part = _smallest(keys, min(top_k, valid))
-            chosen = part if slots is None else slots[part]
-            chosen_scores = self.exact_scores(chosen, vector)
-        # order by the exact float64 score; ties by slot (older first) so results are stable
-        order = np.lexsort((chosen, -chosen_scores if self.metric == "cosine" else chosen_scores))
-        return [Match(int(chosen[i]), float(chosen_scores[i])) for i in order]
+            valid = len(slots)
+        part = _smallest(keys, min(top_k, valid))
+        return self._ordered(vector, part if slots is None else slots[part])
+
+    def _ordered(self, vector: np.ndarray, chosen: np.ndarray) -> list[Match]:
+        """Matches ordered by the exact float64 score; ties by slot (older first) so results are stable."""
+        scores = self.exact_scores(chosen, vector)
+        order = np.lexsort((chosen, -scores if self.metric == "cosine" else scores))
+        return [Match(int(chosen[i]), float(scores[i])) for i in order]
 
     def exact_scores(self, slots: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Cloudflare's scores for some vectors, computed in float64."""
