@@ -497,7 +497,7 @@ def loadgen_cmd(spec: dict) -> list[str]:
     return ["taskset", "-c", CLIENT_CPU, sys.executable, str(HERE), "--role", "loadgen", "--spec", json.dumps(spec)]
 
 
-WATCH: dict = {"pids": [], "max_foreign": 0.15, "retries": 3}
+WATCH: dict = {"pids": [], "max_foreign": 0.15, "retries": 3, "max_wait": 25 * 60}
 
 
 def run_load(target: Target, label: str, **spec) -> dict:
@@ -529,7 +529,7 @@ def run_load(target: Target, label: str, **spec) -> dict:
                 print(f"    WARNING: other processes used {foreign:.2f} cores during this measurement", flush=True)
             return result
         print(f"    other processes used {foreign:.2f} cores: waiting for quiet, then measuring again", flush=True)
-        wait_for_idle(600, max_busy=0.2)
+        wait_for_idle(WATCH["max_wait"], max_busy=0.2)
     raise AssertionError("unreachable")
 
 
@@ -838,6 +838,8 @@ def main() -> None:
     ap.add_argument("--rss-requests", type=int, default=100_000)
     ap.add_argument("--quick", action="store_true", help="short run: fewer requests, 5 s loads, 20k for RSS")
     ap.add_argument("--no-wait", action="store_true", help="do not wait for other benchmarks")
+    ap.add_argument("--max-wait", type=float, default=25.0,
+                    help="minutes to wait for a quiet machine before (and during) measuring (default 25)")
     ap.add_argument("--max-foreign", type=float, default=0.15,
                     help="re-measure when other processes used more than this many cores meanwhile (default 0.15)")
     ap.add_argument("--json", type=Path, help="write raw results here")
@@ -862,8 +864,10 @@ def main() -> None:
     if os.cpu_count() and os.cpu_count() < 2:
         global PROXY_CPU, CLIENT_CPU
         PROXY_CPU = CLIENT_CPU = "0"
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    WATCH["max_wait"] = args.max_wait * 60
     if not args.no_wait:
-        wait_for_idle(25 * 60)
+        wait_for_idle(WATCH["max_wait"])
     os.sched_setaffinity(0, {int(CLIENT_CPU)})
 
     workdir = Path(tempfile.mkdtemp(prefix="kumo-gwbench-"))
