@@ -84,7 +84,11 @@ class Platform:
             from kumo.gateway.pipeline import Pipeline
 
             limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-            client = httpx.AsyncClient(timeout=httpx.Timeout(300, connect=10), limits=limits)
+            # aiohttp carries the bytes: httpcore's connection pool was most of the gateway's cost under load
+            from httpx_aiohttp import AiohttpTransport
+
+            transport = AiohttpTransport(limits=limits, trust_env=False)
+            client = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(300, connect=10))
             self_client = httpx.AsyncClient(transport=StreamingASGITransport(app), timeout=300)
             self._clients = [client, self_client]
             self.gateway_pipeline = Pipeline(
