@@ -302,7 +302,7 @@ def main() -> None:
     raw_ttft, kumo_ttft = rows[0][2], rows[1][2]
     # TTFT overhead per prompt (paired), then the median
     overhead = med([(k.ttft - r.ttft) * 1000 for r, k in zip(raw_runs, kumo_runs)])
-    rows.append(["kumo / raw", f"{kumo_tps / raw_tps:.1%}", f"+{kumo_ttft - raw_ttft:.1f} ms",
+    rows.append(["kumo / raw", f"{kumo_tps / raw_tps:.1%}", f"{kumo_ttft - raw_ttft:+.1f} ms",
                  f"{rows[1][3] / rows[0][3]:.1%}", f"{rows[1][4] / rows[0][4]:.1%}", ""])
     say("")
     say(f"### Streaming generation, medians of {args.runs} runs (identical text on {same}/{args.runs} runs)")

@@ -258,6 +258,9 @@ async def loadgen(spec: dict) -> dict:
                         return
                     state["left"] -= 1
                 conn = pool[i]
+                if conn.reader.at_eof():  # closed by the server while idle (keep-alive timeout)
+                    conn.writer.close()
+                    conn = pool[i] = await open_conn(host, port)
                 start = clock()
                 try:
                     status, first, end, body, head = await http_request(conn, request, clock)
@@ -296,8 +299,12 @@ async def loadgen(spec: dict) -> dict:
         last_end = [0.0]
 
         async def get_conn() -> Conn:
-            if idle:
-                return idle.pop()
+            while idle:
+                conn = idle.pop()
+                if not conn.reader.at_eof():  # the server closes connections idle past its keep-alive timeout
+                    return conn
+                conn.writer.close()
+                opened[0] -= 1
             if opened[0] < max_conns:
                 opened[0] += 1
                 return await open_conn(host, port)
@@ -628,7 +635,8 @@ def start_litellm(args, workdir: Path, fake: Target) -> Target | None:
         "  disable_spend_logs: true\n"
         "  disable_error_logs: true\n")
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    env.update(LITELLM_LOG="ERROR", LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_TELEMETRY="False",
+    # no master key = no auth on the proxy, like kumo's gateway without `authentication` (and cheaper for LiteLLM)
+    env.update(LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY="true", LITELLM_LOG="ERROR", LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_TELEMETRY="False",
                TELEMETRY="False", DISABLE_SCHEMA_UPDATE="True", NO_DOCS="True", NO_REDOC="True",
                PYTHONUNBUFFERED="1")
     cmd = ["taskset", "-c", PROXY_CPU, binary, "--config", str(config), "--host", "127.0.0.1", "--port", str(port),

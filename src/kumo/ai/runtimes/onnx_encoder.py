@@ -104,7 +104,7 @@ class OnnxEncoder(Runtime):
         vectors = await self.embed(texts, pooling)
         return RunOutput(
             {"shape": list(vectors.shape), "data": vectors.astype(float).tolist(), "pooling": pooling},
-            usage={"prompt_tokens": self._tokens(texts), "total_tokens": self._tokens(texts)},
+            usage={"prompt_tokens": (tokens := self._tokens(texts)), "total_tokens": tokens},
         )
 
     async def _classify(self, inputs: dict[str, Any]) -> RunOutput:
