@@ -233,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from kumo.storage.sqlite_vectors import SqliteVectorStore
     from kumo.vectorize.batch import VectorBatch
-    from kumo.vectorize.service import QueryOptions, VectorizeService
+    from kumo.vectorize.query_rules import QueryOptions
+    from kumo.vectorize.service import VectorizeService
     from kumo.vectorize.space import AnnParams
 
     sweep = sorted({int(x) for x in args.sweep.split(",") if x.strip()} | {args.ef_search})

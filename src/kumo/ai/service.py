@@ -70,6 +70,8 @@ class AiService:
         return "absent", None
 
     def _choose(self, entry: ModelEntry) -> ModelEntry:
+        if entry.name in self._runtimes:  # its own weights are loaded: no need to look on disk again
+            return entry
         state, stand_in = self.status(entry)
         if state == "present":
             return entry

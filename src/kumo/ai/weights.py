@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import shutil
 from pathlib import Path
@@ -13,6 +14,7 @@ from kumo.errors import InvalidRequest, ServiceUnavailable
 COMPLETE_MARKER = ".kumo-complete"
 
 
+@functools.lru_cache(maxsize=None)  # installed packages do not change under a running process
 def package_dir(spec: str) -> Path | None:
     """`pkg` or `pkg/sub/dir` -> the installed directory, found without importing the package."""
     name, _, sub = spec.partition("/")

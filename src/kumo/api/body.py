@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import Request
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from kumo.errors import InvalidRequest
-
-Model = TypeVar("Model", bound=BaseModel)
 
 
 async def read_json(request: Request) -> Any:
@@ -29,16 +27,3 @@ def describe_validation_error(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err.get("loc", ())) or "body"
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return "; ".join(parts)
-
-
-def parse_model(model: type[Model], data: Any) -> Model:
-    if not isinstance(data, dict):
-        raise InvalidRequest(f"Expected a JSON object, got {type(data).__name__}.")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidRequest(describe_validation_error(exc)) from None
-
-
-async def read_model(request: Request, model: type[Model]) -> Model:
-    return parse_model(model, await read_json(request))

@@ -240,10 +240,9 @@ async def translate_sse(upstream: AsyncIterator[bytes], to_chunks: Callable[[dic
     """Provider SSE bytes -> OpenAI chunk SSE bytes, ending with `data: [DONE]`."""
     buffer = b""
     async for data in upstream:
-        buffer += data
-        while b"\n\n" in buffer or b"\r\n\r\n" in buffer:
-            sep = b"\r\n\r\n" if b"\r\n\r\n" in buffer and (b"\n\n" not in buffer or buffer.index(b"\r\n\r\n") < buffer.index(b"\n\n")) else b"\n\n"
-            raw, buffer = buffer.split(sep, 1)
+        buffer = (buffer + data).replace(b"\r\n", b"\n")  # Google separates events with CRLF
+        while b"\n\n" in buffer:
+            raw, buffer = buffer.split(b"\n\n", 1)
             for line in raw.decode("utf-8", "replace").splitlines():
                 if line.startswith("data:"):
                     payload = line[5:].strip()

@@ -20,7 +20,14 @@ from kumo.config import TokenGrant
 from kumo.errors import KumoError
 from kumo.gateway import forwarding
 from kumo.gateway.cache import CachedResponse, ResponseCache, cache_key
-from kumo.gateway.errors import RATE_LIMITED, UNAUTHORIZED, UPSTREAM_TIMEOUT, UPSTREAM_UNREACHABLE, GatewayError
+from kumo.gateway.errors import (
+    RATE_LIMITED,
+    UNAUTHORIZED,
+    UPSTREAM_TIMEOUT,
+    UPSTREAM_UNREACHABLE,
+    GatewayError,
+    gateway_error_response,
+)
 from kumo.gateway.logs import LogWriter, new_ulid
 from kumo.gateway.options import RequestOptions
 from kumo.gateway.pricing import cost_of
@@ -338,6 +345,4 @@ def _error_event(message: str) -> bytes:
 
 
 def _gateway_error(error: KumoError, headers: dict[str, str]) -> Response:
-    from kumo.gateway.errors import gateway_error_response
-
     return gateway_error_response(error, headers)

@@ -32,7 +32,6 @@ class GatewayService:
         self.store = store
         self.auto_create = auto_create
         self._cache: dict[tuple[str, str], dict[str, Any]] = {}
-        self.on_update = []  # callbacks(account, gateway_id): e.g. drop cached responses
 
     def create(self, account: str, body: Any) -> dict[str, Any]:
         gateway_id = validate_id(body.get("id") if isinstance(body, dict) else None)
@@ -57,8 +56,6 @@ class GatewayService:
         settings = validate_settings(body)
         self.store.update_gateway(account, gateway_id, settings, _now())
         self._cache.pop((account, gateway_id), None)
-        for callback in self.on_update:
-            callback(account, gateway_id, settings)
         return self.get(account, gateway_id)
 
     def delete(self, account: str, gateway_id: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Where a gateway request goes: the provider's base URL (or its override) plus the provider's own path.
 
-Base URLs may have placeholders filled from the leading path segments, e.g. Azure's
+A base URL may be a template whose `{names}` come from the leading path segments: Azure's
 `https://{resource}.openai.azure.com/openai/deployments/{deployment}` takes `/{resource}/{deployment}/...`.
 Overrides come from `KUMO_UPSTREAM_<SLUG>` or `[upstreams]` in kumo.toml (how tests and users point
 providers at fakes, proxies or local servers).

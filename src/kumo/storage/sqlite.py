@@ -15,12 +15,12 @@ from pathlib import Path
 
 
 class SqliteDatabase:
-    def __init__(self, path: Path, migrations: Sequence[str]):
+    def __init__(self, path: Path, migrations: Sequence[str], synchronous: str = "FULL"):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute(f"PRAGMA synchronous={synchronous}")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.execute("PRAGMA busy_timeout=10000")
         self.lock = threading.RLock()

@@ -28,8 +28,7 @@ MIGRATIONS = [
 
 class SqliteCache:
     def __init__(self, path: Path, max_bytes: int):
-        self.db = SqliteDatabase(path, MIGRATIONS)
-        self.db._conn.execute("PRAGMA synchronous=NORMAL")  # a lost cache entry is only a miss
+        self.db = SqliteDatabase(path, MIGRATIONS, synchronous="NORMAL")  # a lost cache entry is only a miss
         self.max_bytes = max_bytes
         with self.db.reading() as conn:
             self._bytes = conn.execute("SELECT coalesce(sum(size), 0) FROM cache").fetchone()[0]

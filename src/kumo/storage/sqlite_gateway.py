@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from kumo.gateway.log_query import Condition, LogQuery
-from kumo.gateway.store import LogRecord
 from kumo.storage.sqlite import SqliteDatabase
 
 MIGRATIONS = [

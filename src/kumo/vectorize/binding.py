@@ -9,7 +9,8 @@ import numpy as np
 
 from kumo.errors import InvalidRequest
 from kumo.vectorize.batch import parse_items
-from kumo.vectorize.service import QueryOptions, VectorizeService
+from kumo.vectorize.query_rules import QueryOptions
+from kumo.vectorize.service import VectorizeService
 
 MAX_BINDING_BATCH = 1000  # the Workers binding's limit (HTTP allows 5000)
 

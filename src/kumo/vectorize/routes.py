@@ -13,7 +13,8 @@ from kumo.api.routing import account_router, blocking, platform_of
 from kumo.errors import InvalidRequest
 from kumo.vectorize.batch import parse_batch
 from kumo.vectorize.errors import UNKNOWN_CONTENT_TYPE, invalid
-from kumo.vectorize.service import QueryOptions, VectorizeService
+from kumo.vectorize.query_rules import QueryOptions
+from kumo.vectorize.service import VectorizeService
 
 router = account_router("/vectorize/v2/indexes")
 MULTIPART_LIMIT = 100 * 1024 * 1024

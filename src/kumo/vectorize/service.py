@@ -7,12 +7,9 @@ commit loses nothing: the space is rebuilt from the database on start.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
-import time
 import re
+import time
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -20,7 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import hnswlib
 import numpy as np
 
 from kumo.vectorize.batch import VectorBatch
@@ -35,6 +31,17 @@ from kumo.vectorize.errors import (
 )
 from kumo.vectorize.filters import MetadataFilter
 from kumo.vectorize.metadata import INDEX_TYPES
+from kumo.vectorize.query_rules import (
+    MAX_LIST_COUNT,
+    QueryOptions,
+    check_ids,
+    check_options,
+    check_vector,
+    decode_cursor,
+    encode_cursor,
+    query_error,
+)
+from kumo.vectorize.snapshots import GraphSnapshots
 from kumo.vectorize.space import METRICS, AnnParams, VectorSpace
 from kumo.vectorize.store import IndexRecord, Mutation, StoredVector, VectorStore
 from kumo.errors import NotFound
@@ -48,10 +55,6 @@ MAX_INDEXES_PER_ACCOUNT = 50_000
 MAX_VECTORS_PER_INDEX = 20_000_000
 MAX_NAMESPACES_PER_INDEX = 50_000
 MAX_METADATA_INDEXES = 10
-MAX_TOP_K = 100
-MAX_TOP_K_WITH_DATA = 50  # with returnValues or returnMetadata=all
-MAX_IDS_PER_CALL = 1000
-MAX_LIST_COUNT = 1000
 PRESETS = {
     "@cf/baai/bge-small-en-v1.5": (384, "cosine"),
     "@cf/baai/bge-base-en-v1.5": (768, "cosine"),
@@ -59,7 +62,6 @@ PRESETS = {
     "openai/text-embedding-ada-002": (1536, "cosine"),
     "cohere/embed-multilingual-v2.0": (768, "cosine"),
 }
-RETURN_METADATA = ("none", "indexed", "all")
 
 
 def now_iso() -> str:
@@ -70,10 +72,6 @@ def _config_error(message: str) -> Exception:
     return invalid("invalid_config", message, INVALID_INDEX_CONFIG)
 
 
-def _query_error(message: str) -> Exception:
-    return invalid("invalid_query", message, INVALID_QUERY)
-
-
 @dataclass
 class LoadedIndex:
     record: IndexRecord
@@ -82,19 +80,10 @@ class LoadedIndex:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
-@dataclass(frozen=True)
-class QueryOptions:
-    top_k: int = 5
-    return_values: bool = False
-    return_metadata: str = "none"
-    namespace: str | None = None
-    filter: Any = None
-
-
 class VectorizeService:
     def __init__(self, store: VectorStore, snapshot_dir: Path, ann: AnnParams | None = None):
         self.store = store
-        self.snapshot_dir = snapshot_dir
+        self.snapshots = GraphSnapshots(snapshot_dir)
         self.ann = ann or AnnParams()
         self._loaded: dict[int, LoadedIndex] = {}
         self._by_name: dict[tuple[str, str], LoadedIndex] = {}  # one process owns an SQLite data dir
@@ -117,7 +106,7 @@ class VectorizeService:
             self._indexer.join(timeout=30)
         for loaded in list(self._loaded.values()):
             with loaded.lock:
-                self._save_snapshot(loaded)
+                self.snapshots.save(loaded.record, loaded.space)
         self.store.close()
 
     def _index_forever(self) -> None:
@@ -200,7 +189,7 @@ class VectorizeService:
             loaded.lock.acquire()
         try:
             self.store.delete_index(record.pk)
-            self._drop_snapshot(record.pk)
+            self.snapshots.drop(record.pk)
         finally:
             if loaded is not None:
                 loaded.lock.release()
@@ -245,7 +234,7 @@ class VectorizeService:
         meta = self.store.metadata_indexes(record.pk)
         for m in meta:
             space.add_column(m.property_name, m.index_type)
-        snapshot = self._read_snapshot(record)
+        snapshot = self.snapshots.read(record)
         total = self.store.count_vectors(record.pk)
         slots = len(snapshot[0]) if snapshot else total
         slot_of = {vid: i for i, vid in enumerate(snapshot[0]) if vid is not None} if snapshot else None
@@ -255,7 +244,7 @@ class VectorizeService:
             slot = slot_of.get(vector.id) if slot_of is not None else placed
             if slot is None:  # snapshot does not match the database after all
                 log.warning("index %s: snapshot out of date, rebuilding", record.name)
-                self._drop_snapshot(record.pk)
+                self.snapshots.drop(record.pk)
                 return self._load(record)
             indexed = {m.property_name for m in meta if vector.seq > m.created_seq}
             values = np.frombuffer(vector.values, dtype=np.float32)
@@ -265,49 +254,12 @@ class VectorizeService:
             space.attach_graph(snapshot[1])
         elif snapshot:
             log.warning("index %s: snapshot out of date, rebuilding", record.name)
-            self._drop_snapshot(record.pk)
+            self.snapshots.drop(record.pk)
             return self._load(record)
         else:
             space.size = placed
         log.info("index %s/%s loaded: %d vectors", record.account, record.name, placed)
         return LoadedIndex(record, space, {m.property_name: m.index_type for m in meta})
-
-    # ---- snapshots of the ANN graph -------------------------------------------------------
-    def _snapshot_paths(self, pk: int) -> tuple[Path, Path]:
-        return self.snapshot_dir / f"{pk}.hnsw", self.snapshot_dir / f"{pk}.json"
-
-    def _save_snapshot(self, loaded: LoadedIndex) -> None:
-        space = loaded.space
-        if space.hnsw is None or space.ann_pending:
-            return
-        graph_path, meta_path = self._snapshot_paths(loaded.record.pk)
-        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
-        space.hnsw.save_index(str(graph_path))
-        tmp = meta_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"seq": loaded.record.seq, "ids": space.ids[: space.size]}))
-        tmp.replace(meta_path)
-
-    def _read_snapshot(self, record: IndexRecord) -> tuple[list, hnswlib.Index] | None:
-        graph_path, meta_path = self._snapshot_paths(record.pk)
-        if not (graph_path.exists() and meta_path.exists()):
-            return None
-        try:
-            meta = json.loads(meta_path.read_text())
-            if meta.get("seq") != record.seq:
-                self._drop_snapshot(record.pk)
-                return None
-            graph = hnswlib.Index(space={"cosine": "cosine", "euclidean": "l2", "dot-product": "ip"}[record.metric],
-                                  dim=record.dimensions)
-            graph.load_index(str(graph_path), max_elements=max(len(meta["ids"]), 1024))
-            return meta["ids"], graph
-        except Exception as exc:  # a torn or foreign snapshot only costs a rebuild
-            log.warning("index %s: unreadable snapshot (%s), rebuilding", record.name, exc)
-            self._drop_snapshot(record.pk)
-            return None
-
-    def _drop_snapshot(self, pk: int) -> None:
-        for path in self._snapshot_paths(pk):
-            path.unlink(missing_ok=True)
 
     # ---- writes ---------------------------------------------------------------------------
     def _mutation(self) -> Mutation:
@@ -357,7 +309,7 @@ class VectorizeService:
         return {"mutationId": mutation.id}
 
     def delete_by_ids(self, account: str, name: str, ids: Any) -> dict:
-        ids = _check_ids(ids)
+        ids = check_ids(ids)
         loaded = self._get(account, name)
         with loaded.lock:
             mutation = self._mutation()
@@ -427,23 +379,23 @@ class VectorizeService:
     def query(self, account: str, name: str, vector: Any = None, vector_id: Any = None,
               options: QueryOptions = QueryOptions()) -> dict:
         loaded = self._get(account, name)
-        top_k, return_metadata = _check_options(options)
+        top_k, return_metadata = check_options(options)
         metadata_filter = MetadataFilter.parse(options.filter)
         if options.namespace is not None and not isinstance(options.namespace, str):
-            raise _query_error("`namespace` must be a string")
+            raise query_error("`namespace` must be a string")
         with loaded.lock:
             space = loaded.space
             if vector_id is not None:
                 if vector is not None:
-                    raise _query_error("give either `vector` or `vectorId`, not both")
+                    raise query_error("give either `vector` or `vectorId`, not both")
                 if not isinstance(vector_id, str):
-                    raise _query_error("`vectorId` must be a string")
+                    raise query_error("`vectorId` must be a string")
                 slot = space.slot_of.get(vector_id)
                 if slot is None:
-                    raise _query_error(f"vector id {vector_id!r} is not in index {name!r}")
+                    raise query_error(f"vector id {vector_id!r} is not in index {name!r}")
                 query_vector = space.matrix[slot].copy()
             else:
-                query_vector = _check_vector(vector, space.dimensions)
+                query_vector = check_vector(vector, space.dimensions)
             found = space.query(query_vector, top_k, options.namespace, metadata_filter)
             matches = []
             for m in found:
@@ -465,7 +417,7 @@ class VectorizeService:
         return {"count": len(matches), "matches": matches}
 
     def get_by_ids(self, account: str, name: str, ids: Any) -> list[dict]:
-        ids = _check_ids(ids)
+        ids = check_ids(ids)
         loaded = self._get(account, name)
         out = []
         for v in self.store.get_vectors(loaded.record.pk, ids):
@@ -482,8 +434,8 @@ class VectorizeService:
         if count is None:
             count = 100
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_LIST_COUNT:
-            raise _query_error(f"`count` must be an integer from 1 to {MAX_LIST_COUNT}")
-        after = _decode_cursor(cursor) if cursor else None
+            raise query_error(f"`count` must be an integer from 1 to {MAX_LIST_COUNT}")
+        after = decode_cursor(cursor) if cursor else None
         ids, total = self.store.list_ids(loaded.record.pk, after, count + 1)
         truncated = len(ids) > count
         ids = ids[:count]
@@ -491,7 +443,7 @@ class VectorizeService:
             "count": len(ids),
             "totalCount": total,
             "isTruncated": truncated,
-            "nextCursor": _encode_cursor(ids[-1]) if truncated else None,
+            "nextCursor": encode_cursor(ids[-1]) if truncated else None,
             "cursorExpirationTimestamp": None,
             "vectors": [{"id": i} for i in ids],
         }
@@ -507,61 +459,3 @@ def index_object(record: IndexRecord) -> dict:
     if record.description is not None:
         out["description"] = record.description
     return out
-
-
-def _check_ids(ids: Any) -> list[str]:
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise _query_error("`ids` must be an array of strings")
-    if not ids:
-        raise _query_error("`ids` must not be empty")
-    if len(ids) > MAX_IDS_PER_CALL:
-        raise _query_error(f"at most {MAX_IDS_PER_CALL} ids per call")
-    return ids
-
-
-def _check_vector(vector: Any, dims: int) -> np.ndarray:
-    if not isinstance(vector, list):
-        raise _query_error("`vector` must be an array of numbers (or give `vectorId`)")
-    if len(vector) != dims:
-        raise _query_error(f"query vector has {len(vector)} dimensions; the index expects {dims}")
-    if not all(type(v) in (int, float) for v in vector):
-        raise _query_error("`vector` must contain only numbers")
-    arr = np.asarray(vector, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        raise _query_error("`vector` must contain only finite numbers")
-    return arr
-
-
-def _check_options(options: QueryOptions) -> tuple[int, str]:
-    rm = options.return_metadata
-    if rm is True:
-        rm = "all"
-    elif rm is False or rm is None:
-        rm = "none"
-    if rm not in RETURN_METADATA:
-        raise _query_error("`returnMetadata` must be one of none, indexed, all")
-    if not isinstance(options.return_values, bool):
-        raise _query_error("`returnValues` must be a boolean")
-    top_k = options.top_k
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise _query_error("`topK` must be a positive integer")
-    cap = MAX_TOP_K_WITH_DATA if (options.return_values or rm == "all") else MAX_TOP_K
-    if top_k > cap:
-        raise _query_error(
-            f"topK is {top_k}; the limit is {cap}"
-            + (" when returnValues is true or returnMetadata is 'all'" if cap == MAX_TOP_K_WITH_DATA else "")
-        )
-    return top_k, rm
-
-
-def _encode_cursor(after: str) -> str:
-    return base64.urlsafe_b64encode(after.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: Any) -> str:
-    if not isinstance(cursor, str):
-        raise _query_error("`cursor` must be a string")
-    try:
-        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise _query_error("`cursor` is not a cursor this index gave out") from None

@@ -22,7 +22,7 @@ from kumo.vectorize.filters import MetadataFilter
 from kumo.vectorize.metadata import MetadataColumn
 
 METRICS = ("cosine", "euclidean", "dot-product")
-_HNSW_SPACE = {"cosine": "cosine", "euclidean": "l2", "dot-product": "ip"}
+HNSW_SPACE = {"cosine": "cosine", "euclidean": "l2", "dot-product": "ip"}
 _GATHER_FRACTION = 0.25  # above this share of matching slots, score everything and mask instead
 _SMALL_SET = 2048  # up to this many candidates, skip the float32 pre-selection
 
@@ -199,7 +199,7 @@ class VectorSpace:
             return None
         with self.graph_lock:
             if self.hnsw is None:
-                self.hnsw = hnswlib.Index(space=_HNSW_SPACE[self.metric], dim=self.dimensions)
+                self.hnsw = hnswlib.Index(space=HNSW_SPACE[self.metric], dim=self.dimensions)
                 self.hnsw.init_index(max_elements=max(len(self.alive), 1024), M=self.ann.m,
                                      ef_construction=self.ann.ef_construction)
             stop = min(self.size, self.ann_upto + max_items)
