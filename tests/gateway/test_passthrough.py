@@ -143,3 +143,9 @@ def test_workers_ai_through_the_gateway(gw_server, admin, acct):
     assert {l["provider"] for l in logs} == {"workers-ai"}
     gen = [l for l in logs if l["model"] == "@cf/meta/llama-3.1-8b-instruct"]
     assert gen and all(l["tokens_out"] and l["tokens_out"] <= 5 for l in gen) and gen[0]["cost"] > 0
+
+
+def test_provider_path_too_short_is_a_gateway_400(gw_server, admin, acct):
+    make_gateway(admin)
+    r = httpx.post(f"{gw_server.url}/v1/{acct}/gw/azure-openai/only-resource", json={})
+    assert r.status_code == 400 and r.json()["error"][0]["code"] == 2008

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from kumo.errors import InvalidRequest
+from kumo.gateway.errors import BAD_REQUEST, GatewayError
 from kumo.gateway.providers import workers_ai
 from kumo.gateway.providers.base import Provider
 
@@ -28,9 +28,8 @@ def upstream_url(provider: Provider, path: str, account: str, override: str | No
     elif names:
         segments = path.split("/")
         if len(segments) <= len(names):
-            raise InvalidRequest(
-                f"{provider.slug} paths start with /{'/'.join('{' + n + '}' for n in names)}/...", code=2001
-            )
+            raise GatewayError(400, BAD_REQUEST,
+                               f"{provider.slug} paths start with /{'/'.join('{' + n + '}' for n in names)}/...")
         values.update(zip(names, segments[: len(names)]))
         path = "/".join(segments[len(names):])
     if provider.slug == "workers-ai":
@@ -39,5 +38,5 @@ def upstream_url(provider: Provider, path: str, account: str, override: str | No
     try:
         base = base.format(**values) if "{" in base else base
     except KeyError as exc:
-        raise InvalidRequest(f"the upstream URL of {provider.slug} needs {exc} in the path") from None
+        raise GatewayError(400, BAD_REQUEST, f"the upstream URL of {provider.slug} needs {exc} in the path") from None
     return base.rstrip("/") + "/" + path

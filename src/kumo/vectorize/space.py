@@ -254,7 +254,10 @@ class VectorSpace:
         size = self.size
         if namespace is None and metadata_filter is None:
             if self.hnsw is not None and self.count >= self.ann.threshold:
-                candidates, in_order = self._ann_candidates(vector, top_k)
+                try:
+                    candidates, in_order = self._ann_candidates(vector, top_k)
+                except RuntimeError:  # hnswlib found fewer than k (a sparse or heavily deleted graph): scan
+                    return self._rank(vector, None, top_k)
                 if in_order:  # the graph's own distances already rank them: score only the top-K
                     return self._ordered(vector, candidates[:top_k])
                 return self._rank(vector, candidates, top_k)
