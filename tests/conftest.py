@@ -90,6 +90,46 @@ def server(tmp_path_factory):
     srv.stop()
 
 
+# ---- PostgreSQL (scale-out backend): each session gets its own database, dropped at the end ----------
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+class PostgresDatabase:
+    """A fresh database on the local PostgreSQL (scripts/test-services.sh makes sure it runs, with pgvector)."""
+
+    def __init__(self, prefix: str = "kumo_test"):
+        self.name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        self.url = f"postgresql://postgres@127.0.0.1:5432/{self.name}"
+
+    def __enter__(self) -> PostgresDatabase:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    with PostgresDatabase() as db:
+        yield db.url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def backend_server(request, tmp_path_factory):
+    """A `kumo serve` on each backend: tests that take it run once embedded and once on PostgreSQL."""
+    env = {"KUMO_DATABASE_URL": request.getfixturevalue("pg_url")} if request.param == "postgres" else {}
+    srv = Server(tmp_path_factory.mktemp(f"kumo-{request.param}") / "data", env=env).start()
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture
 def account() -> str:
     return "acct-" + uuid.uuid4().hex[:12]

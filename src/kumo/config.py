@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     models_dir: Path | None = None  # where pulled weights live [default: <data_dir>/models]
     threads: int | None = None  # inference threads per model [default: all cores]
     models: list[dict[str, Any]] = Field(default_factory=list)  # extra catalog entries (remote models...)
+    # Scale-out: PostgreSQL (with pgvector) for all SQL state, shared by several kumo nodes
+    database_url: str | None = None  # postgresql://user@host/db [default: SQLite files in data_dir]
+    database_max_connections: int = 10
+    batch_worker: bool = True  # run batch jobs in this process (off for nodes that leave them to `kumo worker`)
     # Scale-out: Redis for the gateway's cache and rate limits, shared by several kumo nodes
     redis_url: str | None = None
     redis_rate_limit_fail_open: bool = True  # Redis unreachable: allow requests (True) or refuse them

@@ -13,9 +13,10 @@ from kumo.gateway.cache import MemoryCache
 from kumo.gateway.logs import LogWriter
 from kumo.gateway.ratelimit import MemoryRateLimiter
 from kumo.gateway.service import GatewayService
+from kumo.storage.sql_batches import SqlBatchStore
+from kumo.storage.sqlite import SqliteDatabase
 from kumo.storage.sqlite_cache import SqliteCache
 from kumo.storage.sqlite_gateway import SqliteGatewayStore
-from kumo.storage.sqlite_batches import SqliteBatchStore
 from kumo.storage.sqlite_vectors import SqliteVectorStore
 from kumo.vectorize.service import VectorizeService
 from kumo.vectorize.space import AnnParams
@@ -42,7 +43,18 @@ class Platform:
             strict=settings.strict_models,
             threads=settings.threads,
         )
-        self.batches = BatchQueue(SqliteBatchStore(data_dir / "ai-batches.sqlite3"), self.ai)
+        self.postgres = None
+        if settings.database_url:
+            from kumo.storage.migrate import upgrade_postgres
+            from kumo.storage.postgres import PostgresDatabase
+
+            upgrade_postgres(settings.database_url)  # several nodes may start at once: under an advisory lock
+            self.postgres = PostgresDatabase(settings.database_url,
+                                             max_connections=settings.database_max_connections)
+            batch_db = self.postgres
+        else:
+            batch_db = SqliteDatabase(data_dir / "ai-batches.sqlite3", branch="batches")
+        self.batches = BatchQueue(SqlBatchStore(batch_db), self.ai, exclusive=self.postgres is None)
         self.gateways = GatewayService(SqliteGatewayStore(data_dir / "gateway.sqlite3"),
                                        auto_create=settings.gateway_auto_create)
         self.gateway_logs = LogWriter(self.gateways.store, self.gateways.log_limit)
@@ -76,7 +88,8 @@ class Platform:
     async def start_async(self, app=None) -> None:
         """Start what lives on the event loop: batch workers, and the gateway's HTTP clients (the
         workers-ai provider calls `app` in process)."""
-        self.batches.start()
+        if self.settings.batch_worker:
+            self.batches.start()
         if app is not None:
             import httpx
 

@@ -1,11 +1,15 @@
 """The asynchronous batch API (`?queueRequest=true`): jobs are stored durably, then run by workers inside
-kumo; clients poll with the `request_id`. A restart puts jobs that were running back in the queue."""
+kumo (and in `kumo worker` processes when scaled out); clients poll with the `request_id`. Each worker
+claims a job with a lease it renews while the job runs, so the job of a killed worker is taken again.
+Embedded, a restart puts jobs that were running back in the queue at once."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import logging
+import os
+import socket
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -20,9 +24,11 @@ CONCURRENCY = 8  # requests of one job in flight at once (they share micro-batch
 
 
 class BatchQueue:
-    def __init__(self, store: BatchStore, ai: AiService):
+    def __init__(self, store: BatchStore, ai: AiService, *, exclusive: bool = True):
         self.store = store
         self.ai = ai
+        self.exclusive = exclusive  # this process alone runs the queue (embedded SQLite)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
 
@@ -54,9 +60,10 @@ class BatchQueue:
     # ---- workers ------------------------------------------------------------------------------------
     def start(self) -> None:
         """Start the worker on the running event loop."""
-        requeued = self.store.requeue_running()
-        if requeued:
-            log.info("resuming %d batch job(s) interrupted by a restart", requeued)
+        if self.exclusive:
+            requeued = self.store.requeue_running()
+            if requeued:
+                log.info("resuming %d batch job(s) interrupted by a restart", requeued)
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._work())
 
@@ -71,7 +78,12 @@ class BatchQueue:
     async def _work(self) -> None:
         assert self._wake is not None
         while True:
-            job = await asyncio.to_thread(self.store.claim_next)
+            try:
+                job = await asyncio.to_thread(self.store.claim_next, self.owner)
+            except KumoError as exc:  # the database is unreachable: try again shortly
+                log.warning("batch queue: %s", exc.message)
+                await asyncio.sleep(1.0)
+                continue
             if job is None:
                 self._wake.clear()
                 try:
@@ -83,10 +95,25 @@ class BatchQueue:
                 await self._run(job)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a job must never kill the worker; it stays running and resumes on restart
+            except Exception:  # a job must never kill the worker; its lease runs out and it is run again
                 log.exception("batch job %s failed", job.id)
 
+    async def _keep_lease(self, job_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.store.lease_seconds / 3)
+            try:
+                await asyncio.to_thread(self.store.renew, job_id, self.owner)
+            except KumoError as exc:
+                log.warning("batch job %s: lease not renewed: %s", job_id, exc.message)
+
     async def _run(self, job: BatchJob) -> None:
+        heartbeat = asyncio.get_running_loop().create_task(self._keep_lease(job.id))
+        try:
+            await self._run_requests(job)
+        finally:
+            heartbeat.cancel()
+
+    async def _run_requests(self, job: BatchJob) -> None:
         limit = asyncio.Semaphore(CONCURRENCY)
         done = 0
 
@@ -110,7 +137,7 @@ class BatchQueue:
                     usage = {}
             done += 1
             if done % 10 == 0:
-                await asyncio.to_thread(self.store.progress, job.id, done)
+                await asyncio.to_thread(self.store.renew, job.id, self.owner, done)
             return item | {"_usage": usage}
 
         items = await asyncio.gather(*(one(i, r) for i, r in enumerate(job.requests)))
@@ -119,5 +146,7 @@ class BatchQueue:
             for key in totals:
                 totals[key] += int(item["_usage"].get(key, 0) or 0)
             del item["_usage"]
-        await asyncio.to_thread(self.store.finish, job.id, items, totals)
-        log.info("batch job %s done: %d requests", job.id, len(items))
+        if await asyncio.to_thread(self.store.finish, job.id, items, totals, self.owner):
+            log.info("batch job %s done: %d requests", job.id, len(items))
+        else:
+            log.warning("batch job %s: another worker took it over after this one's lease ran out", job.id)

@@ -6,9 +6,11 @@ import click
 
 from kumo import __version__
 from kumo.cli.gateway import gateway
+from kumo.cli.migrate import migrate
 from kumo.cli.models import models
 from kumo.cli.serve import serve
 from kumo.cli.vectorize import vectorize
+from kumo.cli.worker import worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,3 +23,5 @@ main.add_command(serve)
 main.add_command(models)
 main.add_command(gateway)
 main.add_command(vectorize)
+main.add_command(migrate)
+main.add_command(worker)

@@ -2,7 +2,8 @@
 
 `synchronous=FULL` makes every acknowledged commit durable across `kill -9` and power loss; WAL keeps
 readers from blocking the writer. Each store owns one connection guarded by a lock, which is simpler
-than a pool and fast enough: SQLite serialises writers anyway.
+than a pool and fast enough: SQLite serialises writers anyway. The schema comes from the store's alembic
+branch (`kumo.storage.migrate`), applied when the file is opened.
 """
 
 from __future__ import annotations
@@ -15,9 +16,16 @@ from pathlib import Path
 
 
 class SqliteDatabase:
-    def __init__(self, path: Path, migrations: Sequence[str], synchronous: str = "FULL"):
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, migrations: Sequence[str] = (), synchronous: str = "FULL",
+                 branch: str | None = None):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        if branch is not None:
+            from kumo.storage.migrate import upgrade_sqlite
+
+            upgrade_sqlite(path, branch)
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={synchronous}")

@@ -9,26 +9,9 @@ from pathlib import Path
 from kumo.gateway.cache import MAX_CACHEABLE_BYTES, CachedResponse
 from kumo.storage.sqlite import SqliteDatabase
 
-MIGRATIONS = [
-    """
-    CREATE TABLE cache (
-        key TEXT PRIMARY KEY,
-        status INTEGER NOT NULL,
-        headers TEXT NOT NULL,
-        chunks BLOB NOT NULL,
-        lengths TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        expires_at REAL NOT NULL,
-        stored_at REAL NOT NULL
-    );
-    CREATE INDEX cache_by_age ON cache (stored_at)
-    """,
-]
-
-
 class SqliteCache:
     def __init__(self, path: Path, max_bytes: int):
-        self.db = SqliteDatabase(path, MIGRATIONS, synchronous="NORMAL")  # a lost cache entry is only a miss
+        self.db = SqliteDatabase(path, synchronous="NORMAL", branch="cache")  # a lost cache entry is only a miss
         self.max_bytes = max_bytes
         with self.db.reading() as conn:
             self._bytes = conn.execute("SELECT coalesce(sum(size), 0) FROM cache").fetchone()[0]

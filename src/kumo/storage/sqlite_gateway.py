@@ -10,79 +10,6 @@ from typing import Any
 from kumo.gateway.log_query import Condition, LogQuery
 from kumo.storage.sqlite import SqliteDatabase
 
-MIGRATIONS = [
-    """
-    CREATE TABLE gateways (
-        account TEXT NOT NULL,
-        id TEXT NOT NULL,
-        settings TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        modified_at TEXT NOT NULL,
-        PRIMARY KEY (account, id)
-    );
-    CREATE TABLE gateway_logs (
-        id TEXT PRIMARY KEY,
-        account TEXT NOT NULL,
-        gateway TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        provider TEXT NOT NULL,
-        model TEXT NOT NULL,
-        model_type TEXT,
-        path TEXT NOT NULL,
-        status_code INTEGER NOT NULL,
-        success INTEGER NOT NULL,
-        cached INTEGER NOT NULL,
-        duration INTEGER NOT NULL,
-        tokens_in INTEGER,
-        tokens_out INTEGER,
-        total_tokens INTEGER,
-        cost REAL,
-        custom_cost INTEGER NOT NULL DEFAULT 0,
-        metadata TEXT,
-        step INTEGER,
-        event_id TEXT,
-        request_content_type TEXT,
-        response_content_type TEXT,
-        request_type TEXT,
-        request_head TEXT,
-        response_head TEXT,
-        request_size INTEGER,
-        response_size INTEGER,
-        feedback INTEGER,
-        score REAL
-    );
-    CREATE INDEX gateway_logs_by_time ON gateway_logs (account, gateway, created_at);
-    CREATE INDEX gateway_logs_by_provider ON gateway_logs (account, gateway, provider, created_at);
-    CREATE INDEX gateway_logs_by_model ON gateway_logs (account, gateway, model, created_at);
-    CREATE INDEX gateway_logs_by_event ON gateway_logs (account, gateway, event_id);
-    CREATE TABLE gateway_log_bodies (
-        id TEXT PRIMARY KEY REFERENCES gateway_logs(id) ON DELETE CASCADE,
-        request BLOB,
-        response BLOB
-    )
-    """,
-    """
-    CREATE TABLE gateway_routes (
-        account TEXT NOT NULL,
-        gateway TEXT NOT NULL,
-        id TEXT NOT NULL,
-        name TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        created_at TEXT NOT NULL,
-        modified_at TEXT NOT NULL,
-        PRIMARY KEY (account, gateway, id),
-        UNIQUE (account, gateway, name)
-    );
-    CREATE TABLE gateway_route_versions (
-        route_id TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        elements TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        PRIMARY KEY (route_id, version)
-    )
-    """,
-]
-
 _LOG_COLUMNS = (
     "id, created_at, provider, model, model_type, path, status_code, success, cached, duration, tokens_in, "
     "tokens_out, total_tokens, cost, custom_cost, metadata, step, event_id, request_content_type, "
@@ -136,7 +63,7 @@ def _compare(column: str, cond: Condition) -> tuple[str, list[Any]]:
 
 class SqliteGatewayStore:
     def __init__(self, path: Path):
-        self.db = SqliteDatabase(path, MIGRATIONS)
+        self.db = SqliteDatabase(path, branch="gateway")
 
     # ---- gateways --------------------------------------------------------------------------
     def create_gateway(self, account, gateway_id, settings, now):

@@ -12,42 +12,6 @@ from pathlib import Path
 from kumo.storage.sqlite import SqliteDatabase
 from kumo.vectorize.store import IndexRecord, MetadataIndexRecord, Mutation, StoredVector
 
-MIGRATIONS = [
-    """
-    CREATE TABLE vectorize_indexes (
-        pk INTEGER PRIMARY KEY AUTOINCREMENT,
-        account TEXT NOT NULL,
-        name TEXT NOT NULL,
-        description TEXT,
-        dimensions INTEGER NOT NULL,
-        metric TEXT NOT NULL,
-        preset TEXT,
-        created_on TEXT NOT NULL,
-        modified_on TEXT NOT NULL,
-        mutation_id TEXT,
-        mutation_at TEXT,
-        seq INTEGER NOT NULL DEFAULT 0,
-        UNIQUE (account, name)
-    );
-    CREATE TABLE vectorize_vectors (
-        index_pk INTEGER NOT NULL REFERENCES vectorize_indexes(pk) ON DELETE CASCADE,
-        id TEXT NOT NULL,
-        namespace TEXT,
-        vals BLOB NOT NULL,
-        metadata TEXT,
-        seq INTEGER NOT NULL,
-        PRIMARY KEY (index_pk, id)
-    ) WITHOUT ROWID;
-    CREATE TABLE vectorize_metadata_indexes (
-        index_pk INTEGER NOT NULL REFERENCES vectorize_indexes(pk) ON DELETE CASCADE,
-        property_name TEXT NOT NULL,
-        index_type TEXT NOT NULL,
-        created_seq INTEGER NOT NULL,
-        PRIMARY KEY (index_pk, property_name)
-    )
-    """,
-]
-
 _INDEX_COLUMNS = (
     "pk, account, name, description, dimensions, metric, preset, created_on, modified_on, "
     "mutation_id, mutation_at, seq"
@@ -65,7 +29,7 @@ def _vector(row: tuple) -> StoredVector:
 
 class SqliteVectorStore:
     def __init__(self, path: Path):
-        self.db = SqliteDatabase(path, MIGRATIONS)
+        self.db = SqliteDatabase(path, branch="vectorize")
 
     # ---- indexes --------------------------------------------------------------------------
     def create_index(self, account, name, description, dimensions, metric, preset, now):

@@ -1,0 +1,47 @@
+"""`kumo worker`: run Workers AI batch jobs from the shared PostgreSQL queue, without serving HTTP.
+Start as many as the models' hardware allows; each job runs once, and a killed worker's job is taken
+over when its lease runs out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from kumo.config import Settings
+
+
+async def _run_until_signalled(platform) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    platform.batches.start()
+    await stop.wait()
+    await platform.batches.stop()
+
+
+@click.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Where local state lives.")
+@click.option("--database-url", default=None, help="postgresql://... [default: KUMO_DATABASE_URL].")
+def worker(data_dir, database_url) -> None:
+    """Run batch jobs (`?queueRequest=true`) from the shared database."""
+    from kumo.platform import Platform
+
+    overrides = {k: v for k, v in dict(data_dir=data_dir, database_url=database_url).items() if v is not None}
+    settings = Settings(**overrides)
+    if not settings.database_url:
+        click.echo("kumo worker needs a shared database: set KUMO_DATABASE_URL=postgresql://... (embedded, "
+                   "`kumo serve` runs batch jobs itself).", err=True)
+        sys.exit(2)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    platform = Platform(settings)
+    click.echo(f"kumo worker {platform.batches.owner}: waiting for batch jobs")
+    try:
+        asyncio.run(_run_until_signalled(platform))
+    finally:
+        platform.close()
