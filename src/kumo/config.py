@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     database_url: str | None = None  # postgresql://user@host/db [default: SQLite files in data_dir]
     database_max_connections: int = 10
     batch_worker: bool = True  # run batch jobs in this process (off for nodes that leave them to `kumo worker`)
+    batch_lease_seconds: float = 60.0  # a job whose worker stops renewing this long is taken by another
     # Scale-out: Redis for the gateway's cache and rate limits, shared by several kumo nodes
     redis_url: str | None = None
     redis_rate_limit_fail_open: bool = True  # Redis unreachable: allow requests (True) or refuse them

@@ -54,7 +54,7 @@ class Platform:
             batch_db = self.postgres
         else:
             batch_db = SqliteDatabase(data_dir / "ai-batches.sqlite3", branch="batches")
-        self.batches = BatchQueue(SqlBatchStore(batch_db), self.ai, exclusive=self.postgres is None)
+        self.batches = BatchQueue(SqlBatchStore(batch_db, settings.batch_lease_seconds), self.ai, exclusive=self.postgres is None)
         self.gateways = GatewayService(SqliteGatewayStore(data_dir / "gateway.sqlite3"),
                                        auto_create=settings.gateway_auto_create)
         self.gateway_logs = LogWriter(self.gateways.store, self.gateways.log_limit)

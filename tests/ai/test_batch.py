@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 from tests.conftest import Server
 
@@ -24,7 +25,14 @@ def _poll(client: httpx.Client, url: str, request_id: str, timeout: float = 120)
     raise AssertionError("batch did not finish")
 
 
-def test_batch_end_to_end(http, server, account):
+@pytest.fixture
+def http(backend_server):
+    """Batch jobs run on both backends: SQLite embedded, and the PostgreSQL queue."""
+    with httpx.Client(base_url=backend_server.url, headers={"authorization": "Bearer t"}, timeout=60) as client:
+        yield client
+
+
+def test_batch_end_to_end(http, account):
     url = f"/client/v4/accounts/{account}/ai/run/{EMBED}"
     requests = [{"text": f"document {i}", "external_reference": f"doc-{i}"} for i in range(20)]
     requests.append({"text": ""})  # invalid: reported per request, the others still run
