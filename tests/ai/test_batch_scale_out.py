@@ -16,7 +16,7 @@ URL = "/client/v4/accounts/b/ai/run/" + LLM
 
 
 def _llm_job(client: httpx.Client, n: int, seed: int) -> str:
-    requests = [{"prompt": f"Count to {i + 3}.", "max_tokens": 12, "seed": seed + i} for i in range(n)]
+    requests = [{"prompt": f"Count to {i + 3}.", "max_tokens": 12, "seed": seed + i + 1} for i in range(n)]
     return client.post(URL, params={"queueRequest": "true"}, json={"requests": requests}).json()["result"]["request_id"]
 
 
