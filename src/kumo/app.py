@@ -15,6 +15,7 @@ from kumo import __version__
 from kumo.api.body import describe_validation_error
 from kumo.api.envelope import failure, from_error
 from kumo.api.middleware import BodySizeLimit, StripTrailingSlash
+from kumo.api.request_log import RequestLog
 from kumo.config import Settings
 from kumo.dashboard.routes import router as dashboard_router
 from kumo.errors import KumoError
@@ -27,6 +28,14 @@ from kumo.gateway.routes_api import router as gateway_routes_api
 from kumo.vectorize.routes import router as vectorize_router
 
 log = logging.getLogger("kumo")
+
+
+class KumoApp(FastAPI):
+    """FastAPI with RequestLog outside Starlette's ServerErrorMiddleware, where `add_middleware` cannot reach:
+    so a 500 still carries cf-ray and gets its access line, and the error handler's log knows the request id."""
+
+    def build_middleware_stack(self):
+        return RequestLog(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
@@ -47,7 +56,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             await platform.stop_async()
             platform.close()
 
-    app = FastAPI(title="kumo", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = KumoApp(title="kumo", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.platform = platform
     app.include_router(vectorize_router)
     app.include_router(ai_router)

@@ -9,7 +9,7 @@ import ipaddress
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     api_tokens: Annotated[list[TokenGrant], NoDecode] = Field(default_factory=list)
     insecure: bool = False
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
+    drain_timeout: float = 30.0  # seconds SIGTERM waits for requests in flight (streams too) before cutting them
     # Cloudflare's Vectorize upload limit is 100 MB; JSON endpoints share it.
     max_body_bytes: int = 100 * 1024 * 1024
     # Vectorize engine: below this many live vectors an unfiltered query is an exact scan.

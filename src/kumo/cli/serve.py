@@ -4,28 +4,37 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
 
 from kumo.config import Settings
+from kumo.log_format import FORMATS, configure_logging
 
 
 _SECRET_QUERY = re.compile(r"((?:^|[?&])(?:key|api_key|api-key|token|access_token|sig|signature)=)[^&\s\"]*", re.I)
+
+
+def _redact(value):
+    return _SECRET_QUERY.sub(r"\1[redacted]", value) if isinstance(value, str) else value
 
 
 class RedactQuery(logging.Filter):
     """Google accepts `?key=<API key>`: never let a secret in a query string reach the access log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            record.args = tuple(_SECRET_QUERY.sub(r"\1[redacted]", a) if isinstance(a, str) else a
-                                for a in record.args)
+        if isinstance(record.args, Mapping):  # kumo's access line: one mapping, written as fields in JSON
+            record.args = {k: _redact(v) for k, v in record.args.items()}
+        elif record.args:
+            record.args = tuple(_redact(a) for a in record.args)
         return True
 
 
 def quiet_secrets() -> None:
+    logging.getLogger("kumo.access").addFilter(RedactQuery())
     logging.getLogger("uvicorn.access").addFilter(RedactQuery())
     logging.getLogger("httpx").setLevel(logging.WARNING)  # httpx logs full upstream URLs at INFO
     logging.getLogger("httpcore").setLevel(logging.WARNING)
@@ -37,16 +46,21 @@ def quiet_secrets() -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Where state lives [default: ./.kumo].")
 @click.option("--insecure", is_flag=True, default=None, help="Allow a non-loopback address without API tokens.")
 @click.option("--log-level", default=None, type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-format", default=None, type=click.Choice(FORMATS),
+              help="text (readable) or json (one object per line) [default: text].")
+@click.option("--drain-timeout", type=float, default=None,
+              help="On SIGTERM, seconds to let requests in flight finish [default: 30].")
 @click.option("--strict-models", is_flag=True, default=None,
               help="No stand-ins: a model whose own weights are absent answers an error.")
-def serve(host, port, data_dir, insecure, log_level, strict_models) -> None:
+def serve(host, port, data_dir, insecure, log_level, log_format, drain_timeout, strict_models) -> None:
     """Start kumo's HTTP server (Workers AI, Vectorize, AI Gateway APIs)."""
     import uvicorn
 
     from kumo.app import create_app
 
     overrides = {k: v for k, v in dict(host=host, port=port, data_dir=data_dir, insecure=insecure,
-                                       log_level=log_level, strict_models=strict_models).items() if v is not None}
+                                       log_level=log_level, log_format=log_format, drain_timeout=drain_timeout,
+                                       strict_models=strict_models).items() if v is not None}
     settings = Settings(**overrides)
     if not settings.is_loopback and not settings.auth_required:
         if not settings.insecure:
@@ -58,10 +72,26 @@ def serve(host, port, data_dir, insecure, log_level, strict_models) -> None:
             )
             sys.exit(2)
         click.echo(f"WARNING: listening on {settings.host} without API tokens (--insecure).", err=True)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format, settings.log_level)
     mode = "tokens required" if settings.auth_required else "dev mode: any token accepted"
-    click.echo(f"kumo on http://{settings.host}:{settings.port} ({mode}), data in {settings.data_dir.resolve()}")
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                            log_level=settings.log_level, timeout_graceful_shutdown=10)
+    banner = f"kumo on http://{settings.host}:{settings.port} ({mode}), data in {settings.data_dir.resolve()}"
+    if settings.log_format == "json":
+        logging.getLogger("kumo").info(banner)  # every line of a JSON log is JSON
+    else:
+        click.echo(banner)
+    # kumo writes the access lines itself (kumo.api.request_log); uvicorn's loggers go to our root handler.
+    # SIGTERM: uvicorn stops accepting, waits up to drain_timeout for requests in flight (streams too), then
+    # runs the lifespan's shutdown, which flushes gateway logs.
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+                            log_level=settings.log_level, access_log=False,
+                            timeout_graceful_shutdown=settings.drain_timeout)
     quiet_secrets()  # after uvicorn has configured its loggers
+    _exit_zero_after_sigterm()
     uvicorn.Server(config).run()
+
+
+def _exit_zero_after_sigterm() -> None:
+    """uvicorn re-raises the signal it caught once it has shut down, with the handler it found installed:
+    with Python's default, a clean drain would end as "killed by SIGTERM" (exit -15). A no-op handler here
+    lets `serve` return, so a drained stop exits 0 as service managers expect."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
