@@ -175,11 +175,14 @@ def fake():
     provider.stop()
 
 
-@pytest.fixture(scope="session")
-def gw_server(tmp_path_factory, fake):
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def gw_server(request, tmp_path_factory, fake):
+    """The gateway tests run on both backends: logs, gateways and routes in SQLite, then in PostgreSQL."""
     env = {"KUMO_UPSTREAM_" + slug.upper().replace("-", "_"): fake.url for slug in PROVIDER_SLUGS}
     env["KUMO_GATEWAY_STREAM_IDLE_TIMEOUT"] = "2"
-    srv = Server(tmp_path_factory.mktemp("gw") / "data", env=env).start()
+    if request.param == "postgres":
+        env["KUMO_DATABASE_URL"] = request.getfixturevalue("pg_url")
+    srv = Server(tmp_path_factory.mktemp("gw-" + request.param) / "data", env=env).start()
     yield srv
     srv.stop()
 

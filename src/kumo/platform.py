@@ -14,9 +14,9 @@ from kumo.gateway.logs import LogWriter
 from kumo.gateway.ratelimit import MemoryRateLimiter
 from kumo.gateway.service import GatewayService
 from kumo.storage.sql_batches import SqlBatchStore
+from kumo.storage.sql_gateway import SqlGatewayStore
 from kumo.storage.sqlite import SqliteDatabase
 from kumo.storage.sqlite_cache import SqliteCache
-from kumo.storage.sqlite_gateway import SqliteGatewayStore
 from kumo.storage.sqlite_vectors import SqliteVectorStore
 from kumo.vectorize.service import VectorizeService
 from kumo.vectorize.space import AnnParams
@@ -51,12 +51,14 @@ class Platform:
             upgrade_postgres(settings.database_url)  # several nodes may start at once: under an advisory lock
             self.postgres = PostgresDatabase(settings.database_url,
                                              max_connections=settings.database_max_connections)
-            batch_db = self.postgres
+            batch_db = gateway_db = self.postgres
         else:
             batch_db = SqliteDatabase(data_dir / "ai-batches.sqlite3", branch="batches")
-        self.batches = BatchQueue(SqlBatchStore(batch_db, settings.batch_lease_seconds), self.ai, exclusive=self.postgres is None)
-        self.gateways = GatewayService(SqliteGatewayStore(data_dir / "gateway.sqlite3"),
-                                       auto_create=settings.gateway_auto_create)
+            gateway_db = SqliteDatabase(data_dir / "gateway.sqlite3", branch="gateway")
+        self.batches = BatchQueue(SqlBatchStore(batch_db, settings.batch_lease_seconds), self.ai,
+                                  exclusive=self.postgres is None)
+        self.gateways = GatewayService(SqlGatewayStore(gateway_db), auto_create=settings.gateway_auto_create,
+                                       settings_ttl=2.0 if self.postgres else None)
         self.gateway_logs = LogWriter(self.gateways.store, self.gateways.log_limit)
         if settings.redis_url:
             from kumo.storage.redis_cache import RedisCache

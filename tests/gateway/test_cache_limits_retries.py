@@ -130,10 +130,10 @@ def test_rate_limiter_windows():
 def test_retries_with_backoff_and_retry_after(gw_server, fake, admin, acct):
     make_gateway(admin)
     before = len(fake.requests)
-    r = post(gw_server, acct, headers={"x-fake": "fail-once:a", "cf-aig-max-attempts": "3", "cf-aig-retry-delay": "50"})
+    r = post(gw_server, acct, headers={"x-fake": f"fail-once:a-{acct}", "cf-aig-max-attempts": "3", "cf-aig-retry-delay": "50"})
     assert r.status_code == 200 and len(fake.requests) == before + 2
     started = time.monotonic()
-    r = post(gw_server, acct, headers={"x-fake": "429-once:b", "cf-aig-max-attempts": "2", "cf-aig-retry-delay": "0"})
+    r = post(gw_server, acct, headers={"x-fake": f"429-once:b-{acct}", "cf-aig-max-attempts": "2", "cf-aig-retry-delay": "0"})
     assert r.status_code == 200 and time.monotonic() - started >= 0.9  # honoured Retry-After: 1
     before = len(fake.requests)
     r = post(gw_server, acct, headers={"x-fake": "fail-always", "cf-aig-max-attempts": "3", "cf-aig-retry-delay": "10",
@@ -144,7 +144,7 @@ def test_retries_with_backoff_and_retry_after(gw_server, fake, admin, acct):
 def test_gateway_retry_settings_apply(gw_server, fake, admin, acct):
     make_gateway(admin, retry_max_attempts=2, retry_delay=10, retry_backoff="linear")
     before = len(fake.requests)
-    assert post(gw_server, acct, headers={"x-fake": "fail-once:c"}).status_code == 200
+    assert post(gw_server, acct, headers={"x-fake": f"fail-once:c-{acct}"}).status_code == 200
     assert len(fake.requests) == before + 2
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 
 import openai
 import pytest
@@ -51,7 +52,7 @@ def test_route_lifecycle_and_walk(admin, compat, fake):
     assert route["version"] == 1 and [x["name"] for x in admin.get("/gateways/gw/routes").json()["result"]] == ["support"]
 
     assert ask(compat({"plan": "pro"}))[:2] == ("openai", "gpt-4o")
-    provider, model, raw = ask(compat({"plan": "pro"}, "fail-once:dyn"))  # openai fails -> anthropic backup
+    provider, model, raw = ask(compat({"plan": "pro"}, f"fail-once:dyn-{uuid.uuid4().hex}"))  # openai fails -> anthropic backup
     assert provider == "anthropic"
     assert raw.parse().choices[0].message.content == "Hello from the fake provider."
     free = compat({"plan": "free", "user": "u1"})

@@ -4,6 +4,7 @@ streams that die before their first byte); /compat speaks OpenAI to every provid
 from __future__ import annotations
 
 import json
+import uuid
 
 import httpx
 import openai
@@ -71,7 +72,7 @@ def test_universal_fallback(gw_server, admin, acct):
                                     **{"x-fake": "stall-start"}), "config": {"requestTimeout": 500}},
                               step("openai", "chat/completions", {**CHAT, "stream": True})], timeout=30)
     assert r.headers["cf-aig-step"] == "1" and "data: [DONE]" in r.text  # died before its first byte: next step
-    r = httpx.post(url, json=[{**step("openai", "chat/completions", CHAT, **{"x-fake": "fail-once:u1"}),
+    r = httpx.post(url, json=[{**step("openai", "chat/completions", CHAT, **{"x-fake": f"fail-once:u1-{uuid.uuid4().hex}"}),
                                "config": {"maxAttempts": 2, "retryDelay": 10}}], timeout=30)
     assert r.status_code == 200 and r.headers["cf-aig-step"] == "0"  # retried within the step
     r = httpx.post(url, json=[step("openai", "chat/completions", CHAT, **{"x-fake": "fail-always"}),

@@ -3,6 +3,7 @@ through a gateway runs with. Knows nothing of HTTP."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,10 +29,13 @@ def gateway_object(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 class GatewayService:
-    def __init__(self, store: GatewayStore, *, auto_create: bool = False):
+    def __init__(self, store: GatewayStore, *, auto_create: bool = False, settings_ttl: float | None = None):
         self.store = store
         self.auto_create = auto_create
-        self._cache: dict[tuple[str, str], dict[str, Any]] = {}
+        # Settings are read on every request, so they are kept in memory. One process (embedded) sees every
+        # change itself: kept until changed. Nodes sharing a database re-read them after `settings_ttl` seconds.
+        self.settings_ttl = settings_ttl
+        self._cache: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}
 
     def create(self, account: str, body: Any) -> dict[str, Any]:
         gateway_id = validate_id(body.get("id") if isinstance(body, dict) else None)
@@ -67,8 +71,8 @@ class GatewayService:
     def for_request(self, account: str, gateway_id: str) -> dict[str, Any]:
         """The gateway's settings for a data-plane request (2001 when it does not exist)."""
         cached = self._cache.get((account, gateway_id))
-        if cached is not None:
-            return cached
+        if cached is not None and (self.settings_ttl is None or cached[1] > time.monotonic()):
+            return cached[0]
         stored = self.store.get_gateway(account, gateway_id)
         if stored is None:
             if not (self.auto_create or gateway_id == DEFAULT_GATEWAY):
@@ -79,7 +83,7 @@ class GatewayService:
             self.store.create_gateway(account, gateway_id, dict(DEFAULT_SETTINGS), _now())
             stored = self.store.get_gateway(account, gateway_id)
         assert stored is not None
-        self._cache[(account, gateway_id)] = stored
+        self._cache[(account, gateway_id)] = (stored, time.monotonic() + (self.settings_ttl or 0))
         return stored
 
     def log_limit(self, account: str, gateway_id: str) -> tuple[int, str] | None:

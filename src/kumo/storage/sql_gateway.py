@@ -1,14 +1,12 @@
-"""AI Gateway state in SQLite: gateways, and logs (metadata row + bodies), indexed for the logs API filters.
-Credentials never get here: the pipeline removes them before a record is built."""
+"""AI Gateway state in SQL (SQLite or PostgreSQL): gateways, logs (metadata row + bodies) indexed for the
+logs API filters, dynamic routes. Credentials never get here: the pipeline removes them before a record is built."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from kumo.gateway.log_query import Condition, LogQuery
-from kumo.storage.sqlite import SqliteDatabase
 
 _LOG_COLUMNS = (
     "id, created_at, provider, model, model_type, path, status_code, success, cached, duration, tokens_in, "
@@ -27,31 +25,35 @@ def _log_dict(row: tuple, names: list[str]) -> dict[str, Any]:
     return item
 
 
-def _where(account: str, gateway: str, query: LogQuery) -> tuple[str, list[Any]]:
+def _where(account: str, gateway: str, query: LogQuery, dialect: str) -> tuple[str, list[Any]]:
     clauses, args = ["account = ?", "gateway = ?"], [account, gateway]
     for cond in query.conditions:
-        clause, values = _condition_sql(cond)
+        clause, values = _condition_sql(cond, dialect)
         clauses.append(clause)
         args.extend(values)
     if query.search:
-        clauses.append("(model LIKE ? OR provider LIKE ? OR path LIKE ? OR id = ? OR event_id = ?)")
-        like = f"%{query.search}%"
+        # lower() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not
+        clauses.append("(lower(model) LIKE ? OR lower(provider) LIKE ? OR lower(path) LIKE ? OR id = ? OR event_id = ?)")
+        like = f"%{query.search.lower()}%"
         args.extend([like, like, like, query.search, query.search])
     return " AND ".join(clauses), args
 
 
-def _condition_sql(cond: Condition) -> tuple[str, list[Any]]:
+def _condition_sql(cond: Condition, dialect: str) -> tuple[str, list[Any]]:
     if cond.key in ("metadata.key", "metadata.value"):
         part = "key" if cond.key == "metadata.key" else "value"
         inner, values = _compare(f"j.{part}", cond)
-        return f"EXISTS (SELECT 1 FROM json_each(gateway_logs.metadata) AS j WHERE {inner})", values
+        entries = "json_each_text(gateway_logs.metadata::json)" if dialect == "postgresql" else \
+            "json_each(gateway_logs.metadata)"
+        return f"EXISTS (SELECT 1 FROM {entries} AS j WHERE {inner})", values
     return _compare(cond.key, cond)
 
 
 def _compare(column: str, cond: Condition) -> tuple[str, list[Any]]:
     values = [int(v) if isinstance(v, bool) else v for v in cond.values]
     if cond.op == "contains":
-        return "(" + " OR ".join(f"CAST({column} AS TEXT) LIKE ?" for _ in values) + ")", [f"%{v}%" for v in values]
+        return ("(" + " OR ".join(f"lower(CAST({column} AS TEXT)) LIKE ?" for _ in values) + ")",
+                [f"%{str(v).lower()}%" for v in values])
     if cond.op == "eq" and len(values) > 1:
         return f"{column} IN ({','.join('?' * len(values))})", values
     if cond.op == "neq" and len(values) > 1:
@@ -61,9 +63,9 @@ def _compare(column: str, cond: Condition) -> tuple[str, list[Any]]:
     return f"{column} {_SQL_OPS[cond.op]} ?", values[:1]
 
 
-class SqliteGatewayStore:
-    def __init__(self, path: Path):
-        self.db = SqliteDatabase(path, branch="gateway")
+class SqlGatewayStore:
+    def __init__(self, db):
+        self.db = db
 
     # ---- gateways --------------------------------------------------------------------------
     def create_gateway(self, account, gateway_id, settings, now):
@@ -90,8 +92,8 @@ class SqliteGatewayStore:
         sql = "SELECT id, settings, created_at, modified_at FROM gateways WHERE account = ?"
         args: list[Any] = [account]
         if search:
-            sql += " AND id LIKE ?"
-            args.append(f"%{search}%")
+            sql += " AND lower(id) LIKE ?"
+            args.append(f"%{search.lower()}%")
         with self.db.reading() as conn:
             rows = conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
         return [self._gateway(r) for r in rows]
@@ -156,7 +158,7 @@ class SqliteGatewayStore:
             )
 
     def query_logs(self, account, gateway_id, query):
-        where, args = _where(account, gateway_id, query)
+        where, args = _where(account, gateway_id, query, self.db.dialect)
         names = [c.strip() for c in _LOG_COLUMNS.split(",")]
         order = f"{query.order_by} {query.direction.upper()}, id {query.direction.upper()}"
         with self.db.reading() as conn:
@@ -214,7 +216,7 @@ class SqliteGatewayStore:
             return cur.rowcount == 1
 
     def delete_logs(self, account, gateway_id, query):
-        where, args = _where(account, gateway_id, query)
+        where, args = _where(account, gateway_id, query, self.db.dialect)
         order = f"{query.order_by} {query.direction.upper()}"
         limit = f" ORDER BY {order} LIMIT {int(query.limit)}" if query.limit else ""
         with self.db.transaction() as conn:
@@ -224,12 +226,14 @@ class SqliteGatewayStore:
 
     def analytics(self, account, gateway_id, since, bucket):
         """Per time bucket ('minute' | 'hour' | 'day') and provider: requests, errors, cache hits, tokens, cost."""
-        fmt = {"minute": "%Y-%m-%dT%H:%M", "hour": "%Y-%m-%dT%H:00", "day": "%Y-%m-%d"}[bucket]
+        # created_at is ISO-8601 text in UTC: a bucket is a prefix of it, the same in every SQL dialect
+        prefix = {"minute": "substr(created_at, 1, 16)", "hour": "substr(created_at, 1, 13) || ':00'",
+                  "day": "substr(created_at, 1, 10)"}[bucket]
         with self.db.reading() as conn:
             rows = conn.execute(
-                f"SELECT strftime('{fmt}', created_at) AS b, provider, model, count(*), sum(1 - success), sum(cached),"
+                f"SELECT {prefix} AS b, provider, model, count(*), sum(1 - success), sum(cached),"
                 " coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost), 0),"
-                " avg(duration) FROM gateway_logs WHERE account = ? AND gateway = ? AND created_at >= ?"
+                " avg(CAST(duration AS REAL)) FROM gateway_logs WHERE account = ? AND gateway = ? AND created_at >= ?"
                 " GROUP BY b, provider, model ORDER BY b", (account, gateway_id, since)).fetchall()
         keys = ["bucket", "provider", "model", "requests", "errors", "cached", "tokens_in", "tokens_out", "cost",
                 "avg_duration"]
