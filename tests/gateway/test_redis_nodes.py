@@ -1,5 +1,6 @@
-"""Two kumo nodes sharing Redis: rate limits exact across both, a response cached by one is a HIT on the
-other; with Redis gone the gateway keeps serving (fail-open) and recovers when Redis returns."""
+"""Two kumo nodes sharing PostgreSQL and Redis: a gateway created through one serves on both, rate limits are
+exact across both, a response cached by one is a HIT on the other, the logs of both land in one place; with
+Redis gone the gateway keeps serving (fail-open) and recovers when Redis returns."""
 
 from __future__ import annotations
 
@@ -28,10 +29,10 @@ def redis_available(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def nodes(tmp_path_factory, fake):
+def nodes(tmp_path_factory, fake, pg_url):
     if not redis_available(REDIS):
-        pytest.fail("Redis is not running on 127.0.0.1:6379 (.ci/run starts it; see docs in README)")
-    env = {"KUMO_REDIS_URL": REDIS, **{"KUMO_UPSTREAM_" + s.upper().replace("-", "_"): fake.url for s in PROVIDER_SLUGS}}
+        pytest.fail("Redis is not running on 127.0.0.1:6379 (scripts/test-services.sh starts it)")
+    env = {"KUMO_REDIS_URL": REDIS, "KUMO_DATABASE_URL": pg_url, **{"KUMO_UPSTREAM_" + s.upper().replace("-", "_"): fake.url for s in PROVIDER_SLUGS}}
     a = Server(tmp_path_factory.mktemp("node-a") / "data", env=env).start()
     b = Server(tmp_path_factory.mktemp("node-b") / "data", env=env).start()
     yield a, b
@@ -39,19 +40,19 @@ def nodes(tmp_path_factory, fake):
     b.stop()
 
 
-def create_everywhere(servers, account, gateway, **settings):
+def create_gateway(srv, account, gateway, **settings):
+    """Through one node: the others read it from the shared database."""
     body = {"id": gateway, "cache_invalidate_on_update": False, "cache_ttl": None, "collect_logs": True,
             "rate_limiting_interval": None, "rate_limiting_limit": None, **settings}
-    for srv in servers:  # gateway definitions live in each node's database until PostgreSQL is configured
-        r = httpx.post(f"{srv.url}/client/v4/accounts/{account}/ai-gateway/gateways", json=body,
-                       headers={"authorization": "Bearer t"})
-        assert r.status_code == 200, r.text
+    r = httpx.post(f"{srv.url}/client/v4/accounts/{account}/ai-gateway/gateways", json=body,
+                   headers={"authorization": "Bearer t"})
+    assert r.status_code == 200, r.text
 
 
 @pytest.mark.parametrize("technique", ["fixed", "sliding"])
 def test_limit_is_exact_across_nodes(nodes, technique):
     account = "rl-" + uuid.uuid4().hex[:8]
-    create_everywhere(nodes, account, "gw", rate_limiting_limit=10, rate_limiting_interval=3600,
+    create_gateway(nodes[0], account, "gw", rate_limiting_limit=10, rate_limiting_interval=3600,
                       rate_limiting_technique=technique)
 
     async def main():
@@ -66,7 +67,7 @@ def test_limit_is_exact_across_nodes(nodes, technique):
 
 def test_cache_shared_across_nodes(nodes):
     account = "c-" + uuid.uuid4().hex[:8]
-    create_everywhere(nodes, account, "gw", cache_ttl=300)
+    create_gateway(nodes[1], account, "gw", cache_ttl=300)
     body = {**BODY, "nonce": uuid.uuid4().hex}
     first = httpx.post(f"{nodes[0].url}/v1/{account}/gw/openai/chat/completions", json=body,
                        headers={"authorization": "Bearer k"})
@@ -74,6 +75,23 @@ def test_cache_shared_across_nodes(nodes):
                         headers={"authorization": "Bearer k"})
     assert first.headers["cf-aig-cache-status"] == "MISS" and second.headers["cf-aig-cache-status"] == "HIT"
     assert second.json() == first.json()
+
+
+def test_logs_of_both_nodes_in_one_place(nodes):
+    account = "l-" + uuid.uuid4().hex[:8]
+    create_gateway(nodes[0], account, "gw")
+    for i in range(6):
+        r = httpx.post(f"{nodes[i % 2].url}/v1/{account}/gw/openai/chat/completions",
+                       json={**BODY, "nonce": i}, headers={"authorization": "Bearer k"})
+        assert r.status_code == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # logs are written in batches, off the request path
+        logs = httpx.get(f"{nodes[1].url}/client/v4/accounts/{account}/ai-gateway/gateways/gw/logs",
+                         headers={"authorization": "Bearer t"}).json()
+        if logs["result_info"]["total_count"] == 6:
+            break
+        time.sleep(0.2)
+    assert logs["result_info"]["total_count"] == 6
 
 
 def test_redis_outage_and_recovery(tmp_path, fake):
@@ -95,7 +113,7 @@ def test_redis_outage_and_recovery(tmp_path, fake):
     env = {"KUMO_REDIS_URL": f"redis://127.0.0.1:{port}/0", "KUMO_UPSTREAM_OPENAI": fake.url}
     srv = Server(tmp_path / "data", env=env).start()
     try:
-        create_everywhere([srv], "out", "gw", cache_ttl=300, rate_limiting_limit=1000, rate_limiting_interval=60)
+        create_gateway(srv, "out", "gw", cache_ttl=300, rate_limiting_limit=1000, rate_limiting_interval=60)
 
         def ask():
             return httpx.post(f"{srv.url}/v1/out/gw/openai/chat/completions", json=BODY,
