@@ -16,6 +16,7 @@ import os
 import time
 
 from kumo.api.request_log import RequestLog
+from kumo.cli.serve import RedactQuery
 from kumo.log_format import JsonFormatter, RequestIdStamp, TextFormatter
 
 HEADERS = [(b"host", b"127.0.0.1:8787"), (b"user-agent", b"OpenAI/Python 1.99"), (b"authorization", b"Bearer x"),
@@ -65,6 +66,7 @@ def logger_to_devnull(name: str, formatter: logging.Formatter | None) -> logging
     handler.addFilter(RequestIdStamp())
     handler.setFormatter(formatter)
     log.addHandler(handler)
+    log.addFilter(RedactQuery())  # as `kumo serve` sets it up
     log.setLevel(logging.INFO)
     return log
 

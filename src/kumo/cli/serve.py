@@ -19,7 +19,9 @@ _SECRET_QUERY = re.compile(r"((?:^|[?&])(?:key|api_key|api-key|token|access_toke
 
 
 def _redact(value):
-    return _SECRET_QUERY.sub(r"\1[redacted]", value) if isinstance(value, str) else value
+    if isinstance(value, str) and "=" in value:  # the check spares the regex on most values (µs per access line)
+        return _SECRET_QUERY.sub(r"\1[redacted]", value)
+    return value
 
 
 class RedactQuery(logging.Filter):
