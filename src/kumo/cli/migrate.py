@@ -1,7 +1,9 @@
-"""`kumo migrate`: bring the database schema up to date (PostgreSQL, or the SQLite files of a data dir)."""
+"""`kumo migrate`: bring the database schema up to date (PostgreSQL, or the SQLite files of a data dir), or
+move an embedded data dir's state into PostgreSQL (`--from DATA_DIR --to postgresql://...`)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -15,10 +17,18 @@ SQLITE_FILES = {"vectorize": "vectorize.sqlite3", "gateway": "gateway.sqlite3", 
 @click.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Embedded state [default: ./.kumo].")
 @click.option("--database-url", default=None, help="postgresql://... [default: KUMO_DATABASE_URL].")
-def migrate(data_dir, database_url) -> None:
-    """Apply schema migrations (kumo also applies them when it starts)."""
+@click.option("--from", "source", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
+              help="Copy this data dir's state ...")
+@click.option("--to", "target", default=None, help="... into this PostgreSQL database (which must hold no kumo state).")
+def migrate(data_dir, database_url, source, target) -> None:
+    """Apply schema migrations (kumo also applies them when it starts), or copy a data dir into PostgreSQL."""
     from kumo.storage import migrate as migrations
 
+    if source is not None or target is not None:
+        if source is None or target is None:
+            raise click.UsageError("--from DATA_DIR and --to postgresql://... go together")
+        _copy(source, target)
+        return
     overrides = {k: v for k, v in dict(data_dir=data_dir, database_url=database_url).items() if v is not None}
     settings = Settings(**overrides)
     if settings.database_url:
@@ -29,3 +39,26 @@ def migrate(data_dir, database_url) -> None:
     for branch, name in SQLITE_FILES.items():
         migrations.upgrade_sqlite(settings.data_dir / name, branch)
         click.echo(f"{settings.data_dir / name}: up to date")
+
+
+def _copy(source: Path, target: str) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from kumo.errors import KumoError
+    from kumo.storage.transfer import copy_data_dir
+
+    tasks: dict[str, int] = {}
+    with Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn()) as bar:
+        def progress(table: str, done: int, total: int) -> None:
+            if table not in tasks:
+                tasks[table] = bar.add_task(table, total=total)
+            bar.update(tasks[table], completed=done)
+
+        try:
+            copied = copy_data_dir(source, target, progress)
+        except KumoError as exc:
+            click.echo(f"Nothing was copied: {exc.message}", err=True)
+            sys.exit(1)
+    click.echo(f"Copied {sum(copied.values())} rows from {source} into PostgreSQL. Start kumo with "
+               "KUMO_DATABASE_URL set to it.")

@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from kumo.errors import InvalidRequest, NotFound
+from kumo.errors import InvalidRequest, NotFound, ServiceUnavailable
 from kumo.gateway.errors import GATEWAY_NOT_FOUND, GatewayError
 from kumo.gateway.model import validate_id, validate_settings
 from kumo.gateway.store import GatewayStore
@@ -73,7 +73,12 @@ class GatewayService:
         cached = self._cache.get((account, gateway_id))
         if cached is not None and (self.settings_ttl is None or cached[1] > time.monotonic()):
             return cached[0]
-        stored = self.store.get_gateway(account, gateway_id)
+        try:
+            stored = self.store.get_gateway(account, gateway_id)
+        except ServiceUnavailable:
+            if cached is None:
+                raise
+            return cached[0]  # the database is away: keep proxying with the settings last seen
         if stored is None:
             if not (self.auto_create or gateway_id == DEFAULT_GATEWAY):
                 raise GatewayError(400, GATEWAY_NOT_FOUND,

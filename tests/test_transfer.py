@@ -1,0 +1,57 @@
+"""`kumo migrate --from DATA_DIR --to postgresql://...`: a user outgrowing one machine moves everything an
+embedded kumo holds into PostgreSQL, and a node on PostgreSQL serves it unchanged."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import httpx
+
+from tests.ai.test_batch import _poll
+from tests.conftest import KUMO, PostgresDatabase, Server
+
+EMBED = "/client/v4/accounts/mover/ai/run/@cf/baai/bge-small-en-v1.5"
+GATEWAYS = "/client/v4/accounts/mover/ai-gateway/gateways"
+
+
+def _client(srv: Server) -> httpx.Client:
+    return httpx.Client(base_url=srv.url, headers={"authorization": "Bearer t"}, timeout=60)
+
+
+def test_data_dir_moves_into_postgres(tmp_path, fake):
+    data = tmp_path / "data"
+    embedded = Server(data, env={"KUMO_UPSTREAM_OPENAI": fake.url}).start()
+    with _client(embedded) as client:
+        assert client.post(GATEWAYS, json={"id": "gw", "collect_logs": True, "cache_ttl": None,
+                                              "cache_invalidate_on_update": False, "rate_limiting_interval": None,
+                                              "rate_limiting_limit": None}).status_code == 200
+        for i in range(3):
+            r = client.post("/v1/mover/gw/openai/chat/completions", headers={"authorization": "Bearer sk-x"},
+                            json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"hi {i}"}]})
+            assert r.status_code == 200
+        job = client.post(EMBED, params={"queueRequest": "true"},
+                          json={"requests": [{"text": "moved"}]}).json()["result"]["request_id"]
+        before = _poll(client, EMBED, job)
+        deadline = time.monotonic() + 10
+        while client.get(GATEWAYS + "/gw/logs").json()["result_info"]["total_count"] < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    embedded.stop()
+
+    with PostgresDatabase() as db:
+        moved = subprocess.run([*KUMO, "migrate", "--from", str(data), "--to", db.url], capture_output=True, text=True)
+        assert moved.returncode == 0, moved.stderr
+        again = subprocess.run([*KUMO, "migrate", "--from", str(data), "--to", db.url], capture_output=True, text=True)
+        assert again.returncode == 1 and "already holds kumo state" in again.stderr
+
+        node = Server(tmp_path / "node", env={"KUMO_DATABASE_URL": db.url, "KUMO_UPSTREAM_OPENAI": fake.url}).start()
+        try:
+            with _client(node) as client:
+                assert client.get(GATEWAYS + "/gw").json()["result"]["collect_logs"] is True
+                logs = client.get(GATEWAYS + "/gw/logs").json()
+                assert logs["result_info"]["total_count"] == 3
+                assert all(item["provider"] == "openai" for item in logs["result"])
+                assert _poll(client, EMBED, job) == before
+        finally:
+            node.stop()
