@@ -80,6 +80,7 @@ def configure_logging(log_format: str, level: str) -> logging.Handler:
     handler.addFilter(RequestIdStamp())
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     logging.basicConfig(level=level.upper(), handlers=[handler])
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step at every start
     if log_format == "json":
         logging.captureWarnings(True)  # Python warnings become JSON lines too
     return handler

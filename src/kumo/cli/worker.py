@@ -5,7 +5,6 @@ over when its lease runs out."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import click
 
 from kumo.config import Settings
+from kumo.log_format import configure_logging
 
 
 async def _run_until_signalled(platform) -> None:
@@ -38,7 +38,7 @@ def worker(data_dir, database_url) -> None:
         click.echo("kumo worker needs a shared database: set KUMO_DATABASE_URL=postgresql://... (embedded, "
                    "`kumo serve` runs batch jobs itself).", err=True)
         sys.exit(2)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format, settings.log_level)
     platform = Platform(settings)
     click.echo(f"kumo worker {platform.batches.owner}: waiting for batch jobs")
     try:
