@@ -273,6 +273,7 @@ def breakdown(vectors: np.ndarray, bodies: list[bytes], batch: int) -> list[tupl
     """kumo's own ingest steps, in this process, on the same data."""
     from kumo.storage.sqlite_vectors import SqliteVectorStore
     from kumo.vectorize.batch import VectorBatch, parse_batch
+    from kumo.vectorize.embedded import EmbeddedEngine
     from kumo.vectorize.service import VectorizeService
     from kumo.vectorize.space import AnnParams
 
@@ -290,7 +291,8 @@ def breakdown(vectors: np.ndarray, bodies: list[bytes], batch: int) -> list[tupl
     tmp = Path(tempfile.mkdtemp(prefix="kumo-bench-write-"))
     try:
         # the Vectorize part of kumo's Platform, not started: no background graph builder
-        service = VectorizeService(SqliteVectorStore(tmp / "vectorize.sqlite3"), tmp / "snapshots", AnnParams())
+        store = SqliteVectorStore(tmp / "vectorize.sqlite3")
+        service = VectorizeService(store, EmbeddedEngine(store, tmp / "snapshots", AnnParams()))
         service.create_index(ACCOUNT, "inproc", {"dimensions": dims, "metric": "cosine"})
         t = time.perf_counter()
         for start in range(0, len(vectors), batch):

@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from kumo.storage.sqlite_vectors import SqliteVectorStore
     from kumo.vectorize.batch import VectorBatch
+    from kumo.vectorize.embedded import EmbeddedEngine
     from kumo.vectorize.query_rules import QueryOptions
     from kumo.vectorize.service import VectorizeService
     from kumo.vectorize.space import AnnParams
@@ -290,9 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(data_dir=tmp, vectorize_hnsw_m=args.m, vectorize_hnsw_ef_construction=args.ef_construction,
                         vectorize_hnsw_ef_search=args.ef_search)
     # the Vectorize part of kumo.platform.Platform, built alone (the Platform also starts other products)
-    service = VectorizeService(SqliteVectorStore(tmp / "vectorize.sqlite3"), tmp / "vectorize-snapshots", AnnParams(
+    store = SqliteVectorStore(tmp / "vectorize.sqlite3")
+    service = VectorizeService(store, EmbeddedEngine(store, tmp / "vectorize-snapshots", AnnParams(
         threshold=settings.vectorize_ann_threshold, m=settings.vectorize_hnsw_m,
-        ef_construction=settings.vectorize_hnsw_ef_construction, ef_search=settings.vectorize_hnsw_ef_search))
+        ef_construction=settings.vectorize_hnsw_ef_construction, ef_search=settings.vectorize_hnsw_ef_search)))
     service.start()  # the background graph builder
     service.create_index(ACCOUNT, INDEX, {"dimensions": args.dims, "metric": "cosine"})
     service.create_metadata_index(ACCOUNT, INDEX, "bucket", "number")
@@ -307,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     kumo_write = time.perf_counter() - t
     service.wait_for_ann(ACCOUNT, INDEX, timeout=24 * 3600)
     kumo_ready = time.perf_counter() - t
-    loaded = service._get(ACCOUNT, INDEX)
+    loaded = service.engine._get(store.get_index(ACCOUNT, INDEX))
     space = loaded.space
     rss_kumo = rss_mb()
     say(f"kumo: {args.n:,} vectors written in {kumo_write:.1f}s ({args.n / kumo_write:,.0f} vectors/s acknowledged, "

@@ -18,6 +18,7 @@ from kumo.storage.sql_gateway import SqlGatewayStore
 from kumo.storage.sqlite import SqliteDatabase
 from kumo.storage.sqlite_cache import SqliteCache
 from kumo.storage.sqlite_vectors import SqliteVectorStore
+from kumo.vectorize.embedded import EmbeddedEngine
 from kumo.vectorize.service import VectorizeService
 from kumo.vectorize.space import AnnParams
 
@@ -34,9 +35,6 @@ class Platform:
             ef_construction=settings.vectorize_hnsw_ef_construction,
             ef_search=settings.vectorize_hnsw_ef_search,
         )
-        self.vectorize = VectorizeService(
-            SqliteVectorStore(data_dir / "vectorize.sqlite3"), data_dir / "vectorize-snapshots", ann
-        )
         self.ai = AiService(
             Catalog.load(settings.models),
             WeightsStore(settings.models_dir or data_dir / "models"),
@@ -52,9 +50,17 @@ class Platform:
             self.postgres = PostgresDatabase(settings.database_url,
                                              max_connections=settings.database_max_connections)
             batch_db = gateway_db = self.postgres
+            from kumo.storage.pg_vectors import PgVectorStore
+            from kumo.vectorize.pg_engine import PgVectorEngine
+
+            vector_store = PgVectorStore(self.postgres, ann.m, ann.ef_construction)
+            vector_engine = PgVectorEngine(vector_store, ann)
         else:
             batch_db = SqliteDatabase(data_dir / "ai-batches.sqlite3", branch="batches")
             gateway_db = SqliteDatabase(data_dir / "gateway.sqlite3", branch="gateway")
+            vector_store = SqliteVectorStore(data_dir / "vectorize.sqlite3")
+            vector_engine = EmbeddedEngine(vector_store, data_dir / "vectorize-snapshots", ann)
+        self.vectorize = VectorizeService(vector_store, vector_engine)
         self.batches = BatchQueue(SqlBatchStore(batch_db, settings.batch_lease_seconds), self.ai,
                                   exclusive=self.postgres is None)
         self.gateways = GatewayService(SqlGatewayStore(gateway_db), auto_create=settings.gateway_auto_create,
@@ -76,7 +82,7 @@ class Platform:
         self.ai.metrics = self.metrics
         self.metrics.gauge("kumo_ai_batch_queue_depth", "Batch jobs queued or running",
                            lambda: self.batches.store.pending_count())
-        self.metrics.gauge("kumo_vectorize_vectors", "Vectors held by the indexes loaded in memory",
+        self.metrics.gauge("kumo_vectorize_vectors", "Vectors in the indexes loaded (embedded) or stored (PostgreSQL)",
                            lambda: self.vectorize.loaded_vector_count())
         self._clients: list = []
         self._started = False

@@ -10,8 +10,8 @@ from kumo.errors import InvalidRequest, NotFound
 from tests.vectorize.helpers import make_vectors, oracle
 
 
-def test_binding_roundtrip(tmp_path):
-    with kumo.Env(data_dir=tmp_path) as env:
+def test_binding_roundtrip(tmp_path, backend_settings):
+    with kumo.Env(data_dir=tmp_path, **backend_settings) as env:
         env.vectorize.create_index(env.account_id, "docs", {"dimensions": 6, "metric": "dot-product"})
         env.vectorize.create_metadata_index(env.account_id, "docs", "parity", "string")
         index = env.VECTORIZE("docs")
@@ -38,5 +38,5 @@ def test_binding_roundtrip(tmp_path):
         with pytest.raises(NotFound):
             env.VECTORIZE("nope").describe()
     # state is on disk: a second Env sees it
-    with kumo.Env(data_dir=tmp_path) as env:
+    with kumo.Env(data_dir=tmp_path, **backend_settings) as env:
         assert env.VECTORIZE("docs").describe()["vectorCount"] == 49

@@ -1,4 +1,5 @@
-"""Acknowledged writes survive `kill -9`; the ANN graph comes back consistent (rebuilt or from a snapshot)."""
+"""Acknowledged writes survive `kill -9` (both backends); the embedded ANN graph comes back consistent
+(rebuilt or from a snapshot)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,17 @@ from tests.conftest import Server
 from tests.vectorize.helpers import make_vectors, ndjson, oracle
 
 
-def _client(srv: Server) -> httpx.Client:
-    return httpx.Client(base_url=srv.url + "/client/v4/accounts/dur/vectorize/v2/indexes",
+def _client(srv: Server, account: str = "dur") -> httpx.Client:
+    return httpx.Client(base_url=srv.url + f"/client/v4/accounts/{account}/vectorize/v2/indexes",
                         headers={"authorization": "Bearer t"}, timeout=60)
 
 
-def test_acknowledged_writes_survive_kill_9(tmp_path):
+def test_acknowledged_writes_survive_kill_9(tmp_path, backend_env, account):
     data = tmp_path / "data"
-    srv = Server(data).start()
+    srv = Server(data, env=backend_env).start()
     acked: list[str] = []
     stop = threading.Event()
-    with _client(srv) as c:
+    with _client(srv, account) as c:
         c.post("", json={"name": "dd", "config": {"dimensions": 8, "metric": "cosine"}}).raise_for_status()
         c.post("/dd/metadata_index/create", json={"propertyName": "n", "indexType": "number"}).raise_for_status()
         vectors = make_vectors(3000, 8, seed=5)
@@ -48,9 +49,9 @@ def test_acknowledged_writes_survive_kill_9(tmp_path):
         t.join()
     assert len(acked) >= 1000
 
-    srv2 = Server(data).start()
+    srv2 = Server(data, env=backend_env).start()
     try:
-        with _client(srv2) as c:
+        with _client(srv2, account) as c:
             count = c.get("/dd/info").json()["result"]["vectorCount"]
             assert count >= len(acked) and count % 100 == 0  # whole batches only: nothing half-applied
             for start in range(0, len(acked), 1000):

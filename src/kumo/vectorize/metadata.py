@@ -115,3 +115,19 @@ class MetadataColumn:
 
     def clear(self, slot: int) -> None:
         self.present[slot] = False
+
+
+def indexed_metadata(metadata: dict | None, properties: list[tuple[str, str]]) -> dict:
+    """`returnMetadata: indexed` for a vector that is indexed on `properties` (path, index type): those
+    properties only, as their indexes hold them, nested again by the dots of their paths."""
+    out: dict = {}
+    for path, kind in properties:
+        value = indexable_value(kind, lookup(metadata, path))
+        if value is _MISSING:
+            continue
+        node = out
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out

@@ -20,6 +20,7 @@ import numpy as np
 
 from kumo.vectorize.filters import MetadataFilter
 from kumo.vectorize.metadata import MetadataColumn
+from kumo.vectorize.scores import best_first, exact_scores
 
 METRICS = ("cosine", "euclidean", "dot-product")
 HNSW_SPACE = {"cosine": "cosine", "euclidean": "l2", "dot-product": "ip"}
@@ -331,20 +332,12 @@ class VectorSpace:
     def _ordered(self, vector: np.ndarray, chosen: np.ndarray) -> list[Match]:
         """Matches ordered by the exact float64 score; ties by slot (older first) so results are stable."""
         scores = self.exact_scores(chosen, vector)
-        order = np.lexsort((chosen, -scores if self.metric == "cosine" else scores))
+        order = best_first(scores, self.metric, chosen)
         return [Match(int(chosen[i]), float(scores[i])) for i in order]
 
     def exact_scores(self, slots: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Cloudflare's scores for some vectors, computed in float64."""
-        rows = self.matrix[slots].astype(np.float64)
-        q = vector.astype(np.float64)
-        if self.metric == "euclidean":
-            return np.sqrt(((rows - q) ** 2).sum(axis=1))
-        dots = rows @ q
-        if self.metric == "dot-product":
-            return -dots
-        denom = np.sqrt((rows * rows).sum(axis=1) * float(q @ q))
-        return dots / np.where(denom > 0, denom, np.inf)  # a zero vector scores 0
+        return exact_scores(self.matrix[slots], vector, self.metric)
 
     def score(self, slot: int, vector: np.ndarray) -> float:
         return float(self.exact_scores(np.array([slot]), vector)[0])

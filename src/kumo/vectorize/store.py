@@ -1,5 +1,7 @@
-"""What Vectorize needs from durable storage. The database is the source of truth; the in-memory
-`VectorSpace` is rebuilt from it. Implementations live in `kumo.storage`."""
+"""What Vectorize needs from durable storage. The database is the source of truth; the embedded engine's
+in-memory `VectorSpace` is rebuilt from it. Implementations live in `kumo.storage`: `SqliteVectorStore`
+(all of `VectorStore`) and `PgVectorStore` (the index records and reads by id that `VectorizeService`
+uses, plus the transactional writes and SQL queries of the pgvector engine)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ class IndexRecord:
     mutation_id: str | None
     mutation_at: str | None
     seq: int
+    vector_count: int | None = None  # kept on the row by PostgreSQL; embedded, the space counts
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,333 @@
+"""Vectorize state in PostgreSQL with pgvector, shared by every kumo node.
+
+One table holds the vectors of all indexes (`embedding vector` of any dimension). Each index gets a
+partial HNSW index over a cast to its dimension (`(embedding::vector(384)) vector_cosine_ops WHERE
+index_pk = 7`), made with the index and dropped with it; an approximate query orders by that same
+expression so the planner walks the graph. Exact queries order by an expression the HNSW index does not
+match, so they always scan (through metadata indexes when a filter allows). Metadata indexes are partial
+expression indexes over `kumo_vectorize_<type>(metadata, path)` (migration vectorize_0002).
+
+Writers of one index take its row lock (`SELECT ... FOR UPDATE`) first: writes of one index are
+serialised across nodes, and the sequence number, mutation id and vector count move with the data.
+Index pks and dimensions are written into the SQL as literals: a partial index is only usable when the
+planner sees the constant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import psycopg
+from psycopg import sql
+from psycopg.adapt import Dumper, Loader
+from psycopg.pq import Format
+from psycopg.types import TypeInfo
+from psycopg.types.json import Jsonb
+
+from kumo.storage.pg_filters import filter_sql, metadata_expression
+from kumo.storage.postgres import PostgresConnection, PostgresDatabase
+from kumo.vectorize.errors import INVALID_VECTOR, invalid
+from kumo.vectorize.filters import MetadataFilter
+from kumo.vectorize.store import IndexRecord, MetadataIndexRecord, Mutation, StoredVector
+
+_INDEX_COLUMNS = (
+    "pk, account, name, description, dimensions, metric, preset, created_on, modified_on, "
+    "mutation_id, mutation_at, seq, vector_count"
+)
+# metric -> (HNSW operator class, distance operator); distances are pgvector's, scores are ours
+_METRIC_SQL = {
+    "cosine": ("vector_cosine_ops", "<=>"),
+    "euclidean": ("vector_l2_ops", "<->"),
+    "dot-product": ("vector_ip_ops", "<#>"),
+}
+
+
+def _record(row: tuple) -> IndexRecord:
+    return IndexRecord(*row)
+
+
+class _VectorDumper(Dumper):
+    """numpy float32 -> pgvector's binary format (big-endian floats), exact."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: np.ndarray) -> bytes:
+        return struct.pack(">HH", len(obj), 0) + np.asarray(obj, dtype=">f4").tobytes()
+
+
+class _VectorLoader(Loader):
+    format = Format.BINARY
+
+    def load(self, data) -> np.ndarray:
+        return np.frombuffer(data, dtype=">f4", offset=4).astype(np.float32)
+
+
+class PgVectorStore:
+    def __init__(self, db: PostgresDatabase, hnsw_m: int = 16, hnsw_ef_construction: int = 128):
+        self.db = db
+        self.hnsw_m = hnsw_m
+        self.hnsw_ef_construction = hnsw_ef_construction
+        self._vector_type: tuple[int, type[Dumper]] | None = None
+
+    def _cursor(self, conn: PostgresConnection):
+        """A binary cursor that speaks numpy <-> vector (registered on the cursor: the pool is shared)."""
+        if self._vector_type is None:
+            info = TypeInfo.fetch(conn.raw, "vector")
+            if info is None:
+                raise RuntimeError("the pgvector extension is missing (migration vectorize_0001 creates it)")
+            self._vector_type = info.oid, type("VectorDumper", (_VectorDumper,), {"oid": info.oid})
+        oid, dumper = self._vector_type
+        cursor = conn.raw.cursor(binary=True)
+        cursor.adapters.register_dumper(np.ndarray, dumper)
+        cursor.adapters.register_loader(oid, _VectorLoader)
+        return cursor
+
+    # ---- indexes --------------------------------------------------------------------------
+    def create_index(self, account, name, description, dimensions, metric, preset, now):
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "INSERT INTO vectorize_indexes (account, name, description, dimensions, metric, preset,"
+                " created_on, modified_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                f" RETURNING {_INDEX_COLUMNS}",
+                (account, name, description, dimensions, metric, preset, now, now),
+            ).fetchone()
+            if row is None:
+                return None
+            record = _record(row)
+            opclass, _ = _METRIC_SQL[metric]
+            conn.raw.execute(sql.SQL(
+                "CREATE INDEX {name} ON vectorize_vectors USING hnsw ((embedding::vector({dims})) {opclass})"
+                " WITH (m = {m}, ef_construction = {efc}) WHERE index_pk = {pk}"
+            ).format(
+                name=sql.Identifier(f"vectorize_hnsw_{record.pk}"), dims=sql.Literal(dimensions),
+                opclass=sql.SQL(opclass), m=sql.Literal(self.hnsw_m), efc=sql.Literal(self.hnsw_ef_construction),
+                pk=sql.Literal(record.pk),
+            ))
+        return record
+
+    def get_index(self, account, name):
+        with self.db.reading() as conn:
+            row = conn.execute(
+                f"SELECT {_INDEX_COLUMNS} FROM vectorize_indexes WHERE account = ? AND name = ?", (account, name)
+            ).fetchone()
+        return _record(row) if row else None
+
+    def list_indexes(self, account):
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                f"SELECT {_INDEX_COLUMNS} FROM vectorize_indexes WHERE account = ? ORDER BY created_on, pk",
+                (account,),
+            ).fetchall()
+        return [_record(r) for r in rows]
+
+    def delete_index(self, pk):
+        with self.db.transaction() as conn:
+            names = [_metadata_index_name(pk, r[0]) for r in conn.execute(
+                "SELECT property_name FROM vectorize_metadata_indexes WHERE index_pk = ?", (pk,))]
+            conn.execute("DELETE FROM vectorize_indexes WHERE pk = ?", (pk,))  # vectors go by cascade
+            # last: DROP INDEX locks the whole vectors table until the commit that follows
+            for name in [f"vectorize_hnsw_{pk}", *names]:
+                conn.raw.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(name)))
+
+    def total_vectors(self) -> int:
+        with self.db.reading() as conn:
+            return int(conn.execute("SELECT coalesce(sum(vector_count), 0) FROM vectorize_indexes").fetchone()[0])
+
+    # ---- reads by id ----------------------------------------------------------------------
+    def get_vectors(self, pk, ids):
+        with self.db.reading() as conn:
+            cursor = self._cursor(conn)
+            rows = cursor.execute(
+                "SELECT id, namespace, embedding, metadata, seq FROM vectorize_vectors"
+                " WHERE index_pk = %s AND id = ANY(%s)",
+                (pk, list(ids)),
+            ).fetchall()
+        found = {r[0]: StoredVector(r[0], r[1], r[2].tobytes(), r[3], r[4]) for r in rows}
+        return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+    def count_vectors(self, pk):
+        with self.db.reading() as conn:
+            row = conn.execute("SELECT vector_count FROM vectorize_indexes WHERE pk = ?", (pk,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def list_ids(self, pk, after, count):
+        # byte order (COLLATE "C"), as SQLite sorts: cursors mean the same on both backends
+        with self.db.reading() as conn:
+            total = conn.execute("SELECT vector_count FROM vectorize_indexes WHERE pk = ?", (pk,)).fetchone()
+            rows = conn.execute(
+                'SELECT id FROM vectorize_vectors WHERE index_pk = ? AND id COLLATE "C" > ?'
+                ' ORDER BY id COLLATE "C" LIMIT ?',
+                (pk, after or "", count),
+            ).fetchall()
+        return [r[0] for r in rows], int(total[0]) if total else 0
+
+    def metadata_indexes(self, pk):
+        with self.db.reading() as conn:
+            return _metadata_indexes(conn, pk)
+
+    # ---- writes: one transaction holding the index's row lock -----------------------------
+    @contextmanager
+    def locked(self, pk: int) -> Iterator[LockedIndex | None]:
+        """A transaction holding index `pk`'s row lock (None: the index is gone); it commits when the
+        block ends and rolls back if it raises."""
+        try:
+            with self.db.transaction() as conn:
+                row = conn.execute(f"SELECT {_INDEX_COLUMNS} FROM vectorize_indexes WHERE pk = ? FOR UPDATE",
+                                   (pk,)).fetchone()
+                yield LockedIndex(self, conn, _record(row)) if row else None
+        except psycopg.DataError as exc:  # e.g. a NUL character, which PostgreSQL text and jsonb refuse
+            raise invalid("invalid_vector", f"PostgreSQL cannot store this batch: {exc}", INVALID_VECTOR) from None
+
+    # ---- queries --------------------------------------------------------------------------
+    def search(
+        self, record: IndexRecord, vector: np.ndarray, limit: int, *, exact: bool, ef_search: int,
+        namespace: str | None = None, metadata_filter: MetadataFilter | None = None, with_metadata: bool = False,
+    ) -> tuple[list[tuple], list[MetadataIndexRecord]]:
+        """Up to `limit` rows `(id, namespace, embedding, metadata, seq)` nearest to `vector` by pgvector's
+        distance, and the index's metadata indexes (read in the same snapshot)."""
+        _, operator = _METRIC_SQL[record.metric]
+        where = [sql.SQL("index_pk = {}").format(sql.Literal(record.pk))]
+        params: list = []
+        with self.db.reading() as conn:
+            meta = _metadata_indexes(conn, record.pk) if (metadata_filter or with_metadata) else []
+            if namespace is not None:
+                where.append(sql.SQL("namespace = %s"))
+                params.append(namespace)
+            if metadata_filter is not None:
+                condition = filter_sql(metadata_filter, {m.property_name: m for m in meta})
+                # its literals may hold '%', which psycopg would read as a placeholder next to parameters
+                where.append(sql.SQL(condition.as_string(conn.raw).replace("%", "%%")))
+            if exact:
+                # not the HNSW index's expression: always a scan. pgvector's cosine distance of a zero
+                # vector is NaN; Cloudflare scores it 0, i.e. distance 1
+                distance = sql.SQL("embedding {} %s").format(sql.SQL(operator))
+                if record.metric == "cosine":
+                    distance = sql.SQL("coalesce(nullif({}, 'NaN'), 1)").format(distance)
+                order = sql.SQL("{}, seq, id").format(distance)
+            else:
+                order = sql.SQL("embedding::vector({}) {} %s").format(sql.Literal(record.dimensions),
+                                                                      sql.SQL(operator))
+                conn.raw.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef_search)))
+            query = sql.SQL(
+                "SELECT id, namespace, embedding, {metadata}, seq FROM vectorize_vectors WHERE {where}"
+                " ORDER BY {order} LIMIT {limit}"
+            ).format(
+                metadata=sql.SQL("metadata" if with_metadata else "NULL::jsonb"),
+                where=sql.SQL(" AND ").join(where), order=order, limit=sql.Literal(limit),
+            )
+            rows = self._cursor(conn).execute(query, (*params, vector)).fetchall()
+        return rows, meta
+
+    def close(self) -> None:
+        pass  # the pool belongs to Platform
+
+
+class LockedIndex:
+    """What a writer may do inside `PgVectorStore.locked`."""
+
+    def __init__(self, store: PgVectorStore, conn: PostgresConnection, record: IndexRecord):
+        self.store = store
+        self.conn = conn
+        self.record = record
+        self.pk = record.pk
+
+    def stored_ids(self, ids: list[str]) -> set[str]:
+        rows = self.conn.execute("SELECT id FROM vectorize_vectors WHERE index_pk = ? AND id = ANY(?)",
+                                 (self.pk, list(ids)))
+        return {r[0] for r in rows}
+
+    def known_namespaces(self, names: set[str]) -> set[str]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT namespace FROM vectorize_vectors WHERE index_pk = ? AND namespace = ANY(?)",
+            (self.pk, list(names)),
+        )
+        return {r[0] for r in rows}
+
+    def namespace_count(self) -> int:
+        # one index probe per namespace (a loose index scan), not one row per vector
+        return int(self.conn.execute(
+            """
+            WITH RECURSIVE ns(name) AS (
+                (SELECT namespace FROM vectorize_vectors WHERE index_pk = ? AND namespace IS NOT NULL
+                 ORDER BY namespace LIMIT 1)
+                UNION ALL
+                SELECT (SELECT namespace FROM vectorize_vectors WHERE index_pk = ? AND namespace > ns.name
+                        ORDER BY namespace LIMIT 1)
+                FROM ns WHERE ns.name IS NOT NULL
+            ) SELECT count(name) FROM ns
+            """,
+            (self.pk, self.pk),
+        ).fetchone()[0])
+
+    def bump(self, mutation: Mutation, added: int = 0) -> int:
+        """The next mutation: sequence number, id and time, and the vector count's change."""
+        return self.conn.execute(
+            "UPDATE vectorize_indexes SET seq = seq + 1, mutation_id = ?, mutation_at = ?,"
+            " vector_count = vector_count + ? WHERE pk = ? RETURNING seq",
+            (mutation.id, mutation.at, added, self.pk),
+        ).fetchone()[0]
+
+    def upsert(self, ids: list[str], values: np.ndarray, namespaces: list[str | None],
+               metadatas: list[dict | None], seq: int) -> None:
+        cursor = self.store._cursor(self.conn)
+        cursor.executemany(
+            "INSERT INTO vectorize_vectors (index_pk, id, namespace, embedding, metadata, seq)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (index_pk, id) DO UPDATE SET"
+            " namespace = EXCLUDED.namespace, embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata,"
+            " seq = EXCLUDED.seq",
+            [
+                (self.pk, vid, ns, row, Jsonb(meta) if meta is not None else None, seq)
+                for vid, ns, row, meta in zip(ids, namespaces, values, metadatas)
+            ],
+        )
+
+    def delete(self, ids: list[str]) -> int:
+        return self.conn.execute("DELETE FROM vectorize_vectors WHERE index_pk = ? AND id = ANY(?)",
+                                 (self.pk, list(ids))).rowcount
+
+    def metadata_indexes(self) -> list[MetadataIndexRecord]:
+        return _metadata_indexes(self.conn, self.pk)
+
+    def add_metadata_index(self, property_name: str, index_type: str, seq: int) -> None:
+        """The record, and a real SQL index over what the filter compares (only vectors written from
+        now on are filterable on it, as on Cloudflare: the index is partial on `seq`)."""
+        self.conn.execute(
+            "INSERT INTO vectorize_metadata_indexes (index_pk, property_name, index_type, created_seq)"
+            " VALUES (?, ?, ?, ?)",
+            (self.pk, property_name, index_type, seq),
+        )
+        self.conn.raw.execute(sql.SQL("CREATE INDEX {name} ON vectorize_vectors (({expr}){collate})"
+                                      " WHERE index_pk = {pk} AND seq > {seq}").format(
+            name=sql.Identifier(_metadata_index_name(self.pk, property_name)),
+            expr=metadata_expression(property_name, index_type, collate=False),
+            collate=sql.SQL(' COLLATE "C"' if index_type == "string" else ""),
+            pk=sql.Literal(self.pk), seq=sql.Literal(seq),
+        ))
+
+    def drop_metadata_index(self, property_name: str) -> bool:
+        deleted = self.conn.execute(
+            "DELETE FROM vectorize_metadata_indexes WHERE index_pk = ? AND property_name = ?",
+            (self.pk, property_name),
+        ).rowcount
+        if deleted:
+            self.conn.raw.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(
+                sql.Identifier(_metadata_index_name(self.pk, property_name))))
+        return bool(deleted)
+
+
+def _metadata_indexes(conn: PostgresConnection, pk: int) -> list[MetadataIndexRecord]:
+    rows = conn.execute(
+        "SELECT property_name, index_type, created_seq FROM vectorize_metadata_indexes"
+        " WHERE index_pk = ? ORDER BY property_name",
+        (pk,),
+    ).fetchall()
+    return [MetadataIndexRecord(*r) for r in rows]
+
+
+def _metadata_index_name(pk: int, property_name: str) -> str:
+    # identifiers stop at 63 bytes; property names may be 512 characters
+    return f"vectorize_meta_{pk}_{hashlib.sha1(property_name.encode()).hexdigest()[:16]}"
