@@ -22,6 +22,7 @@ from kumo.errors import KumoError
 from kumo.metrics import MetricsMiddleware
 from kumo.platform import Platform
 from kumo.ai.routes import router as ai_router
+from kumo.aisearch.routes import router as aisearch_router
 from kumo.gateway.admin_routes import router as gateway_admin_router
 from kumo.gateway.routes import router as gateway_router
 from kumo.gateway.routes_api import router as gateway_routes_api
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.state.platform = platform
     app.include_router(vectorize_router)
     app.include_router(ai_router)
+    app.include_router(aisearch_router)
     app.include_router(gateway_admin_router)
     app.include_router(gateway_routes_api)
     app.include_router(dashboard_router)

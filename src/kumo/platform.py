@@ -7,6 +7,7 @@ from kumo.ai.batch import BatchQueue
 from kumo.ai.catalog import Catalog
 from kumo.ai.service import AiService
 from kumo.ai.weights import WeightsStore
+from kumo.aisearch.service import AiSearchService
 from kumo.config import Settings
 from kumo.metrics import Metrics
 from kumo.gateway.cache import MemoryCache
@@ -16,6 +17,7 @@ from kumo.gateway.service import GatewayService
 from kumo.storage.sql_batches import SqlBatchStore
 from kumo.storage.sql_gateway import SqlGatewayStore
 from kumo.storage.sqlite import SqliteDatabase
+from kumo.storage.sqlite_aisearch import SqliteAiSearchStore
 from kumo.storage.sqlite_cache import SqliteCache
 from kumo.storage.sqlite_vectors import SqliteVectorStore
 from kumo.vectorize.embedded import EmbeddedEngine
@@ -61,6 +63,9 @@ class Platform:
             vector_store = SqliteVectorStore(data_dir / "vectorize.sqlite3")
             vector_engine = EmbeddedEngine(vector_store, data_dir / "vectorize-snapshots", ann)
         self.vectorize = VectorizeService(vector_store, vector_engine)
+        # folder sources: anywhere while kumo is local-only (no tokens), else only under <data_dir>/aisearch-sources
+        self.aisearch = AiSearchService(SqliteAiSearchStore(data_dir / "aisearch.sqlite3"), self.ai, self.vectorize,
+                                        source_root=data_dir / "aisearch-sources" if settings.api_tokens else None)
         self.batches = BatchQueue(SqlBatchStore(batch_db, settings.batch_lease_seconds), self.ai,
                                   exclusive=self.postgres is None)
         self.gateways = GatewayService(SqlGatewayStore(gateway_db), auto_create=settings.gateway_auto_create,
@@ -96,6 +101,7 @@ class Platform:
     async def start_async(self, app=None) -> None:
         """Start what lives on the event loop: batch workers, and the gateway's HTTP clients (the
         workers-ai provider calls `app` in process)."""
+        await self.aisearch.start()
         if self.settings.batch_worker:
             self.batches.start()
         if app is not None:
@@ -119,6 +125,7 @@ class Platform:
             )
 
     async def stop_async(self) -> None:
+        await self.aisearch.stop()
         await self.batches.stop()
         for client in self._clients:
             await client.aclose()
@@ -127,6 +134,7 @@ class Platform:
 
     def close(self) -> None:
         self.gateway_logs.close()  # flush logs first
+        self.aisearch.close()
         self.vectorize.close()
         self.ai.close()
         self.batches.store.close()

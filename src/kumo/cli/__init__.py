@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kumo import __version__
+from kumo.cli.aisearch import aisearch
 from kumo.cli.gateway import gateway
 from kumo.cli.migrate import migrate
 from kumo.cli.models import models
@@ -23,5 +24,6 @@ main.add_command(serve)
 main.add_command(models)
 main.add_command(gateway)
 main.add_command(vectorize)
+main.add_command(aisearch)
 main.add_command(migrate)
 main.add_command(worker)

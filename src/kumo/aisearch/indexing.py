@@ -1,0 +1,134 @@
+"""Indexing one item: bytes -> text -> chunks -> embeddings (kumo's Workers AI service, in batches) -> the
+instance's Vectorize index and the keyword index.
+
+Order of writes, so a crash leaves nothing half-visible: new vectors are upserted first under ids that carry
+the content version; then one store transaction swaps the item's chunks (and keyword rows); then the
+vectors the item no longer has are deleted. Retrieval only returns vectors whose chunk row exists, so
+vectors orphaned by a crash between the steps are never answered, and the next index of the item removes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from kumo.ai.service import AiService
+from kumo.aisearch.chunking import chunk_text
+from kumo.aisearch.config import index_config_signature
+from kumo.aisearch.convert import to_text
+from kumo.aisearch.errors import UnreadableDocument
+from kumo.aisearch.metadata import index_types
+from kumo.aisearch.store import AiSearchStore, InstanceRecord, ItemLog, ItemRecord, NewChunk
+from kumo.errors import KumoError
+from kumo.vectorize.batch import VectorBatch
+from kumo.vectorize.service import VectorizeService
+
+log = logging.getLogger("kumo.aisearch")
+
+EMBED_BATCH = 32  # texts per embeddings call (Workers AI takes up to 100)
+VECTOR_BATCH = 1000
+Progress = Callable[[int], None]
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Indexer:
+    def __init__(self, store: AiSearchStore, ai: AiService, vectorize: VectorizeService):
+        self.store = store
+        self.ai = ai
+        self.vectorize = vectorize
+
+    async def embed(self, model: str, texts: list[str], progress: Progress | None = None) -> np.ndarray:
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            batch = texts[start : start + EMBED_BATCH]
+            result = await self.ai.run(model, {"text": batch})
+            rows.extend(result.output.result["data"])
+            if progress is not None:
+                progress(len(batch))
+        return np.asarray(rows, dtype=np.float32)
+
+    async def index(self, instance: InstanceRecord, item: ItemRecord, data: bytes,
+                    progress: Progress | None = None) -> ItemRecord:
+        """Index `data` as the item's content; failures end on the item (status `error`) and in its logs."""
+        started = time.perf_counter()
+        await run_in_threadpool(self.store.set_item_status, item.pk, "running", None, now_iso())
+        old_ids = await run_in_threadpool(self.store.chunk_ids, item.pk)
+        try:
+            text = await run_in_threadpool(to_text, item.key, data)
+            return await self._index_text(instance, item, text, old_ids, started, progress)
+        except UnreadableDocument as exc:
+            return await self._fail(instance, item, old_ids, exc.message, exc.kind, started)
+        except KumoError as exc:
+            return await self._fail(instance, item, old_ids, exc.message, "indexing_error", started)
+        except Exception as exc:  # one bad item must not end a sync: record it and go on
+            log.exception("indexing %s failed", item.key)
+            return await self._fail(instance, item, old_ids, f"internal error while indexing: {exc}",
+                                    "internal_error", started)
+
+    async def _index_text(self, instance: InstanceRecord, item: ItemRecord, text: str, old_ids: list[str],
+                          started: float, progress: Progress | None) -> ItemRecord:
+        config = instance.config
+        pieces = chunk_text(text, config["chunk_size"], config["chunk_overlap"], config["chunk"])
+        version = item.checksum[:8]
+        chunks = [NewChunk(f"{item.id}-{version}-{p.position}", p.position, p.text, p.start_byte, p.end_byte)
+                  for p in pieces]
+        if config["index_method"]["vector"] and instance.vector_index:
+            vectors = await self.embed(config["embedding_model"], [c.text for c in chunks], progress)
+            await run_in_threadpool(self._write_vectors, instance, item, chunks, vectors)
+        elif progress is not None:
+            progress(len(chunks))
+        record = await run_in_threadpool(
+            self.store.replace_chunks, item.pk, chunks, keyword=config["index_method"]["keyword"],
+            status="completed", error=None, index_signature=index_config_signature(config), now=now_iso())
+        stale = sorted(set(old_ids) - {c.chunk_id for c in chunks})
+        await run_in_threadpool(self._delete_vectors, instance, stale)
+        await self._log(instance, item, "index", len(chunks), None,
+                        f"indexed {len(chunks)} chunks ({len(text)} characters)", started)
+        return record
+
+    async def _fail(self, instance: InstanceRecord, item: ItemRecord, old_ids: list[str], message: str, kind: str,
+                    started: float) -> ItemRecord:
+        # the item's previous chunks described content it no longer has: they leave both indexes
+        await run_in_threadpool(self._delete_vectors, instance, old_ids)
+        record = await run_in_threadpool(self.store.replace_chunks, item.pk, [], keyword=True, status="error",
+                                         error=message, index_signature=None, now=now_iso())
+        await self._log(instance, item, "index", 0, kind, message, started)
+        return record
+
+    async def remove(self, instance: InstanceRecord, item: ItemRecord, reason: str) -> None:
+        started = time.perf_counter()
+        ids = await run_in_threadpool(self.store.chunk_ids, item.pk)
+        await run_in_threadpool(self._delete_vectors, instance, ids)
+        await run_in_threadpool(self.store.delete_item, item.pk)
+        await self._log(instance, item, "delete", len(ids), None, reason, started)
+
+    def _write_vectors(self, instance: InstanceRecord, item: ItemRecord, chunks: list[NewChunk],
+                       vectors: np.ndarray) -> None:
+        filterable = index_types(instance.config)
+        base = {k: v for k, v in item.metadata.items() if k in filterable}
+        base["key"] = item.key
+        for start in range(0, len(chunks), VECTOR_BATCH):
+            part = chunks[start : start + VECTOR_BATCH]
+            batch = VectorBatch([c.chunk_id for c in part], vectors[start : start + len(part)], [None] * len(part),
+                                [{**base, "part": c.position} for c in part])
+            self.vectorize.write(instance.account, instance.vector_index, batch, upsert=True)
+
+    def _delete_vectors(self, instance: InstanceRecord, ids: list[str]) -> None:
+        if not ids or not instance.vector_index:
+            return
+        for start in range(0, len(ids), VECTOR_BATCH):
+            self.vectorize.delete_by_ids(instance.account, instance.vector_index, ids[start : start + VECTOR_BATCH])
+
+    async def _log(self, instance: InstanceRecord, item: ItemRecord, action: str, chunks: int, error_type: str | None,
+                   message: str, started: float) -> None:
+        entry = ItemLog(action, item.key, chunks, error_type, message, int((time.perf_counter() - started) * 1000),
+                        now_iso())
+        await run_in_threadpool(self.store.add_item_log, instance.pk, item.id, entry)

@@ -1,0 +1,236 @@
+"""Indexing runs ("jobs") and the work they do: syncing a folder source incrementally (a file whose bytes
+and the instance's indexing settings are unchanged is not read twice or embedded again; a file that left
+the folder leaves both indexes), re-indexing uploaded items that need it, and the scheduler that starts a
+sync every `sync_interval`. One instance indexes one thing at a time (a lock per instance)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from starlette.concurrency import run_in_threadpool
+
+from kumo.aisearch import sources
+from kumo.aisearch.config import index_config_signature
+from kumo.aisearch.errors import bad_config
+from kumo.aisearch.indexing import Indexer, now_iso
+from kumo.aisearch.metadata import built_in
+from kumo.aisearch.store import AiSearchStore, InstanceRecord, ItemRecord, JobRecord
+
+log = logging.getLogger("kumo.aisearch")
+
+INFO, WARNING, ERROR = 0, 1, 2  # job log message types
+SCHEDULER_TICK = 30.0  # seconds between looks at which instances are due for a sync
+
+
+class Jobs:
+    def __init__(self, store: AiSearchStore, indexer: Indexer):
+        self.store = store
+        self.indexer = indexer
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._running: dict[int, tuple[int, asyncio.Task]] = {}  # instance pk -> (job pk, task)
+        self._background: set[asyncio.Task] = set()
+        self._scheduler: asyncio.Task | None = None
+        self.progress: dict[int, list[int]] = {}  # running job pk -> [items done, items to look at]
+
+    def lock(self, instance_pk: int) -> asyncio.Lock:
+        return self._locks.setdefault(instance_pk, asyncio.Lock())
+
+    # ---- lifecycle ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        interrupted = await run_in_threadpool(self.store.interrupt_unfinished_jobs, now_iso())
+        if interrupted:
+            log.info("AI Search: %d indexing job(s) were interrupted by the last shutdown", interrupted)
+        self._scheduler = asyncio.create_task(self._schedule_forever(), name="kumo-aisearch-scheduler")
+
+    async def stop(self) -> None:
+        tasks = [t for _, t in self._running.values()] + list(self._background)
+        if self._scheduler is not None:
+            tasks.append(self._scheduler)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def in_background(self, coro: Awaitable) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ---- jobs ---------------------------------------------------------------------------------------
+    def running_job(self, instance_pk: int) -> int | None:
+        entry = self._running.get(instance_pk)
+        return entry[0] if entry and not entry[1].done() else None
+
+    async def start_job(self, instance: InstanceRecord, source: str, description: str | None) -> JobRecord:
+        if self.running_job(instance.pk) is not None:
+            raise bad_config(f"a sync job is already running for instance {instance.id!r}; wait for it to end "
+                             "or cancel it (PATCH .../jobs/{job_id} with action=cancel)")
+        job = await run_in_threadpool(self.store.create_job, instance.pk, str(uuid.uuid4()), source, description,
+                                      now_iso())
+        task = asyncio.create_task(self._run(instance, job), name=f"kumo-aisearch-job-{job.id}")
+        self._running[instance.pk] = (job.pk, task)
+        return job
+
+    async def wait(self, instance_pk: int) -> None:
+        entry = self._running.get(instance_pk)
+        if entry is not None:
+            await asyncio.gather(entry[1], return_exceptions=True)
+
+    def cancel(self, instance_pk: int, job_pk: int) -> bool:
+        entry = self._running.get(instance_pk)
+        if entry is None or entry[0] != job_pk or entry[1].done():
+            return False
+        entry[1].cancel()
+        return True
+
+    async def _run(self, instance: InstanceRecord, job: JobRecord) -> None:
+        note = self._logger(job)
+        reason = "completed"
+        self.progress[job.pk] = [0, 0]
+        try:
+            async with self.lock(instance.pk):
+                await self.sync(instance, note, self.progress[job.pk])
+        except asyncio.CancelledError:
+            reason = "cancelled"
+            await asyncio.shield(note(WARNING, "the job was cancelled; items indexed so far stay indexed"))
+            raise
+        except Exception as exc:  # recorded on the job, which a person can read through the API
+            log.exception("AI Search job %s failed", job.id)
+            reason = "error"
+            await note(ERROR, f"the job failed: {getattr(exc, 'message', None) or exc}")
+        finally:
+            await asyncio.shield(run_in_threadpool(self.store.finish_job, job.pk, reason, now_iso()))
+            self._running.pop(instance.pk, None)
+            self.progress.pop(job.pk, None)
+
+    def _logger(self, job: JobRecord) -> Callable[[int, str], Awaitable[None]]:
+        async def note(kind: int, message: str) -> None:
+            await run_in_threadpool(self.store.add_job_log, job.pk, message, kind, time.time())
+        return note
+
+    # ---- the work -----------------------------------------------------------------------------------
+    async def sync(self, instance: InstanceRecord, note: Callable[[int, str], Awaitable[None]],
+                   progress: list[int] | None = None) -> dict[str, int]:
+        """Bring the indexes in line with the source (call with the instance's lock held)."""
+        progress = progress if progress is not None else [0, 0]
+        folder = instance.config.get("source")
+        if folder:
+            counts = await self._sync_folder(instance, folder, note, progress)
+        else:
+            counts = await self._reindex_managed(instance, note, progress)
+        await note(INFO, "sync finished: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        await run_in_threadpool(self.store.touch_instance, instance.pk, now_iso())
+        return counts
+
+    async def _sync_folder(self, instance: InstanceRecord, folder: str, note: Callable[[int, str], Awaitable[None]],
+                           progress: list[int]) -> dict[str, int]:
+        params = instance.config.get("source_params") or {}
+        files = await run_in_threadpool(sources.scan, folder, params)
+        source_id = sources.source_id(folder)
+        existing, _ = await run_in_threadpool(self.store.list_items, instance.pk)
+        by_key = {item.key: item for item in existing}
+        signature = index_config_signature(instance.config)
+        counts = {"indexed": 0, "unchanged": 0, "deleted": 0, "errors": 0}
+        await note(INFO, f"sync started: {len(files)} files in {folder}")
+        progress[1] = len(files) + len(set(by_key) - {f.key for f in files})
+        for file in files:
+            progress[0] += 1
+            item = by_key.pop(file.key, None)
+            if item is not None and item.status == "completed" and item.index_signature == signature \
+                    and item.file_size == file.size and item.metadata.get("timestamp") == file.mtime_ms:
+                counts["unchanged"] += 1  # same size and modification time: not even read
+                continue
+            try:
+                data, checksum = await run_in_threadpool(sources.read, file)
+            except OSError as exc:
+                counts["errors"] += 1
+                await note(ERROR, f"{file.key}: cannot read the file: {exc}")
+                continue
+            if item is not None and item.checksum == checksum and item.status == "completed" \
+                    and item.index_signature == signature:
+                counts["unchanged"] += 1  # touched but identical bytes: keep its chunks and vectors
+                continue
+            metadata = built_in(file.key, file.mtime_ms)
+            record = await run_in_threadpool(
+                self.store.put_item, instance.pk, item.id if item else str(uuid.uuid4()), file.key, source_id,
+                checksum, len(data), metadata, None, "queued", now_iso())
+            record = await self.indexer.index(instance, record, data)
+            if record.status == "error":
+                counts["errors"] += 1
+                await note(ERROR, f"{file.key}: {record.error}")
+            else:
+                counts["indexed"] += 1
+        for item in by_key.values():  # gone from the folder: gone from the indexes
+            progress[0] += 1
+            await self.indexer.remove(instance, item, "the file left the source folder")
+            counts["deleted"] += 1
+        return counts
+
+    async def _reindex_managed(self, instance: InstanceRecord, note: Callable[[int, str], Awaitable[None]],
+                               progress: list[int]) -> dict[str, int]:
+        signature = index_config_signature(instance.config)
+        items, _ = await run_in_threadpool(self.store.list_items, instance.pk)
+        todo = [i for i in items if i.status != "completed" or i.index_signature != signature]
+        await note(INFO, f"sync started: {len(items)} uploaded items, {len(todo)} to index")
+        counts = {"indexed": 0, "unchanged": len(items) - len(todo), "errors": 0}
+        progress[1] = len(todo)
+        for item in todo:
+            progress[0] += 1
+            record = await self.reindex(instance, item)
+            if record.status == "error":
+                counts["errors"] += 1
+                await note(ERROR, f"{item.key}: {record.error}")
+            else:
+                counts["indexed"] += 1
+        return counts
+
+    async def reindex(self, instance: InstanceRecord, item: ItemRecord) -> ItemRecord:
+        """Index an item again: from its stored bytes (uploads) or from its file as it is now (folder sources)."""
+        folder = instance.config.get("source")
+        if not folder:
+            data = await run_in_threadpool(self.store.item_content, item.pk)
+            return await self.indexer.index(instance, item, data or b"")
+        path = Path(folder) / item.key
+        try:
+            data = await run_in_threadpool(path.read_bytes)
+            mtime_ms = int(path.stat().st_mtime * 1000)
+        except OSError:
+            await self.indexer.remove(instance, item, "the file is no longer in the source folder")
+            return replace(item, status="error", error="the file is no longer in the source folder", chunks_count=0)
+        item = await run_in_threadpool(
+            self.store.put_item, instance.pk, item.id, item.key, item.source_id, hashlib.sha256(data).hexdigest(),
+            len(data), built_in(item.key, mtime_ms), None, "queued", now_iso())
+        return await self.indexer.index(instance, item, data)
+
+    # ---- the schedule -------------------------------------------------------------------------------
+    async def _schedule_forever(self) -> None:
+        while True:
+            try:
+                await self._start_due_syncs()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the scheduler must outlive one bad tick
+                log.exception("AI Search scheduler tick failed")
+            await asyncio.sleep(SCHEDULER_TICK)
+
+    async def _start_due_syncs(self) -> None:
+        now = datetime.now(timezone.utc)
+        for instance in await run_in_threadpool(self.store.all_instances):
+            config = instance.config
+            if not config.get("source") or config.get("paused") or self.running_job(instance.pk) is not None:
+                continue
+            jobs, _ = await run_in_threadpool(self.store.list_jobs, instance.pk, 0, 1)
+            last = jobs[0].started_at if jobs else None
+            if last is None or (now - _parse(last)).total_seconds() >= config["sync_interval"]:
+                await self.start_job(instance, "schedule", "scheduled sync")
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))

@@ -1,0 +1,292 @@
+"""AI Search as a service: namespaces, instances (each with a Vectorize index kumo manages through the
+Vectorize service), search and grounded chat completions. Items and jobs live in `items.py` and `jobs.py`.
+Built on the Workers AI and Vectorize services, never on their HTTP routes; knows nothing of HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from kumo.ai.service import AiService
+from kumo.aisearch import answer, config as cfg
+from kumo.aisearch.errors import DUPLICATE, bad_config, instance_not_found, namespace_not_found
+from kumo.aisearch.indexing import Indexer, now_iso
+from kumo.aisearch.items import Items
+from kumo.aisearch.jobs import Jobs
+from kumo.aisearch.metadata import index_types
+from kumo.aisearch.retrieval import Retriever, chunk_object, search_options
+from kumo.aisearch.sources import check_folder
+from kumo.aisearch.store import AiSearchStore, InstanceRecord, NamespaceRecord
+from kumo.errors import InvalidRequest, NotFound
+from kumo.vectorize.service import INDEX_NAME, VectorizeService
+
+log = logging.getLogger("kumo.aisearch")
+
+
+def vector_index_name(namespace: str, instance_id: str) -> str:
+    name = f"ai-search-{instance_id}" if namespace == cfg.DEFAULT_NAMESPACE else f"ai-search-{namespace}-{instance_id}"
+    if len(name) <= 64 and INDEX_NAME.match(name):
+        return name
+    return "ai-search-" + hashlib.sha256(f"{namespace}/{instance_id}".encode()).hexdigest()[:24]
+
+
+def namespace_object(record: NamespaceRecord) -> dict[str, Any]:
+    return {"name": record.name, "description": record.description, "created_at": record.created_at}
+
+
+class AiSearchService:
+    def __init__(self, store: AiSearchStore, ai: AiService, vectorize: VectorizeService, *,
+                 source_root: Any = None):
+        self.store = store
+        self.ai = ai
+        self.vectorize = vectorize
+        self.source_root = source_root  # folder sources must live under it (None: anywhere)
+        self.indexer = Indexer(store, ai, vectorize)
+        self.retriever = Retriever(store, ai, vectorize)
+        self.jobs = Jobs(store, self.indexer)
+        self.items = Items(store, self.indexer, self.jobs)
+
+    async def start(self) -> None:
+        await self.jobs.start()
+
+    async def stop(self) -> None:
+        await self.jobs.stop()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ---- namespaces ------------------------------------------------------------------------------
+    def create_namespace(self, account: str, name: Any, description: Any = None) -> dict[str, Any]:
+        if not isinstance(name, str) or not cfg.NAMESPACE_NAME.match(name):
+            raise bad_config("namespace `name` must be 1-64 lowercase letters, digits, '-' or '_'")
+        if name == cfg.DEFAULT_NAMESPACE:
+            raise bad_config("the `default` namespace always exists and cannot be created")
+        if description is not None and not isinstance(description, str):
+            raise bad_config("`description` must be a string")
+        record = self.store.create_namespace(account, name, description, now_iso())
+        if record is None:
+            raise InvalidRequest(f"namespace {name!r} already exists", code=DUPLICATE)
+        return namespace_object(record)
+
+    def namespace(self, account: str, name: str) -> NamespaceRecord:
+        if name == cfg.DEFAULT_NAMESPACE:
+            return NamespaceRecord(account, name, "The default namespace", "1970-01-01T00:00:00Z")
+        record = self.store.get_namespace(account, name)
+        if record is None:
+            raise namespace_not_found(name)
+        return record
+
+    def list_namespaces(self, account: str) -> list[dict[str, Any]]:
+        return [namespace_object(self.namespace(account, cfg.DEFAULT_NAMESPACE))] + [
+            namespace_object(r) for r in self.store.list_namespaces(account)]
+
+    def update_namespace(self, account: str, name: str, description: Any) -> dict[str, Any]:
+        if name == cfg.DEFAULT_NAMESPACE:
+            raise bad_config("the `default` namespace cannot be changed")
+        self.namespace(account, name)
+        if description is not None and not isinstance(description, str):
+            raise bad_config("`description` must be a string")
+        self.store.update_namespace(account, name, description)
+        return namespace_object(self.namespace(account, name))
+
+    def delete_namespace(self, account: str, name: str) -> None:
+        if name == cfg.DEFAULT_NAMESPACE:
+            raise bad_config("the `default` namespace cannot be deleted")
+        self.namespace(account, name)
+        if self.store.list_instances(account, name):
+            raise bad_config(f"namespace {name!r} still has instances; delete them first")
+        self.store.delete_namespace(account, name)
+
+    # ---- instances ------------------------------------------------------------------------------
+    def instance(self, account: str, namespace: str, instance_id: str) -> InstanceRecord:
+        record = self.store.get_instance(account, namespace, instance_id) if isinstance(instance_id, str) else None
+        if record is None:
+            self.namespace(account, namespace)  # a missing namespace is the better message
+            raise instance_not_found(namespace, instance_id)
+        return record
+
+    def instance_object(self, record: InstanceRecord) -> dict[str, Any]:
+        return cfg.instance_object(record, record.vector_index)
+
+    def _check_models(self, config: dict[str, Any]) -> int:
+        """The embedding model's dimensions, after checking every configured model is in the catalog."""
+        tasks = {"embedding_model": "text-embeddings", "ai_search_model": "text-generation",
+                 "rewrite_model": "text-generation", "reranking_model": "text-classification"}
+        dims = 0
+        for key, task in tasks.items():
+            name = config[key]
+            entry = self.ai.catalog.get(name)
+            if entry is None:
+                raise bad_config(f"`{key}`: {name!r} is not a model kumo knows; list them with `kumo models list`")
+            if entry.task.slug != task or (key == "reranking_model" and entry.config.get("mode") != "rerank"):
+                kind = "reranker" if key == "reranking_model" else task
+                raise bad_config(f"`{key}`: {name} is a {entry.task.name} model, not a {kind} model")
+            if key == "embedding_model":
+                dims = int(entry.config.get("dimensions") or 0)
+                if not dims:
+                    raise bad_config(f"`embedding_model`: the catalog does not give {name}'s dimensions")
+        return dims
+
+    async def create_instance(self, account: str, namespace: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise bad_config("expected a JSON object with the instance's `id` and settings")
+        instance_id = body.get("id")
+        if not isinstance(instance_id, str) or not cfg.INSTANCE_ID.match(instance_id):
+            raise bad_config("`id` is required: 1-64 lowercase letters, digits, '-' or '_', starting with a "
+                             "letter or digit")
+        config = cfg.new_config(cfg.normalise(body))
+        dims = self._check_models(config)
+        self._check_source(config)
+        await run_in_threadpool(self.namespace, account, namespace)
+        if await run_in_threadpool(self.store.get_instance, account, namespace, instance_id) is not None:
+            raise InvalidRequest(f"AI Search instance {instance_id!r} already exists", code=DUPLICATE)
+        index = None
+        if config["index_method"]["vector"]:
+            index = vector_index_name(namespace, instance_id)
+            await run_in_threadpool(self._create_vector_index, account, index, dims, config, instance_id)
+        try:
+            record = await run_in_threadpool(self.store.create_instance, account, namespace, instance_id, config,
+                                             index, now_iso())
+        except BaseException:
+            if index:
+                await run_in_threadpool(self._drop_vector_index, account, index)
+            raise
+        if record is None:  # lost a race with another create of the same id
+            if index:
+                await run_in_threadpool(self._drop_vector_index, account, index)
+            raise InvalidRequest(f"AI Search instance {instance_id!r} already exists", code=DUPLICATE)
+        if config.get("source"):  # Cloudflare starts indexing a new instance's source right away
+            await self.jobs.start_job(record, "user", "initial sync")
+        return self.instance_object(record)
+
+    def _check_source(self, config: dict[str, Any]) -> None:
+        source, kind = config.get("source"), config.get("type")
+        if not source:
+            if kind:
+                raise bad_config(f"`type` {kind} needs a `source`")
+            config["source"], config["type"] = None, None
+            return
+        if kind == "web-crawler" or source.startswith(("http://", "https://")):
+            raise bad_config("web-crawler sources need the internet and a browser; kumo indexes uploaded files "
+                             "or a local folder (`source`: an absolute folder path, `type`: r2)")
+        config["source"] = check_folder(source, self.source_root)
+        config["type"] = "r2"
+
+    def _create_vector_index(self, account: str, index: str, dims: int, config: dict[str, Any],
+                             instance_id: str) -> None:
+        try:
+            self.vectorize.get_index(account, index)
+        except NotFound:
+            pass
+        else:
+            raise bad_config(f"this account already has a Vectorize index named {index!r}, which kumo would use "
+                             f"for instance {instance_id!r}; delete that index or choose another instance id")
+        self.vectorize.create_index(account, index, {"dimensions": dims, "metric": "cosine"},
+                                    f"AI Search instance {instance_id} (managed by kumo)")
+        try:
+            for prop, kind in index_types(config).items():
+                self.vectorize.create_metadata_index(account, index, prop, kind)
+        except BaseException:
+            self._drop_vector_index(account, index)
+            raise
+
+    def _drop_vector_index(self, account: str, index: str) -> None:
+        try:
+            self.vectorize.delete_index(account, index)
+        except NotFound:
+            pass
+
+    def list_instances(self, account: str, namespace: str | None, search: str | None = None,
+                       direction: str = "asc") -> list[dict[str, Any]]:
+        records = self.store.list_instances(account, namespace)
+        if search:
+            records = [r for r in records if search.lower() in r.id.lower()]
+        if direction == "desc":
+            records = records[::-1]
+        return [self.instance_object(r) for r in records]
+
+    async def update_instance(self, account: str, namespace: str, instance_id: str, body: Any) -> dict[str, Any]:
+        record = await run_in_threadpool(self.instance, account, namespace, instance_id)
+        updated = cfg.apply_update(record.config, cfg.normalise(body))
+        if updated["index_method"]["vector"] != record.config["index_method"]["vector"]:
+            raise bad_config("`index_method.vector` cannot change after the instance is created; create a new "
+                             "instance instead")
+        self._check_models(updated)
+        if record.vector_index:
+            for prop, kind in index_types(updated).items():  # new custom fields become filterable
+                await run_in_threadpool(self.vectorize.create_metadata_index, account, record.vector_index, prop, kind)
+        await run_in_threadpool(self.store.update_instance, record.pk, updated, now_iso())
+        changed = cfg.index_config_signature(updated) != cfg.index_config_signature(record.config)
+        record = await run_in_threadpool(self.instance, account, namespace, instance_id)
+        if changed and self.jobs.running_job(record.pk) is None:  # as on Cloudflare: new chunking re-indexes
+            await self.jobs.start_job(record, "user", "re-index after a settings change")
+        return self.instance_object(record)
+
+    async def delete_instance(self, account: str, namespace: str, instance_id: str) -> dict[str, Any]:
+        record = await run_in_threadpool(self.instance, account, namespace, instance_id)
+        running = self.jobs.running_job(record.pk)
+        if running is not None:
+            self.jobs.cancel(record.pk, running)
+            await self.jobs.wait(record.pk)
+        async with self.jobs.lock(record.pk):
+            await run_in_threadpool(self.store.delete_instance, record.pk)
+            if record.vector_index:
+                await run_in_threadpool(self._drop_vector_index, account, record.vector_index)
+        return self.instance_object(record)
+
+    def stats(self, account: str, namespace: str, instance_id: str) -> dict[str, Any]:
+        record = self.instance(account, namespace, instance_id)
+        counts = self.store.status_counts(record.pk)
+        objects, payload = self.store.stored_bytes(record.pk)
+        engine: dict[str, Any] = {"r2": {"objectCount": objects, "payloadSizeBytes": payload, "metadataSizeBytes": 0}}
+        if record.vector_index:
+            info = self.vectorize.info(account, record.vector_index)
+            engine["vectorize"] = {"dimensions": info["dimensions"], "vectorsCount": info["vectorCount"]}
+        out = {status: counts.get(status, 0) for status in ("queued", "running", "completed", "error", "skipped",
+                                                            "outdated")}
+        out.update(engine=engine, last_activity=record.last_activity, degraded=False)
+        return out
+
+    # ---- search and chat ------------------------------------------------------------------------------
+    async def _retrieve(self, record: InstanceRecord, body: dict[str, Any], query: str) -> tuple[list, str]:
+        options = body.get("ai_search_options") or {}
+        opts = search_options(options, record.config)
+        rewrite = (options.get("query_rewrite") if isinstance(options, dict) else None) or {}
+        if rewrite.get("enabled", record.config["rewrite_query"]):
+            model = rewrite.get("model") or record.config["rewrite_model"]
+            prompt = rewrite.get("rewrite_prompt") or record.config.get("system_prompt_rewrite_query")
+            query = await answer.rewrite_query(self.ai, model, prompt, query)
+        hits = await self.retriever.search(record, query, opts)
+        await run_in_threadpool(self.store.touch_instance, record.pk, now_iso())
+        return hits, query
+
+    async def search(self, account: str, namespace: str, instance_id: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise bad_config("expected a JSON object with `query` or `messages`")
+        record = await run_in_threadpool(self.instance, account, namespace, instance_id)
+        query = answer.query_of(body)
+        hits, used = await self._retrieve(record, body, query)
+        return {"search_query": used, "query_kind": "text", "chunks": [chunk_object(h) for h in hits]}
+
+    async def chat(self, account: str, namespace: str, instance_id: str,
+                   body: Any) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any]], str]:
+        """(the answer, or its stream of chunks when `stream` is true; the model that really runs)."""
+        if not isinstance(body, dict):
+            raise bad_config("expected a JSON object with `messages`")
+        record = await run_in_threadpool(self.instance, account, namespace, instance_id)
+        answer.check_messages(body.get("messages"))
+        query = answer.query_of({"messages": body["messages"]})
+        model = body.get("model") or record.config["ai_search_model"]
+        entry = self.ai.catalog.get(model) if isinstance(model, str) else None
+        if entry is None or entry.task.slug != "text-generation":
+            raise bad_config(f"`model` must be a text-generation model kumo knows, got {model!r}")
+        hits, _ = await self._retrieve(record, body, query)
+        chunks = [chunk_object(h) for h in hits]
+        inputs = answer.generation_input(body, record.config.get("system_prompt_ai_search"), hits)
+        if body.get("stream"):
+            return await answer.complete_stream(self.ai, model, inputs, chunks)
+        return await answer.complete(self.ai, model, inputs, chunks)

@@ -1,0 +1,443 @@
+"""AI Search state in SQLite: namespaces, instances, items (uploaded bytes as blobs, so an upload is one
+transaction), chunks, and an FTS5 table (porter stemming, BM25) for keyword retrieval. FTS rows are kept in
+step with chunk rows inside the same transactions (the migration runner splits on ';', so no triggers)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from kumo.aisearch.store import (
+    InstanceRecord,
+    ItemLog,
+    ItemRecord,
+    JobRecord,
+    NamespaceRecord,
+    NewChunk,
+    StoredChunk,
+)
+from kumo.storage.sqlite import SqliteDatabase
+
+MIGRATIONS = [
+    """
+    CREATE TABLE aisearch_namespaces (
+        account TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (account, name)
+    );
+    CREATE TABLE aisearch_instances (
+        pk INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        id TEXT NOT NULL,
+        config TEXT NOT NULL,
+        vector_index TEXT,
+        created_at TEXT NOT NULL,
+        modified_at TEXT NOT NULL,
+        last_activity TEXT,
+        UNIQUE (account, namespace, id)
+    );
+    CREATE TABLE aisearch_items (
+        pk INTEGER PRIMARY KEY AUTOINCREMENT,
+        instance_pk INTEGER NOT NULL REFERENCES aisearch_instances(pk) ON DELETE CASCADE,
+        id TEXT NOT NULL UNIQUE,
+        key TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        checksum TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        file_size INTEGER NOT NULL,
+        chunks_count INTEGER NOT NULL DEFAULT 0,
+        metadata TEXT NOT NULL,
+        index_signature TEXT,
+        content BLOB,
+        created_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        UNIQUE (instance_pk, key)
+    );
+    CREATE TABLE aisearch_chunks (
+        pk INTEGER PRIMARY KEY AUTOINCREMENT,
+        instance_pk INTEGER NOT NULL,
+        item_pk INTEGER NOT NULL REFERENCES aisearch_items(pk) ON DELETE CASCADE,
+        chunk_id TEXT NOT NULL UNIQUE,
+        position INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        start_byte INTEGER NOT NULL,
+        end_byte INTEGER NOT NULL
+    );
+    CREATE INDEX aisearch_chunks_item ON aisearch_chunks (item_pk, position);
+    CREATE VIRTUAL TABLE aisearch_fts USING fts5 (text, tokenize = 'porter unicode61');
+    CREATE TABLE aisearch_jobs (
+        pk INTEGER PRIMARY KEY AUTOINCREMENT,
+        instance_pk INTEGER NOT NULL REFERENCES aisearch_instances(pk) ON DELETE CASCADE,
+        id TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        description TEXT,
+        started_at TEXT,
+        ended_at TEXT,
+        end_reason TEXT,
+        last_seen_at TEXT
+    );
+    CREATE TABLE aisearch_job_logs (
+        pk INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_pk INTEGER NOT NULL REFERENCES aisearch_jobs(pk) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        message TEXT NOT NULL,
+        message_type INTEGER NOT NULL
+    );
+    CREATE TABLE aisearch_item_logs (
+        pk INTEGER PRIMARY KEY AUTOINCREMENT,
+        instance_pk INTEGER NOT NULL REFERENCES aisearch_instances(pk) ON DELETE CASCADE,
+        item_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        file_key TEXT NOT NULL,
+        chunk_count INTEGER,
+        error_type TEXT,
+        message TEXT,
+        processing_time_ms INTEGER,
+        timestamp TEXT NOT NULL
+    );
+    CREATE INDEX aisearch_item_logs_item ON aisearch_item_logs (instance_pk, item_id, pk)
+    """,
+]
+
+_INSTANCE = "pk, account, namespace, id, config, vector_index, created_at, modified_at, last_activity"
+_ITEM = ("pk, instance_pk, id, key, source_id, checksum, status, error, file_size, chunks_count, metadata, "
+         "index_signature, created_at, last_seen_at")
+_CHUNK = "chunk_id, item_pk, position, text, start_byte, end_byte"
+_JOB = "pk, instance_pk, id, source, description, started_at, ended_at, end_reason, last_seen_at"
+_STATUS_ORDER = "CASE status WHEN 'running' THEN 0 WHEN 'queued' THEN 1 WHEN 'error' THEN 2 ELSE 3 END"
+_FTS_TERM = re.compile(r"[^\w]+", re.UNICODE)
+
+
+def _instance(row) -> InstanceRecord:
+    pk, account, namespace, iid, config, vector_index, created, modified, activity = row
+    return InstanceRecord(pk, account, namespace, iid, json.loads(config), vector_index, created, modified, activity)
+
+
+def _item(row) -> ItemRecord:
+    values = list(row)
+    values[10] = json.loads(values[10])
+    return ItemRecord(*values)
+
+
+def _fts_query(terms: list[str], mode: str) -> str | None:
+    """An FTS5 MATCH expression: each term quoted (so words like AND/NEAR are plain words), AND- or OR-joined."""
+    cleaned = []
+    for term in terms:
+        for word in _FTS_TERM.split(term):
+            if word:
+                cleaned.append('"' + word.replace('"', "") + '"')
+    if not cleaned:
+        return None
+    return (" AND " if mode == "and" else " OR ").join(dict.fromkeys(cleaned))
+
+
+class SqliteAiSearchStore:
+    def __init__(self, path: Path):
+        self.db = SqliteDatabase(path, MIGRATIONS)
+
+    # ---- namespaces -----------------------------------------------------------------------------
+    def create_namespace(self, account, name, description, now):
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO aisearch_namespaces (account, name, description, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING", (account, name, description, now))
+            if cur.rowcount == 0:
+                return None
+        return NamespaceRecord(account, name, description, now)
+
+    def get_namespace(self, account, name):
+        with self.db.reading() as conn:
+            row = conn.execute("SELECT account, name, description, created_at FROM aisearch_namespaces"
+                               " WHERE account = ? AND name = ?", (account, name)).fetchone()
+        return NamespaceRecord(*row) if row else None
+
+    def list_namespaces(self, account):
+        with self.db.reading() as conn:
+            rows = conn.execute("SELECT account, name, description, created_at FROM aisearch_namespaces"
+                                " WHERE account = ? ORDER BY name", (account,)).fetchall()
+        return [NamespaceRecord(*r) for r in rows]
+
+    def update_namespace(self, account, name, description):
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE aisearch_namespaces SET description = ? WHERE account = ? AND name = ?",
+                         (description, account, name))
+
+    def delete_namespace(self, account, name):
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM aisearch_namespaces WHERE account = ? AND name = ?", (account, name))
+
+    # ---- instances ------------------------------------------------------------------------------
+    def create_instance(self, account, namespace, instance_id, config, vector_index, now):
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO aisearch_instances (account, namespace, id, config, vector_index, created_at, modified_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (account, namespace, instance_id, json.dumps(config), vector_index, now, now))
+            if cur.rowcount == 0:
+                return None
+            row = conn.execute(f"SELECT {_INSTANCE} FROM aisearch_instances WHERE pk = ?", (cur.lastrowid,)).fetchone()
+        return _instance(row)
+
+    def get_instance(self, account, namespace, instance_id):
+        with self.db.reading() as conn:
+            row = conn.execute(f"SELECT {_INSTANCE} FROM aisearch_instances WHERE account = ? AND namespace = ?"
+                               " AND id = ?", (account, namespace, instance_id)).fetchone()
+        return _instance(row) if row else None
+
+    def list_instances(self, account, namespace):
+        sql = f"SELECT {_INSTANCE} FROM aisearch_instances WHERE account = ?"
+        args: list = [account]
+        if namespace is not None:
+            sql += " AND namespace = ?"
+            args.append(namespace)
+        with self.db.reading() as conn:
+            rows = conn.execute(sql + " ORDER BY created_at, pk", args).fetchall()
+        return [_instance(r) for r in rows]
+
+    def all_instances(self):
+        with self.db.reading() as conn:
+            rows = conn.execute(f"SELECT {_INSTANCE} FROM aisearch_instances ORDER BY pk").fetchall()
+        return [_instance(r) for r in rows]
+
+    def update_instance(self, pk, config, now):
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE aisearch_instances SET config = ?, modified_at = ? WHERE pk = ?",
+                         (json.dumps(config), now, pk))
+
+    def touch_instance(self, pk, now):
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE aisearch_instances SET last_activity = ? WHERE pk = ?", (now, pk))
+
+    def delete_instance(self, pk):
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM aisearch_fts WHERE rowid IN (SELECT pk FROM aisearch_chunks WHERE instance_pk = ?)",
+                         (pk,))
+            conn.execute("DELETE FROM aisearch_chunks WHERE instance_pk = ?", (pk,))
+            conn.execute("DELETE FROM aisearch_instances WHERE pk = ?", (pk,))
+
+    # ---- items ------------------------------------------------------------------------------------
+    def put_item(self, instance_pk, item_id, key, source_id, checksum, file_size, metadata, content, status, now):
+        """Insert the item, or update the one with this key (keeping its id, chunks and created_at)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO aisearch_items (instance_pk, id, key, source_id, checksum, status, error, file_size,"
+                " metadata, content, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (instance_pk, key) DO UPDATE SET source_id = excluded.source_id,"
+                " checksum = excluded.checksum, status = excluded.status, error = NULL,"
+                " file_size = excluded.file_size, metadata = excluded.metadata, content = excluded.content,"
+                " last_seen_at = excluded.last_seen_at",
+                (instance_pk, item_id, key, source_id, checksum, status, file_size, json.dumps(metadata), content,
+                 now, now))
+            row = conn.execute(f"SELECT {_ITEM} FROM aisearch_items WHERE instance_pk = ? AND key = ?",
+                               (instance_pk, key)).fetchone()
+        return _item(row)
+
+    def get_item(self, instance_pk, item_id):
+        with self.db.reading() as conn:
+            row = conn.execute(f"SELECT {_ITEM} FROM aisearch_items WHERE instance_pk = ? AND id = ?",
+                               (instance_pk, item_id)).fetchone()
+        return _item(row) if row else None
+
+    def get_item_by_key(self, instance_pk, key):
+        with self.db.reading() as conn:
+            row = conn.execute(f"SELECT {_ITEM} FROM aisearch_items WHERE instance_pk = ? AND key = ?",
+                               (instance_pk, key)).fetchone()
+        return _item(row) if row else None
+
+    def list_items(self, instance_pk, *, status=None, key=None, item_id=None, source_id=None, search=None,
+                   sort_by="status", offset=0, limit=None):
+        where, args = ["instance_pk = ?"], [instance_pk]
+        for column, value in (("status", status), ("key", key), ("id", item_id), ("source_id", source_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if search:
+            where.append("instr(lower(key), ?) > 0")
+            args.append(search.lower())
+        clause = " AND ".join(where)
+        order = f"{_STATUS_ORDER}, last_seen_at DESC, pk" if sort_by == "status" else "last_seen_at DESC, pk"
+        with self.db.reading() as conn:
+            total = conn.execute(f"SELECT count(*) FROM aisearch_items WHERE {clause}", args).fetchone()[0]
+            sql = f"SELECT {_ITEM} FROM aisearch_items WHERE {clause} ORDER BY {order}"
+            if limit is not None:
+                sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+            rows = conn.execute(sql, args).fetchall()
+        return [_item(r) for r in rows], total
+
+    def item_content(self, item_pk):
+        with self.db.reading() as conn:
+            row = conn.execute("SELECT content FROM aisearch_items WHERE pk = ?", (item_pk,)).fetchone()
+        return row[0] if row else None
+
+    def set_item_status(self, item_pk, status, error, now):
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE aisearch_items SET status = ?, error = ?, last_seen_at = ? WHERE pk = ?",
+                         (status, error, now, item_pk))
+
+    def replace_chunks(self, item_pk, chunks, *, keyword, status, error, index_signature, now):
+        """The item's chunks (and their keyword-index rows) become exactly `chunks`, in one transaction."""
+        with self.db.transaction() as conn:
+            instance_pk = conn.execute("SELECT instance_pk FROM aisearch_items WHERE pk = ?", (item_pk,)).fetchone()[0]
+            self._drop_chunks(conn, item_pk)
+            for chunk in chunks:
+                cur = conn.execute(
+                    "INSERT INTO aisearch_chunks (instance_pk, item_pk, chunk_id, position, text, start_byte, end_byte)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (instance_pk, item_pk, chunk.chunk_id, chunk.position, chunk.text, chunk.start_byte, chunk.end_byte))
+                if keyword:
+                    conn.execute("INSERT INTO aisearch_fts (rowid, text) VALUES (?, ?)", (cur.lastrowid, chunk.text))
+            conn.execute("UPDATE aisearch_items SET status = ?, error = ?, chunks_count = ?, index_signature = ?,"
+                         " last_seen_at = ? WHERE pk = ?", (status, error, len(chunks), index_signature, now, item_pk))
+            row = conn.execute(f"SELECT {_ITEM} FROM aisearch_items WHERE pk = ?", (item_pk,)).fetchone()
+        return _item(row)
+
+    @staticmethod
+    def _drop_chunks(conn, item_pk: int) -> None:
+        conn.execute("DELETE FROM aisearch_fts WHERE rowid IN (SELECT pk FROM aisearch_chunks WHERE item_pk = ?)",
+                     (item_pk,))
+        conn.execute("DELETE FROM aisearch_chunks WHERE item_pk = ?", (item_pk,))
+
+    def delete_item(self, item_pk):
+        with self.db.transaction() as conn:
+            self._drop_chunks(conn, item_pk)
+            conn.execute("DELETE FROM aisearch_items WHERE pk = ?", (item_pk,))
+
+    def status_counts(self, instance_pk):
+        with self.db.reading() as conn:
+            rows = conn.execute("SELECT status, count(*) FROM aisearch_items WHERE instance_pk = ? GROUP BY status",
+                                (instance_pk,)).fetchall()
+        return dict(rows)
+
+    def stored_bytes(self, instance_pk):
+        with self.db.reading() as conn:
+            row = conn.execute("SELECT count(*), coalesce(sum(length(content)), 0) FROM aisearch_items"
+                               " WHERE instance_pk = ? AND content IS NOT NULL", (instance_pk,)).fetchone()
+        return row[0], row[1]
+
+    # ---- chunks ---------------------------------------------------------------------------------
+    def chunk_ids(self, item_pk):
+        with self.db.reading() as conn:
+            rows = conn.execute("SELECT chunk_id FROM aisearch_chunks WHERE item_pk = ? ORDER BY position",
+                                (item_pk,)).fetchall()
+        return [r[0] for r in rows]
+
+    def item_chunks(self, item_pk, offset, limit):
+        with self.db.reading() as conn:
+            rows = conn.execute(f"SELECT {_CHUNK} FROM aisearch_chunks WHERE item_pk = ? ORDER BY position"
+                                " LIMIT ? OFFSET ?", (item_pk, limit, offset)).fetchall()
+        return [StoredChunk(*r) for r in rows]
+
+    def chunks_by_id(self, instance_pk, chunk_ids):
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        with self.db.reading() as conn:
+            rows = conn.execute(f"SELECT {_CHUNK} FROM aisearch_chunks WHERE instance_pk = ? AND chunk_id IN ({marks})",
+                                [instance_pk, *chunk_ids]).fetchall()
+        return {r[0]: StoredChunk(*r) for r in rows}
+
+    def chunks_at(self, item_pk, positions):
+        if not positions:
+            return []
+        marks = ",".join("?" * len(positions))
+        with self.db.reading() as conn:
+            rows = conn.execute(f"SELECT {_CHUNK} FROM aisearch_chunks WHERE item_pk = ? AND position IN ({marks})"
+                                " ORDER BY position", [item_pk, *positions]).fetchall()
+        return [StoredChunk(*r) for r in rows]
+
+    def keyword_search(self, instance_pk, terms, mode, limit, item_pks):
+        expression = _fts_query(terms, mode)
+        if expression is None or (item_pks is not None and not item_pks):
+            return []
+        sql = ("SELECT c.chunk_id, -bm25(aisearch_fts) AS score FROM aisearch_fts"
+               " JOIN aisearch_chunks c ON c.pk = aisearch_fts.rowid"
+               " WHERE aisearch_fts MATCH ? AND c.instance_pk = ?")
+        args: list = [expression, instance_pk]
+        if item_pks is not None:
+            sql += f" AND c.item_pk IN ({','.join('?' * len(item_pks))})"
+            args.extend(sorted(item_pks))
+        sql += " ORDER BY score DESC LIMIT ?"
+        args.append(limit)
+        with self.db.reading() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [(r[0], max(float(r[1]), 0.0)) for r in rows]
+
+    def items_by_pk(self, item_pks):
+        if not item_pks:
+            return {}
+        marks = ",".join("?" * len(item_pks))
+        with self.db.reading() as conn:
+            rows = conn.execute(f"SELECT {_ITEM} FROM aisearch_items WHERE pk IN ({marks})", list(item_pks)).fetchall()
+        return {r[0]: _item(r) for r in rows}
+
+    def items_metadata(self, instance_pk):
+        with self.db.reading() as conn:
+            rows = conn.execute("SELECT pk, metadata FROM aisearch_items WHERE instance_pk = ?", (instance_pk,)).fetchall()
+        return [(pk, json.loads(meta)) for pk, meta in rows]
+
+    # ---- jobs and logs ----------------------------------------------------------------------------
+    def create_job(self, instance_pk, job_id, source, description, now):
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO aisearch_jobs (instance_pk, id, source, description, started_at, last_seen_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)", (instance_pk, job_id, source, description, now, now))
+            row = conn.execute(f"SELECT {_JOB} FROM aisearch_jobs WHERE pk = ?", (cur.lastrowid,)).fetchone()
+        return JobRecord(*row)
+
+    def get_job(self, instance_pk, job_id):
+        with self.db.reading() as conn:
+            row = conn.execute(f"SELECT {_JOB} FROM aisearch_jobs WHERE instance_pk = ? AND id = ?",
+                               (instance_pk, job_id)).fetchone()
+        return JobRecord(*row) if row else None
+
+    def list_jobs(self, instance_pk, offset, limit):
+        with self.db.reading() as conn:
+            total = conn.execute("SELECT count(*) FROM aisearch_jobs WHERE instance_pk = ?", (instance_pk,)).fetchone()[0]
+            rows = conn.execute(f"SELECT {_JOB} FROM aisearch_jobs WHERE instance_pk = ? ORDER BY pk DESC"
+                                " LIMIT ? OFFSET ?", (instance_pk, limit, offset)).fetchall()
+        return [JobRecord(*r) for r in rows], total
+
+    def finish_job(self, job_pk, end_reason, now):
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE aisearch_jobs SET ended_at = ?, end_reason = ?, last_seen_at = ? WHERE pk = ?"
+                         " AND ended_at IS NULL", (now, end_reason, now, job_pk))
+
+    def interrupt_unfinished_jobs(self, now):
+        with self.db.transaction() as conn:
+            return conn.execute("UPDATE aisearch_jobs SET ended_at = ?, end_reason = 'interrupted', last_seen_at = ?"
+                                " WHERE ended_at IS NULL", (now, now)).rowcount
+
+    def add_job_log(self, job_pk, message, message_type, at):
+        with self.db.transaction() as conn:
+            conn.execute("INSERT INTO aisearch_job_logs (job_pk, created_at, message, message_type) VALUES (?, ?, ?, ?)",
+                         (job_pk, at, message, message_type))
+
+    def job_logs(self, job_pk, offset, limit):
+        with self.db.reading() as conn:
+            rows = conn.execute("SELECT pk, created_at, message, message_type FROM aisearch_job_logs WHERE job_pk = ?"
+                                " ORDER BY pk LIMIT ? OFFSET ?", (job_pk, limit, offset)).fetchall()
+        return [{"id": r[0], "created_at": r[1], "message": r[2], "message_type": r[3]} for r in rows]
+
+    def add_item_log(self, instance_pk, item_id, log):
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO aisearch_item_logs (instance_pk, item_id, action, file_key, chunk_count, error_type,"
+                " message, processing_time_ms, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (instance_pk, item_id, log.action, log.file_key, log.chunk_count, log.error_type, log.message,
+                 log.processing_time_ms, log.timestamp))
+
+    def item_logs(self, instance_pk, item_id, after, limit):
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                "SELECT pk, action, file_key, chunk_count, error_type, message, processing_time_ms, timestamp"
+                " FROM aisearch_item_logs WHERE instance_pk = ? AND item_id = ? AND pk > ? ORDER BY pk LIMIT ?",
+                (instance_pk, item_id, after, limit)).fetchall()
+        return [(r[0], ItemLog(*r[1:])) for r in rows]
+
+    def close(self):
+        self.db.close()
