@@ -211,7 +211,13 @@ class PgVectorStore:
             else:
                 order = sql.SQL("embedding::vector({}) {} %s").format(sql.Literal(record.dimensions),
                                                                       sql.SQL(operator))
-                conn.raw.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef_search)))
+                # the caller chose the graph: walk it whatever the planner's statistics say (a freshly
+                # loaded index is not analysed yet), as the embedded engine walks its own
+                conn.execute(
+                    "SELECT set_config('hnsw.ef_search', ?, true), set_config('enable_seqscan', 'off', true),"
+                    " set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)",
+                    (str(ef_search),),
+                )
             query = sql.SQL(
                 "SELECT id, namespace, embedding, {metadata}, seq FROM vectorize_vectors WHERE {where}"
                 " ORDER BY {order} LIMIT {limit}"
