@@ -132,3 +132,4 @@ class Indexer:
         entry = ItemLog(action, item.key, chunks, error_type, message, int((time.perf_counter() - started) * 1000),
                         now_iso())
         await run_in_threadpool(self.store.add_item_log, instance.pk, item.id, entry)
+        await run_in_threadpool(self.store.touch_instance, instance.pk, entry.timestamp)

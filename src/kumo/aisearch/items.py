@@ -159,8 +159,11 @@ class Items:
 
     async def download(self, instance: InstanceRecord, item_id: str) -> tuple[bytes, str, str]:
         item = await run_in_threadpool(self.get, instance, item_id)
-        data = await self.jobs.item_bytes(instance, item) if instance.config.get("source") else \
-            await run_in_threadpool(self.store.item_content, item.pk)
+        folder = instance.config.get("source")
+        if folder:
+            data = await run_in_threadpool(sources.read_key, folder, item.key)
+        else:
+            data = await run_in_threadpool(self.store.item_content, item.pk)
         if data is None:
             raise item_not_found(item_id)
         media = mimetypes.guess_type(item.key)[0] or "application/octet-stream"
@@ -179,12 +182,14 @@ class Items:
         return {"key": item.key}
 
     def logs(self, instance: InstanceRecord, item_id: str, cursor: Any, limit: int) -> tuple[list[dict], str | None]:
-        self.get(instance, item_id)
+        """The item's indexing history; it outlives the item, so a deletion can be looked up afterwards."""
         try:
             after = int(cursor) if cursor else 0
         except ValueError:
             raise bad_config("`cursor` must be the value a previous page returned") from None
         rows = self.store.item_logs(instance.pk, item_id, after, limit)
+        if not rows and not after:
+            self.get(instance, item_id)  # 404 for an id this instance never had
         out = [{"action": log.action, "fileKey": log.file_key, "chunkCount": log.chunk_count,
                 "errorType": log.error_type, "message": log.message, "processingTimeMs": log.processing_time_ms,
                 "timestamp": log.timestamp} for _, log in rows]

@@ -103,3 +103,15 @@ def scan(folder: str, params: dict[str, Any]) -> list[SourceFile]:
 def read(file: SourceFile) -> tuple[bytes, str]:
     data = file.path.read_bytes()
     return data, hashlib.sha256(data).hexdigest()
+
+
+def read_key(folder: str, key: str) -> bytes | None:
+    """The bytes of the file behind `key`, or None if it is gone (or would resolve outside the folder)."""
+    root = Path(folder).resolve()
+    path = (root / key).resolve()
+    if root not in path.parents:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None

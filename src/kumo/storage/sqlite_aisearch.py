@@ -14,7 +14,6 @@ from kumo.aisearch.store import (
     ItemRecord,
     JobRecord,
     NamespaceRecord,
-    NewChunk,
     StoredChunk,
 )
 from kumo.storage.sqlite import SqliteDatabase

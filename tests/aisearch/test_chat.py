@@ -1,0 +1,79 @@
+"""Grounded chat completions through the `cloudflare` SDK: the real SmolLM2 stand-in answers, the response
+lists the chunks used as sources, and streaming sends them first."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import cloudflare
+import pytest
+
+from tests.aisearch.helpers import upload
+
+QUESTION = [{"role": "user", "content": "How long do cats sleep every day?"}]
+
+
+@pytest.fixture(scope="module")
+def pets(server):
+    from cloudflare import Cloudflare
+
+    cf = Cloudflare(api_token="dev-token", base_url=server.url + "/client/v4", max_retries=0)
+    account = "acct-chat-" + uuid.uuid4().hex[:8]
+    cf.aisearch.namespaces.instances.create("default", account_id=account, id="pets")
+    upload(cf, account, "pets", "cats.md", b"# Cats\n\nCats sleep for about fifteen hours every day.")
+    upload(cf, account, "pets", "rockets.md", b"# Rockets\n\nRockets burn kerosene with liquid oxygen.")
+    yield cf, account
+    cf.close()
+
+
+def test_answer_with_sources(pets):
+    cf, account = pets
+    raw = cf.aisearch.namespaces.instances.with_raw_response.chat_completions(
+        "pets", account_id=account, name="default", messages=QUESTION,
+        aisearch_options={"retrieval": {"max_num_results": 2}}, extra_body={"max_tokens": 24})
+    assert raw.headers["x-kumo-model"] == "@kumo/smollm2-135m-instruct"  # the declared stand-in that really ran
+    answer = raw.parse()
+    assert answer.object == "chat.completion" and answer.model == "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
+    assert answer.choices[0].message.role == "assistant"
+    assert isinstance(answer.choices[0].message.content, str) and answer.choices[0].message.content.strip()
+    assert answer.chunks[0].item.key == "cats.md" and "fifteen hours" in answer.chunks[0].text
+    assert answer.usage["completion_tokens"] <= 24
+
+
+def test_streamed_answer_sends_sources_first(pets):
+    cf, account = pets
+    with cf.aisearch.namespaces.instances.with_streaming_response.chat_completions(
+            "pets", account_id=account, name="default", messages=QUESTION, stream=True,
+            extra_body={"max_tokens": 16}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    events = [json.loads(line[6:]) for line in lines[:-1]]
+    assert events[0]["chunks"][0]["item"]["key"] == "cats.md"
+    assert all("chunks" not in e for e in events[1:])
+    text = "".join(c["delta"].get("content") or "" for e in events for c in e["choices"])
+    assert text.strip()
+    assert any(c.get("finish_reason") in ("stop", "length") for e in events for c in e["choices"])
+    assert events[-1]["usage"]["completion_tokens"] <= 16
+
+
+def test_no_match_still_answers_without_sources(pets):
+    cf, account = pets
+    answer = cf.aisearch.namespaces.instances.chat_completions(
+        "pets", account_id=account, name="default", messages=[{"role": "user", "content": "zzzz qqqq"}],
+        aisearch_options={"retrieval": {"retrieval_type": "keyword"}}, extra_body={"max_tokens": 8})
+    assert answer.chunks == [] and answer.choices[0].message.content is not None
+
+
+def test_bad_chat_requests(pets, http):
+    cf, account = pets
+    with pytest.raises(cloudflare.BadRequestError, match="text-generation"):
+        cf.aisearch.namespaces.instances.chat_completions("pets", account_id=account, name="default",
+                                                          messages=QUESTION, model="@cf/baai/bge-small-en-v1.5")
+    url = f"/client/v4/accounts/{account}/ai-search/instances/pets/chat/completions"
+    assert http.post(url, json={"messages": []}).status_code == 400
+    assert http.post(url, json={"messages": QUESTION, "max_tokens": 0}).status_code == 400
+    with pytest.raises(cloudflare.NotFoundError):
+        cf.aisearch.namespaces.instances.chat_completions("nope", account_id=account, name="default",
+                                                          messages=QUESTION)
