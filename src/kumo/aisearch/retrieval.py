@@ -4,8 +4,9 @@ expansion, and the search options of a request (`ai_search_options.retrieval` / 
 
 Scores: vector scores are cosine similarities; keyword scores are BM25 divided by the best BM25 of the
 query (so 1.0 is the best keyword match); `rrf` fuses ranks (k=60) and is scaled so a chunk ranked first by
-both methods scores 1.0; `max` takes the higher of the two scores. `match_threshold` applies to each
-method's own score before fusion.
+both methods scores 1.0; `max` takes the higher of the two scores, each divided by its method's best score
+(raw cosines would always lose to the keyword side's 1.0). `match_threshold` applies to each method's own
+score before fusion.
 """
 
 from __future__ import annotations
@@ -245,13 +246,15 @@ def fuse(vector: list[tuple[str, float]], keyword: list[tuple[str, float]],
     for rank, (cid, score) in enumerate(keyword, start=1):
         details.setdefault(cid, {})
         details[cid].update(keyword_score=score, keyword_rank=rank)
+    # max: both methods' scores normalised by their best (keyword scores already are), so neither dominates
+    top_vector = vector[0][1] if vector and vector[0][1] > 0 else 1.0
     scored = []
     for cid, d in details.items():
         if method == "rrf":
             total = sum(1 / (RRF_K + d[k]) for k in ("vector_rank", "keyword_rank") if k in d)
             score = total / (2 / (RRF_K + 1))
         elif method == "max":
-            score = max(d.get("vector_score", 0.0), d.get("keyword_score", 0.0))
+            score = max(d.get("vector_score", 0.0) / top_vector, d.get("keyword_score", 0.0))
         else:
             score = d.get("vector_score", d.get("keyword_score", 0.0))
         if method:
