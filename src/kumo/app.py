@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from contextlib import asynccontextmanager
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
+        await asyncio.to_thread(platform.gateway_logs.flush, 5)  # gateway tokens and costs are counted by the log writer
         return Response(platform.metrics.exposition(), media_type="text/plain; version=0.0.4")
 
     @app.get("/healthz", include_in_schema=False)

@@ -1,14 +1,15 @@
-"""Request logs, written off the hot path: records go into a queue and a background thread writes them in
-batches (one transaction per batch); `close()` flushes what is left."""
+"""Request logs, written off the hot path: finished calls go into a queue and a background thread turns them
+into records and writes them in batches (one transaction per batch); `close()` flushes what is left."""
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 from kumo.gateway.store import GatewayStore, LogRecord
 
@@ -16,6 +17,7 @@ log = logging.getLogger("kumo.gateway.logs")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 BATCH = 500
 FLUSH_EVERY = 0.1  # seconds
+MAX_PENDING = 100_000
 
 
 def new_ulid() -> str:
@@ -24,62 +26,87 @@ def new_ulid() -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
+class Loggable(Protocol):
+    def settle(self) -> LogRecord | None: ...
+
+
 class LogWriter:
+    """The request path only appends to a deque (thread-safe, no lock to take); a thread wakes every FLUSH_EVERY,
+    settles what is pending (usage, cost, metrics: see finished.py) and writes it in batches."""
+
     def __init__(self, store: GatewayStore, limits: Callable[[str, str], tuple[int, str] | None]):
         self.store = store
         self.limits = limits
-        self._queue: queue.Queue[LogRecord | None] = queue.Queue(maxsize=100_000)
+        self._pending: deque[Loggable | threading.Event] = deque()
+        self._wake = threading.Event()
+        self._closing = False
         self._thread = threading.Thread(target=self._run, name="kumo-gateway-logs", daemon=True)
         self._thread.start()
-        self._idle = threading.Event()
-        self._idle.set()
 
-    def write(self, record: LogRecord) -> None:
-        self._idle.clear()
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:  # never block a request on logging; say so instead
-            log.warning("log queue full: dropping the log of request %s", record.id)
+    def write(self, entry: Loggable) -> None:
+        if len(self._pending) >= MAX_PENDING:  # never block a request on logging; say so instead
+            log.warning("log queue full: dropping a gateway log")
+            return
+        self._pending.append(entry)
 
     def flush(self, timeout: float = 10) -> None:
-        """Wait until everything queued so far is written (tests and the logs API use it)."""
-        deadline = time.monotonic() + timeout
-        while not (self._queue.empty() and self._idle.is_set()) and time.monotonic() < deadline:
-            time.sleep(0.005)
+        """Wait until everything written so far is settled and stored (tests, the logs API and /metrics use it)."""
+        if not self._thread.is_alive():
+            return
+        done = threading.Event()
+        self._pending.append(done)
+        self._wake.set()
+        done.wait(timeout)
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
+            self._wake.wait(FLUSH_EVERY)
+            self._wake.clear()
+            closing = self._closing
+            self._drain()
+            if closing:
                 return
-            batch = [first]
-            deadline = time.monotonic() + FLUSH_EVERY
-            while len(batch) < BATCH:
-                try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._write(batch)
-                    return
-                batch.append(item)
-            self._write(batch)
-            if self._queue.empty():
-                self._idle.set()
 
-    def _write(self, batch: list[LogRecord]) -> None:
+    def _drain(self) -> None:
+        batch: list[Loggable] = []
+        while self._pending:
+            item = self._pending.popleft()
+            if isinstance(item, threading.Event):  # a flush: what came before it is written first
+                self._write(batch)
+                batch = []
+                item.set()
+                continue
+            batch.append(item)
+            if len(batch) >= BATCH:
+                self._write(batch)
+                batch = []
+        self._write(batch)
+
+    def _write(self, batch: list[Loggable]) -> None:
+        records = []
+        for entry in batch:
+            try:
+                record = entry.settle()
+            except Exception:
+                log.exception("could not build a gateway log")
+                continue
+            if record is not None:
+                records.append(record)
+        if not records:
+            return
         limits = {}
-        for record in batch:
+        for record in records:
             key = (record.account, record.gateway)
             if key not in limits:
                 limit = self.limits(*key)
                 if limit is not None:
                     limits[key] = limit
         try:
-            self.store.write_logs(batch, limits)
+            self.store.write_logs(records, limits)
         except Exception:
-            log.exception("could not write %d gateway logs", len(batch))
+            log.exception("could not write %d gateway logs", len(records))
 
     def close(self) -> None:
-        self._queue.put(None)
+        self._closing = True
+        self._wake.set()
         self._thread.join(timeout=30)

@@ -7,9 +7,8 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -28,28 +27,18 @@ from kumo.gateway.errors import (
     GatewayError,
     gateway_error_response,
 )
+from kumo.gateway.finished import MAX_LOGGED_BODY, Finished
 from kumo.gateway.logs import LogWriter, new_ulid
 from kumo.gateway.options import RequestOptions
-from kumo.gateway.pricing import cost_of
-from kumo.gateway.providers.base import Provider, Usage
+from kumo.gateway.providers.base import Provider
 from kumo.gateway.ratelimit import RateLimiter
 from kumo.gateway.service import GatewayService
-from kumo.gateway.store import LogRecord
 from kumo.gateway.upstream import upstream_url
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade", "host", "content-length", "accept-encoding"}
 RESPONSE_DROP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
-# never logged or stored, whatever the provider
-SECRET_HEADERS = {"authorization", "x-api-key", "api-key", "x-goog-api-key", "cf-aig-authorization",
-                  "proxy-authorization", "cookie", "set-cookie", "x-amz-security-token", "openai-organization",
-                  "openai-project"}
-MAX_LOGGED_BODY = 10 * 1024 * 1024
 SELF_BASE = "http://kumo.internal"
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -154,7 +143,7 @@ class Pipeline:
         try:
             sent = await forwarding.send(client, request, o)
         except GatewayError as error:
-            self._log(c, log_id, started, error.status, False, False, Usage(), None, None, {})
+            self._log(c, log_id, started, error.status, False, False)
             return Outcome(False, _gateway_error(error, base_headers), error)
         upstream = sent.response
         status = upstream.status_code
@@ -167,10 +156,9 @@ class Pipeline:
             except httpx.HTTPError as exc:
                 await upstream.aclose()
                 error = GatewayError(502, UPSTREAM_UNREACHABLE, f"the provider's answer broke off: {type(exc).__name__}")
-                self._log(c, log_id, started, 502, False, False, Usage(), None, None, {})
+                self._log(c, log_id, started, 502, False, False)
                 return Outcome(False, _gateway_error(error, base_headers), error)
             await upstream.aclose()
-            usage = self._usage_json(c.provider, body)
             client_body = body
             if c.response_json is not None and 200 <= status < 300:
                 try:
@@ -183,8 +171,8 @@ class Pipeline:
                 entry = CachedResponse(status, _cacheable_headers(response_headers), [client_body],
                                        time.time() + o.cache_ttl)
                 await asyncio.to_thread(self.cache.put, key, entry)
-            self._log(c, log_id, started, status, success, False, usage, body, upstream.headers.get("content-type"),
-                      dict(upstream.headers))
+            self._log(c, log_id, started, status, success, False, body, upstream.headers.get("content-type"),
+                      upstream.headers)
             return Outcome(success, Response(client_body, status, headers=response_headers), None)
         return await self._stream(c, upstream, response_headers, log_id, started, key)
 
@@ -202,7 +190,7 @@ class Pipeline:
                 error = GatewayError(504 if isinstance(exc, asyncio.TimeoutError) else 502,
                                      UPSTREAM_TIMEOUT if isinstance(exc, asyncio.TimeoutError) else UPSTREAM_UNREACHABLE,
                                      "the provider's stream failed before its first byte")
-                self._log(c, log_id, started, error.status, False, False, Usage(), None, None, {})
+                self._log(c, log_id, started, error.status, False, False)
                 return Outcome(False, _gateway_error(error, {k: v for k, v in headers.items() if k.startswith("cf-aig-")}),
                                error)
         seen: list[bytes] = []
@@ -240,9 +228,8 @@ class Pipeline:
             except httpx.HTTPError as exc:
                 failure = f"the provider's stream broke off ({type(exc).__name__})"
             except (asyncio.CancelledError, GeneratorExit):  # the client went away: still log what happened
-                usage = c.provider.usage_from_stream(b"".join(seen).decode("utf-8", "replace"))
-                self._log(c, log_id, started, 499, False, False, usage, b"".join(seen),
-                          upstream.headers.get("content-type"), dict(upstream.headers))
+                self._log(c, log_id, started, 499, False, False, b"".join(seen),
+                          upstream.headers.get("content-type"), upstream.headers, stream=True)
                 raise
             finally:
                 await upstream.aclose()
@@ -253,86 +240,34 @@ class Pipeline:
                 entry = CachedResponse(status, _cacheable_headers(headers), sent_chunks,
                                        time.time() + c.options.cache_ttl)
                 await asyncio.to_thread(self.cache.put, key, entry)
-            usage = c.provider.usage_from_stream(b"".join(seen).decode("utf-8", "replace"))
-            self._log(c, log_id, started, status, success, False, usage, b"".join(seen),
-                      upstream.headers.get("content-type"), dict(upstream.headers))
+            self._log(c, log_id, started, status, success, False, b"".join(seen),
+                      upstream.headers.get("content-type"), upstream.headers, stream=True)
 
         return Outcome(True, StreamingResponse(body(), status_code=upstream.status_code, headers=headers))
 
     def _replay(self, c: Call, hit: CachedResponse, log_id: str, base: dict[str, str], started: float) -> Outcome:
         headers = {**hit.headers, **base, "cf-aig-cache-status": "HIT"}
         text = b"".join(hit.chunks)
-        if headers.get("content-type", "").startswith("text/event-stream"):
-            usage = c.provider.usage_from_stream(text.decode("utf-8", "replace"))
-
+        stream = headers.get("content-type", "").startswith("text/event-stream")
+        if stream:
             async def replay() -> AsyncIterator[bytes]:
                 for chunk in hit.chunks:
                     yield chunk
 
             response: Response = StreamingResponse(replay(), status_code=hit.status, headers=headers)
         else:
-            usage = self._usage_json(c.provider, text)
             response = Response(text, hit.status, headers=headers)
-        self._log(c, log_id, started, hit.status, True, True, usage, text, hit.headers.get("content-type"), hit.headers)
+        self._log(c, log_id, started, hit.status, True, True, text, hit.headers.get("content-type"), hit.headers,
+                  stream=stream)
         return Outcome(True, response)
 
     # ---- logging ----------------------------------------------------------------------------------------
-    @staticmethod
-    def _usage_json(provider: Provider, body: bytes) -> Usage:
-        try:
-            return provider.usage_from_json(json.loads(body))
-        except (ValueError, UnicodeDecodeError):
-            return Usage()
-
-    def _log(self, c: Call, log_id: str, started: float, status: int, success: bool, cached: bool, usage: Usage,
-             response_body: bytes | None, response_type: str | None, response_head: dict[str, str]) -> None:
-        try:
-            parsed = json.loads(c.body) if c.body else None
-        except (ValueError, UnicodeDecodeError):
-            parsed = None
-        model = c.provider.model_of(c.path, parsed) or usage.model or ""
-        custom = c.options.custom_cost
-        cost = cost_of(c.provider, model, usage, custom) if (usage.tokens_in or usage.tokens_out or custom) else None
-        self._count(c, status, success, cached, usage, cost)
-        if not c.options.collect_log:
-            return
-        keep = c.options.collect_payload
-        self.logs.write(LogRecord(
-            id=log_id, account=c.account, gateway=c.gateway_id, created_at=_now_iso(), provider=c.provider.slug,
-            model=model, path=c.log_path or c.path, status_code=status, success=success, cached=cached,
-            duration=int((time.monotonic() - started) * 1000),
-            tokens_in=usage.tokens_in if (usage.tokens_in or usage.tokens_out) else None,
-            tokens_out=usage.tokens_out if (usage.tokens_in or usage.tokens_out) else None,
-            cost=cost, custom_cost=custom is not None, metadata=c.options.metadata, step=c.step,
-            event_id=c.options.event_id, request_content_type=c.headers.get("content-type"),
-            response_content_type=response_type,
-            request_head=_public_headers(c.headers, c.provider), response_head=_public_headers(response_head, c.provider),
-            request_body=c.body[:MAX_LOGGED_BODY] if keep else None,
-            response_body=(response_body or b"")[:MAX_LOGGED_BODY] if keep else None,
-        ))
-
-    def _count(self, c: Call, status: int, success: bool, cached: bool, usage: Usage, cost: float | None) -> None:
-        m = self.metrics
-        if m is None:
-            return
-        slug = c.provider.slug
-        if c.options.cache_ttl > 0 and not c.options.skip_cache:
-            m.gateway_cache.labels("hit" if cached else "miss").inc()
-        if not success:
-            m.gateway_upstream_errors.labels(slug, str(status)).inc()
-        if usage.tokens_in:
-            m.gateway_tokens.labels(slug, "in").inc(usage.tokens_in)
-        if usage.tokens_out:
-            m.gateway_tokens.labels(slug, "out").inc(usage.tokens_out)
-        if cost:
-            m.gateway_cost.labels(slug).inc(cost)
-
-
-def _public_headers(headers: dict[str, str], provider: Provider) -> dict[str, str]:
-    secret = SECRET_HEADERS | set(provider.credential_headers)
-    return {k.lower(): v for k, v in headers.items()
-            if k.lower() not in secret and not k.lower().startswith("x-amz-") and "key" not in k.lower()
-            and "token" not in k.lower() and "secret" not in k.lower()}
+    def _log(self, c: Call, log_id: str, started: float, status: int, success: bool, cached: bool,
+             response_body: bytes | None = None, response_type: str | None = None,
+             response_head: Mapping[str, str] | None = None, stream: bool = False) -> None:
+        """Hand the finished call to the log writer; usage, cost, metrics and the record are worked out there."""
+        self.logs.write(Finished(c, log_id, time.time(), time.monotonic() - started, status, success, cached,
+                                 response_body, response_type, response_head, stream, self.metrics))
 
 
 def _cacheable_headers(headers: dict[str, str]) -> dict[str, str]:

@@ -6,7 +6,7 @@ A provider module defines `PROVIDER = Provider(...)`; adding one = one module + 
 
 from __future__ import annotations
 
-import json
+import orjson
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,8 +45,8 @@ def sse_payloads(text: str) -> list[Any]:
             data = line[5:].strip()
             if data and data != "[DONE]":
                 try:
-                    out.append(json.loads(data))
-                except json.JSONDecodeError:
+                    out.append(orjson.loads(data))
+                except orjson.JSONDecodeError:
                     continue
     return out
 
