@@ -25,7 +25,7 @@ from kumo.platform import Platform
 from kumo.ai.routes import router as ai_router
 from kumo.aisearch.routes import router as aisearch_router
 from kumo.gateway.admin_routes import router as gateway_admin_router
-from kumo.gateway.routes import router as gateway_router
+from kumo.gateway.front import GatewayFront
 from kumo.gateway.routes_api import router as gateway_routes_api
 from kumo.vectorize.routes import router as vectorize_router
 
@@ -66,7 +66,6 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(gateway_admin_router)
     app.include_router(gateway_routes_api)
     app.include_router(dashboard_router)
-    app.include_router(gateway_router)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -98,6 +97,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return failure(500, 10002, "Internal error in kumo; see the server log for details.")
 
+    # added first, so innermost: the gateway's data plane skips FastAPI's routing, not the middleware added after
+    app.add_middleware(GatewayFront, platform=platform)
     app.add_middleware(MetricsMiddleware, metrics=platform.metrics)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(StripTrailingSlash)

@@ -149,3 +149,18 @@ def test_provider_path_too_short_is_a_gateway_400(gw_server, admin, acct):
     make_gateway(admin)
     r = httpx.post(f"{gw_server.url}/v1/{acct}/gw/azure-openai/only-resource", json={})
     assert r.status_code == 400 and r.json()["error"][0]["code"] == 2008
+
+
+def test_data_plane_routing_edges(gw_server, admin, acct):
+    """The data plane is served before FastAPI's router (gateway/front.py): its edges answer as FastAPI's would."""
+    make_gateway(admin)
+    base = f"{gw_server.url}/v1/{acct}/gw"
+    r = httpx.post(f"{base}/openai/chat/completions/", json={"model": "gpt-4o-mini"}, headers={"authorization": "Bearer k"})
+    assert r.status_code == 200 and r.headers["cf-aig-log-id"]  # a trailing slash is the same path
+    r = httpx.get(base)  # the universal endpoint is POST only
+    assert r.status_code == 405 and r.json()["errors"][0]["code"] == 7001
+    r = httpx.request("OPTIONS", f"{base}/compat/chat/completions")
+    assert r.status_code == 405
+    for path in (f"/v1/{acct}", f"/v1/{acct}/gw/openai", "/v1/", f"/v1//gw/openai/x"):
+        r = httpx.post(gw_server.url + path, json={})
+        assert r.status_code == 404 and r.json()["errors"][0]["code"] == 7003, path

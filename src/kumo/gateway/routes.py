@@ -1,13 +1,14 @@
-"""The gateway's data plane over HTTP: `/v1/{account}/{gateway}/{provider}/...`, the universal endpoint
-`/v1/{account}/{gateway}` and `/v1/{account}/{gateway}/compat/chat/completions`. Errors are gateway-shaped."""
+"""The gateway's data plane: `/v1/{account}/{gateway}/{provider}/...`, the universal endpoint
+`/v1/{account}/{gateway}` and `/v1/{account}/{gateway}/compat/chat/completions`. Errors are gateway-shaped.
+These handlers take a GatewayRequest, not a framework request: front.py serves them straight from ASGI."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from kumo.errors import KumoError
@@ -18,26 +19,23 @@ from kumo.gateway.pipeline import Call, Pipeline
 from kumo.gateway.providers import PROVIDERS
 from kumo.gateway.routing import walk
 
-router = APIRouter(prefix="/v1/{account_id}/{gateway_id}")
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+@dataclass(slots=True)
+class GatewayRequest:
+    account: str
+    gateway_id: str
+    method: str
+    query: str
+    headers: dict[str, str]  # lower-cased
+    body: bytes
 
 
-def _pipeline(request: Request) -> Pipeline:
-    return request.app.state.platform.gateway_pipeline
-
-
-def _headers(request: Request) -> dict[str, str]:
-    return {k.lower(): v for k, v in request.headers.items()}
-
-
-@router.post("")
-async def universal(request: Request, account_id: str, gateway_id: str) -> Response:
+async def universal(pipeline: Pipeline, r: GatewayRequest) -> Response:
     try:
-        pipeline = _pipeline(request)
-        headers = _headers(request)
-        gateway = await pipeline.admit(account_id, gateway_id, headers)
+        headers = r.headers
+        gateway = await pipeline.admit(r.account, r.gateway_id, headers)
         try:
-            steps = json.loads(await request.body())
+            steps = json.loads(r.body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise GatewayError(400, BAD_REQUEST, f"the body must be a JSON array of steps: {exc}") from None
         steps = [steps] if isinstance(steps, dict) else steps
@@ -46,7 +44,7 @@ async def universal(request: Request, account_id: str, gateway_id: str) -> Respo
                                                  "{provider, endpoint, headers, query} steps")
         outcome = None
         for index, step in enumerate(steps):
-            call = _step_call(account_id, gateway_id, gateway, headers, step, index)
+            call = _step_call(r.account, r.gateway_id, gateway, headers, step, index)
             outcome = await pipeline.call(call)
             if outcome.ok:
                 return outcome.response
@@ -78,14 +76,12 @@ def _step_call(account: str, gateway_id: str, gateway: dict[str, Any], headers: 
                 wait_for_first_byte=True)
 
 
-@router.post("/compat/chat/completions")
-async def compat_chat(request: Request, account_id: str, gateway_id: str) -> Response:
+async def compat_chat(pipeline: Pipeline, r: GatewayRequest) -> Response:
     try:
-        pipeline = _pipeline(request)
-        headers = _headers(request)
-        gateway = await pipeline.admit(account_id, gateway_id, headers)
+        headers = r.headers
+        gateway = await pipeline.admit(r.account, r.gateway_id, headers)
         try:
-            body = json.loads(await request.body())
+            body = json.loads(r.body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise GatewayError(400, BAD_REQUEST, f"the body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
@@ -93,8 +89,8 @@ async def compat_chat(request: Request, account_id: str, gateway_id: str) -> Res
         options = parse_options(headers, gateway)
         model = body.get("model")
         if isinstance(model, str) and model.startswith("dynamic/"):
-            return await _dynamic(pipeline, account_id, gateway_id, gateway, headers, body, options)
-        return (await pipeline.call(_compat_call(account_id, gateway_id, gateway, headers, body, options))).response
+            return await _dynamic(pipeline, r.account, r.gateway_id, gateway, headers, body, options)
+        return (await pipeline.call(_compat_call(r.account, r.gateway_id, gateway, headers, body, options))).response
     except KumoError as exc:
         return gateway_error_response(exc)
 
@@ -140,18 +136,15 @@ async def _dynamic(pipeline: Pipeline, account: str, gateway_id: str, gateway: d
     return outcome.response
 
 
-@router.api_route("/{provider}/{path:path}", methods=METHODS)
-async def provider_passthrough(request: Request, account_id: str, gateway_id: str, provider: str, path: str) -> Response:
+async def provider_passthrough(pipeline: Pipeline, r: GatewayRequest, provider: str, path: str) -> Response:
     try:
-        pipeline = _pipeline(request)
         spec = PROVIDERS.get(provider)
         if spec is None:
             raise GatewayError(400, UNKNOWN_PROVIDER,
                                f"unknown provider {provider!r}; kumo knows {', '.join(sorted(PROVIDERS))}")
-        headers = _headers(request)
-        gateway = await pipeline.admit(account_id, gateway_id, headers)
-        call = Call(account_id, gateway_id, gateway, spec, path, request.url.query, request.method, headers,
-                    await request.body(), parse_options(headers, gateway))
+        gateway = await pipeline.admit(r.account, r.gateway_id, r.headers)
+        call = Call(r.account, r.gateway_id, gateway, spec, path, r.query, r.method, r.headers, r.body,
+                    parse_options(r.headers, gateway))
         return (await pipeline.call(call)).response
     except KumoError as exc:
         return gateway_error_response(exc)
