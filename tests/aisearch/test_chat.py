@@ -77,3 +77,13 @@ def test_bad_chat_requests(pets, http):
     with pytest.raises(cloudflare.NotFoundError):
         cf.aisearch.namespaces.instances.chat_completions("nope", account_id=account, name="default",
                                                           messages=QUESTION)
+
+
+def test_query_rewrite_uses_the_llm(pets):
+    cf, account = pets
+    result = cf.aisearch.namespaces.instances.search(
+        "pets", account_id=account, name="default", query="um so like how long do cats usually sleep",
+        aisearch_options={"query_rewrite": {"enabled": True}, "retrieval": {"retrieval_type": "vector",
+                                                                            "match_threshold": 0}})
+    assert isinstance(result.search_query, str) and result.search_query.strip()
+    assert result.chunks  # retrieval ran on whatever the model wrote

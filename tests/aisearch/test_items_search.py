@@ -132,6 +132,8 @@ def test_metadata_filters(kb):
     ({"query": "x", "ai_search_options": {"retrieval": {"max_num_results": 500}}}, "max_num_results"),
     ({"query": "x", "ai_search_options": {"retrieval": {"filters": {"folder": {"$regex": "x"}}}}}, "unsupported operator"),
     ({"query": "x", "ai_search_options": {"retrieval": {"context_expansion": 9}}}, "context_expansion"),
+    ({"query": "x", "ai_search_options": {"query_rewrite": True}}, "query_rewrite"),
+    ({"query": "x", "ai_search_options": []}, "ai_search_options"),
 ])
 def test_bad_search_requests_are_400(kb, http, body, words):
     _, account, _ = kb

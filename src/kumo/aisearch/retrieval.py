@@ -77,7 +77,6 @@ def _number(value: Any, name: str, low: float, high: float, integer: bool = Fals
 
 def search_options(options: Any, config: dict[str, Any]) -> SearchOptions:
     """The request's `ai_search_options` over the instance's settings, checked."""
-    options = options or {}
     if not isinstance(options, dict):
         raise bad_search("`ai_search_options` must be an object")
     retrieval = options.get("retrieval") or {}

@@ -253,9 +253,13 @@ class AiSearchService:
 
     # ---- search and chat ------------------------------------------------------------------------------
     async def _retrieve(self, record: InstanceRecord, body: dict[str, Any], query: str) -> tuple[list, str]:
-        options = body.get("ai_search_options") or {}
-        opts = search_options(options, record.config)
-        rewrite = (options.get("query_rewrite") if isinstance(options, dict) else None) or {}
+        options = body.get("ai_search_options")
+        if options is None:
+            options = {}
+        opts = search_options(options, record.config)  # also checks `options` is an object
+        rewrite = options.get("query_rewrite") or {}
+        if not isinstance(rewrite, dict):
+            raise bad_config("`ai_search_options.query_rewrite` must be an object {enabled, model, rewrite_prompt}")
         if rewrite.get("enabled", record.config["rewrite_query"]):
             model = rewrite.get("model") or record.config["rewrite_model"]
             prompt = rewrite.get("rewrite_prompt") or record.config.get("system_prompt_rewrite_query")
