@@ -53,6 +53,7 @@ def test_create_read_update_list_delete(cf, account):
     ({"id": "ok", "fusion_method": "sum"}, "fusion_method"),
     ({"id": "ok", "embedding_model": "@cf/meta/llama-3.1-8b-instruct"}, "not a text-embeddings model"),
     ({"id": "ok", "ai_search_model": "@cf/no/such-model"}, "not a model kumo knows"),
+    ({"id": "ok", "embedding_model": "@cf/baai/bge-base-en-v1.5"}, "kumo models pull @cf/baai/bge-base-en-v1.5"),
     ({"id": "ok", "reranking_model": "@cf/huggingface/distilbert-sst-2-int8"}, "not a reranker"),
     ({"id": "ok", "index_method": {"vector": False, "keyword": False}}, "index_method"),
     ({"id": "ok", "source": "https://example.com", "type": "web-crawler"}, "web-crawler"),

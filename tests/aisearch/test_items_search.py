@@ -3,6 +3,7 @@ unreadable files, reranking without weights."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import cloudflare
@@ -218,3 +219,19 @@ def test_context_expansion(cf, account):
                   context_expansion=1)
     assert plain.chunks[0].id == wide.chunks[0].id
     assert len(wide.chunks[0].text) > len(plain.chunks[0].text) and plain.chunks[0].text in wide.chunks[0].text
+
+
+def test_upload_without_waiting_indexes_in_the_background(cf, account):
+    cf.aisearch.namespaces.instances.create("default", account_id=account, id="docs")
+    item = cf.aisearch.namespaces.instances.items.upload(
+        "docs", account_id=account, name="default", file={"file": ("later.md", b"Okapis live in rainforests.")})
+    assert item.status in ("queued", "running", "completed")
+    deadline = time.monotonic() + 60
+    while item.status != "completed" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        item = cf.aisearch.namespaces.instances.items.get(item.id, account_id=account, name="default", id="docs")
+    assert item.status == "completed"
+    assert keys(search(cf, account, "docs", "okapis rainforests", retrieval_type="keyword")) == ["later.md"]
+    newest = cf.aisearch.namespaces.instances.items.list("docs", account_id=account, name="default",
+                                                         sort_by="modified_at")
+    assert [i.key for i in newest] == ["later.md"]

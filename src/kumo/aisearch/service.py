@@ -129,6 +129,10 @@ class AiSearchService:
                 dims = int(entry.config.get("dimensions") or 0)
                 if not dims:
                     raise bad_config(f"`embedding_model`: the catalog does not give {name}'s dimensions")
+                if self.ai.status(entry)[0] == "absent":  # every item would fail: say so now
+                    raise bad_config(f"`embedding_model`: the weights of {name} are not installed on this kumo; "
+                                     f"run `kumo models pull {name}`, or use {cfg.DEFAULT_EMBEDDING_MODEL} "
+                                     "(served offline by the bundled MiniLM)")
         return dims
 
     async def create_instance(self, account: str, namespace: str, body: Any) -> dict[str, Any]:

@@ -259,7 +259,8 @@ class SqliteAiSearchStore:
             where.append("instr(lower(key), ?) > 0")
             args.append(search.lower())
         clause = " AND ".join(where)
-        order = f"{_STATUS_ORDER}, last_seen_at DESC, pk" if sort_by == "status" else "last_seen_at DESC, pk"
+        order = (f"{_STATUS_ORDER}, last_seen_at DESC, pk" if sort_by == "status"
+                 else "json_extract(metadata, '$.timestamp') DESC, created_at DESC, pk")
         with self.db.reading() as conn:
             total = conn.execute(f"SELECT count(*) FROM aisearch_items WHERE {clause}", args).fetchone()[0]
             sql = f"SELECT {_ITEM} FROM aisearch_items WHERE {clause} ORDER BY {order}"
