@@ -4,7 +4,6 @@ starts a sync once `sync_interval` has passed."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from cloudflare import Cloudflare
 

@@ -3,13 +3,14 @@ embed only what changed and drop what left, through the SDK's jobs and items."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 import cloudflare
 import pytest
 
-from tests.aisearch.helpers import latest_job, make_docx, search, wait_for_job
+from tests.aisearch.helpers import latest_job, make_docx, search, upload, wait_for_job
 
 
 def logs(cf, account, item_id):
@@ -144,3 +145,18 @@ def test_only_one_job_at_a_time_and_cancel(cf, account, tmp_path):
     cancelled = cf.aisearch.namespaces.instances.jobs.update(job.id, account_id=account, name="default", id="docs",
                                                              action="cancel")
     assert cancelled.ended_at is not None and cancelled.end_reason in ("cancelled", "completed")
+
+
+def test_a_sync_removes_vectors_a_crash_left_behind(cf, account):
+    cf.aisearch.namespaces.instances.create("default", account_id=account, id="docs")
+    upload(cf, account, "docs", "a.md", b"Wombats make cube-shaped droppings.")
+    # what a crash between the vector write and the chunk swap leaves: a vector without a chunk row
+    orphan = json.dumps({"id": "orphan-1", "values": [0.05] * 384, "metadata": {"folder": ""}})
+    cf.vectorize.indexes.upsert("ai-search-docs", account_id=account, body=orphan + "\n")
+    found = search(cf, account, "docs", "wombats", retrieval_type="vector", match_threshold=0)
+    assert [c.id for c in found.chunks if c.id == "orphan-1"] == []  # never answered
+    job = sync(cf, account)
+    messages = [e.message for e in cf.aisearch.namespaces.instances.jobs.logs(job.id, account_id=account,
+                                                                              name="default", id="docs")]
+    assert "removed 1 vectors left behind by an interrupted indexing" in messages
+    assert cf.vectorize.indexes.get_by_ids("ai-search-docs", account_id=account, ids=["orphan-1"]) == []

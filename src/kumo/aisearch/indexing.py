@@ -110,6 +110,24 @@ class Indexer:
         await run_in_threadpool(self.store.delete_item, item.pk)
         await self._log(instance, item, "delete", len(ids), None, reason, started)
 
+    def orphan_vectors(self, instance: InstanceRecord) -> list[str]:
+        """Vectors of the instance's index with no chunk row: left by a crash between the write steps above."""
+        if not instance.vector_index:
+            return []
+        known = self.store.instance_chunk_ids(instance.pk)
+        orphans, cursor = [], None
+        while True:
+            page = self.vectorize.list_vectors(instance.account, instance.vector_index, 1000, cursor)
+            orphans.extend(v["id"] for v in page["vectors"] if v["id"] not in known)
+            cursor = page.get("nextCursor")
+            if not page.get("isTruncated") or not cursor:
+                return orphans
+
+    def remove_orphans(self, instance: InstanceRecord) -> int:
+        orphans = self.orphan_vectors(instance)
+        self._delete_vectors(instance, orphans)
+        return len(orphans)
+
     def _write_vectors(self, instance: InstanceRecord, item: ItemRecord, chunks: list[NewChunk],
                        vectors: np.ndarray) -> None:
         filterable = index_types(instance.config)

@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,6 +26,20 @@ from kumo.aisearch.store import AiSearchStore, InstanceRecord, ItemRecord, JobRe
 
 log = logging.getLogger("kumo.aisearch")
 
+
+@dataclass
+class RunState:
+    """A running job's progress, and whether someone asked it to stop (it stops between two items, so an
+    item is never left half indexed by a cancel)."""
+
+    done: int = 0
+    total: int = 0
+    cancelled: bool = False
+
+
+class JobCancelled(Exception):
+    pass
+
 INFO, WARNING, ERROR = 0, 1, 2  # job log message types
 SCHEDULER_TICK = 30.0  # seconds between looks at which instances are due for a sync
 
@@ -38,7 +52,7 @@ class Jobs:
         self._running: dict[int, tuple[int, asyncio.Task]] = {}  # instance pk -> (job pk, task)
         self._background: set[asyncio.Task] = set()
         self._scheduler: asyncio.Task | None = None
-        self.progress: dict[int, list[int]] = {}  # running job pk -> [items done, items to look at]
+        self.runs: dict[int, RunState] = {}  # running job pk -> its state
 
     def lock(self, instance_pk: int) -> asyncio.Lock:
         return self._locks.setdefault(instance_pk, asyncio.Lock())
@@ -85,21 +99,23 @@ class Jobs:
 
     def cancel(self, instance_pk: int, job_pk: int) -> bool:
         entry = self._running.get(instance_pk)
-        if entry is None or entry[0] != job_pk or entry[1].done():
+        if entry is None or entry[0] != job_pk or entry[1].done() or job_pk not in self.runs:
             return False
-        entry[1].cancel()
+        self.runs[job_pk].cancelled = True
         return True
 
     async def _run(self, instance: InstanceRecord, job: JobRecord) -> None:
         note = self._logger(job)
         reason = "completed"
-        self.progress[job.pk] = [0, 0]
+        state = self.runs[job.pk] = RunState()
         try:
             async with self.lock(instance.pk):
-                await self.sync(instance, note, self.progress[job.pk])
-        except asyncio.CancelledError:
+                await self.sync(instance, note, state)
+        except JobCancelled:
             reason = "cancelled"
-            await asyncio.shield(note(WARNING, "the job was cancelled; items indexed so far stay indexed"))
+            await note(WARNING, "the job was cancelled; items indexed so far stay indexed")
+        except asyncio.CancelledError:  # kumo is shutting down; the next start marks leftovers interrupted
+            reason = "interrupted"
             raise
         except Exception as exc:  # recorded on the job, which a person can read through the API
             log.exception("AI Search job %s failed", job.id)
@@ -108,7 +124,7 @@ class Jobs:
         finally:
             await asyncio.shield(run_in_threadpool(self.store.finish_job, job.pk, reason, now_iso()))
             self._running.pop(instance.pk, None)
-            self.progress.pop(job.pk, None)
+            self.runs.pop(job.pk, None)
 
     def _logger(self, job: JobRecord) -> Callable[[int, str], Awaitable[None]]:
         async def note(kind: int, message: str) -> None:
@@ -117,20 +133,23 @@ class Jobs:
 
     # ---- the work -----------------------------------------------------------------------------------
     async def sync(self, instance: InstanceRecord, note: Callable[[int, str], Awaitable[None]],
-                   progress: list[int] | None = None) -> dict[str, int]:
+                   state: RunState | None = None) -> dict[str, int]:
         """Bring the indexes in line with the source (call with the instance's lock held)."""
-        progress = progress if progress is not None else [0, 0]
+        state = state if state is not None else RunState()
+        removed = await run_in_threadpool(self.indexer.remove_orphans, instance)
+        if removed:
+            await note(WARNING, f"removed {removed} vectors left behind by an interrupted indexing")
         folder = instance.config.get("source")
         if folder:
-            counts = await self._sync_folder(instance, folder, note, progress)
+            counts = await self._sync_folder(instance, folder, note, state)
         else:
-            counts = await self._reindex_managed(instance, note, progress)
+            counts = await self._reindex_managed(instance, note, state)
         await note(INFO, "sync finished: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
         await run_in_threadpool(self.store.touch_instance, instance.pk, now_iso())
         return counts
 
     async def _sync_folder(self, instance: InstanceRecord, folder: str, note: Callable[[int, str], Awaitable[None]],
-                           progress: list[int]) -> dict[str, int]:
+                           state: RunState) -> dict[str, int]:
         params = instance.config.get("source_params") or {}
         files = await run_in_threadpool(sources.scan, folder, params)
         source_id = sources.source_id(folder)
@@ -139,9 +158,11 @@ class Jobs:
         signature = index_config_signature(instance.config)
         counts = {"indexed": 0, "unchanged": 0, "deleted": 0, "errors": 0}
         await note(INFO, f"sync started: {len(files)} files in {folder}")
-        progress[1] = len(files) + len(set(by_key) - {f.key for f in files})
+        state.total = len(files) + len(set(by_key) - {f.key for f in files})
         for file in files:
-            progress[0] += 1
+            if state.cancelled:
+                raise JobCancelled
+            state.done += 1
             item = by_key.pop(file.key, None)
             if item is not None and item.status == "completed" and item.index_signature == signature \
                     and item.file_size == file.size and item.metadata.get("timestamp") == file.mtime_ms:
@@ -168,21 +189,25 @@ class Jobs:
             else:
                 counts["indexed"] += 1
         for item in by_key.values():  # gone from the folder: gone from the indexes
-            progress[0] += 1
+            if state.cancelled:
+                raise JobCancelled
+            state.done += 1
             await self.indexer.remove(instance, item, "the file left the source folder")
             counts["deleted"] += 1
         return counts
 
     async def _reindex_managed(self, instance: InstanceRecord, note: Callable[[int, str], Awaitable[None]],
-                               progress: list[int]) -> dict[str, int]:
+                               state: RunState) -> dict[str, int]:
         signature = index_config_signature(instance.config)
         items, _ = await run_in_threadpool(self.store.list_items, instance.pk)
         todo = [i for i in items if i.status != "completed" or i.index_signature != signature]
         await note(INFO, f"sync started: {len(items)} uploaded items, {len(todo)} to index")
         counts = {"indexed": 0, "unchanged": len(items) - len(todo), "errors": 0}
-        progress[1] = len(todo)
+        state.total = len(todo)
         for item in todo:
-            progress[0] += 1
+            if state.cancelled:
+                raise JobCancelled
+            state.done += 1
             record = await self.reindex(instance, item)
             if record.status == "error":
                 counts["errors"] += 1

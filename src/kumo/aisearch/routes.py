@@ -182,9 +182,9 @@ async def chat_completions(request: Request) -> Response:
 def _job_object(job: JobRecord, service: AiSearchService) -> dict[str, Any]:
     out = {"id": job.id, "source": job.source, "description": job.description, "started_at": job.started_at,
            "ended_at": job.ended_at, "end_reason": job.end_reason, "last_seen_at": job.last_seen_at}
-    progress = service.jobs.progress.get(job.pk)
-    if progress is not None and job.ended_at is None:  # kumo's addition, for progress bars
-        out["progress"] = {"done": progress[0], "total": progress[1]}
+    run = service.jobs.runs.get(job.pk)
+    if run is not None and job.ended_at is None:  # kumo's addition, for progress bars
+        out["progress"] = {"done": run.done, "total": run.total}
     return out
 
 

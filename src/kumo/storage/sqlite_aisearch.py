@@ -326,6 +326,11 @@ class SqliteAiSearchStore:
                                 (item_pk,)).fetchall()
         return [r[0] for r in rows]
 
+    def instance_chunk_ids(self, instance_pk):
+        with self.db.reading() as conn:
+            return {r[0] for r in conn.execute("SELECT chunk_id FROM aisearch_chunks WHERE instance_pk = ?",
+                                               (instance_pk,))}
+
     def item_chunks(self, item_pk, offset, limit):
         with self.db.reading() as conn:
             rows = conn.execute(f"SELECT {_CHUNK} FROM aisearch_chunks WHERE item_pk = ? ORDER BY position"
