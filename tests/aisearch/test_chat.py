@@ -87,3 +87,26 @@ def test_query_rewrite_uses_the_llm(pets):
                                                                             "match_threshold": 0}})
     assert isinstance(result.search_query, str) and result.search_query.strip()
     assert result.chunks  # retrieval ran on whatever the model wrote
+
+
+def test_namespace_search_and_chat_across_instances(pets):
+    cf, account = pets
+    cf.aisearch.namespaces.instances.create("default", account_id=account, id="space")
+    upload(cf, account, "space", "moon.md", b"# Moon\n\nThe Moon has no atmosphere, so its sky is black.")
+    options = {"instance_ids": ["pets", "space", "missing"], "retrieval": {"retrieval_type": "vector",
+                                                                            "match_threshold": 0}}
+    found = cf.aisearch.namespaces.search("default", account_id=account, query="why is the sky black on the moon",
+                                          aisearch_options=options)
+    assert found.chunks[0].instance_id == "space" and found.chunks[0].item.key == "moon.md"
+    assert {c.instance_id for c in found.chunks} == {"pets", "space"}
+    assert [(e.instance_id, "not found" in e.message) for e in found.errors] == [("missing", True)]
+    scores = [c.score for c in found.chunks]
+    assert scores == sorted(scores, reverse=True)
+
+    answer = cf.aisearch.namespaces.chat_completions(
+        "default", account_id=account, messages=[{"role": "user", "content": "Why is the Moon's sky black?"}],
+        aisearch_options={"instance_ids": ["space"], "retrieval": {"max_num_results": 1}},
+        extra_body={"max_tokens": 12})
+    assert answer.chunks[0].instance_id == "space" and answer.choices[0].message.content.strip()
+    with pytest.raises(cloudflare.BadRequestError, match="instance_ids"):
+        cf.aisearch.namespaces.search("default", account_id=account, query="x", aisearch_options={})

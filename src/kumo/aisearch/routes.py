@@ -117,6 +117,17 @@ async def delete_namespace(request: Request, account_id: str, name: str) -> JSON
     return ok({"name": name})
 
 
+@router.post("/namespaces/{name}/search")
+async def search_namespace(request: Request, account_id: str, name: str) -> JSONResponse:
+    return ok(await _service(request).search_namespace(account_id, name, await _object(request)))
+
+
+@router.post("/namespaces/{name}/chat/completions")
+async def chat_namespace(request: Request, account_id: str, name: str) -> Response:
+    result, served = await _service(request).chat_namespace(account_id, name, await _object(request))
+    return _chat_response(result, served)
+
+
 # ---- instances -----------------------------------------------------------------------------------------
 @_route("", ["POST"])
 async def create_instance(request: Request) -> JSONResponse:
@@ -172,6 +183,10 @@ async def search(request: Request) -> JSONResponse:
 async def chat_completions(request: Request) -> Response:
     service, account, namespace = _where(request)
     result, served = await service.chat(account, namespace, request.path_params["id"], await _object(request))
+    return _chat_response(result, served)
+
+
+def _chat_response(result: Any, served: str) -> Response:
     headers = {"x-kumo-model": served}
     if isinstance(result, dict):
         return FastJSONResponse(result, headers=headers)

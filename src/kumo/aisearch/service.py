@@ -13,7 +13,13 @@ from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.service import AiService
 from kumo.aisearch import answer, config as cfg
-from kumo.aisearch.errors import DUPLICATE, bad_config, instance_not_found, namespace_not_found
+from kumo.aisearch.errors import (
+    DUPLICATE,
+    INSTANCE_NOT_FOUND,
+    bad_config,
+    instance_not_found,
+    namespace_not_found,
+)
 from kumo.aisearch.indexing import Indexer, now_iso
 from kumo.aisearch.items import Items
 from kumo.aisearch.jobs import Jobs
@@ -21,7 +27,7 @@ from kumo.aisearch.metadata import index_types
 from kumo.aisearch.retrieval import Retriever, chunk_object, search_options
 from kumo.aisearch.sources import check_folder
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, NamespaceRecord
-from kumo.errors import InvalidRequest, NotFound
+from kumo.errors import InvalidRequest, KumoError, NotFound
 from kumo.vectorize.service import INDEX_NAME, VectorizeService
 
 log = logging.getLogger("kumo.aisearch")
@@ -286,15 +292,76 @@ class AiSearchService:
         if not isinstance(body, dict):
             raise bad_config("expected a JSON object with `messages`")
         record = await run_in_threadpool(self.instance, account, namespace, instance_id)
-        answer.check_messages(body.get("messages"))
-        query = answer.query_of({"messages": body["messages"]})
+        query = answer.query_of({"messages": answer.check_messages(body.get("messages"))})
+        model = self._chat_model(body, record)
+        hits, _ = await self._retrieve(record, body, query)
+        return await self._answer(body, model, record, hits, [chunk_object(h) for h in hits])
+
+    def _chat_model(self, body: dict[str, Any], record: InstanceRecord) -> str:
         model = body.get("model") or record.config["ai_search_model"]
         entry = self.ai.catalog.get(model) if isinstance(model, str) else None
         if entry is None or entry.task.slug != "text-generation":
             raise bad_config(f"`model` must be a text-generation model kumo knows, got {model!r}")
-        hits, _ = await self._retrieve(record, body, query)
-        chunks = [chunk_object(h) for h in hits]
+        return model
+
+    async def _answer(self, body: dict[str, Any], model: str, record: InstanceRecord, hits: list,
+                      chunks: list[dict]) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any]], str]:
         inputs = answer.generation_input(body, record.config.get("system_prompt_ai_search"), hits)
         if body.get("stream"):
             return await answer.complete_stream(self.ai, model, inputs, chunks)
         return await answer.complete(self.ai, model, inputs, chunks)
+
+    # ---- several instances of a namespace at once ---------------------------------------------------
+    async def _retrieve_many(self, account: str, namespace: str, body: dict[str, Any], query: str
+                             ) -> tuple[list[tuple[str, Any]], list[dict], str, list[InstanceRecord]]:
+        """Hits of every instance in `ai_search_options.instance_ids`, best first; a missing or failing
+        instance becomes an entry of `errors` instead of failing the request."""
+        await run_in_threadpool(self.namespace, account, namespace)
+        options = body.get("ai_search_options")
+        ids = options.get("instance_ids") if isinstance(options, dict) else None
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids) or len(ids) > 10:
+            raise bad_config("`ai_search_options.instance_ids` must list 1-10 instance ids of this namespace")
+        per_instance = {**body, "ai_search_options": {k: v for k, v in options.items() if k != "instance_ids"}}
+        hits: list[tuple[str, Any]] = []
+        errors, records, used = [], [], query
+        for instance_id in dict.fromkeys(ids):
+            try:
+                record = await run_in_threadpool(self.instance, account, namespace, instance_id)
+                found, used = await self._retrieve(record, per_instance, query)
+            except InvalidRequest:
+                raise  # the request itself is wrong: the same mistake for every instance
+            except KumoError as exc:
+                errors.append({"instance_id": instance_id, "message": exc.message})
+                continue
+            records.append(record)
+            hits.extend((instance_id, hit) for hit in found)
+        retrieval = (options.get("retrieval") or {}) if isinstance(options.get("retrieval"), dict) else {}
+        limit = retrieval.get("max_num_results") or (records[0].config["max_num_results"] if records else 10)
+        hits.sort(key=lambda pair: -pair[1].score)
+        return hits[:limit], errors, used, records
+
+    async def search_namespace(self, account: str, namespace: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise bad_config("expected a JSON object with `query` or `messages` and `ai_search_options.instance_ids`")
+        hits, errors, used, _ = await self._retrieve_many(account, namespace, body, answer.query_of(body))
+        out: dict[str, Any] = {"search_query": used, "query_kind": "text",
+                               "chunks": [{**chunk_object(h), "instance_id": iid} for iid, h in hits]}
+        if errors:
+            out["errors"] = errors
+        return out
+
+    async def chat_namespace(self, account: str, namespace: str,
+                             body: Any) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any]], str]:
+        if not isinstance(body, dict):
+            raise bad_config("expected a JSON object with `messages` and `ai_search_options.instance_ids`")
+        query = answer.query_of({"messages": answer.check_messages(body.get("messages"))})
+        hits, errors, _, records = await self._retrieve_many(account, namespace, body, query)
+        if not records:
+            raise NotFound("none of `ai_search_options.instance_ids` is an instance of this namespace: "
+                           + "; ".join(e["message"] for e in errors), code=INSTANCE_NOT_FOUND)
+        model = self._chat_model(body, records[0])
+        chunks = [{**chunk_object(h), "instance_id": iid} for iid, h in hits]
+        result, served = await self._answer(body, model, records[0], [h for _, h in hits], chunks)
+        if isinstance(result, dict) and errors:
+            result["errors"] = errors
+        return result, served
