@@ -109,14 +109,10 @@ class Platform:
 
             from kumo.api.asgi_transport import StreamingASGITransport
             from kumo.gateway.pipeline import Pipeline
+            from kumo.gateway.upstream_http import AiohttpUpstream, HttpxUpstream
 
-            limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-            # aiohttp carries the bytes: httpcore's connection pool was most of the gateway's cost under load
-            from httpx_aiohttp import AiohttpTransport
-
-            transport = AiohttpTransport(limits=limits, trust_env=False)
-            client = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(300, connect=10))
-            self_client = httpx.AsyncClient(transport=StreamingASGITransport(app), timeout=300)
+            client = AiohttpUpstream(max_connections=1000, connect_timeout=10, read_timeout=300)
+            self_client = HttpxUpstream(httpx.AsyncClient(transport=StreamingASGITransport(app), timeout=300))
             self._clients = [client, self_client]
             self.gateway_pipeline = Pipeline(
                 self.gateways, self.gateway_cache, self.rate_limiter, self.gateway_logs, client, self_client,

@@ -7,11 +7,11 @@ import asyncio
 import email.utils
 import time
 from dataclasses import dataclass
-
-import httpx
+from urllib.parse import urlsplit
 
 from kumo.gateway.errors import UPSTREAM_TIMEOUT, UPSTREAM_UNREACHABLE, GatewayError
 from kumo.gateway.options import RequestOptions
+from kumo.gateway.upstream_http import Upstream, UpstreamBroken, UpstreamResponse, UpstreamTimeout
 
 RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 60.0
@@ -19,11 +19,11 @@ MAX_RETRY_AFTER_S = 60.0
 
 @dataclass
 class Sent:
-    response: httpx.Response  # open stream; the caller reads and closes it
+    response: UpstreamResponse  # unread; the caller reads and closes it
     attempts: int
 
 
-def retry_after_seconds(response: httpx.Response) -> float | None:
+def retry_after_seconds(response: UpstreamResponse) -> float | None:
     value = response.headers.get("retry-after-ms")
     if value:
         try:
@@ -49,29 +49,30 @@ def backoff_delay(options: RequestOptions, attempt: int) -> float:
     return base
 
 
-async def send(client: httpx.AsyncClient, request: httpx.Request, options: RequestOptions) -> Sent:
+async def send(client: Upstream, method: str, url: str, headers: dict[str, str], body: bytes,
+               options: RequestOptions) -> Sent:
     """Send with retries. Returns the last response (maybe an error status) or raises GatewayError when no
     response came at all."""
     timeout = options.timeout_ms / 1000 if options.timeout_ms else None
     attempts = max(1, options.max_attempts)
     for attempt in range(1, attempts + 1):
         try:
-            response = await asyncio.wait_for(client.send(request, stream=True), timeout)
-        except (asyncio.TimeoutError, httpx.TimeoutException):
+            response = await asyncio.wait_for(client.open(method, url, headers, body), timeout)
+        except (asyncio.TimeoutError, UpstreamTimeout):
             if attempt == attempts:
                 waited = f"within {options.timeout_ms} ms" if options.timeout_ms else "(the connection timed out)"
                 raise GatewayError(504, UPSTREAM_TIMEOUT, f"the provider sent no response {waited}") from None
             await asyncio.sleep(backoff_delay(options, attempt))
             continue
-        except httpx.HTTPError as exc:
+        except UpstreamBroken as exc:
             if attempt == attempts:
                 raise GatewayError(502, UPSTREAM_UNREACHABLE,
-                                   f"could not reach the provider at {request.url.host}: {type(exc).__name__}") from None
+                                   f"could not reach the provider at {urlsplit(url).hostname}: {exc}") from None
             await asyncio.sleep(backoff_delay(options, attempt))
             continue
-        if response.status_code in RETRYABLE and attempt < attempts:
+        if response.status in RETRYABLE and attempt < attempts:
             wait = retry_after_seconds(response)
-            await response.aclose()
+            await response.close()
             await asyncio.sleep(wait if wait is not None else backoff_delay(options, attempt))
             continue
         return Sent(response, attempt)

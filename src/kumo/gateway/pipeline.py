@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from starlette.responses import Response, StreamingResponse
 
 from kumo.api.auth import authorize
@@ -34,6 +33,7 @@ from kumo.gateway.providers.base import Provider
 from kumo.gateway.ratelimit import RateLimiter
 from kumo.gateway.service import GatewayService
 from kumo.gateway.upstream import upstream_url
+from kumo.gateway.upstream_http import Upstream, UpstreamBroken, UpstreamResponse
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade", "host", "content-length", "accept-encoding"}
@@ -72,7 +72,7 @@ class Outcome:
 
 class Pipeline:
     def __init__(self, service: GatewayService, cache: ResponseCache, limiter: RateLimiter, logs: LogWriter,
-                 client: httpx.AsyncClient, self_client: httpx.AsyncClient, upstreams: dict[str, str],
+                 client: Upstream, self_client: Upstream, upstreams: dict[str, str],
                  grants: list[TokenGrant], stream_idle_timeout: float, metrics=None):
         self.service = service
         self.cache = cache
@@ -139,26 +139,25 @@ class Pipeline:
         headers = {k: v for k, v in c.headers.items() if k not in HOP_BY_HOP and not k.startswith("cf-aig-")
                    and k not in ("cf-skip-cache", "cf-cache-ttl")}
         headers.update(c.extra_headers)
-        request = client.build_request(c.method, url, headers=headers, content=c.body)
         try:
-            sent = await forwarding.send(client, request, o)
+            sent = await forwarding.send(client, c.method, url, headers, c.body, o)
         except GatewayError as error:
             self._log(c, log_id, started, error.status, False, False)
             return Outcome(False, _gateway_error(error, base_headers), error)
         upstream = sent.response
-        status = upstream.status_code
-        response_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in RESPONSE_DROP}
+        status = upstream.status
+        response_headers = {k: v for k, v in upstream.headers.items() if k not in RESPONSE_DROP}
         response_headers.update(base_headers)
         is_stream = upstream.headers.get("content-type", "").startswith("text/event-stream")
         if not is_stream:
             try:
-                body = await upstream.aread()
-            except httpx.HTTPError as exc:
-                await upstream.aclose()
-                error = GatewayError(502, UPSTREAM_UNREACHABLE, f"the provider's answer broke off: {type(exc).__name__}")
+                body = await upstream.read()
+            except UpstreamBroken as exc:
+                await upstream.close()
+                error = GatewayError(502, UPSTREAM_UNREACHABLE, f"the provider's answer broke off: {exc}")
                 self._log(c, log_id, started, 502, False, False)
                 return Outcome(False, _gateway_error(error, base_headers), error)
-            await upstream.aclose()
+            await upstream.close()
             client_body = body
             if c.response_json is not None and 200 <= status < 300:
                 try:
@@ -177,16 +176,16 @@ class Pipeline:
         return await self._stream(c, upstream, response_headers, log_id, started, key)
 
     # ---- streams --------------------------------------------------------------------------------------
-    async def _stream(self, c: Call, upstream: httpx.Response, headers: dict[str, str], log_id: str,
+    async def _stream(self, c: Call, upstream: UpstreamResponse, headers: dict[str, str], log_id: str,
                       started: float, key: str | None) -> Outcome:
         idle = (c.options.timeout_ms / 1000) if c.options.timeout_ms else self.stream_idle_timeout
-        raw = upstream.aiter_bytes()
+        raw = upstream.chunks()
         first: bytes | None = None
         if c.wait_for_first_byte:
             try:
                 first = await asyncio.wait_for(raw.__anext__(), idle)
-            except (StopAsyncIteration, asyncio.TimeoutError, httpx.HTTPError) as exc:
-                await upstream.aclose()
+            except (StopAsyncIteration, asyncio.TimeoutError, UpstreamBroken) as exc:
+                await upstream.close()
                 error = GatewayError(504 if isinstance(exc, asyncio.TimeoutError) else 502,
                                      UPSTREAM_TIMEOUT if isinstance(exc, asyncio.TimeoutError) else UPSTREAM_UNREACHABLE,
                                      "the provider's stream failed before its first byte")
@@ -212,7 +211,7 @@ class Pipeline:
             state["complete"] = c.provider.stream_complete(b"".join(seen).decode("utf-8", "replace"))
 
         async def body() -> AsyncIterator[bytes]:
-            status, success, failure = upstream.status_code, 200 <= upstream.status_code < 300, None
+            status, success, failure = upstream.status, 200 <= upstream.status < 300, None
             sent_chunks: list[bytes] = []
             source = upstream_chunks()
             if c.response_stream is not None:
@@ -225,14 +224,14 @@ class Pipeline:
                     failure = "the provider's stream ended before it was complete"
             except asyncio.TimeoutError:
                 failure = f"the provider's stream stalled for {idle:.0f} s"
-            except httpx.HTTPError as exc:
-                failure = f"the provider's stream broke off ({type(exc).__name__})"
+            except UpstreamBroken as exc:
+                failure = f"the provider's stream broke off ({exc})"
             except (asyncio.CancelledError, GeneratorExit):  # the client went away: still log what happened
                 self._log(c, log_id, started, 499, False, False, b"".join(seen),
                           upstream.headers.get("content-type"), upstream.headers, stream=True)
                 raise
             finally:
-                await upstream.aclose()
+                await upstream.close()
             if failure is not None:  # never let a broken stream look like a clean end
                 success = False
                 yield _error_event(failure)
@@ -243,7 +242,7 @@ class Pipeline:
             self._log(c, log_id, started, status, success, False, b"".join(seen),
                       upstream.headers.get("content-type"), upstream.headers, stream=True)
 
-        return Outcome(True, StreamingResponse(body(), status_code=upstream.status_code, headers=headers))
+        return Outcome(True, StreamingResponse(body(), status_code=upstream.status, headers=headers))
 
     def _replay(self, c: Call, hit: CachedResponse, log_id: str, base: dict[str, str], started: float) -> Outcome:
         headers = {**hit.headers, **base, "cf-aig-cache-status": "HIT"}
