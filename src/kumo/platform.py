@@ -3,6 +3,8 @@ in-process mode all hold a Platform; backends are chosen here and nowhere else."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kumo.ai.batch import BatchQueue
 from kumo.ai.catalog import Catalog
 from kumo.ai.service import AiService
@@ -56,7 +58,7 @@ class Platform:
             from kumo.vectorize.pg_engine import PgVectorEngine
 
             vector_store = PgVectorStore(self.postgres, ann.m, ann.ef_construction)
-            vector_engine = PgVectorEngine(vector_store, ann)
+            vector_engine = PgVectorEngine(vector_store, replace(ann, ef_search=settings.vectorize_pgvector_ef_search))
         else:
             batch_db = SqliteDatabase(data_dir / "ai-batches.sqlite3", branch="batches")
             gateway_db = SqliteDatabase(data_dir / "gateway.sqlite3", branch="gateway")
