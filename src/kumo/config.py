@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     # Scale-out: PostgreSQL (with pgvector) for all SQL state, shared by several kumo nodes
     database_url: str | None = None  # postgresql://user@host/db [default: SQLite files in data_dir]
     database_max_connections: int = 10
+    database_timeout: float = 5.0  # seconds to wait for a connection before answering 503
     batch_worker: bool = True  # run batch jobs in this process (off for nodes that leave them to `kumo worker`)
     batch_lease_seconds: float = 60.0  # a job whose worker stops renewing this long is taken by another
     # Scale-out: Redis for the gateway's cache and rate limits, shared by several kumo nodes

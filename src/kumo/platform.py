@@ -52,7 +52,8 @@ class Platform:
 
             upgrade_postgres(settings.database_url)  # several nodes may start at once: under an advisory lock
             self.postgres = PostgresDatabase(settings.database_url,
-                                             max_connections=settings.database_max_connections)
+                                             max_connections=settings.database_max_connections,
+                                             connect_timeout=settings.database_timeout)
             batch_db = gateway_db = self.postgres
             from kumo.storage.pg_vectors import PgVectorStore
             from kumo.vectorize.pg_engine import PgVectorEngine

@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+from kumo.errors import KumoError, ServiceUnavailable
 from kumo.gateway.store import GatewayStore, LogRecord
 
 log = logging.getLogger("kumo.gateway.logs")
@@ -19,6 +20,7 @@ _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]  # 10 bits -> 2 charact
 BATCH = 500
 FLUSH_EVERY = 0.1  # seconds
 MAX_PENDING = 100_000
+MAX_UNWRITTEN = 100_000  # log rows kept while the database is unreachable
 
 
 def new_ulid() -> str:
@@ -39,6 +41,7 @@ class LogWriter:
         self.store = store
         self.limits = limits
         self._pending: deque[Loggable | threading.Event] = deque()
+        self._unwritten: list[LogRecord] = []  # settled, but the database was unreachable
         self._wake = threading.Event()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="kumo-gateway-logs", daemon=True)
@@ -66,6 +69,9 @@ class LogWriter:
             closing = self._closing
             self._drain()
             if closing:
+                if self._unwritten:
+                    log.error("shutting down with %d gateway logs not written: the database is unreachable",
+                              len(self._unwritten))
                 return
 
     def _drain(self) -> None:
@@ -84,7 +90,8 @@ class LogWriter:
         self._write(batch)
 
     def _write(self, batch: list[Loggable]) -> None:
-        records = []
+        records = self._unwritten
+        self._unwritten = []
         for entry in batch:
             try:
                 record = entry.settle()
@@ -99,11 +106,21 @@ class LogWriter:
         for record in records:
             key = (record.account, record.gateway)
             if key not in limits:
-                limit = self.limits(*key)
+                try:
+                    limit = self.limits(*key)
+                except KumoError:  # the gateway's settings are out of reach: keep the rows, trim later
+                    limit = None
                 if limit is not None:
                     limits[key] = limit
         try:
             self.store.write_logs(records, limits)
+        except ServiceUnavailable:
+            # The database is away (scaled out: PostgreSQL). Keep the newest rows in memory, bounded, and
+            # write them with the next batch once it answers again.
+            self._unwritten = records[-MAX_UNWRITTEN:]
+            lost = len(records) - len(self._unwritten)
+            log.warning("database unreachable: %d gateway logs wait in memory%s", len(self._unwritten),
+                        f", {lost} oldest dropped" if lost else "")
         except Exception:
             log.exception("could not write %d gateway logs", len(records))
 

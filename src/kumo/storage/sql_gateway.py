@@ -140,7 +140,8 @@ class SqlGatewayStore:
                 "status_code, success, cached, duration, tokens_in, tokens_out, total_tokens, cost, custom_cost, "
                 "metadata, step, event_id, request_content_type, response_content_type, request_type, request_head, "
                 "response_head, request_size, response_size, feedback, score) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",  # a batch retried after a lost commit answer lands once
                 [
                     (r.id, r.account, r.gateway, r.created_at, r.provider, r.model, r.model_type, r.path,
                      r.status_code, int(r.success), int(r.cached), r.duration, r.tokens_in, r.tokens_out,
@@ -152,7 +153,7 @@ class SqlGatewayStore:
                 ],
             )
             conn.executemany(
-                "INSERT INTO gateway_log_bodies (id, request, response) VALUES (?, ?, ?)",
+                "INSERT INTO gateway_log_bodies (id, request, response) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 [(r.id, r.request_body, r.response_body) for r in records
                  if r.request_body is not None or r.response_body is not None],
             )
