@@ -12,6 +12,7 @@ from tests.ai.test_batch import _poll
 from tests.conftest import KUMO, PostgresDatabase, Server
 
 EMBED = "/client/v4/accounts/mover/ai/run/@cf/baai/bge-small-en-v1.5"
+INDEX = "/client/v4/accounts/mover/vectorize/v2/indexes/docs"
 GATEWAYS = "/client/v4/accounts/mover/ai-gateway/gateways"
 
 
@@ -33,6 +34,7 @@ def test_data_dir_moves_into_postgres(tmp_path, fake):
         job = client.post(EMBED, params={"queueRequest": "true"},
                           json={"requests": [{"text": "moved"}]}).json()["result"]["request_id"]
         before = _poll(client, EMBED, job)
+        queries = _vectorize_state(client)
         deadline = time.monotonic() + 10
         while client.get(GATEWAYS + "/gw/logs").json()["result_info"]["total_count"] < 3:
             assert time.monotonic() < deadline
@@ -53,5 +55,28 @@ def test_data_dir_moves_into_postgres(tmp_path, fake):
                 assert logs["result_info"]["total_count"] == 3
                 assert all(item["provider"] == "openai" for item in logs["result"])
                 assert _poll(client, EMBED, job) == before
+                assert _vectorize_state(client, write=False) == queries
         finally:
             node.stop()
+
+
+def _vectorize_state(client: httpx.Client, write: bool = True) -> list:
+    """An index whose first vector predates its metadata index (so a filter does not see it): the same
+    answers before and after the move."""
+    if write:
+        assert client.post("/client/v4/accounts/mover/vectorize/v2/indexes",
+                           json={"name": "docs", "config": {"dimensions": 4, "metric": "cosine"}}).is_success
+        ndjson = '{"id": "old", "values": [1, 0, 0, 0], "metadata": {"lang": "en"}}\n'
+        assert client.post(INDEX + "/upsert", content=ndjson).is_success
+        assert client.post(INDEX + "/metadata_index/create",
+                           json={"propertyName": "lang", "indexType": "string"}).is_success
+        ndjson = ('{"id": "new", "values": [0.9, 0.1, 0, 0], "metadata": {"lang": "en"}, "namespace": "n1"}\n'
+                  '{"id": "fr", "values": [0, 1, 0, 0], "metadata": {"lang": "fr"}}\n')
+        assert client.post(INDEX + "/upsert", content=ndjson).is_success
+    vector = [1, 0.05, 0, 0]
+    answers = [client.post(INDEX + "/query", json={"vector": vector, "topK": 5, "returnValues": True,
+                                                   "returnMetadata": "all", **extra}).json()["result"]
+               for extra in ({}, {"filter": {"lang": "en"}}, {"namespace": "n1"})]
+    assert [m["id"] for m in answers[1]["matches"]] == ["new"]  # "old" was written before the metadata index
+    info = client.get(INDEX + "/info").json()["result"]
+    return [answers, info]

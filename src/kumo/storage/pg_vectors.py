@@ -89,24 +89,28 @@ class PgVectorStore:
     # ---- indexes --------------------------------------------------------------------------
     def create_index(self, account, name, description, dimensions, metric, preset, now):
         with self.db.transaction() as conn:
-            row = conn.execute(
-                "INSERT INTO vectorize_indexes (account, name, description, dimensions, metric, preset,"
-                " created_on, modified_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-                f" RETURNING {_INDEX_COLUMNS}",
-                (account, name, description, dimensions, metric, preset, now, now),
-            ).fetchone()
-            if row is None:
-                return None
-            record = _record(row)
-            opclass, _ = _METRIC_SQL[metric]
-            conn.raw.execute(sql.SQL(
-                "CREATE INDEX {name} ON vectorize_vectors USING hnsw ((embedding::vector({dims})) {opclass})"
-                " WITH (m = {m}, ef_construction = {efc}) WHERE index_pk = {pk}"
-            ).format(
-                name=sql.Identifier(f"vectorize_hnsw_{record.pk}"), dims=sql.Literal(dimensions),
-                opclass=sql.SQL(opclass), m=sql.Literal(self.hnsw_m), efc=sql.Literal(self.hnsw_ef_construction),
-                pk=sql.Literal(record.pk),
-            ))
+            return self.insert_index(conn, account, name, description, dimensions, metric, preset, now)
+
+    def insert_index(self, conn: PostgresConnection, account, name, description, dimensions, metric, preset, now):
+        """The index row and its HNSW index, in the caller's transaction (None: the name is taken)."""
+        row = conn.execute(
+            "INSERT INTO vectorize_indexes (account, name, description, dimensions, metric, preset,"
+            " created_on, modified_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            f" RETURNING {_INDEX_COLUMNS}",
+            (account, name, description, dimensions, metric, preset, now, now),
+        ).fetchone()
+        if row is None:
+            return None
+        record = _record(row)
+        opclass, _ = _METRIC_SQL[metric]
+        conn.raw.execute(sql.SQL(
+            "CREATE INDEX {name} ON vectorize_vectors USING hnsw ((embedding::vector({dims})) {opclass})"
+            " WITH (m = {m}, ef_construction = {efc}) WHERE index_pk = {pk}"
+        ).format(
+            name=sql.Identifier(f"vectorize_hnsw_{record.pk}"), dims=sql.Literal(dimensions),
+            opclass=sql.SQL(opclass), m=sql.Literal(self.hnsw_m), efc=sql.Literal(self.hnsw_ef_construction),
+            pk=sql.Literal(record.pk),
+        ))
         return record
 
     def get_index(self, account, name):

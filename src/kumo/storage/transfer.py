@@ -2,17 +2,25 @@
 who outgrows one machine. Rows are copied as they are (ids, sequence numbers and timestamps kept), in one
 PostgreSQL transaction, so an interrupted copy leaves nothing behind and can simply be run again. The target
 must hold no kumo state yet: merging two histories is not something to guess at.
+
+Vectorize indexes go through the pgvector store (each gets its HNSW index and its metadata indexes as SQL
+indexes); vectors keep their sequence numbers, so a vector written before a metadata index existed is
+still not filterable on it, as before the move.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from kumo.errors import InvalidRequest
 from kumo.storage.migrate import upgrade_postgres, upgrade_sqlite
+from kumo.storage.pg_vectors import LockedIndex, PgVectorStore
 from kumo.storage.postgres import PostgresConnection, PostgresDatabase
 
 BATCH = 1000
@@ -88,6 +96,58 @@ def copy_data_dir(data_dir: Path, url: str, progress: Progress = lambda table, d
                     done += len(batch)
                 progress(table.name, done, total)
                 copied[table.name] = done
+            vectors = data_dir / "vectorize.sqlite3"
+            if vectors.exists():
+                upgrade_sqlite(vectors, "vectorize")
+                copied.update(_copy_vectorize(vectors, PgVectorStore(db), conn, progress))
     finally:
         db.close()
     return copied
+
+
+def _copy_vectorize(path: Path, store: PgVectorStore, conn: PostgresConnection, progress: Progress) -> dict[str, int]:
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        indexes = source.execute(
+            "SELECT pk, account, name, description, dimensions, metric, preset, created_on, modified_on,"
+            " mutation_id, mutation_at, seq FROM vectorize_indexes ORDER BY pk").fetchall()
+        total = source.execute("SELECT count(*) FROM vectorize_vectors").fetchone()[0]
+        done = 0
+        for pk, account, name, description, dims, metric, preset, created, modified, mutation_id, mutation_at, seq \
+                in indexes:
+            record = store.insert_index(conn, account, name, description, dims, metric, preset, created)
+            target = LockedIndex(store, conn, record)
+            for prop, kind, created_seq in source.execute(
+                    "SELECT property_name, index_type, created_seq FROM vectorize_metadata_indexes"
+                    " WHERE index_pk = ?", (pk,)):
+                target.add_metadata_index(prop, kind, created_seq)
+            count = 0
+            for batch_seq, rows in _vector_batches(source, pk):
+                target.upsert([r[0] for r in rows], np.stack([np.frombuffer(r[2], np.float32) for r in rows]),
+                              [r[1] for r in rows], [json.loads(r[3]) if r[3] else None for r in rows], batch_seq)
+                count += len(rows)
+                done += len(rows)
+                progress("vectorize_vectors", done, total)
+            conn.execute("UPDATE vectorize_indexes SET modified_on = ?, mutation_id = ?, mutation_at = ?, seq = ?,"
+                         " vector_count = ? WHERE pk = ?",
+                         (modified, mutation_id, mutation_at, seq, count, record.pk))
+        progress("vectorize_vectors", done, total)
+        return {"vectorize_indexes": len(indexes), "vectorize_vectors": done}
+    finally:
+        source.close()
+
+
+def _vector_batches(source: sqlite3.Connection, pk: int) -> Iterator[tuple[int, list[tuple]]]:
+    """The index's vectors in runs of one sequence number (at most BATCH each)."""
+    rows: list[tuple] = []
+    current = None
+    for vid, namespace, vals, metadata, seq in source.execute(
+            "SELECT id, namespace, vals, metadata, seq FROM vectorize_vectors WHERE index_pk = ? ORDER BY seq, id",
+            (pk,)):
+        if rows and (seq != current or len(rows) == BATCH):
+            yield current, rows
+            rows = []
+        current = seq
+        rows.append((vid, namespace, vals, metadata))
+    if rows:
+        yield current, rows
