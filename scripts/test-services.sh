@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the services the tests use are up on 127.0.0.1, idempotently: Redis on 6379 and
-# PostgreSQL on 5432 with the pgvector extension available. pgvector is not packaged for Debian 12:
+# PostgreSQL on 5432 with the pgvector extension available; and Debian's chromium, which renders the
+# gateway dashboard in its test (that check is skipped, not failed, where it cannot be installed). pgvector is not packaged for Debian 12:
 # it is built from Debian trixie's source package (~25 s) through a private apt configuration, so the
 # machine's own apt sources are left untouched. Needs root for apt; without it, says what is missing.
 set -euo pipefail
@@ -63,6 +64,14 @@ SRC
   has_pgvector || { echo "pgvector did not install" >&2; exit 1; }
 }
 
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 && return
+  echo "Installing Debian's chromium for the dashboard's rendering test..."
+  { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+    || echo "chromium could not be installed: the dashboard's rendering check will be skipped" >&2
+}
+
 ensure_redis
 ensure_postgres
 ensure_pgvector
+ensure_chromium
