@@ -139,3 +139,5 @@ class Platform:
         self.batches.store.close()
         self.gateways.store.close()
         self.gateway_cache.close()
+        if self.postgres is not None:
+            self.postgres.close()  # shared by the stores above: closed once they are done
