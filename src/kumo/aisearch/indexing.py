@@ -46,11 +46,14 @@ class Indexer:
         self.vectorize = vectorize
 
     async def embed(self, model: str, texts: list[str], progress: Progress | None = None) -> np.ndarray:
-        rows: list[list[float]] = []
-        for start in range(0, len(texts), EMBED_BATCH):
-            batch = texts[start : start + EMBED_BATCH]
-            result = await self.ai.run(model, {"text": batch})
-            rows.extend(result.output.result["data"])
+        # batches of similar length: a batch is padded to its longest text, and the forward pass is the cost
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        rows: list[list[float]] = [[] for _ in texts]
+        for start in range(0, len(order), EMBED_BATCH):
+            batch = order[start : start + EMBED_BATCH]
+            result = await self.ai.run(model, {"text": [texts[i] for i in batch]})
+            for i, row in zip(batch, result.output.result["data"]):
+                rows[i] = row
             if progress is not None:
                 progress(len(batch))
         return np.asarray(rows, dtype=np.float32)
