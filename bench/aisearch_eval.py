@@ -88,13 +88,16 @@ RUNS = [  # (label, retrieval options)
 
 
 async def run(chunk_size: int) -> dict:
-    import pydoc_data.topics
-
     from kumo.config import Settings
     from kumo.platform import Platform
 
-    data_dir = Path(tempfile.mkdtemp(prefix="kumo-aisearch-eval-"))
-    platform = Platform(Settings(data_dir=data_dir))
+    with tempfile.TemporaryDirectory(prefix="kumo-aisearch-eval-") as tmp:
+        return await _measure(Platform(Settings(data_dir=Path(tmp))), chunk_size)
+
+
+async def _measure(platform, chunk_size: int) -> dict:
+    import pydoc_data.topics
+
     platform.start()
     await platform.start_async()
     service = platform.aisearch
