@@ -161,6 +161,6 @@ def test_data_plane_routing_edges(gw_server, admin, acct):
     assert r.status_code == 405 and r.json()["errors"][0]["code"] == 7001
     r = httpx.request("OPTIONS", f"{base}/compat/chat/completions")
     assert r.status_code == 405
-    for path in (f"/v1/{acct}", f"/v1/{acct}/gw/openai", "/v1/", f"/v1//gw/openai/x"):
+    for path in (f"/v1/{acct}", f"/v1/{acct}/gw/openai", "/v1/", "/v1//gw/openai/x"):
         r = httpx.post(gw_server.url + path, json={})
         assert r.status_code == 404 and r.json()["errors"][0]["code"] == 7003, path
