@@ -16,15 +16,18 @@ from kumo.gateway.cache import MemoryCache
 from kumo.gateway.logs import LogWriter
 from kumo.gateway.ratelimit import MemoryRateLimiter
 from kumo.gateway.service import GatewayService
+from kumo.storage.sql_aisearch import SqlAiSearchStore
 from kumo.storage.sql_batches import SqlBatchStore
 from kumo.storage.sql_gateway import SqlGatewayStore
 from kumo.storage.sqlite import SqliteDatabase
-from kumo.storage.sqlite_aisearch import SqliteAiSearchStore
 from kumo.storage.sqlite_cache import SqliteCache
 from kumo.storage.sqlite_vectors import SqliteVectorStore
 from kumo.vectorize.embedded import EmbeddedEngine
 from kumo.vectorize.service import VectorizeService
 from kumo.vectorize.space import AnnParams
+
+
+AISEARCH_LOCKS = 0x6B61_6973  # advisory lock space of AI Search instances ("kais"), keyed by instance pk
 
 
 class Platform:
@@ -54,7 +57,10 @@ class Platform:
             self.postgres = PostgresDatabase(settings.database_url,
                                              max_connections=settings.database_max_connections,
                                              connect_timeout=settings.database_timeout)
-            batch_db = gateway_db = self.postgres
+            batch_db = gateway_db = aisearch_db = self.postgres
+            from kumo.storage.pg_locks import AdvisoryLocks
+
+            aisearch_locks = AdvisoryLocks(self.postgres, AISEARCH_LOCKS)
             from kumo.storage.pg_vectors import PgVectorStore
             from kumo.vectorize.pg_engine import PgVectorEngine
 
@@ -63,12 +69,15 @@ class Platform:
         else:
             batch_db = SqliteDatabase(data_dir / "ai-batches.sqlite3", branch="batches")
             gateway_db = SqliteDatabase(data_dir / "gateway.sqlite3", branch="gateway")
+            aisearch_db = SqliteDatabase(data_dir / "aisearch.sqlite3", branch="aisearch")
+            aisearch_locks = None  # one process: an asyncio lock per instance
             vector_store = SqliteVectorStore(data_dir / "vectorize.sqlite3")
             vector_engine = EmbeddedEngine(vector_store, data_dir / "vectorize-snapshots", ann)
         self.vectorize = VectorizeService(vector_store, vector_engine)
         # folder sources: anywhere while kumo is local-only (no tokens), else only under <data_dir>/aisearch-sources
-        self.aisearch = AiSearchService(SqliteAiSearchStore(data_dir / "aisearch.sqlite3"), self.ai, self.vectorize,
-                                        source_root=data_dir / "aisearch-sources" if settings.api_tokens else None)
+        self.aisearch = AiSearchService(SqlAiSearchStore(aisearch_db), self.ai, self.vectorize,
+                                        source_root=data_dir / "aisearch-sources" if settings.api_tokens else None,
+                                        locks=aisearch_locks, shared=self.postgres is not None)
         self.batches = BatchQueue(SqlBatchStore(batch_db, settings.batch_lease_seconds), self.ai,
                                   exclusive=self.postgres is None)
         self.gateways = GatewayService(SqlGatewayStore(gateway_db), auto_create=settings.gateway_auto_create,

@@ -6,6 +6,11 @@ import io
 import json
 import time
 
+import pytest
+
+# for a module whose tests cost LLM time and touch storage as parametrized tests do (see conftest.py)
+ON_SQLITE_ONLY = pytest.mark.parametrize("backend_server", ["sqlite"], indirect=True)
+
 
 def make_pdf(text: str) -> bytes:
     """A one-page PDF whose text layer holds `text` (Helvetica), with a correct cross-reference table."""

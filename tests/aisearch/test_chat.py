@@ -9,8 +9,9 @@ import uuid
 import cloudflare
 import pytest
 
-from tests.aisearch.helpers import upload
+from tests.aisearch.helpers import ON_SQLITE_ONLY, upload
 
+pytestmark = ON_SQLITE_ONLY
 QUESTION = [{"role": "user", "content": "How long do cats sleep every day?"}]
 
 

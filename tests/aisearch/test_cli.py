@@ -6,6 +6,10 @@ import os
 import subprocess
 import sys
 
+from tests.aisearch.helpers import ON_SQLITE_ONLY
+
+pytestmark = ON_SQLITE_ONLY
+
 
 def kumo(server, account, *args, timeout=180):
     result = subprocess.run([sys.executable, "-m", "kumo", "aisearch", *args, "--url", server.url, "--account", account],

@@ -1,7 +1,11 @@
 """Indexing runs ("jobs") and the work they do: syncing a folder source incrementally (a file whose bytes
 and the instance's indexing settings are unchanged is not read twice or embedded again; a file that left
 the folder leaves both indexes), re-indexing uploaded items that need it, and the scheduler that starts a
-sync every `sync_interval`. One instance indexes one thing at a time (a lock per instance)."""
+sync every `sync_interval`. One instance indexes one thing at a time (a lock per instance, see `locks.py`).
+
+Several nodes may share the store (`shared`): each runs a scheduler, and the store lets only one of them open a
+job for an instance; a running job renews its lease every second and learns there whether a node asked it
+to stop; a job whose node died is closed as interrupted once its lease runs out."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
@@ -21,6 +25,7 @@ from kumo.aisearch import sources
 from kumo.aisearch.config import index_config_signature
 from kumo.aisearch.errors import bad_config
 from kumo.aisearch.indexing import Indexer, now_iso
+from kumo.aisearch.locks import InstanceLocks, LocalLocks
 from kumo.aisearch.metadata import built_in
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, ItemRecord, JobRecord
 
@@ -42,24 +47,28 @@ class JobCancelled(Exception):
 
 INFO, WARNING, ERROR = 0, 1, 2  # job log message types
 SCHEDULER_TICK = 30.0  # seconds between looks at which instances are due for a sync
+LEASE_SECONDS = 30.0  # shared: a job not renewed for this long is taken for dead
+RENEW_SECONDS = 1.0  # shared: also how soon a cancel asked through another node is seen
 
 
 class Jobs:
-    def __init__(self, store: AiSearchStore, indexer: Indexer):
+    def __init__(self, store: AiSearchStore, indexer: Indexer, locks: InstanceLocks | None = None,
+                 shared: bool = False):
         self.store = store
         self.indexer = indexer
-        self._locks: dict[int, asyncio.Lock] = {}
+        self.locks = locks or LocalLocks()
+        self.shared = shared
         self._running: dict[int, tuple[int, asyncio.Task]] = {}  # instance pk -> (job pk, task)
         self._background: set[asyncio.Task] = set()
         self._scheduler: asyncio.Task | None = None
         self.runs: dict[int, RunState] = {}  # running job pk -> its state
 
-    def lock(self, instance_pk: int) -> asyncio.Lock:
-        return self._locks.setdefault(instance_pk, asyncio.Lock())
+    def lock(self, instance_pk: int):
+        return self.locks.hold(instance_pk)
 
     # ---- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
-        interrupted = await run_in_threadpool(self.store.interrupt_unfinished_jobs, now_iso())
+        interrupted = await run_in_threadpool(self._interrupt_dead)
         if interrupted:
             log.info("AI Search: %d indexing job(s) were interrupted by the last shutdown", interrupted)
         self._scheduler = asyncio.create_task(self._schedule_forever(), name="kumo-aisearch-scheduler")
@@ -72,42 +81,72 @@ class Jobs:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _interrupt_dead(self) -> int:
+        """Close the jobs nobody runs any more: embedded, every unfinished one (this process just started);
+        shared, those whose lease ran out (other nodes' jobs are alive)."""
+        return self.store.interrupt_unfinished_jobs(now_iso(), expired_only=self.shared)
+
     def in_background(self, coro: Awaitable) -> None:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     # ---- jobs ---------------------------------------------------------------------------------------
-    def running_job(self, instance_pk: int) -> int | None:
+    async def running_job(self, instance_pk: int) -> int | None:
+        """The instance's running job: here, or (shared) on any node."""
+        here = self.running_job_here(instance_pk)
+        if here is not None or not self.shared:
+            return here
+        return await run_in_threadpool(self.store.running_job, instance_pk)
+
+    async def start_job(self, instance: InstanceRecord, source: str, description: str | None) -> JobRecord:
+        job = await self.try_start(instance, source, description)
+        if job is None:
+            raise bad_config(f"a sync job is already running for instance {instance.id!r}; wait for it to end "
+                             "or cancel it (PATCH .../jobs/{job_id} with action=cancel)")
+        return job
+
+    async def try_start(self, instance: InstanceRecord, source: str, description: str | None,
+                        not_since: str | None = None) -> JobRecord | None:
+        """Start a job unless the instance has one running (on any node) or, given `not_since`, one started
+        after that time."""
+        if self.running_job_here(instance.pk) is not None:
+            return None
+        job = await run_in_threadpool(self.store.create_job, instance.pk, str(uuid.uuid4()), source, description,
+                                      now_iso(), lease_until=time.time() + LEASE_SECONDS if self.shared else None,
+                                      not_since=not_since)
+        if job is not None:
+            task = asyncio.create_task(self._run(instance, job), name=f"kumo-aisearch-job-{job.id}")
+            self._running[instance.pk] = (job.pk, task)
+        return job
+
+    def running_job_here(self, instance_pk: int) -> int | None:
         entry = self._running.get(instance_pk)
         return entry[0] if entry and not entry[1].done() else None
 
-    async def start_job(self, instance: InstanceRecord, source: str, description: str | None) -> JobRecord:
-        if self.running_job(instance.pk) is not None:
-            raise bad_config(f"a sync job is already running for instance {instance.id!r}; wait for it to end "
-                             "or cancel it (PATCH .../jobs/{job_id} with action=cancel)")
-        job = await run_in_threadpool(self.store.create_job, instance.pk, str(uuid.uuid4()), source, description,
-                                      now_iso())
-        task = asyncio.create_task(self._run(instance, job), name=f"kumo-aisearch-job-{job.id}")
-        self._running[instance.pk] = (job.pk, task)
-        return job
-
-    async def wait(self, instance_pk: int) -> None:
+    async def wait(self, instance_pk: int, job_pk: int | None = None) -> None:
+        """Until the instance's job here (or job `job_pk`, wherever it runs) has ended."""
         entry = self._running.get(instance_pk)
-        if entry is not None:
+        if entry is not None and job_pk in (None, entry[0]):
             await asyncio.gather(entry[1], return_exceptions=True)
+            return
+        while self.shared and job_pk is not None \
+                and await run_in_threadpool(self.store.running_job, instance_pk) == job_pk:
+            await asyncio.sleep(0.2)
 
-    def cancel(self, instance_pk: int, job_pk: int) -> bool:
+    async def cancel(self, instance_pk: int, job_pk: int) -> bool:
+        """Ask the job to stop (between two items); False if it is not running."""
         entry = self._running.get(instance_pk)
-        if entry is None or entry[0] != job_pk or entry[1].done() or job_pk not in self.runs:
-            return False
-        self.runs[job_pk].cancelled = True
-        return True
+        if entry is not None and entry[0] == job_pk and not entry[1].done() and job_pk in self.runs:
+            self.runs[job_pk].cancelled = True
+            return True
+        return self.shared and await run_in_threadpool(self.store.request_cancel, job_pk)
 
     async def _run(self, instance: InstanceRecord, job: JobRecord) -> None:
         note = self._logger(job)
         reason = "completed"
         state = self.runs[job.pk] = RunState()
+        lease = asyncio.create_task(self._keep_lease(job, state)) if self.shared else None
         try:
             async with self.lock(instance.pk):
                 await self.sync(instance, note, state)
@@ -122,9 +161,22 @@ class Jobs:
             reason = "error"
             await note(ERROR, f"the job failed: {getattr(exc, 'message', None) or exc}")
         finally:
+            if lease is not None:
+                lease.cancel()
             await asyncio.shield(run_in_threadpool(self.store.finish_job, job.pk, reason, now_iso()))
             self._running.pop(instance.pk, None)
             self.runs.pop(job.pk, None)
+
+    async def _keep_lease(self, job: JobRecord, state: RunState) -> None:
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            try:
+                answer = await run_in_threadpool(self.store.renew_job, job.pk, time.time() + LEASE_SECONDS)
+            except Exception:  # PostgreSQL away for a moment: try again; the lease is long enough
+                log.warning("AI Search job %s: could not renew its lease", job.id, exc_info=True)
+                continue
+            if answer is None or answer:  # closed by another node (lease lost) or asked to stop
+                state.cancelled = True
 
     def _logger(self, job: JobRecord) -> Callable[[int, str], Awaitable[None]]:
         async def note(kind: int, message: str) -> None:
@@ -246,16 +298,18 @@ class Jobs:
             await asyncio.sleep(SCHEDULER_TICK)
 
     async def _start_due_syncs(self) -> None:
+        """Every node ticks; the store opens a due instance's job for one of them only."""
+        if self.shared:
+            await run_in_threadpool(self._interrupt_dead)
         now = datetime.now(timezone.utc)
         for instance in await run_in_threadpool(self.store.all_instances):
             config = instance.config
-            if not config.get("source") or config.get("paused") or self.running_job(instance.pk) is not None:
+            if not config.get("source") or config.get("paused"):
                 continue
-            jobs, _ = await run_in_threadpool(self.store.list_jobs, instance.pk, 0, 1)
-            last = jobs[0].started_at if jobs else None
-            if last is None or (now - _parse(last)).total_seconds() >= config["sync_interval"]:
-                await self.start_job(instance, "schedule", "scheduled sync")
+            await self.try_start(instance, "schedule", "scheduled sync",
+                                 not_since=_iso(now - timedelta(seconds=config["sync_interval"])))
 
 
-def _parse(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+def _iso(moment: datetime) -> str:
+    """As `now_iso` writes it, so stamps compare as strings."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -242,8 +242,8 @@ async def update_job(request: Request) -> JSONResponse:
     if body.get("action") != "cancel":
         raise bad_config("`action` must be `cancel`")
     service = _service(request)
-    if service.jobs.cancel(instance.pk, job.pk):
-        await service.jobs.wait(instance.pk)
+    if await service.jobs.cancel(instance.pk, job.pk):
+        await service.jobs.wait(instance.pk, job.pk)
     _, job = await _job(request)
     return ok(_job_object(job, _service(request)))
 

@@ -23,6 +23,7 @@ from kumo.aisearch.errors import (
 from kumo.aisearch.indexing import Indexer, now_iso
 from kumo.aisearch.items import Items
 from kumo.aisearch.jobs import Jobs
+from kumo.aisearch.locks import InstanceLocks
 from kumo.aisearch.metadata import index_types
 from kumo.aisearch.retrieval import Retriever, chunk_object, search_options
 from kumo.aisearch.sources import check_folder
@@ -46,14 +47,14 @@ def namespace_object(record: NamespaceRecord) -> dict[str, Any]:
 
 class AiSearchService:
     def __init__(self, store: AiSearchStore, ai: AiService, vectorize: VectorizeService, *,
-                 source_root: Any = None):
+                 source_root: Any = None, locks: InstanceLocks | None = None, shared: bool = False):
         self.store = store
         self.ai = ai
         self.vectorize = vectorize
         self.source_root = source_root  # folder sources must live under it (None: anywhere)
         self.indexer = Indexer(store, ai, vectorize)
         self.retriever = Retriever(store, ai, vectorize)
-        self.jobs = Jobs(store, self.indexer)
+        self.jobs = Jobs(store, self.indexer, locks, shared)  # shared: other nodes use the same store
         self.items = Items(store, self.indexer, self.jobs)
 
     async def start(self) -> None:
@@ -232,16 +233,16 @@ class AiSearchService:
         await run_in_threadpool(self.store.update_instance, record.pk, updated, now_iso())
         changed = cfg.index_config_signature(updated) != cfg.index_config_signature(record.config)
         record = await run_in_threadpool(self.instance, account, namespace, instance_id)
-        if changed and self.jobs.running_job(record.pk) is None:  # as on Cloudflare: new chunking re-indexes
-            await self.jobs.start_job(record, "user", "re-index after a settings change")
+        if changed:  # as on Cloudflare: new chunking re-indexes (not started while a job already runs)
+            await self.jobs.try_start(record, "user", "re-index after a settings change")
         return self.instance_object(record)
 
     async def delete_instance(self, account: str, namespace: str, instance_id: str) -> dict[str, Any]:
         record = await run_in_threadpool(self.instance, account, namespace, instance_id)
-        running = self.jobs.running_job(record.pk)
+        running = await self.jobs.running_job(record.pk)
         if running is not None:
-            self.jobs.cancel(record.pk, running)
-            await self.jobs.wait(record.pk)
+            await self.jobs.cancel(record.pk, running)
+            await self.jobs.wait(record.pk, running)
         async with self.jobs.lock(record.pk):
             await run_in_threadpool(self.store.delete_instance, record.pk)
             if record.vector_index:

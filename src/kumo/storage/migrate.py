@@ -16,7 +16,8 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-POSTGRES_BRANCHES = ("vectorize", "gateway", "batches")  # the gateway cache lives in Redis when scaled out
+# the gateway cache lives in Redis when scaled out
+POSTGRES_BRANCHES = ("vectorize", "gateway", "batches", "aisearch")
 _LOCK_KEY = 0x6B756D6F  # "kumo": one advisory lock for every node's migrations
 
 

@@ -1,12 +1,15 @@
-"""AI Search state in SQLite: namespaces, instances, items (uploaded bytes as blobs, so an upload is one
-transaction), chunks, and an FTS5 table (porter stemming, BM25) for keyword retrieval. FTS rows are kept in
-step with chunk rows inside the same transactions (the migration runner splits on ';', so no triggers)."""
+"""AI Search state in SQL (SQLite or PostgreSQL): namespaces, instances, items (uploaded bytes as blobs, so an
+upload is one transaction), chunks with their keyword index (`aisearch_keywords`: the one dialect-specific
+part, kept in step with the chunk rows inside the same transactions), indexing jobs and logs.
+
+Jobs carry a lease when several nodes share the database: a job is live while its node renews
+`lease_until`; one whose lease ran out (its node died) is closed as interrupted by whoever notices first.
+At most one unfinished job per instance (a unique partial index), so two nodes never run one twice."""
 
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
+import time
 
 from kumo.aisearch.store import (
     InstanceRecord,
@@ -16,92 +19,7 @@ from kumo.aisearch.store import (
     NamespaceRecord,
     StoredChunk,
 )
-from kumo.storage.sqlite import SqliteDatabase
-
-MIGRATIONS = [
-    """
-    CREATE TABLE aisearch_namespaces (
-        account TEXT NOT NULL,
-        name TEXT NOT NULL,
-        description TEXT,
-        created_at TEXT NOT NULL,
-        PRIMARY KEY (account, name)
-    );
-    CREATE TABLE aisearch_instances (
-        pk INTEGER PRIMARY KEY AUTOINCREMENT,
-        account TEXT NOT NULL,
-        namespace TEXT NOT NULL,
-        id TEXT NOT NULL,
-        config TEXT NOT NULL,
-        vector_index TEXT,
-        created_at TEXT NOT NULL,
-        modified_at TEXT NOT NULL,
-        last_activity TEXT,
-        UNIQUE (account, namespace, id)
-    );
-    CREATE TABLE aisearch_items (
-        pk INTEGER PRIMARY KEY AUTOINCREMENT,
-        instance_pk INTEGER NOT NULL REFERENCES aisearch_instances(pk) ON DELETE CASCADE,
-        id TEXT NOT NULL UNIQUE,
-        key TEXT NOT NULL,
-        source_id TEXT NOT NULL,
-        checksum TEXT NOT NULL,
-        status TEXT NOT NULL,
-        error TEXT,
-        file_size INTEGER NOT NULL,
-        chunks_count INTEGER NOT NULL DEFAULT 0,
-        metadata TEXT NOT NULL,
-        index_signature TEXT,
-        content BLOB,
-        created_at TEXT NOT NULL,
-        last_seen_at TEXT NOT NULL,
-        UNIQUE (instance_pk, key)
-    );
-    CREATE TABLE aisearch_chunks (
-        pk INTEGER PRIMARY KEY AUTOINCREMENT,
-        instance_pk INTEGER NOT NULL,
-        item_pk INTEGER NOT NULL REFERENCES aisearch_items(pk) ON DELETE CASCADE,
-        chunk_id TEXT NOT NULL UNIQUE,
-        position INTEGER NOT NULL,
-        text TEXT NOT NULL,
-        start_byte INTEGER NOT NULL,
-        end_byte INTEGER NOT NULL
-    );
-    CREATE INDEX aisearch_chunks_item ON aisearch_chunks (item_pk, position);
-    CREATE VIRTUAL TABLE aisearch_fts USING fts5 (text, tokenize = 'porter unicode61');
-    CREATE TABLE aisearch_jobs (
-        pk INTEGER PRIMARY KEY AUTOINCREMENT,
-        instance_pk INTEGER NOT NULL REFERENCES aisearch_instances(pk) ON DELETE CASCADE,
-        id TEXT NOT NULL UNIQUE,
-        source TEXT NOT NULL,
-        description TEXT,
-        started_at TEXT,
-        ended_at TEXT,
-        end_reason TEXT,
-        last_seen_at TEXT
-    );
-    CREATE TABLE aisearch_job_logs (
-        pk INTEGER PRIMARY KEY AUTOINCREMENT,
-        job_pk INTEGER NOT NULL REFERENCES aisearch_jobs(pk) ON DELETE CASCADE,
-        created_at REAL NOT NULL,
-        message TEXT NOT NULL,
-        message_type INTEGER NOT NULL
-    );
-    CREATE TABLE aisearch_item_logs (
-        pk INTEGER PRIMARY KEY AUTOINCREMENT,
-        instance_pk INTEGER NOT NULL REFERENCES aisearch_instances(pk) ON DELETE CASCADE,
-        item_id TEXT NOT NULL,
-        action TEXT NOT NULL,
-        file_key TEXT NOT NULL,
-        chunk_count INTEGER,
-        error_type TEXT,
-        message TEXT,
-        processing_time_ms INTEGER,
-        timestamp TEXT NOT NULL
-    );
-    CREATE INDEX aisearch_item_logs_item ON aisearch_item_logs (instance_pk, item_id, pk)
-    """,
-]
+from kumo.storage.aisearch_keywords import Fts5Keywords, TsvectorKeywords
 
 _INSTANCE = "pk, account, namespace, id, config, vector_index, created_at, modified_at, last_activity"
 _ITEM = ("pk, instance_pk, id, key, source_id, checksum, status, error, file_size, chunks_count, metadata, "
@@ -109,12 +27,15 @@ _ITEM = ("pk, instance_pk, id, key, source_id, checksum, status, error, file_siz
 _CHUNK = "chunk_id, item_pk, position, text, start_byte, end_byte"
 _JOB = "pk, instance_pk, id, source, description, started_at, ended_at, end_reason, last_seen_at"
 _STATUS_ORDER = "CASE status WHEN 'running' THEN 0 WHEN 'queued' THEN 1 WHEN 'error' THEN 2 ELSE 3 END"
-_FTS_TERM = re.compile(r"[^\w]+", re.UNICODE)
 
 
 def _instance(row) -> InstanceRecord:
     pk, account, namespace, iid, config, vector_index, created, modified, activity = row
     return InstanceRecord(pk, account, namespace, iid, json.loads(config), vector_index, created, modified, activity)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _item(row) -> ItemRecord:
@@ -123,21 +44,18 @@ def _item(row) -> ItemRecord:
     return ItemRecord(*values)
 
 
-def _fts_query(terms: list[str], mode: str) -> str | None:
-    """An FTS5 MATCH expression: each term quoted (so words like AND/NEAR are plain words), AND- or OR-joined."""
-    cleaned = []
-    for term in terms:
-        for word in _FTS_TERM.split(term):
-            if word:
-                cleaned.append('"' + word.replace('"', "") + '"')
-    if not cleaned:
-        return None
-    return (" AND " if mode == "and" else " OR ").join(dict.fromkeys(cleaned))
+def _interrupt(conn, now: str, where: str, args: tuple) -> int:
+    return conn.execute("UPDATE aisearch_jobs SET ended_at = ?, end_reason = 'interrupted', last_seen_at = ?,"
+                        " lease_until = NULL WHERE ended_at IS NULL" + where, (now, now, *args)).rowcount
 
 
-class SqliteAiSearchStore:
-    def __init__(self, path: Path):
-        self.db = SqliteDatabase(path, MIGRATIONS)
+class SqlAiSearchStore:
+    def __init__(self, db):
+        self.db = db
+        self.keywords = TsvectorKeywords() if db.dialect == "postgresql" else Fts5Keywords()
+        # items listed newest first by their file's timestamp (NULLS LAST: PostgreSQL would put them first)
+        self._timestamp = ("(metadata::jsonb -> 'timestamp')" if db.dialect == "postgresql"
+                           else "json_extract(metadata, '$.timestamp')")
 
     # ---- namespaces -----------------------------------------------------------------------------
     def create_namespace(self, account, name, description, now):
@@ -173,14 +91,11 @@ class SqliteAiSearchStore:
     # ---- instances ------------------------------------------------------------------------------
     def create_instance(self, account, namespace, instance_id, config, vector_index, now):
         with self.db.transaction() as conn:
-            cur = conn.execute(
+            row = conn.execute(
                 "INSERT INTO aisearch_instances (account, namespace, id, config, vector_index, created_at, modified_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (account, namespace, instance_id, json.dumps(config), vector_index, now, now))
-            if cur.rowcount == 0:
-                return None
-            row = conn.execute(f"SELECT {_INSTANCE} FROM aisearch_instances WHERE pk = ?", (cur.lastrowid,)).fetchone()
-        return _instance(row)
+                f" VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING {_INSTANCE}",
+                (account, namespace, instance_id, json.dumps(config), vector_index, now, now)).fetchone()
+        return _instance(row) if row else None
 
     def get_instance(self, account, namespace, instance_id):
         with self.db.reading() as conn:
@@ -214,8 +129,7 @@ class SqliteAiSearchStore:
 
     def delete_instance(self, pk):
         with self.db.transaction() as conn:
-            conn.execute("DELETE FROM aisearch_fts WHERE rowid IN (SELECT pk FROM aisearch_chunks WHERE instance_pk = ?)",
-                         (pk,))
+            self.keywords.unindex(conn, "instance_pk", pk)
             conn.execute("DELETE FROM aisearch_chunks WHERE instance_pk = ?", (pk,))
             conn.execute("DELETE FROM aisearch_instances WHERE pk = ?", (pk,))
 
@@ -256,11 +170,11 @@ class SqliteAiSearchStore:
                 where.append(f"{column} = ?")
                 args.append(value)
         if search:
-            where.append("instr(lower(key), ?) > 0")
-            args.append(search.lower())
+            where.append("lower(key) LIKE ? ESCAPE '\\'")
+            args.append("%" + _escape_like(search.lower()) + "%")
         clause = " AND ".join(where)
         order = (f"{_STATUS_ORDER}, last_seen_at DESC, pk" if sort_by == "status"
-                 else "json_extract(metadata, '$.timestamp') DESC, created_at DESC, pk")
+                 else f"{self._timestamp} DESC NULLS LAST, created_at DESC, pk")
         with self.db.reading() as conn:
             total = conn.execute(f"SELECT count(*) FROM aisearch_items WHERE {clause}", args).fetchone()[0]
             sql = f"SELECT {_ITEM} FROM aisearch_items WHERE {clause} ORDER BY {order}"
@@ -284,22 +198,20 @@ class SqliteAiSearchStore:
         with self.db.transaction() as conn:
             instance_pk = conn.execute("SELECT instance_pk FROM aisearch_items WHERE pk = ?", (item_pk,)).fetchone()[0]
             self._drop_chunks(conn, item_pk)
-            for chunk in chunks:
-                cur = conn.execute(
+            if chunks:
+                conn.executemany(
                     "INSERT INTO aisearch_chunks (instance_pk, item_pk, chunk_id, position, text, start_byte, end_byte)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (instance_pk, item_pk, chunk.chunk_id, chunk.position, chunk.text, chunk.start_byte, chunk.end_byte))
+                    [(instance_pk, item_pk, c.chunk_id, c.position, c.text, c.start_byte, c.end_byte) for c in chunks])
                 if keyword:
-                    conn.execute("INSERT INTO aisearch_fts (rowid, text) VALUES (?, ?)", (cur.lastrowid, chunk.text))
+                    self.keywords.index_item(conn, item_pk)
             conn.execute("UPDATE aisearch_items SET status = ?, error = ?, chunks_count = ?, index_signature = ?,"
                          " last_seen_at = ? WHERE pk = ?", (status, error, len(chunks), index_signature, now, item_pk))
             row = conn.execute(f"SELECT {_ITEM} FROM aisearch_items WHERE pk = ?", (item_pk,)).fetchone()
         return _item(row)
 
-    @staticmethod
-    def _drop_chunks(conn, item_pk: int) -> None:
-        conn.execute("DELETE FROM aisearch_fts WHERE rowid IN (SELECT pk FROM aisearch_chunks WHERE item_pk = ?)",
-                     (item_pk,))
+    def _drop_chunks(self, conn, item_pk: int) -> None:
+        self.keywords.unindex(conn, "item_pk", item_pk)
         conn.execute("DELETE FROM aisearch_chunks WHERE item_pk = ?", (item_pk,))
 
     def delete_item(self, item_pk):
@@ -356,17 +268,14 @@ class SqliteAiSearchStore:
         return [StoredChunk(*r) for r in rows]
 
     def keyword_search(self, instance_pk, terms, mode, limit, item_pks):
-        expression = _fts_query(terms, mode)
-        if expression is None or (item_pks is not None and not item_pks):
+        query = self.keywords.search(terms, mode)
+        if query is None or (item_pks is not None and not item_pks):
             return []
-        sql = ("SELECT c.chunk_id, -bm25(aisearch_fts) AS score FROM aisearch_fts"
-               " JOIN aisearch_chunks c ON c.pk = aisearch_fts.rowid"
-               " WHERE aisearch_fts MATCH ? AND c.instance_pk = ?")
-        args: list = [expression, instance_pk]
+        sql, args = query[0] + " AND c.instance_pk = ?", [*query[1], instance_pk]
         if item_pks is not None:
             sql += f" AND c.item_pk IN ({','.join('?' * len(item_pks))})"
             args.extend(sorted(item_pks))
-        sql += " ORDER BY score DESC LIMIT ?"
+        sql += " ORDER BY score DESC, c.pk LIMIT ?"
         args.append(limit)
         with self.db.reading() as conn:
             rows = conn.execute(sql, args).fetchall()
@@ -386,13 +295,21 @@ class SqliteAiSearchStore:
         return [(pk, json.loads(meta)) for pk, meta in rows]
 
     # ---- jobs and logs ----------------------------------------------------------------------------
-    def create_job(self, instance_pk, job_id, source, description, now):
+    def create_job(self, instance_pk, job_id, source, description, now, *, lease_until=None, not_since=None):
+        """The instance's new job, or None if it has an unfinished one (or, given `not_since`, one that started
+        after it). An unfinished job whose lease ran out is closed as interrupted first."""
         with self.db.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO aisearch_jobs (instance_pk, id, source, description, started_at, last_seen_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)", (instance_pk, job_id, source, description, now, now))
-            row = conn.execute(f"SELECT {_JOB} FROM aisearch_jobs WHERE pk = ?", (cur.lastrowid,)).fetchone()
-        return JobRecord(*row)
+            _interrupt(conn, now, " AND instance_pk = ? AND lease_until < ?", (instance_pk, time.time()))
+            if not_since is not None and conn.execute(
+                    "SELECT 1 FROM aisearch_jobs WHERE instance_pk = ? AND started_at > ?",
+                    (instance_pk, not_since)).fetchone():
+                return None
+            # two nodes starting a job at once: the unique partial index lets one in, the other does nothing
+            row = conn.execute(
+                "INSERT INTO aisearch_jobs (instance_pk, id, source, description, started_at, last_seen_at, lease_until)"
+                f" VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING {_JOB}",
+                (instance_pk, job_id, source, description, now, now, lease_until)).fetchone()
+        return JobRecord(*row) if row else None
 
     def get_job(self, instance_pk, job_id):
         with self.db.reading() as conn:
@@ -407,15 +324,39 @@ class SqliteAiSearchStore:
                                 " LIMIT ? OFFSET ?", (instance_pk, limit, offset)).fetchall()
         return [JobRecord(*r) for r in rows], total
 
+    def running_job(self, instance_pk):
+        """The pk of the instance's unfinished job whose lease (if it has one) still runs, or None."""
+        with self.db.reading() as conn:
+            row = conn.execute("SELECT pk FROM aisearch_jobs WHERE instance_pk = ? AND ended_at IS NULL"
+                               " AND (lease_until IS NULL OR lease_until >= ?)", (instance_pk, time.time())).fetchone()
+        return row[0] if row else None
+
+    def renew_job(self, job_pk, lease_until):
+        """Extend a running job's lease: None if the job was closed meanwhile (its lease had run out), else
+        whether someone asked it to stop."""
+        with self.db.transaction() as conn:
+            row = conn.execute("UPDATE aisearch_jobs SET lease_until = ? WHERE pk = ? AND ended_at IS NULL"
+                               " RETURNING cancel_requested", (lease_until, job_pk)).fetchone()
+        return None if row is None else bool(row[0])
+
+    def request_cancel(self, job_pk):
+        with self.db.transaction() as conn:
+            return conn.execute("UPDATE aisearch_jobs SET cancel_requested = 1 WHERE pk = ? AND ended_at IS NULL",
+                                (job_pk,)).rowcount == 1
+
     def finish_job(self, job_pk, end_reason, now):
         with self.db.transaction() as conn:
-            conn.execute("UPDATE aisearch_jobs SET ended_at = ?, end_reason = ?, last_seen_at = ? WHERE pk = ?"
-                         " AND ended_at IS NULL", (now, end_reason, now, job_pk))
+            conn.execute("UPDATE aisearch_jobs SET ended_at = ?, end_reason = ?, last_seen_at = ?, lease_until = NULL"
+                         " WHERE pk = ? AND ended_at IS NULL", (now, end_reason, now, job_pk))
 
-    def interrupt_unfinished_jobs(self, now):
+    def interrupt_unfinished_jobs(self, now, *, expired_only=False):
+        """Close unfinished jobs as interrupted: all of them (embedded: whoever ran them is gone), or those
+        whose lease ran out (shared: other nodes' jobs may be running)."""
         with self.db.transaction() as conn:
-            return conn.execute("UPDATE aisearch_jobs SET ended_at = ?, end_reason = 'interrupted', last_seen_at = ?"
-                                " WHERE ended_at IS NULL", (now, now)).rowcount
+            if expired_only:
+                # no lease at all: a job copied from an embedded data dir
+                return _interrupt(conn, now, " AND (lease_until IS NULL OR lease_until < ?)", (time.time(),))
+            return _interrupt(conn, now, "", ())
 
     def add_job_log(self, job_pk, message, message_type, at):
         with self.db.transaction() as conn:
@@ -445,4 +386,5 @@ class SqliteAiSearchStore:
         return [(r[0], ItemLog(*r[1:])) for r in rows]
 
     def close(self):
-        self.db.close()
+        if self.db.dialect != "postgresql":
+            self.db.close()  # a PostgreSQL pool is shared: Platform closes it after every store
