@@ -14,6 +14,7 @@ from tests.conftest import KUMO, PostgresDatabase, Server
 EMBED = "/client/v4/accounts/mover/ai/run/@cf/baai/bge-small-en-v1.5"
 INDEX = "/client/v4/accounts/mover/vectorize/v2/indexes/docs"
 GATEWAYS = "/client/v4/accounts/mover/ai-gateway/gateways"
+SEARCH = "/client/v4/accounts/mover/ai-search/namespaces/default/instances"
 
 
 def _client(srv: Server) -> httpx.Client:
@@ -35,6 +36,7 @@ def test_data_dir_moves_into_postgres(tmp_path, fake):
                           json={"requests": [{"text": "moved"}]}).json()["result"]["request_id"]
         before = _poll(client, EMBED, job)
         queries = _vectorize_state(client)
+        searches = _aisearch_state(client)
         deadline = time.monotonic() + 10
         while client.get(GATEWAYS + "/gw/logs").json()["result_info"]["total_count"] < 3:
             assert time.monotonic() < deadline
@@ -56,6 +58,8 @@ def test_data_dir_moves_into_postgres(tmp_path, fake):
                 assert all(item["provider"] == "openai" for item in logs["result"])
                 assert _poll(client, EMBED, job) == before
                 assert _vectorize_state(client, write=False) == queries
+                assert _aisearch_state(client, write=False) == searches
+                _aisearch_after_move(client)
         finally:
             node.stop()
 
@@ -80,3 +84,29 @@ def _vectorize_state(client: httpx.Client, write: bool = True) -> list:
     assert [m["id"] for m in answers[1]["matches"]] == ["new"]  # "old" was written before the metadata index
     info = client.get(INDEX + "/info").json()["result"]
     return [answers, info]
+
+
+def _aisearch_state(client: httpx.Client, write: bool = True) -> list:
+    """An instance with one item (chunks in the managed Vectorize index and the keyword index): vector,
+    keyword and hybrid search answer the same before and after the move, and so does the item."""
+    if write:
+        assert client.post(SEARCH, json={"id": "kb"}).is_success
+        upload = client.post(SEARCH + "/kb/items", data={"wait_for_completion": "true"},
+                             files={"file": ("otters.md", b"Sea otters hold hands while they sleep.")})
+        assert upload.json()["result"]["status"] == "completed", upload.text
+    answers = [client.post(SEARCH + "/kb/search", json={"query": "otters sleep holding hands", "ai_search_options": {
+        "retrieval": {"retrieval_type": kind}}}).json()["result"] for kind in ("vector", "keyword", "hybrid")]
+    assert all(a["chunks"][0]["item"]["key"] == "otters.md" for a in answers), answers
+    items = client.get(SEARCH + "/kb/items").json()["result"]
+    return [answers, items]
+
+
+def _aisearch_after_move(client: httpx.Client) -> None:
+    """New rows after the move (pks from sequences moved past the copied ones) are found by both searches."""
+    upload = client.post(SEARCH + "/kb/items", data={"wait_for_completion": "true"},
+                         files={"file": ("owls.md", b"Owls turn their heads to look behind them.")})
+    assert upload.json()["result"]["status"] == "completed", upload.text
+    for kind in ("vector", "keyword"):
+        found = client.post(SEARCH + "/kb/search", json={"query": "owls turn heads", "ai_search_options": {
+            "retrieval": {"retrieval_type": kind}}}).json()["result"]
+        assert found["chunks"][0]["item"]["key"] == "owls.md", found

@@ -6,6 +6,10 @@ must hold no kumo state yet: merging two histories is not something to guess at.
 Vectorize indexes go through the pgvector store (each gets its HNSW index and its metadata indexes as SQL
 indexes); vectors keep their sequence numbers, so a vector written before a metadata index existed is
 still not filterable on it, as before the move.
+
+AI Search comes last: an instance names the Vectorize index kumo manages for it (by account and name, which
+the move keeps), and its chunk ids are that index's vector ids. Its rows keep their pks (sequences are moved
+past them); the FTS5 keyword index becomes the chunks' `tsvector` column, for the chunks it covered.
 """
 
 from __future__ import annotations
@@ -43,6 +47,12 @@ TABLES = [
     Table("gateway.sqlite3", "gateway", "gateway_route_versions"),
     Table("ai-batches.sqlite3", "batches", "ai_batch_jobs"),
 ]
+# After Vectorize (see above); the FTS5 table is not copied as rows but rebuilt (_index_keywords).
+AISEARCH = [Table("aisearch.sqlite3", "aisearch", name) for name in (
+    "aisearch_namespaces", "aisearch_instances", "aisearch_items", "aisearch_chunks", "aisearch_jobs",
+    "aisearch_job_logs", "aisearch_item_logs")]
+SERIAL = ("aisearch_instances", "aisearch_items", "aisearch_chunks", "aisearch_jobs", "aisearch_job_logs",
+          "aisearch_item_logs")  # tables whose pk comes from a sequence
 
 
 def _rows(path: Path, table: str) -> tuple[list[str], int, Iterator[tuple]]:
@@ -60,7 +70,7 @@ def _rows(path: Path, table: str) -> tuple[list[str], int, Iterator[tuple]]:
 
 
 def _check_empty(conn: PostgresConnection) -> None:
-    for table in [t.name for t in TABLES] + ["vectorize_indexes"]:
+    for table in [t.name for t in TABLES + AISEARCH] + ["vectorize_indexes"]:
         if conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
             raise InvalidRequest(f"the target database already holds kumo state (table {table} has rows); "
                                  "import into an empty database")
@@ -75,34 +85,59 @@ def copy_data_dir(data_dir: Path, url: str, progress: Progress = lambda table, d
         with db.transaction() as conn:
             _check_empty(conn)
             for table in TABLES:
-                path = data_dir / table.file
-                if not path.exists():
-                    continue
-                upgrade_sqlite(path, table.branch)  # an older data dir: bring its schema up first
-                columns, total, rows = _rows(path, table.name)
-                insert = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-                          f"VALUES ({', '.join('?' * len(columns))})")
-                done = 0
-                batch: list[tuple] = []
-                for row in rows:
-                    batch.append(row)
-                    if len(batch) == BATCH:
-                        conn.executemany(insert, batch)
-                        done += len(batch)
-                        batch = []
-                        progress(table.name, done, total)
-                if batch:
-                    conn.executemany(insert, batch)
-                    done += len(batch)
-                progress(table.name, done, total)
-                copied[table.name] = done
+                copied.update(_copy_table(data_dir, table, conn, progress))
             vectors = data_dir / "vectorize.sqlite3"
             if vectors.exists():
                 upgrade_sqlite(vectors, "vectorize")
                 copied.update(_copy_vectorize(vectors, PgVectorStore(db), conn, progress))
+            for table in AISEARCH:
+                copied.update(_copy_table(data_dir, table, conn, progress))
+            if (data_dir / "aisearch.sqlite3").exists():
+                _index_keywords(data_dir / "aisearch.sqlite3", conn)
+                # a job left unfinished by the embedded kumo is not running anywhere now
+                conn.execute("UPDATE aisearch_jobs SET ended_at = coalesce(last_seen_at, started_at),"
+                             " end_reason = 'interrupted' WHERE ended_at IS NULL")
+                for name in SERIAL:
+                    conn.execute(f"SELECT setval(pg_get_serial_sequence('{name}', 'pk'),"
+                                 f" (SELECT coalesce(max(pk), 0) + 1 FROM {name}), false)")
     finally:
         db.close()
     return copied
+
+
+def _copy_table(data_dir: Path, table: Table, conn: PostgresConnection, progress: Progress) -> dict[str, int]:
+    path = data_dir / table.file
+    if not path.exists():
+        return {}
+    upgrade_sqlite(path, table.branch)  # an older data dir: bring its schema up first
+    columns, total, rows = _rows(path, table.name)
+    insert = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    done = 0
+    batch: list[tuple] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == BATCH:
+            conn.executemany(insert, batch)
+            done += len(batch)
+            batch = []
+            progress(table.name, done, total)
+    if batch:
+        conn.executemany(insert, batch)
+        done += len(batch)
+    progress(table.name, done, total)
+    return {table.name: done}
+
+
+def _index_keywords(path: Path, conn: PostgresConnection) -> None:
+    """The chunks FTS5 indexed (instances with keyword search) get their `tsvector`; others stay NULL."""
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        pks = [row[0] for row in source.execute("SELECT rowid FROM aisearch_fts ORDER BY rowid")]
+    finally:
+        source.close()
+    for start in range(0, len(pks), BATCH):
+        conn.execute("UPDATE aisearch_chunks SET keywords = to_tsvector('english', text) WHERE pk = ANY(?)",
+                     (pks[start : start + BATCH],))
 
 
 def _copy_vectorize(path: Path, store: PgVectorStore, conn: PostgresConnection, progress: Progress) -> dict[str, int]:
