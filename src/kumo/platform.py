@@ -59,11 +59,11 @@ class Platform:
                                              connect_timeout=settings.database_timeout)
             batch_db = gateway_db = aisearch_db = self.postgres
             from kumo.storage.pg_locks import AdvisoryLocks
-
-            aisearch_locks = AdvisoryLocks(self.postgres, AISEARCH_LOCKS)
             from kumo.storage.pg_vectors import PgVectorStore
             from kumo.vectorize.pg_engine import PgVectorEngine
 
+            # AI Search instances index one thing at a time across nodes
+            aisearch_locks = AdvisoryLocks(settings.database_url, AISEARCH_LOCKS, settings.database_timeout)
             vector_store = PgVectorStore(self.postgres, ann.m, ann.ef_construction)
             vector_engine = PgVectorEngine(vector_store, replace(ann, ef_search=settings.vectorize_pgvector_ef_search))
         else:
