@@ -10,7 +10,10 @@ Runs kumo's AI Search service in process (real embedding model: the bundled Mini
 per retrieval type, recall@5 (a chunk of an answer topic among the first 5) and MRR@10 (1/rank of the first
 chunk of an answer topic), and ingest throughput in chunks/s.
 
-    .venv/bin/python bench/aisearch_eval.py [--chunk-size 256] [--json out.json]
+    .venv/bin/python bench/aisearch_eval.py [--chunk-size 256] [--json out.json] [--database-url postgresql://...]
+
+With `--database-url` (an empty database of your own: the run leaves its rows there) the store is PostgreSQL:
+Vectorize on pgvector, the keyword index a `tsvector` column ranked by ts_rank_cd.
 """
 
 from __future__ import annotations
@@ -87,12 +90,12 @@ RUNS = [  # (label, retrieval options)
 ]
 
 
-async def run(chunk_size: int) -> dict:
+async def run(chunk_size: int, database_url: str | None = None) -> dict:
     from kumo.config import Settings
     from kumo.platform import Platform
 
     with tempfile.TemporaryDirectory(prefix="kumo-aisearch-eval-") as tmp:
-        return await _measure(Platform(Settings(data_dir=Path(tmp))), chunk_size)
+        return await _measure(Platform(Settings(data_dir=Path(tmp), database_url=database_url)), chunk_size)
 
 
 async def _measure(platform, chunk_size: int) -> dict:
@@ -143,12 +146,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunk-size", type=int, default=256)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    parser.add_argument("--database-url", default=None, help="an empty PostgreSQL database (default: SQLite)")
     args = parser.parse_args()
-    out = asyncio.run(run(args.chunk_size))
+    out = asyncio.run(run(args.chunk_size, args.database_url))
     print(f"corpus: {out['documents']} Python doc topics, {out['characters']:,} characters -> {out['chunks']} chunks "
           f"(chunk_size {out['chunk_size']}); {out['questions']} questions")
     print(f"ingest: {out['ingest_seconds']:.1f} s, {out['chunks_per_second']:.0f} chunks/s "
-          f"(convert + chunk + embed + Vectorize + FTS5, {out['cpus']} CPUs)")
+          f"(convert + chunk + embed + Vectorize + keyword index, {out['cpus']} CPUs)")
     print(f"{'retrieval':<18}{'recall@5':>10}{'MRR@10':>9}{'ms/query':>10}")
     for label, r in out["results"].items():
         print(f"{label:<18}{r['recall@5']:>10.3f}{r['mrr@10']:>9.3f}{r['ms_per_query']:>10.1f}")
