@@ -26,35 +26,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
-import psycopg
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gateway_proxy as gp  # noqa: E402  (the fake provider and the load generator)
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO / "bench"), str(REPO)]
+import gateway_proxy as gp  # noqa: E402  (the fake provider and the load generator)
+from tests.pg_instance import PostgresDatabase  # noqa: E402  (a scratch database, dropped afterwards)
+
 KUMO = str(Path(sys.executable).with_name("kumo"))  # the kumo of the venv running this script
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379/15"
 EMBED = "@cf/baai/bge-small-en-v1.5"
-
-
-class Database:
-    def __init__(self) -> None:
-        self.name = f"kumo_bench_{uuid.uuid4().hex[:8]}"
-        self.url = f"postgresql://postgres@127.0.0.1:5432/{self.name}"
-
-    def __enter__(self) -> Database:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        return self
-
-    def __exit__(self, *exc) -> None:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 def start_node(workdir: Path, name: str, env: dict[str, str]) -> gp.Target:
@@ -109,7 +92,7 @@ def gateway_part(args, workdir: Path, fake: gp.Target) -> dict:
     create_gateway(node)
     results["embedded, 1 node"] = closed_loop([node], args.conns, args.seconds)
     stop_all([node])
-    with Database() as db:
+    with PostgresDatabase("kumo_bench") as db:
         shared = {**upstream, "KUMO_DATABASE_URL": db.url, "KUMO_REDIS_URL": REDIS}
         one = start_node(workdir, "pg-a", shared)
         create_gateway(one)
@@ -123,7 +106,7 @@ def gateway_part(args, workdir: Path, fake: gp.Target) -> dict:
 def batch_part(args, workdir: Path) -> dict:
     results = {}
     for workers in (1, 2):
-        with Database() as db:
+        with PostgresDatabase("kumo_bench") as db:
             env = {"KUMO_DATABASE_URL": db.url, "KUMO_BATCH_WORKER": "false"}
             node = start_node(workdir, f"batch-node-{workers}", env)
             procs = [subprocess.Popen([KUMO, "worker", "--data-dir", str(workdir / f"w{workers}-{i}")],

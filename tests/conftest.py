@@ -91,28 +91,7 @@ def server(tmp_path_factory):
 
 
 # ---- PostgreSQL (scale-out backend): each session gets its own database, dropped at the end ----------
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-class PostgresDatabase:
-    """A fresh database on the local PostgreSQL (scripts/test-services.sh makes sure it runs, with pgvector)."""
-
-    def __init__(self, prefix: str = "kumo_test"):
-        self.name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-        self.url = f"postgresql://postgres@127.0.0.1:5432/{self.name}"
-
-    def __enter__(self) -> PostgresDatabase:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+from tests.pg_instance import PostgresDatabase  # noqa: E402  (tests and benches import it from here too)
 
 
 @pytest.fixture(scope="session")

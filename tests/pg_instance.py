@@ -1,5 +1,6 @@
-"""A private PostgreSQL server for fault tests: stopped and started by the test without touching the
-machine's shared instance (other tests keep using that one)."""
+"""PostgreSQL for tests and benchmarks: a fresh database on the machine's shared server (`PostgresDatabase`),
+or a private server for fault tests (`PrivatePostgres`), stopped and started by the test without touching the
+shared one (other tests keep using that)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,32 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+class PostgresDatabase:
+    """A fresh database on the local PostgreSQL (scripts/test-services.sh makes sure it runs, with pgvector),
+    dropped on exit."""
+
+    def __init__(self, prefix: str = "kumo_test"):
+        self.name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        self.url = f"postgresql://postgres@127.0.0.1:5432/{self.name}"
+
+    def __enter__(self) -> PostgresDatabase:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 def _bin(name: str) -> str:
