@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     vectorize_hnsw_m: int = 16
     vectorize_hnsw_ef_construction: int = 128
     vectorize_hnsw_ef_search: int = 160
-    # pgvector's graph reaches recall@10 0.977 at ef_search 40 on bench/vectorize_pgvector.py (0.995 at 100),
+    # pgvector's graph reaches recall@10 0.98 at ef_search 40 on bench/vectorize_pgvector.py (0.995 at 100),
     # and each step up costs it more than hnswlib: its own knob
     vectorize_pgvector_ef_search: int = 40
     # Workers AI
