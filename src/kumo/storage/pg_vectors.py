@@ -203,7 +203,7 @@ class PgVectorStore:
                 params.append(namespace)
             if metadata_filter is not None:
                 condition = filter_sql(metadata_filter, {m.property_name: m for m in meta})
-                # its literals may hold '%', which psycopg would read as a placeholder next to parameters
+                # its literals may hold '%', which psycopg would read as a parameter mark next to parameters
                 where.append(sql.SQL(condition.as_string(conn.raw).replace("%", "%%")))
             if exact:
                 # not the HNSW index's expression: always a scan. pgvector's cosine distance of a zero

@@ -1,5 +1,5 @@
 """Opening PostgreSQL the way kumo's stores need it: a small connection pool, one transaction per
-`with`, and the same `execute(sql, params)` with `?` placeholders that the SQLite stores use, so a store
+`with`, and the same `execute(sql, params)` with `?` parameter marks that the SQLite stores use, so a store
 is written once for both. PostgreSQL being unreachable is a 503 the client can retry, never a 500.
 """
 
@@ -20,12 +20,12 @@ UNAVAILABLE = "PostgreSQL is unreachable; nothing was changed, retry shortly"
 
 @functools.lru_cache(maxsize=1024)
 def to_psycopg(sql: str) -> str:
-    """`?` placeholders (sqlite3 style) as psycopg's `%s`; a literal `%` is doubled."""
+    """`?` parameter marks (sqlite3 style) as psycopg's `%s`; a literal `%` is doubled."""
     return sql.replace("%", "%%").replace("?", "%s")
 
 
 class PostgresConnection:
-    """A psycopg connection answering `execute`/`executemany` with `?` placeholders."""
+    """A psycopg connection answering `execute`/`executemany` with `?` parameter marks."""
 
     dialect = "postgresql"
 
