@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
-import psycopg
 from psycopg import sql
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import Format
@@ -29,7 +28,7 @@ from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
 from kumo.storage.pg_filters import filter_sql, metadata_expression
-from kumo.storage.postgres import PostgresConnection, PostgresDatabase
+from kumo.storage.postgres import PostgresConnection, PostgresDatabase, UnstorableValue
 from kumo.vectorize.errors import INVALID_VECTOR, invalid
 from kumo.vectorize.filters import MetadataFilter
 from kumo.vectorize.store import IndexRecord, MetadataIndexRecord, Mutation, StoredVector
@@ -183,8 +182,8 @@ class PgVectorStore:
                 row = conn.execute(f"SELECT {_INDEX_COLUMNS} FROM vectorize_indexes WHERE pk = ? FOR UPDATE",
                                    (pk,)).fetchone()
                 yield LockedIndex(self, conn, _record(row)) if row else None
-        except psycopg.DataError as exc:  # e.g. a NUL character, which PostgreSQL text and jsonb refuse
-            raise invalid("invalid_vector", f"PostgreSQL cannot store this batch: {exc}", INVALID_VECTOR) from None
+        except UnstorableValue as exc:  # e.g. a NUL character, which PostgreSQL text and jsonb refuse
+            raise invalid("invalid_vector", f"this batch cannot be stored: {exc.message}", INVALID_VECTOR) from None
 
     # ---- queries --------------------------------------------------------------------------
     def search(

@@ -13,9 +13,14 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from kumo.errors import ServiceUnavailable
+from kumo.errors import InvalidRequest, ServiceUnavailable
 
 UNAVAILABLE = "PostgreSQL is unreachable; nothing was changed, retry shortly"
+
+
+class UnstorableValue(InvalidRequest):
+    """A value PostgreSQL refuses (a NUL character in text, a number out of range): the client's input, so a
+    400 with nothing applied; SQLite takes such values, so the same request must not become a 500 here."""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -66,6 +71,8 @@ class PostgresDatabase:
                 yield PostgresConnection(conn)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise ServiceUnavailable(UNAVAILABLE) from exc
+        except psycopg.DataError as exc:
+            raise UnstorableValue(f"PostgreSQL cannot take a value of this request: {exc}") from None
 
     reading = transaction  # MVCC: readers need no lock of ours
 

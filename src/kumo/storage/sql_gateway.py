@@ -63,6 +63,29 @@ def _compare(column: str, cond: Condition) -> tuple[str, list[Any]]:
     return f"{column} {_SQL_OPS[cond.op]} ?", values[:1]
 
 
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL, which a request body's model name may carry: the row keeps the rest."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _log_row(r, clean) -> tuple:
+    return tuple(clean(v) for v in (
+        r.id, r.account, r.gateway, r.created_at, r.provider, r.model, r.model_type, r.path,
+        r.status_code, int(r.success), int(r.cached), r.duration, r.tokens_in, r.tokens_out,
+        (r.tokens_in or 0) + (r.tokens_out or 0) if r.tokens_in is not None else None, r.cost,
+        int(r.custom_cost), json.dumps(clean(r.metadata)), r.step, r.event_id, r.request_content_type,
+        r.response_content_type, r.request_type, json.dumps(r.request_head), json.dumps(r.response_head),
+        len(r.request_body or b""), len(r.response_body or b""), r.feedback, r.score))
+
+
 class SqlGatewayStore:
     def __init__(self, db):
         self.db = db
@@ -117,6 +140,7 @@ class SqlGatewayStore:
     # ---- logs ----------------------------------------------------------------------------------
     def write_logs(self, records, limits):
         """Insert a batch; `limits[(account, gateway)] = (max logs, strategy)` applies retention."""
+        clean = _without_nul if self.db.dialect == "postgresql" else _as_is
         with self.db.transaction() as conn:
             for (account, gateway), (maximum, strategy) in limits.items():
                 batch = [r for r in records if r.account == account and r.gateway == gateway]
@@ -142,15 +166,7 @@ class SqlGatewayStore:
                 "response_head, request_size, response_size, feedback, score) VALUES "
                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",  # a batch retried after a lost commit answer lands once
-                [
-                    (r.id, r.account, r.gateway, r.created_at, r.provider, r.model, r.model_type, r.path,
-                     r.status_code, int(r.success), int(r.cached), r.duration, r.tokens_in, r.tokens_out,
-                     (r.tokens_in or 0) + (r.tokens_out or 0) if r.tokens_in is not None else None, r.cost,
-                     int(r.custom_cost), json.dumps(r.metadata), r.step, r.event_id, r.request_content_type,
-                     r.response_content_type, r.request_type, json.dumps(r.request_head), json.dumps(r.response_head),
-                     len(r.request_body or b""), len(r.response_body or b""), r.feedback, r.score)
-                    for r in records
-                ],
+                [_log_row(r, clean) for r in records],
             )
             conn.executemany(
                 "INSERT INTO gateway_log_bodies (id, request, response) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
