@@ -1,6 +1,6 @@
 """The response cache: exact match on a key built from provider + path + query + body + the headers that
-change the answer (or `cf-aig-cache-key` verbatim). Entries keep the response's chunks, so a cached stream is
-replayed chunk by chunk. Implementations: in memory (bounded LRU) here, SQLite in `kumo.storage`."""
+change the answer (`accept`, and the provider's own: API versions, beta flags), or `cf-aig-cache-key` verbatim.
+Entries keep the response's chunks, so a cached stream is replayed chunk by chunk. Implementations: in memory (bounded LRU) here, SQLite in `kumo.storage`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-# Headers that change what a provider answers (beyond the body): API versions and beta flags.
-ANSWER_HEADERS = ("anthropic-version", "anthropic-beta", "openai-beta", "accept")
+if TYPE_CHECKING:
+    from kumo.gateway.providers.base import Provider
+
+# Headers that change any provider's answer (beyond the body); each provider adds its own (`answer_headers`).
+ANSWER_HEADERS = ("accept",)
 MAX_CACHEABLE_BYTES = 25 * 1024 * 1024
 
 
@@ -28,7 +31,7 @@ class CachedResponse:
         return sum(len(c) for c in self.chunks)
 
 
-def cache_key(account: str, gateway: str, provider: str, path: str, query: str, body: bytes,
+def cache_key(account: str, gateway: str, provider: Provider, path: str, query: str, body: bytes,
               headers: dict[str, str], custom_key: str | None) -> str:
     h = hashlib.sha256()
     for part in (account, gateway):
@@ -36,9 +39,9 @@ def cache_key(account: str, gateway: str, provider: str, path: str, query: str, 
     if custom_key is not None:
         h.update(b"custom\0" + custom_key.encode())
         return h.hexdigest()
-    for part in (provider, path, query):
+    for part in (provider.slug, path, query):
         h.update(part.encode() + b"\0")
-    for name in ANSWER_HEADERS:
+    for name in ANSWER_HEADERS + provider.answer_headers:
         h.update(f"{name}:{headers.get(name, '')}\0".encode())
     h.update(body)
     return h.hexdigest()

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kumo.gateway.pricing import cost_of
-from kumo.gateway.providers.base import Provider, Usage
+from kumo.gateway.providers import CREDENTIAL_HEADERS
+from kumo.gateway.providers.base import Usage
 from kumo.gateway.store import LogRecord
 
 if TYPE_CHECKING:
@@ -22,10 +23,9 @@ if TYPE_CHECKING:
     from kumo.metrics import Metrics
 
 MAX_LOGGED_BODY = 10 * 1024 * 1024
-# never logged or stored, whatever the provider
-SECRET_HEADERS = frozenset({
-    "authorization", "x-api-key", "api-key", "x-goog-api-key", "cf-aig-authorization", "proxy-authorization",
-    "cookie", "set-cookie", "x-amz-security-token", "openai-organization", "openai-project"})
+# never logged or stored, whatever the provider: kumo's own, HTTP's, and every provider's credential headers
+SECRET_HEADERS = CREDENTIAL_HEADERS | {"authorization", "cf-aig-authorization", "proxy-authorization", "cookie",
+                                      "set-cookie"}
 
 
 @dataclass(slots=True)
@@ -63,8 +63,8 @@ class Finished:
             cost=cost, custom_cost=custom is not None, metadata=c.options.metadata, step=c.step,
             event_id=c.options.event_id, request_content_type=c.headers.get("content-type"),
             response_content_type=self.response_type,
-            request_head=public_headers(c.headers, c.provider),
-            response_head=public_headers(self.response_head or {}, c.provider),
+            request_head=public_headers(c.headers),
+            response_head=public_headers(self.response_head or {}),
             request_body=c.body[:MAX_LOGGED_BODY] if keep else None,
             response_body=(self.response_body or b"")[:MAX_LOGGED_BODY] if keep else None,
         )
@@ -109,12 +109,11 @@ def loads(raw: bytes) -> Any:
             return None
 
 
-def public_headers(headers: Mapping[str, str], provider: Provider) -> dict[str, str]:
-    secret = SECRET_HEADERS | set(provider.credential_headers)
+def public_headers(headers: Mapping[str, str]) -> dict[str, str]:
     out = {}
     for k, v in headers.items():
         k = k.lower()
-        if k not in secret and not k.startswith("x-amz-") and "key" not in k and "token" not in k and "secret" not in k:
+        if k not in SECRET_HEADERS and not k.startswith("x-amz-") and "key" not in k and "token" not in k and "secret" not in k:
             out[k] = v
     return out
 

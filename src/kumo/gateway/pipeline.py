@@ -123,7 +123,7 @@ class Pipeline:
         if cacheable:
             # cache_invalidate_on_update: entries made before the gateway's last update no longer match
             generation = c.gateway.get("modified_at", "") if c.gateway.get("cache_invalidate_on_update") else ""
-            key = cache_key(c.account, c.gateway_id + "@" + generation, c.provider.slug, c.path, c.query, c.body,
+            key = cache_key(c.account, c.gateway_id + "@" + generation, c.provider, c.path, c.query, c.body,
                             c.headers, o.cache_key)
             hit = await asyncio.to_thread(self.cache.get, key)
             if hit is not None:

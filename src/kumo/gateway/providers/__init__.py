@@ -1,32 +1,20 @@
-"""Gateway providers, one module each (see base.py for the shape). Adding a provider = one module + one line."""
+"""Gateway providers, one module each (see base.py for the shape). Adding a provider = one module + one line in
+_MODULES."""
 
 from __future__ import annotations
 
-from kumo.gateway.providers import (
-    anthropic,
-    aws_bedrock,
-    azure_openai,
-    cerebras,
-    cohere,
-    deepseek,
-    google_ai_studio,
-    google_vertex_ai,
-    grok,
-    groq,
-    huggingface,
-    mistral,
-    openai,
-    openrouter,
-    perplexity_ai,
-    replicate,
-    workers_ai,
-)
+from importlib import import_module
+
 from kumo.gateway.providers.base import Provider
 
+_MODULES = (
+    "openai", "anthropic", "workers_ai", "azure_openai", "aws_bedrock", "google_vertex_ai", "google_ai_studio",
+    "huggingface", "replicate", "groq", "mistral", "cohere", "perplexity_ai", "deepseek", "grok", "openrouter",
+    "cerebras",
+)
+
 PROVIDERS: dict[str, Provider] = {
-    m.PROVIDER.slug: m.PROVIDER
-    for m in (
-        openai, anthropic, workers_ai, azure_openai, aws_bedrock, google_vertex_ai, google_ai_studio, huggingface,
-        replicate, groq, mistral, cohere, perplexity_ai, deepseek, grok, openrouter, cerebras,
-    )
+    p.slug: p for p in (import_module(f"{__name__}.{name}").PROVIDER for name in _MODULES)
 }
+# every provider's credential headers: never logged, whichever provider a request went to
+CREDENTIAL_HEADERS: frozenset[str] = frozenset(h for p in PROVIDERS.values() for h in p.credential_headers)

@@ -7,8 +7,11 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from kumo.gateway.providers.base import Price, Provider, Usage, openai_usage_from_json
+from kumo.gateway.providers.base import Price, Provider, Segment, Usage, openai_usage_from_json
 
+SERVICE = Segment("service", re.compile(r"bedrock(?:-[a-z]+){0,3}"),
+                  "a Bedrock service name such as bedrock-runtime or bedrock-agent-runtime")
+REGION = Segment("region", re.compile(r"[a-z]{2}(?:-[a-z]+){1,3}-[0-9]{1,2}"), "an AWS region such as us-east-1")
 _MODEL = re.compile(r"model/([^/]+)/")
 
 
@@ -31,6 +34,7 @@ def usage_from_json(body: Any) -> Usage:
 PROVIDER = Provider(
     slug="aws-bedrock",
     base_url="https://{service}.{region}.amazonaws.com",
+    segments=(SERVICE, REGION),
     credential_headers=("authorization", "x-amz-security-token", "x-amz-date", "x-amz-content-sha256"),
     usage_from_json=usage_from_json,
     model_of=model_of,

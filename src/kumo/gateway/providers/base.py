@@ -1,15 +1,21 @@
-"""The shape every provider module fills in: where the provider is, how its credentials travel (so logs can
-drop them), how to read the model and token usage from a request, a response and a stream, and its prices.
+"""The shape every provider module fills in: where the provider is (its base URL, and the values a caller's path
+may put into it), how its credentials travel (so logs can drop them and the cache can tell callers apart), which
+request headers change its answers, how to read the model and token usage from a request, a response and a
+stream, how its chat format is translated for /compat, and its prices.
 
 A provider module defines `PROVIDER = Provider(...)`; adding one = one module + one line in PROVIDERS.
 """
 
 from __future__ import annotations
 
-import orjson
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
+
+from kumo.gateway.providers.chat import ChatTranslator
 
 
 @dataclass
@@ -92,11 +98,28 @@ def model_from_body(path: str, body: Any) -> str | None:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """A value the caller's path puts into the provider's base URL (Azure's resource, a region...). The caller
+    chooses it, so it must match `pattern` whole before it is pasted in; `rule` says what is allowed."""
+
+    name: str
+    pattern: re.Pattern[str]
+    rule: str
+
+
+@dataclass(frozen=True)
 class Provider:
     slug: str
-    base_url: str
-    # request headers that carry credentials: forwarded upstream, never logged or stored
+    base_url: str  # may hold `{names}`: `segments` (from the caller's path) and `{account}` (see upstream.py)
+    segments: tuple[Segment, ...] = ()
+    # the caller's path -> (the values of `segments`, the provider's own path); by default the leading path
+    # segments are the values, one per entry of `segments`, in order
+    split_path: Callable[[str], tuple[dict[str, str], str]] | None = None
+    # request headers that carry credentials: forwarded upstream, never logged or stored; the cache keys on a
+    # hash of them, so callers with different keys never share an answer
     credential_headers: tuple[str, ...] = ("authorization",)
+    # request headers that change the answer beyond the body (API versions, beta flags): part of the cache key
+    answer_headers: tuple[str, ...] = ()
     usage_from_json: Callable[[Any], Usage] = openai_usage_from_json
     usage_from_stream: Callable[[str], Usage] = openai_usage_from_stream
     stream_complete: Callable[[str], bool] = openai_stream_complete
@@ -104,7 +127,7 @@ class Provider:
     prices: dict[str, Price] = field(default_factory=dict)
     # for /compat/chat/completions: the provider's path of OpenAI-format chat, or None (see compat.py)
     chat_path: str | None = "chat/completions"
-    compat_format: str = "openai"  # openai | anthropic | google | workers-ai
+    chat: ChatTranslator | None = None  # a chat format other than OpenAI's: the translation both ways
     compat_prefix: str | None = None  # the `model` prefix in /compat if it differs from the slug
 
     def price_of(self, model: str | None) -> Price | None:

@@ -4,6 +4,7 @@ PROVIDER = Provider(
     slug="openai",
     base_url="https://api.openai.com/v1",
     credential_headers=("authorization", "openai-organization", "openai-project"),
+    answer_headers=("openai-beta",),
     prices={
         "gpt-5": Price(1.25, 10.0, 0.125),
         "gpt-5-mini": Price(0.25, 2.0, 0.025),

@@ -15,10 +15,11 @@ IN_PROCESS = "kumo://self/client/v4/accounts/{account}/ai"
 _MODEL = re.compile(r"^(?:run/)?(@[^?]+)")
 
 
-def upstream_path(path: str) -> str:
+def split_path(path: str) -> tuple[dict[str, str], str]:
+    """`@cf/...` is Workers AI's `run/@cf/...`; the base URL's only value is the caller's account."""
     if path.startswith("v1/") or path.startswith("run/") or path == "run":
-        return path
-    return "run/" + path
+        return {}, path
+    return {}, "run/" + path
 
 
 def model_of(path: str, body: Any) -> str | None:
@@ -45,12 +46,12 @@ def usage_from_stream(text: str) -> Usage:
 PROVIDER = Provider(
     slug="workers-ai",
     base_url=IN_PROCESS,
+    split_path=split_path,
     credential_headers=("authorization",),
     usage_from_json=usage_from_json,
     usage_from_stream=usage_from_stream,
     model_of=model_of,
     chat_path="v1/chat/completions",
-    compat_format="openai",
     # Cloudflare's published prices (neurons converted at $0.011 per 1,000), USD per million tokens
     prices={
         "@cf/meta/llama-3.1-8b-instruct": Price(0.282, 0.827),

@@ -1,0 +1,43 @@
+"""What a provider module gives `/compat/chat/completions` when its chat format is not OpenAI's: a translation of
+one OpenAI chat request into the provider's own request, and the way back (an answer, or a stream's events, to
+OpenAI chat completions). The compat layer runs whatever translation the provider carries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kumo.gateway.providers.base import Provider
+
+
+@dataclass
+class Translation:
+    provider: Provider
+    model: str
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)  # added to the caller's (e.g. the provider's key header)
+    stream: bool = False
+    response: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # provider JSON -> OpenAI JSON
+    stream_events: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None  # provider event -> chunks
+
+
+# (provider, model, OpenAI request body, the caller's headers lower-cased, stream) -> Translation
+ChatTranslator = Callable[["Provider", str, dict[str, Any], dict[str, str], bool], Translation]
+
+
+def message_text(content: Any) -> str:
+    """An OpenAI message's `content` (a string or a list of parts) as plain text."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def bearer_token(headers: dict[str, str]) -> str | None:
+    """The key an OpenAI client sends (`Authorization: Bearer <key>`), for providers that want it elsewhere."""
+    auth = headers.get("authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
