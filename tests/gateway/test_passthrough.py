@@ -64,8 +64,8 @@ def test_anthropic_sdk(gw_server, fake, admin, acct):
     [
         ("azure-openai", "myres/mydeploy/chat/completions?api-version=2024-06-01", "/chat/completions"),
         ("aws-bedrock", "bedrock-runtime/us-east-1/model/anthropic.claude-3-haiku/invoke", "/model/anthropic.claude-3-haiku/invoke"),
-        ("google-vertex-ai", "v1/projects/p/locations/europe-west4/publishers/google/models/gemini-2.5-flash:generateContent",
-         "/v1/projects/p/locations/europe-west4/publishers/google/models/gemini-2.5-flash:generateContent"),
+        ("google-vertex-ai", "v1/projects/my-project/locations/europe-west4/publishers/google/models/gemini-2.5-flash:generateContent",
+         "/v1/projects/my-project/locations/europe-west4/publishers/google/models/gemini-2.5-flash:generateContent"),
         ("google-ai-studio", "v1beta/models/gemini-2.5-flash:generateContent", "/v1beta/models/gemini-2.5-flash:generateContent"),
         ("groq", "chat/completions", "/chat/completions"),
         ("mistral", "v1/chat/completions", "/v1/chat/completions"),
