@@ -164,3 +164,19 @@ def test_data_plane_routing_edges(gw_server, admin, acct):
     for path in (f"/v1/{acct}", f"/v1/{acct}/gw/openai", "/v1/", "/v1//gw/openai/x"):
         r = httpx.post(gw_server.url + path, json={})
         assert r.status_code == 404 and r.json()["errors"][0]["code"] == 7003, path
+
+
+def test_one_date_and_server_header(gw_server, fake, admin, acct):
+    """The provider's own `date` and `server` are not relayed beside kumo's (an answer would carry two of each)."""
+    make_gateway(admin, cache_ttl=300)
+    url = f"{gw_server.url}/v1/{acct}/gw/openai/chat/completions"
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "dates"}]}
+    for _ in range(2):  # a miss, then the same answer from the cache
+        r = httpx.post(url, json=body, headers={"authorization": "Bearer k"})
+        assert r.status_code == 200
+        assert len(r.headers.get_list("date")) == 1 and len(r.headers.get_list("server")) == 1, r.headers
+    assert r.headers["cf-aig-cache-status"] == "HIT"
+    with httpx.stream("POST", url, json={**body, "stream": True}, headers={"authorization": "Bearer k"}) as s:
+        assert s.status_code == 200 and s.headers["content-type"].startswith("text/event-stream")
+        assert len(s.headers.get_list("date")) == 1 and len(s.headers.get_list("server")) == 1, s.headers
+        s.read()

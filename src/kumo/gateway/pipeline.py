@@ -37,7 +37,9 @@ from kumo.gateway.upstream_http import Upstream, UpstreamBroken, UpstreamRespons
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade", "host", "content-length", "accept-encoding"}
-RESPONSE_DROP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
+# the HTTP server sets these itself (`date`, `server` too: relayed, an answer would carry two of each)
+RESPONSE_DROP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "date",
+                 "server"}
 SELF_BASE = "http://kumo.internal"
 
 
