@@ -1,7 +1,7 @@
 """A fake LLM provider on 127.0.0.1 speaking OpenAI, Anthropic and Google wire formats, able to fail in the
 ways real providers do. The header `x-fake` picks a behaviour:
 
-    ok | fail-once:<key> | fail-always | 429-once:<key> | reset | hang | slow:<seconds> | 400
+    ok | fail-once:<key> | fail-always | 429-once:<key> | reset | hang | slow:<seconds> | 400 | 401
     stream modes (with "stream": true): ok | cut | stall | stall-start | malformed | no-done
 
 It records every request it receives (headers included) so tests can check what reached the provider.
@@ -77,6 +77,8 @@ class FakeProvider:
             return JSONResponse({"error": {"message": "slow down"}}, 429, headers={"retry-after": "1"})
         if mode == "400":
             return JSONResponse({"error": {"message": "bad request from provider"}}, 400)
+        if mode == "401":  # what a provider answers a wrong or revoked key
+            return JSONResponse({"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}, 401)
         if mode == "hang":
             await asyncio.sleep(3600)
         if mode.startswith("slow:"):

@@ -168,3 +168,39 @@ def test_bad_gateway_headers(gw_server, admin, acct, header, value):
     make_gateway(admin)
     r = post(gw_server, acct, headers={header: value})
     assert r.status_code == 400 and r.json()["error"][0]["code"] == 2008
+
+
+def test_cache_is_per_provider_credential(gw_server, fake, admin, acct):
+    """Cloudflare's rule: the cache key holds a hash of the provider credential. A caller whose key the provider
+    refuses (here: wrong or revoked, the fake answers 401) never gets another caller's cached 200."""
+    make_gateway(admin, cache_ttl=300)
+    body = {**BODY, "messages": [{"role": "user", "content": "per credential"}]}
+    a1 = post(gw_server, acct, body=body, headers={"authorization": "Bearer sk-alice"})
+    a2 = post(gw_server, acct, body=body, headers={"authorization": "Bearer sk-alice"})
+    assert (a1.status_code, a1.headers["cf-aig-cache-status"]) == (200, "MISS")
+    assert (a2.status_code, a2.headers["cf-aig-cache-status"]) == (200, "HIT")
+    before = len(fake.requests)
+    wrong = post(gw_server, acct, body=body, headers={"authorization": "Bearer sk-revoked", "x-fake": "401"})
+    assert wrong.status_code == 401 and wrong.headers["cf-aig-cache-status"] == "MISS"
+    assert len(fake.requests) == before + 1 and fake.requests[-1]["headers"]["authorization"] == "Bearer sk-revoked"
+    anonymous = httpx.post(f"{gw_server.url}/v1/{acct}/gw/openai/chat/completions", json=body,
+                           headers={"x-fake": "401"}, timeout=30)
+    assert anonymous.status_code == 401
+    # a custom cache key names an entry per credential too: the same key chosen by someone else is not a hit
+    shared = {"cf-aig-cache-key": "shared-key"}
+    post(gw_server, acct, body=body, headers={"authorization": "Bearer sk-alice", **shared})
+    assert post(gw_server, acct, body=body, headers={"authorization": "Bearer sk-alice", **shared}) \
+        .headers["cf-aig-cache-status"] == "HIT"
+    other = post(gw_server, acct, body=body, headers={"authorization": "Bearer sk-mallory", "x-fake": "401", **shared})
+    assert other.status_code == 401 and other.headers["cf-aig-cache-status"] == "MISS"
+    # the credential is where the provider takes it: Anthropic's x-api-key, Google's ?key=
+    url = f"{gw_server.url}/v1/{acct}/gw/anthropic/v1/messages"
+    msg = {"model": "claude-3-5-haiku-latest", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    assert httpx.post(url, json=msg, headers={"x-api-key": "ant-1"}).headers["cf-aig-cache-status"] == "MISS"
+    assert httpx.post(url, json=msg, headers={"x-api-key": "ant-1"}).headers["cf-aig-cache-status"] == "HIT"
+    assert httpx.post(url, json=msg, headers={"x-api-key": "ant-2", "x-fake": "401"}).status_code == 401
+    url = f"{gw_server.url}/v1/{acct}/gw/google-ai-studio/v1beta/models/gemini-2.5-flash:generateContent"
+    content = {"contents": [{"parts": [{"text": "hi"}]}]}
+    assert httpx.post(url, params={"key": "g-1"}, json=content, headers=shared).headers["cf-aig-cache-status"] == "MISS"
+    assert httpx.post(url, params={"key": "g-1"}, json=content, headers=shared).headers["cf-aig-cache-status"] == "HIT"
+    assert httpx.post(url, params={"key": "g-2"}, json=content, headers={**shared, "x-fake": "401"}).status_code == 401

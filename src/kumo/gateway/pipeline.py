@@ -126,7 +126,7 @@ class Pipeline:
             # cache_invalidate_on_update: entries made before the gateway's last update no longer match
             generation = c.gateway.get("modified_at", "") if c.gateway.get("cache_invalidate_on_update") else ""
             key = cache_key(c.account, c.gateway_id + "@" + generation, c.provider, c.path, c.query, c.body,
-                            c.headers, o.cache_key)
+                            {**c.headers, **c.extra_headers}, o.cache_key)
             hit = await asyncio.to_thread(self.cache.get, key)
             if hit is not None:
                 return self._replay(c, hit, log_id, base_headers, started)

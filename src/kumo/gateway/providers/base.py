@@ -118,6 +118,7 @@ class Provider:
     # request headers that carry credentials: forwarded upstream, never logged or stored; the cache keys on a
     # hash of them, so callers with different keys never share an answer
     credential_headers: tuple[str, ...] = ("authorization",)
+    credential_query: tuple[str, ...] = ()  # query parameters that carry credentials (Google's `?key=`)
     # request headers that change the answer beyond the body (API versions, beta flags): part of the cache key
     answer_headers: tuple[str, ...] = ()
     usage_from_json: Callable[[Any], Usage] = openai_usage_from_json

@@ -121,6 +121,7 @@ PROVIDER = Provider(
     slug="google-ai-studio",
     base_url="https://generativelanguage.googleapis.com",
     credential_headers=("x-goog-api-key", "authorization"),
+    credential_query=("key",),
     usage_from_json=usage_from_json,
     usage_from_stream=usage_from_stream,
     stream_complete=stream_complete,

@@ -34,6 +34,7 @@ PROVIDER = Provider(
     segments=(REGION, PROJECT, HOST),
     split_path=split_path,
     credential_headers=("authorization", "x-goog-api-key"),
+    credential_query=("key",),
     usage_from_json=google_ai_studio.usage_from_json,
     usage_from_stream=google_ai_studio.usage_from_stream,
     stream_complete=google_ai_studio.stream_complete,
