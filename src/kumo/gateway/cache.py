@@ -1,8 +1,8 @@
 """The response cache: exact match on a key built from provider + path + query + body + the headers that
 change the answer (`accept`, and the provider's own: API versions, beta flags), or `cf-aig-cache-key` verbatim;
 either way with a hash of the caller's provider credential (as Cloudflare does), so a caller with a wrong or
-revoked key never gets another caller's cached answer.
-Entries keep the response's chunks, so a cached stream is replayed chunk by chunk. Implementations: in memory (bounded LRU) here, SQLite in `kumo.storage`."""
+revoked key never gets another caller's cached answer. Entries keep the response's chunks, so a cached stream is
+replayed chunk by chunk. Implementations: in memory (bounded LRU) here, SQLite and Redis in `kumo.storage`."""
 
 from __future__ import annotations
 
