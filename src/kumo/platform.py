@@ -129,7 +129,7 @@ class Platform:
             self.gateway_pipeline = Pipeline(
                 self.gateways, self.gateway_cache, self.rate_limiter, self.gateway_logs, client, self_client,
                 self.settings.upstream_overrides(), self.settings.api_tokens, self.settings.gateway_stream_idle_timeout,
-                self.metrics,
+                self.metrics, require_auth=self.settings.gateway_require_auth,
             )
 
     async def stop_async(self) -> None:

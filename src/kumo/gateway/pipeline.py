@@ -75,7 +75,7 @@ class Outcome:
 class Pipeline:
     def __init__(self, service: GatewayService, cache: ResponseCache, limiter: RateLimiter, logs: LogWriter,
                  client: Upstream, self_client: Upstream, upstreams: dict[str, str],
-                 grants: list[TokenGrant], stream_idle_timeout: float, metrics=None):
+                 grants: list[TokenGrant], stream_idle_timeout: float, metrics=None, require_auth: bool = False):
         self.service = service
         self.cache = cache
         self.limiter = limiter
@@ -87,19 +87,24 @@ class Pipeline:
         self.stream_idle_timeout = stream_idle_timeout
         self.rng = random.Random()  # dynamic routes' percentage splits
         self.metrics = metrics
+        self.require_auth = require_auth  # every request needs `cf-aig-authorization` (gateway_require_auth)
 
     # ---- checks before any upstream call ------------------------------------------------------------
     async def admit(self, account: str, gateway_id: str, headers: dict[str, str]) -> dict[str, Any]:
-        gateway = self.service.for_request(account, gateway_id)
+        """Who may use a gateway (README, "Who may use a gateway"): as on Cloudflare, a gateway is public unless its
+        `authentication` is on; with API tokens configured, only a caller whose `cf-aig-authorization` token may act
+        on the account makes a gateway come into being, so an anonymous caller creates nothing (no gateway, log, cache
+        entry or limit counter) in an account no token has set up; `gateway_require_auth` makes every gateway
+        authenticated."""
+        checked = bool(self.grants or self.require_auth)
+        refusal = self._refusal(account, headers) if checked else None
+        if refusal is not None and self.require_auth:
+            raise refusal
+        gateway = self.service.for_request(account, gateway_id, may_create=refusal is None)
         if gateway.get("authentication"):
-            token = headers.get("cf-aig-authorization")
-            try:
-                if not token:
-                    raise GatewayError(401, UNAUTHORIZED, "Unauthorized")
-                authorize(self.grants, {"authorization": token}, account)
-            except KumoError:
-                raise GatewayError(401, UNAUTHORIZED,
-                                   "Unauthorized: this gateway needs `cf-aig-authorization: Bearer <API token>`") from None
+            refusal = refusal if checked else self._refusal(account, headers)
+            if refusal is not None:
+                raise refusal
         limit, interval = gateway.get("rate_limiting_limit"), gateway.get("rate_limiting_interval")
         if limit and interval:
             allowed, wait = await self.limiter.hit(f"{account}/{gateway_id}", int(limit), int(interval),
@@ -109,6 +114,15 @@ class Pipeline:
                     self.metrics.gateway_rate_limited.inc()
                 raise GatewayError(429, RATE_LIMITED, f"Rate limited: retry in {wait:.1f} s")
         return gateway
+
+    def _refusal(self, account: str, headers: dict[str, str]) -> GatewayError | None:
+        """None when `cf-aig-authorization` carries a token that may act on the account, else the 401 to answer."""
+        try:
+            authorize(self.grants, {"authorization": headers.get("cf-aig-authorization") or ""}, account)
+        except KumoError:
+            return GatewayError(401, UNAUTHORIZED,
+                                "Unauthorized: this gateway needs `cf-aig-authorization: Bearer <API token>`")
+        return None
 
     # ---- one call ---------------------------------------------------------------------------------------
     async def call(self, c: Call) -> Outcome:

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from kumo.errors import InvalidRequest, NotFound, ServiceUnavailable
-from kumo.gateway.errors import GATEWAY_NOT_FOUND, GatewayError
+from kumo.gateway.errors import GATEWAY_NOT_FOUND, UNAUTHORIZED, GatewayError
 from kumo.gateway.model import validate_id, validate_settings
 from kumo.gateway.store import GatewayStore
 
@@ -68,8 +68,10 @@ class GatewayService:
         self._cache.pop((account, gateway_id), None)
         return gateway
 
-    def for_request(self, account: str, gateway_id: str) -> dict[str, Any]:
-        """The gateway's settings for a data-plane request (2001 when it does not exist)."""
+    def for_request(self, account: str, gateway_id: str, *, may_create: bool = True) -> dict[str, Any]:
+        """The gateway's settings for a data-plane request (2001 when it does not exist). The `default` gateway
+        (any gateway, with auto_create) is made on first use, unless `may_create` is false (an anonymous caller
+        when API tokens are configured: 401)."""
         cached = self._cache.get((account, gateway_id))
         if cached is not None and (self.settings_ttl is None or cached[1] > time.monotonic()):
             return cached[0]
@@ -84,6 +86,11 @@ class GatewayService:
                 raise GatewayError(400, GATEWAY_NOT_FOUND,
                                    f"Gateway {gateway_id!r} does not exist: create it with `kumo gateway create "
                                    f"{gateway_id}` or the API (or start kumo with KUMO_GATEWAY_AUTO_CREATE=true)")
+            if not may_create:
+                raise GatewayError(401, UNAUTHORIZED,
+                                   f"Unauthorized: gateway {gateway_id!r} does not exist yet, and only a request with "
+                                   "`cf-aig-authorization: Bearer <API token>` for this account creates it on first "
+                                   f"use (or: `kumo gateway create {gateway_id}`, or the API)")
             validate_id(gateway_id)
             self.store.create_gateway(account, gateway_id, dict(DEFAULT_SETTINGS), _now())
             stored = self.store.get_gateway(account, gateway_id)
@@ -93,7 +100,7 @@ class GatewayService:
 
     def log_limit(self, account: str, gateway_id: str) -> tuple[int, str] | None:
         try:
-            gateway = self.for_request(account, gateway_id)
+            gateway = self.for_request(account, gateway_id, may_create=False)
         except GatewayError:
             return None
         if gateway.get("log_management"):
