@@ -9,13 +9,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from kumo import __version__
 from kumo.api.body import describe_validation_error
 from kumo.api.envelope import failure, from_error
 from kumo.api.middleware import BodySizeLimit, StripTrailingSlash
+from kumo.api.operator_pages import add_operator_pages
 from kumo.api.request_log import RequestLog
 from kumo.config import Settings
 from kumo.dashboard.routes import router as dashboard_router
@@ -58,7 +59,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             await platform.stop_async()
             platform.close()
 
-    app = KumoApp(title="kumo", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    # /docs and /openapi.json are served by add_operator_pages, behind a token when tokens are configured
+    app = KumoApp(title="kumo", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
     app.state.platform = platform
     app.include_router(vectorize_router)
     app.include_router(ai_router)
@@ -67,10 +70,11 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(gateway_routes_api)
     app.include_router(dashboard_router)
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics() -> bytes:
         await asyncio.to_thread(platform.gateway_logs.flush, 5)  # gateway tokens and costs are counted by the log writer
-        return Response(platform.metrics.exposition(), media_type="text/plain; version=0.0.4")
+        return platform.metrics.exposition()
+
+    add_operator_pages(app, settings, metrics)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:

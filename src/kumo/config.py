@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     insecure: bool = False
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
+    # with API tokens configured, /metrics and /docs (+ /openapi.json) need a token unless these open them
+    public_metrics: bool = False
+    public_docs: bool = False
     drain_timeout: float = 30.0  # seconds SIGTERM waits for requests in flight (streams too) before cutting them
     # Cloudflare's Vectorize upload limit is 100 MB; JSON endpoints share it.
     max_body_bytes: int = 100 * 1024 * 1024

@@ -57,3 +57,25 @@ def authorize(grants: Sequence[TokenGrant], headers: Mapping[str, str], account_
                 code=AUTHENTICATION_ERROR,
             )
     raise AuthenticationError("Authentication error: unknown API token.", code=AUTHENTICATION_ERROR)
+
+
+def authorize_operator(grants: Sequence[TokenGrant], headers: Mapping[str, str], *, every_account: bool) -> None:
+    """Raise unless the request carries a configured token; for what covers every account (`every_account`, e.g.
+    server-wide metrics) the token must not be limited to some accounts."""
+    secret = presented_secret(headers)
+    if secret is None:
+        raise AuthenticationError(
+            "Missing X-Auth-Key, X-Auth-Email or Authorization headers", code=MISSING_CREDENTIALS
+        )
+    if not grants:
+        return
+    encoded = secret.encode()
+    for grant in grants:
+        if hmac.compare_digest(grant.token.encode(), encoded):
+            if every_account and grant.accounts:
+                raise PermissionDenied(
+                    "Authentication error: this page covers every account; it needs a token not limited to accounts.",
+                    code=AUTHENTICATION_ERROR,
+                )
+            return
+    raise AuthenticationError("Authentication error: unknown API token.", code=AUTHENTICATION_ERROR)
