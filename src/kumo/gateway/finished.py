@@ -73,10 +73,13 @@ class Finished:
         body, provider = self.response_body, self.call.provider
         if not body:
             return Usage()
-        if self.stream:
-            return provider.usage_from_stream(body.decode("utf-8", "replace"))
-        parsed = loads(body)
-        return provider.usage_from_json(parsed) if parsed is not None else Usage()
+        try:
+            if self.stream:
+                return provider.usage_from_stream(body.decode("utf-8", "replace"))
+            parsed = loads(body)
+            return provider.usage_from_json(parsed) if parsed is not None else Usage()
+        except (TypeError, ValueError, AttributeError, OverflowError):  # usage of an odd shape: none, the row is kept
+            return Usage()
 
     def _count(self, usage: Usage, cost: float | None) -> None:
         m = self.metrics

@@ -1,10 +1,20 @@
-"""Cohere: `Authorization: Bearer|Token`, usage in `meta.billed_units` (v1) or `usage.billed_units` (v2)."""
+"""Cohere: `Authorization: Bearer|Token`, usage in `meta.billed_units` (v1) or `usage.billed_units` (v2); a v2 chat
+stream ends with a `message-end` event that carries the usage (no `[DONE]`). `compatibility/v1/...` is OpenAI's
+format."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kumo.gateway.providers.base import Price, Provider, Usage, openai_usage_from_json
+from kumo.gateway.providers.base import (
+    Price,
+    Provider,
+    Usage,
+    openai_stream_complete,
+    openai_usage_from_json,
+    openai_usage_from_stream,
+    sse_payloads,
+)
 
 
 def usage_from_json(body: Any) -> Usage:
@@ -16,10 +26,23 @@ def usage_from_json(body: Any) -> Usage:
     return openai_usage_from_json(body)
 
 
+def usage_from_stream(text: str) -> Usage:
+    for event in sse_payloads(text):
+        if isinstance(event, dict) and event.get("type") == "message-end":
+            return usage_from_json(event.get("delta") or {})
+    return openai_usage_from_stream(text)
+
+
+def stream_complete(text: str) -> bool:
+    return '"message-end"' in text or openai_stream_complete(text)
+
+
 PROVIDER = Provider(
     slug="cohere",
     base_url="https://api.cohere.ai",
     usage_from_json=usage_from_json,
+    usage_from_stream=usage_from_stream,
+    stream_complete=stream_complete,
     chat_path="compatibility/v1/chat/completions",
     prices={"command-r-plus": Price(2.50, 10.0), "command-r": Price(0.15, 0.60), "command-a": Price(2.50, 10.0)},
 )
