@@ -116,3 +116,41 @@ def test_universal_and_compat_paths_are_checked_too(ssrf_server, trap):
                    json={"model": "google-ai-studio/../../../x", "messages": [{"role": "user", "content": "hi"}]})
     assert r.status_code == 400 and r.json()["error"][0]["code"] == 2008, r.text
     assert trap.connections == before
+
+
+@pytest.mark.parametrize("provider, path, url", [
+    ("azure-openai", "my-res/gpt-4o.prod_1/chat/completions",
+     "https://my-res.openai.azure.com/openai/deployments/gpt-4o.prod_1/chat/completions"),
+    ("aws-bedrock", "bedrock-runtime/us-gov-west-1/model/anthropic.claude-3-5-sonnet-20240620-v1:0/invoke",
+     "https://bedrock-runtime.us-gov-west-1.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1:0/invoke"),
+    ("google-vertex-ai", "v1/projects/my-project/locations/europe-west4/publishers/google/models/g:generateContent",
+     "https://europe-west4-aiplatform.googleapis.com/v1/projects/my-project/locations/europe-west4/publishers/google/"
+     "models/g:generateContent"),
+    ("google-vertex-ai", "v1/projects/123456789012/locations/global/publishers/google/models/g:generateContent",
+     "https://aiplatform.googleapis.com/v1/projects/123456789012/locations/global/publishers/google/models/"
+     "g:generateContent"),
+    ("workers-ai", "@cf/meta/llama-3.1-8b-instruct",
+     "kumo://self/client/v4/accounts/acct-1/ai/run/@cf/meta/llama-3.1-8b-instruct"),
+    ("openai", "chat/completions%23x", "https://api.openai.com/v1/chat/completions%2523x"),
+    ("openai", "files/a#b?c", "https://api.openai.com/v1/files/a%23b%3Fc"),
+])
+def test_valid_paths_still_build_the_providers_urls(provider, path, url):
+    from kumo.gateway.providers import PROVIDERS
+    from kumo.gateway.upstream import upstream_url
+
+    assert upstream_url(PROVIDERS[provider], path, "acct-1") == url
+
+
+def test_operator_templates_get_the_same_checks():
+    from kumo.gateway.errors import GatewayError
+    from kumo.gateway.providers import PROVIDERS
+    from kumo.gateway.upstream import upstream_url
+
+    azure = PROVIDERS["azure-openai"]
+    template = "http://127.0.0.1:9000/azure/{resource}/{deployment}"
+    assert upstream_url(azure, "res/dep/chat/completions", "a", template) == \
+        "http://127.0.0.1:9000/azure/res/dep/chat/completions"
+    with pytest.raises(GatewayError):
+        upstream_url(azure, "res/../chat/completions", "a", template)
+    with pytest.raises(GatewayError):  # a name the provider does not take from the path
+        upstream_url(azure, "res/dep/chat/completions", "a", "http://{host}/x")
