@@ -3,7 +3,7 @@ may put into it), how its credentials travel (so logs can drop them and the cach
 request headers change its answers, how to read the model and token usage from a request, a response and a
 stream, how its chat format is translated for /compat, and its prices.
 
-A provider module defines `PROVIDER = Provider(...)`; adding one = one module + one line in PROVIDERS.
+A provider module defines `PROVIDER = Provider(...)`; adding one = one module + its name in `providers._MODULES`.
 """
 
 from __future__ import annotations
