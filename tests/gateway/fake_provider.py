@@ -60,7 +60,8 @@ class FakeProvider:
             parsed = json.loads(body) if body else {}
         except json.JSONDecodeError:
             parsed = {}
-        self.requests.append({"path": request.url.path, "query": request.url.query,
+        self.requests.append({"path": request.url.path, "raw_path": request.scope["raw_path"].decode("latin-1"),
+                              "query": request.url.query,
                               "headers": dict(request.headers), "body": parsed})
         return request.headers.get("x-fake", "ok"), parsed
 

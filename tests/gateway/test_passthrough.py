@@ -180,3 +180,48 @@ def test_one_date_and_server_header(gw_server, fake, admin, acct):
         assert s.status_code == 200 and s.headers["content-type"].startswith("text/event-stream")
         assert len(s.headers.get_list("date")) == 1 and len(s.headers.get_list("server")) == 1, s.headers
         s.read()
+
+
+def test_bedrock_request_reaches_the_provider_as_boto3_signed_it(gw_server, fake, admin, acct):
+    """boto3 signs (SigV4) the encoded path of the original Bedrock URL (`v1:0` as `v1%3A0`); sent through the
+    gateway, the provider must get that path, those headers and that body, so the signature still verifies."""
+    import boto3
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    make_gateway(admin)
+    client = boto3.session.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="sigv4-secret",
+                                   region_name="us-east-1").client("bedrock-runtime")
+    signed: dict = {}
+
+    class Captured(Exception):
+        pass
+
+    def capture(request, **_):
+        signed.update(url=request.url, headers=dict(request.headers), body=request.body)
+        raise Captured
+
+    client.meta.events.register("before-send.bedrock-runtime.InvokeModel", capture)
+    with pytest.raises(Captured):
+        client.invoke_model(modelId="anthropic.claude-3-haiku-20240307-v1:0",
+                            body=b'{"anthropic_version":"bedrock-2023-05-31","max_tokens":8,"messages":[]}')
+    path = httpx.URL(signed["url"]).raw_path.decode()
+    assert path == "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke"
+    headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in signed["headers"].items()}
+    r = httpx.post(f"{gw_server.url}/v1/{acct}/gw/aws-bedrock/bedrock-runtime/us-east-1{path}", content=signed["body"],
+                   headers=headers)
+    assert r.status_code == 200, r.text
+    seen = fake.requests[-1]
+    assert seen["raw_path"] == path
+    # verify the signature as AWS would, over what the provider received (its host is the one boto3 signed for)
+    authorization = seen["headers"]["authorization"]
+    scope = authorization.split("Credential=")[1].split(",")[0].split("/")
+    names = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
+    received = {name: seen["headers"][name] for name in names if name != "host"}
+    request = AWSRequest(method="POST", url="https://bedrock-runtime.us-east-1.amazonaws.com" + seen["raw_path"],
+                         data=signed["body"], headers={**received, "host": "bedrock-runtime.us-east-1.amazonaws.com"})
+    request.context["timestamp"] = seen["headers"]["x-amz-date"]
+    auth = SigV4Auth(Credentials("AKIDEXAMPLE", "sigv4-secret"), scope[3], scope[2])
+    expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+    assert authorization.endswith("Signature=" + expected)

@@ -122,7 +122,7 @@ def test_universal_and_compat_paths_are_checked_too(ssrf_server, trap):
     ("azure-openai", "my-res/gpt-4o.prod_1/chat/completions",
      "https://my-res.openai.azure.com/openai/deployments/gpt-4o.prod_1/chat/completions"),
     ("aws-bedrock", "bedrock-runtime/us-gov-west-1/model/anthropic.claude-3-5-sonnet-20240620-v1:0/invoke",
-     "https://bedrock-runtime.us-gov-west-1.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1:0/invoke"),
+     "https://bedrock-runtime.us-gov-west-1.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/invoke"),
     ("google-vertex-ai", "v1/projects/my-project/locations/europe-west4/publishers/google/models/g:generateContent",
      "https://europe-west4-aiplatform.googleapis.com/v1/projects/my-project/locations/europe-west4/publishers/google/"
      "models/g:generateContent"),

@@ -146,9 +146,7 @@ class Pipeline:
                 return self._replay(c, hit, log_id, base_headers, started)
             base_headers["cf-aig-cache-status"] = "MISS"
 
-        url = upstream_url(c.provider, c.path, c.account, self.upstreams.get(c.provider.slug))
-        if c.query:
-            url += ("&" if "?" in url else "?") + c.query
+        url = upstream_url(c.provider, c.path, c.account, self.upstreams.get(c.provider.slug), c.query)
         client = self.client
         if url.startswith("kumo://self"):
             url, client = SELF_BASE + url[len("kumo://self"):], self.self_client

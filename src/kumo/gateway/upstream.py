@@ -26,10 +26,12 @@ _PLACEHOLDER = re.compile(r"{(\w+)}")
 # whatever a template's author allowed, a value in a host is a DNS name and a value in a path one path segment
 _HOST_VALUE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*")
 _PATH_VALUE = re.compile(r"[A-Za-z0-9_~!$&'()*+,;=:@.-]+")
-_PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 path characters besides letters and digits: kept as they are
+# a query goes as the caller encoded it ('%' kept); only what may not stand in a request line is encoded
+_QUERY_SAFE = "%/?:@!$&'()*+,;=-._~"
 
 
-def upstream_url(provider: Provider, path: str, account: str, override: str | None = None) -> str:
+def upstream_url(provider: Provider, path: str, account: str, override: str | None = None, query: str = "") -> str:
+    """The URL to send, fully encoded (sent as it is: see upstream_http.py)."""
     template = override or provider.base_url
     values, path = _split(provider, path.lstrip("/"))
     for name, value in values.items():
@@ -37,12 +39,12 @@ def upstream_url(provider: Provider, path: str, account: str, override: str | No
     if "{account}" in template:
         values["account"] = _check(provider, ACCOUNT, account)
     base, prefix = _fill(provider, template, values)
-    url = base.rstrip("/") + "/" + _path(path)
+    url = base.rstrip("/") + "/" + _path(path, provider.path_safe)
     parts = urlsplit(url)
     if (parts.scheme, parts.netloc) != (prefix.scheme, prefix.netloc) or parts.query or parts.fragment \
             or not parts.path.startswith(prefix.path.rstrip("/") + "/"):  # pragma: no cover (the checks above hold)
         raise GatewayError(400, BAD_REQUEST, f"this path would leave {provider.slug}'s base URL")
-    return url
+    return url + "?" + quote(query, safe=_QUERY_SAFE, errors="replace") if query else url
 
 
 def _split(provider: Provider, path: str) -> tuple[dict[str, str], str]:
@@ -96,9 +98,9 @@ def _fill(provider: Provider, template: str, values: dict[str, str]):
     return base, prefix
 
 
-def _path(path: str) -> str:
+def _path(path: str, safe: str) -> str:
     """The provider's own path, re-encoded: no `.`/`..` segment (it would climb out of the base path), and what was
     `%23`, `%3F` or `%2F`-decoded stays inside the path instead of starting a fragment or a query."""
     if any(part in (".", "..") for part in path.split("/")):
         raise GatewayError(400, BAD_REQUEST, "a provider path may not hold '.' or '..' segments")
-    return quote(path, safe=_PATH_SAFE, errors="replace")
+    return quote(path, safe=safe, errors="replace")

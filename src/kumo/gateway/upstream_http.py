@@ -13,6 +13,7 @@ from typing import Protocol
 
 import aiohttp
 import httpx
+from yarl import URL
 
 
 class UpstreamBroken(Exception):
@@ -60,8 +61,10 @@ class AiohttpUpstream:
 
     async def open(self, method: str, url: str, headers: dict[str, str], body: bytes) -> UpstreamResponse:
         try:
-            response = await self.session.request(method, url, headers=headers, data=body or None,
-                                                  allow_redirects=False)
+            # encoded=True: the URL is sent as upstream.py encoded it (yarl would decode `%3A` in a path, which
+            # breaks the SigV4 signature a Bedrock client made over the encoded path)
+            response = await self.session.request(method, URL(url, encoded=True), headers=headers,
+                                                  data=body or None, allow_redirects=False)
         except asyncio.TimeoutError as exc:  # aiohttp's own timeouts are TimeoutErrors too
             raise UpstreamTimeout(type(exc).__name__) from exc
         except (aiohttp.ClientError, ValueError) as exc:

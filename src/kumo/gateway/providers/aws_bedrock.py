@@ -1,5 +1,6 @@
 """AWS Bedrock: `/aws-bedrock/bedrock-runtime/{region}/model/{model}/invoke`. The client signs the request
-with SigV4 for the original Bedrock URL; the path and body reach Bedrock unchanged, so the signature holds."""
+with SigV4 for the original Bedrock URL; the path and body reach Bedrock unchanged, so the signature holds: the
+path is sent encoded as AWS's SDKs sign it (only unreserved characters as they are: `v1:0` goes as `v1%3A0`)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ PROVIDER = Provider(
     slug="aws-bedrock",
     base_url="https://{service}.{region}.amazonaws.com",
     segments=(SERVICE, REGION),
+    path_safe="/-._~",
     credential_headers=("authorization", "x-amz-security-token", "x-amz-date", "x-amz-content-sha256"),
     usage_from_json=usage_from_json,
     model_of=model_of,

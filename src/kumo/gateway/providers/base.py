@@ -115,6 +115,9 @@ class Provider:
     # the caller's path -> (the values of `segments`, the provider's own path); by default the leading path
     # segments are the values, one per entry of `segments`, in order
     split_path: Callable[[str], tuple[dict[str, str], str]] | None = None
+    # characters of the provider's own path sent as they are; the others are percent-encoded (RFC 3986's path
+    # characters by default; a provider whose clients sign the encoded path, like AWS's, says which they keep)
+    path_safe: str = "/:@!$&'()*+,;=-._~"
     # request headers that carry credentials: forwarded upstream, never logged or stored; the cache keys on a
     # hash of them, so callers with different keys never share an answer
     credential_headers: tuple[str, ...] = ("authorization",)
