@@ -15,7 +15,8 @@ must keep the template's scheme, host, port and base path. Anything else is a 40
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, urlsplit
+from functools import lru_cache
+from urllib.parse import SplitResult, quote, urlsplit
 
 from kumo.gateway.errors import BAD_REQUEST, GatewayError
 from kumo.gateway.providers.base import Provider, Segment
@@ -28,6 +29,8 @@ _HOST_VALUE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0
 _PATH_VALUE = re.compile(r"[A-Za-z0-9_~!$&'()*+,;=:@.-]+")
 # a query goes as the caller encoded it ('%' kept); only what may not stand in a request line is encoded
 _QUERY_SAFE = "%/?:@!$&'()*+,;=-._~"
+_DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
+_PLAIN = re.compile(r"[A-Za-z0-9/_.~-]*")  # needs no encoding, whatever the provider keeps
 
 
 def upstream_url(provider: Provider, path: str, account: str, override: str | None = None, query: str = "") -> str:
@@ -76,15 +79,24 @@ def _check(provider: Provider, segment: Segment, value: str) -> str:
     return value
 
 
-def _fill(provider: Provider, template: str, values: dict[str, str]):
+@lru_cache(maxsize=256)
+def _shape(template: str) -> tuple[SplitResult, tuple[str, ...], tuple[str, ...]]:
+    """A base URL template's parts, and the names in its host and in its path (parsed once per template)."""
+    shape = urlsplit(template)
+    return shape, tuple(_PLACEHOLDER.findall(shape.netloc)), tuple(_PLACEHOLDER.findall(shape.path))
+
+
+def _fill(provider: Provider, template: str, values: dict[str, str]) -> tuple[str, SplitResult]:
     """The base URL with its values pasted in, and the parts it must keep (scheme, host and port, base path)."""
     try:
-        shape = urlsplit(template)
-        for name in _PLACEHOLDER.findall(shape.netloc):
+        shape, in_host, in_path = _shape(template)
+        if not (in_host or in_path):
+            return template, shape
+        for name in in_host:
             if not _HOST_VALUE.fullmatch(values[name]):
                 raise GatewayError(400, BAD_REQUEST, f"{provider.slug}: the {name} in the path cannot be part of a "
                                                      "host name")
-        for name in _PLACEHOLDER.findall(shape.path):
+        for name in in_path:
             if not _PATH_VALUE.fullmatch(values[name]) or values[name] in (".", ".."):
                 raise GatewayError(400, BAD_REQUEST, f"{provider.slug}: the {name} in the path must be one path "
                                                      "segment")
@@ -101,6 +113,6 @@ def _fill(provider: Provider, template: str, values: dict[str, str]):
 def _path(path: str, safe: str) -> str:
     """The provider's own path, re-encoded: no `.`/`..` segment (it would climb out of the base path), and what was
     `%23`, `%3F` or `%2F`-decoded stays inside the path instead of starting a fragment or a query."""
-    if any(part in (".", "..") for part in path.split("/")):
+    if _DOT_SEGMENT.search(path):
         raise GatewayError(400, BAD_REQUEST, "a provider path may not hold '.' or '..' segments")
-    return quote(path, safe=safe, errors="replace")
+    return path if _PLAIN.fullmatch(path) else quote(path, safe=safe, errors="replace")
