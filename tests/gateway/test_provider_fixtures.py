@@ -66,12 +66,17 @@ def replay_server(tmp_path_factory, replay):
     env = {"KUMO_UPSTREAM_" + slug.upper().replace("-", "_"): f"http://127.0.0.1:{replay.port}/{slug}"
            for slug in PROVIDERS}
     srv = Server(tmp_path_factory.mktemp("replay") / "data", env=env).start()
-    with httpx.Client(base_url=f"{srv.url}/client/v4/accounts/fixtures/ai-gateway",
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def golden(replay_server):
+    """The management API of the account the fixtures go through, with its gateway `golden` made."""
+    with httpx.Client(base_url=f"{replay_server.url}/client/v4/accounts/fixtures/ai-gateway",
                       headers={"authorization": "Bearer t"}, timeout=30) as admin:
         make_gateway(admin, "golden")
-        srv.admin = admin
-        yield srv
-    srv.stop()
+        yield admin
 
 
 def test_every_provider_has_golden_fixtures():
@@ -84,7 +89,7 @@ def test_every_provider_has_golden_fixtures():
 
 
 @pytest.mark.parametrize("slug, name", CASES)
-def test_fixture_through_the_gateway(replay_server, replay, slug, name):
+def test_fixture_through_the_gateway(replay_server, golden, replay, slug, name):
     case = json.loads((FIXTURES / slug / "expected.json").read_text())[name]
     recorded = (FIXTURES / slug / name).read_bytes()
     url = f"{replay_server.url}/v1/fixtures/golden/{slug}/{case['path']}"
@@ -92,6 +97,6 @@ def test_fixture_through_the_gateway(replay_server, replay, slug, name):
     assert r.status_code == 200, r.text
     assert r.content == recorded  # untouched, and a complete stream gets no error event appended
     assert replay.paths[-1] == case.get("upstream_path", f"/{slug}/{case['path'].split('?')[0]}")
-    log = replay_server.admin.get(f"/gateways/golden/logs/{r.headers['cf-aig-log-id']}").json()["result"]
+    log = golden.get(f"/gateways/golden/logs/{r.headers['cf-aig-log-id']}").json()["result"]
     assert log["success"] is True and log["provider"] == slug
     assert (log["tokens_in"], log["tokens_out"], log["model"]) == (case["tokens_in"], case["tokens_out"], case["model"])
