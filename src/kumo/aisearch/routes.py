@@ -41,9 +41,7 @@ async def _instance(request: Request) -> InstanceRecord:
 
 
 async def _object(request: Request, required: bool = True) -> dict[str, Any]:
-    if not required and not (await request.body()).strip():
-        return {}
-    data = await read_json(request)
+    data = await read_json(request, empty=... if required else {})
     if not isinstance(data, dict):
         raise bad_config(f"expected a JSON object in the request body, got {type(data).__name__}")
     return data
