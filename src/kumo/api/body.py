@@ -53,6 +53,10 @@ def _deeper_than(raw: bytes, limit: int) -> bool:
     return False
 
 
+def too_deep(raw: bytes) -> bool:
+    return _deeper_than(raw, MAX_DEPTH)
+
+
 def loads(raw: bytes | str) -> Any:
     """Decode JSON under the rules above, or raise JsonRefused."""
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
