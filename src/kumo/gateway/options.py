@@ -130,4 +130,6 @@ def apply_step_config(o: RequestOptions, config: dict[str, Any]) -> RequestOptio
         copy.retry_delay_ms = _int(headers["cf-aig-retry-delay"], "retryDelay", 0, 60000)
     if "cf-aig-backoff" in headers:
         copy.backoff = headers["cf-aig-backoff"].lower()
+        if copy.backoff not in ("constant", "linear", "exponential"):
+            raise GatewayError(400, BAD_REQUEST, "backoff must be constant, linear or exponential")
     return copy
