@@ -64,7 +64,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/chat/completions"): {"messages": [{"role": "user", "content": "hello"}], "stream": False,
                                     "ai_search_options": {"retrieval": {"max_num_results": 1}}},
     ("POST", "/instances"): {"id": "fz-new", "custom_metadata": [{"field_name": "category", "data_type": "text"}],
-                             "chunk_size": 256, "max_num_results": 5, "index_method": {"vector": False, "keyword": True}},
+                             "chunk_size": 256, "max_num_results": 5,
+                             "index_method": {"vector": False, "keyword": True}},
     ("PUT", "/instances/{id}"): {"max_num_results": 5, "score_threshold": 0.4, "cache": False,
                                  "system_prompt_ai_search": "x"},
     ("POST", "/jobs"): {"description": "d"},
@@ -107,6 +108,16 @@ DATA_PLANE = [
     ("GET", "/v1/{account_id}/{gateway_id}/{provider}/{path}"),
     ("POST", "/v1/{account_id}/{gateway_id}/compat/chat/completions"),
     ("POST", "/v1/{account_id}/{gateway_id}"),
+]
+# paths no route serves, and methods a route does not take: 404 and 405 in the product's shape too
+ODD_PATHS = [
+    ("GET", "/v1/{account_id}"), ("DELETE", "/v1/{account_id}/{gateway_id}"),
+    ("GET", "/client/v4/accounts/{account_id}/ai/v1/models"),
+    ("GET", "/client/v4/accounts/{account_id}/ai/v1/chat/completions"),
+    ("PUT", "/client/v4/accounts/{account_id}/vectorize/v2/indexes/{index_name}/query"),
+    ("PATCH", "/client/v4/accounts/{account_id}/ai-search/instances/{id}/search"),
+    ("POST", "/client/v4/accounts/{account_id}/ai-gateway/gateways/{gateway_id}/nope"),
+    ("GET", "/client/v4/accounts/{account_id}/nope"), ("GET", "/dashboard/{account_id}/nope"),
 ]
 PARAMS["path"] = ["chat/completions", "v1/models", "..%2F..%2Fadmin", "\ud83d"]
 SKIP = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/metrics"}
@@ -161,6 +172,7 @@ def targets() -> list[Target]:
                 if method != "HEAD":
                     found.add((method, route.path))
         found.update(DATA_PLANE)
+        found.update(ODD_PATHS)
         app.state.platform.close()
     return [Target(product_of(path), method, path, _body_for(method, path)) for method, path in sorted(found)]
 
