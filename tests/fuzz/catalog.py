@@ -53,7 +53,12 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/ai/run/{model:path}"): {"text": ["hello"]},
     ("POST", "/ai/run"): {"model": "@cf/baai/bge-small-en-v1.5", "input": {"text": "hello"}},
     ("POST", "/ai/v1/chat/completions"): {**CHAT, "tools": TOOLS, "stream_options": {"include_usage": True},
-                                          "tool_choice": "none"},
+                                          "tool_choice": "none", "messages": [
+                                              {"role": "user", "content": "hi"},
+                                              {"role": "assistant", "content": None, "tool_calls": [
+                                                  {"id": "c1", "type": "function",
+                                                   "function": {"name": "f", "arguments": "{}"}}]},
+                                              {"role": "tool", "tool_call_id": "c1", "content": "ok"}]},
     ("POST", "/ai/v1/embeddings"): {"model": "@cf/baai/bge-small-en-v1.5", "input": ["hello"],
                                     "encoding_format": "float"},
     # AI Search
@@ -91,7 +96,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/{account_id}/{gateway_id}/{provider}/{path}"): {"model": "gpt-4o-mini", "messages": [
         {"role": "user", "content": "hi"}], "max_tokens": 1},
     ("POST", "/v1/{account_id}/{gateway_id}/compat/chat/completions"): {
-        "model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"},
+        "model": "anthropic/claude-3-5-haiku-latest", "messages": [{"role": "user", "content": "hi"},
                                                    {"role": "assistant", "content": None, "tool_calls": [
                                                        {"id": "c1", "type": "function",
                                                         "function": {"name": "f", "arguments": "{}"}}]},

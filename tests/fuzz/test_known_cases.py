@@ -100,10 +100,14 @@ def test_wrong_types_openai_chat(client, extra):
     openai_error(client.post(CHAT, json=body))
 
 
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-latest"])
 @pytest.mark.parametrize("extra", [{"tools": "x"}, {"stream_options": []},
-                                   {"messages": [{"role": "assistant", "tool_calls": {"a": 1}}]}])
-def test_wrong_types_gateway_compat(client, extra):
-    body = {"model": "openai/gpt-4o-mini", "messages": MESSAGES, **extra}
+                                   {"messages": [{"role": "assistant", "tool_calls": {"a": 1}}]},
+                                   {"messages": [{"role": "assistant", "tool_calls": [{"function": []}]}]},
+                                   {"messages": [{"role": "assistant", "tool_calls": [
+                                       {"id": "c", "function": {"name": "f", "arguments": "[" * 5000}}]}]}])
+def test_wrong_types_gateway_compat(client, model, extra):
+    body = {"model": model, "messages": MESSAGES, **extra}
     response = client.post(f"/v1/{ACCOUNT}/{GATEWAY}/compat/chat/completions", json=body,
                            headers={"authorization": "Bearer sk-x"})
     assert response.status_code < 500, response.text[:500]

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from kumo.api.body import JsonRefused, loads
 from kumo.errors import InvalidRequest
 
 _PASSTHROUGH = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty", "top_k",
@@ -55,8 +56,8 @@ def chat_request_to_input(body: dict[str, Any]) -> dict[str, Any]:
 def _loads(arguments: Any) -> Any:
     if isinstance(arguments, str):
         try:
-            return json.loads(arguments or "{}")
-        except json.JSONDecodeError:
+            return loads(arguments or "{}")
+        except JsonRefused:
             return {}
     return arguments or {}
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from kumo.api.body import JsonRefused, loads
 from kumo.errors import InvalidRequest
 from kumo.gateway.providers import PROVIDERS
 from kumo.gateway.providers.base import Provider
@@ -83,10 +84,14 @@ def _to_anthropic(provider, model, body, headers, stream) -> Translation:
                                                           "content": _text(m.get("content"))}]})
         elif role == "assistant" and m.get("tool_calls"):
             blocks: list[dict[str, Any]] = [{"type": "text", "text": _text(m.get("content"))}] if m.get("content") else []
-            for call in m["tool_calls"]:
+            calls = m["tool_calls"]
+            if not isinstance(calls, list) or not all(isinstance(c, dict) and isinstance(c.get("function") or {}, dict)
+                                                      for c in calls):
+                raise InvalidRequest("`tool_calls` must be an array of {id, type, function: {name, arguments}}")
+            for call in calls:
                 fn = call.get("function") or {}
                 blocks.append({"type": "tool_use", "id": call.get("id"), "name": fn.get("name"),
-                               "input": json.loads(fn.get("arguments") or "{}")})
+                               "input": _arguments(fn.get("arguments"))})
             messages.append({"role": "assistant", "content": blocks})
         else:
             messages.append({"role": role, "content": _text(m.get("content"))})
@@ -255,3 +260,13 @@ async def translate_sse(upstream: AsyncIterator[bytes], to_chunks: Callable[[dic
                     for chunk in to_chunks(event):
                         yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
     yield b"data: [DONE]\n\n"
+
+
+def _arguments(arguments: Any) -> Any:
+    """A tool call's `arguments`: JSON text (OpenAI's form) or already an object."""
+    if not isinstance(arguments, str):
+        return arguments or {}
+    try:
+        return loads(arguments or "{}")
+    except JsonRefused as exc:
+        raise InvalidRequest(f"a tool call's `arguments` must be JSON: {exc.reason}") from None
