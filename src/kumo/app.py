@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from kumo import __version__
 from kumo.api.body import describe_validation_error
 from kumo.api.error_shapes import ErrorShapes
-from kumo.api.keep_alive import KeepAliveAfterError
+from kumo.api.keep_alive import KeepAliveAfterError, mark_logged
 from kumo.api.middleware import BodySizeLimit, StripTrailingSlash
 from kumo.api.request_log import RequestLog
 from kumo.config import Settings
@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        mark_logged(exc)
         error = KumoError("Internal error in kumo; see the server log for details.", code=10002, status=500)
         return shapes.render(request.url.path, error)
 

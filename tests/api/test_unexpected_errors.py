@@ -4,6 +4,7 @@ on it then fails with "connection reset"). One httpx client, two requests, the s
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -53,7 +54,8 @@ def _socket_of(response: httpx.Response) -> tuple:
     ("/client/v4/accounts/a1/ai/v1/boom", "openai"),
     ("/v1/a1/gw/openai/chat/completions", "gateway"),
 ])
-def test_a_500_in_the_product_shape_keeps_the_connection(app_url, path, shape):
+def test_a_500_in_the_product_shape_keeps_the_connection(app_url, path, shape, caplog):
+    caplog.set_level(logging.ERROR, logger="kumo")
     with httpx.Client(base_url=app_url, headers={"authorization": "Bearer t"}, timeout=30) as client:
         first = client.request("GET" if shape != "gateway" else "POST", path, json={})
         assert first.status_code == 500, first.text
@@ -69,3 +71,5 @@ def test_a_500_in_the_product_shape_keeps_the_connection(app_url, path, shape):
         second = client.get("/healthz")
         assert second.status_code == 200
         assert _socket_of(second) == where, "the 500 closed the connection: the client had to open another"
+    logged = [r for r in caplog.records if r.name == "kumo" and r.exc_info]
+    assert len(logged) == 1 and "unhandled error on" in logged[0].getMessage()  # once, with its traceback

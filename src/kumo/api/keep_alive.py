@@ -8,7 +8,16 @@ because only closing the connection tells the client that body is incomplete."""
 
 from __future__ import annotations
 
+import logging
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("kumo")
+
+
+def mark_logged(exc: BaseException) -> None:
+    """Said by the handler that answered the 500 and logged it, so it is not logged twice."""
+    exc.kumo_logged = True  # type: ignore[attr-defined]
 
 
 class KeepAliveAfterError:
@@ -29,6 +38,8 @@ class KeepAliveAfterError:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
+        except Exception as exc:
             if not complete:
                 raise
+            if not getattr(exc, "kumo_logged", False):  # after the response: a background task failed
+                log.exception("unhandled error after the response to %s %s", scope.get("method"), scope.get("path"))
