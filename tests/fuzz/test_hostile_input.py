@@ -123,38 +123,69 @@ def _items_ok(errors: Any) -> bool:
         isinstance(e, dict) and isinstance(e.get("code"), int) and isinstance(e.get("message"), str) for e in errors)
 
 
+def check(client: httpx.Client, product: str, request: dict[str, Any]) -> None:
+    """Send one request; fail on a 5xx, a dropped connection, an error outside the product's shape, or a refused
+    write that changed what the product stores."""
+    target: Target = request.pop("target")
+    write = target.method in WRITES
+    before = snapshot(client, product) if write else None
+    try:
+        response = client.request(**request)
+    except httpx.TransportError as exc:
+        pytest.fail(f"{target.method} {request['url'][:200]}: the connection failed: {exc!r}")
+    where = f"{target.method} {request['url'][:200]} -> {response.status_code} {response.text[:300]}"
+    if product == "gateway" and "cf-aig-log-id" in response.headers:
+        return  # the provider's own answer (the fake provider fails on junk too), passed through untouched
+    assert response.status_code < 500, where
+    if response.status_code >= 400:
+        problem = _error_shape(product, response)
+        assert problem is None, f"{problem}: {where}"
+        if write and product in SNAPSHOTS:
+            assert snapshot(client, product) == before, f"a rejected write changed stored state: {where}"
+
+
+def _plain(target: Target, seeded_ids: dict[str, str]) -> dict[str, Any]:
+    """The route's valid example, for a route the drawn examples happened to miss."""
+    last = PARAM.findall(target.path)[-1:]
+
+    def value(match) -> str:
+        name = match.group(1)
+        seeded = seeded_ids.get(name, PARAMS[name][0])
+        if target.method == "DELETE" and [name] == last:  # never delete what the other tests use
+            return path_segment(next(c for c in PARAMS[name] if c != seeded))
+        return path_segment(seeded)
+
+    url = PARAM.sub(value, target.path)
+    request: dict[str, Any] = {"target": target, "method": target.method, "url": url,
+                               "headers": {"content-type": "application/json"}}
+    if target.body is not None and target.method != "DELETE":
+        text = dumps(target.body)
+        request["content"] = encoded(text + "\n" + text if target.ndjson else text)
+    return request
+
+
 @pytest.mark.parametrize("product", sorted(EXAMPLES))
 def test_hostile_requests(fuzz_server, product):
     server, seeded_ids = fuzz_server
     log_start = server.log.stat().st_size
     chosen = [t for t in TARGETS if t.product == product]
     assert chosen, f"no routes found for {product}"
+    reached: set[Target] = set()
     with httpx.Client(base_url=server.url, timeout=60, headers={"authorization": "Bearer dev-token"}) as client:
 
         @settings(max_examples=int(EXAMPLES[product] * SCALE), derandomize=SEED is None, database=None, deadline=None,
                   suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate, Phase.shrink])
         @given(requests(chosen, seeded_ids))
         def one(request: dict[str, Any]) -> None:
-            target: Target = request.pop("target")
-            write = target.method in WRITES
-            before = snapshot(client, product) if write else None
-            try:
-                response = client.request(**request)
-            except httpx.TransportError as exc:
-                pytest.fail(f"{target.method} {request['url'][:200]}: the connection failed: {exc!r}")
-            where = f"{target.method} {request['url'][:200]} -> {response.status_code} {response.text[:300]}"
-            if product == "gateway" and "cf-aig-log-id" in response.headers:
-                return  # the provider's own answer (the fake provider fails on junk too), passed through untouched
-            assert response.status_code < 500, where
-            if response.status_code >= 400:
-                problem = _error_shape(product, response)
-                assert problem is None, f"{problem}: {where}"
-                if write and product in SNAPSHOTS:
-                    assert snapshot(client, product) == before, f"a rejected write changed stored state: {where}"
+            reached.add(request["target"])
+            check(client, product, request)
 
         if SEED is not None:
             one = seed(int(SEED))(one)
         one()
+        for target in chosen:  # every route at least once
+            if target not in reached:
+                check(client, product, _plain(target, seeded_ids))
     with open(server.log, "rb") as log:  # background work too (log writers, indexing) must not have crashed
         log.seek(log_start)
         text = log.read().decode("utf-8", "replace")

@@ -47,6 +47,7 @@ class Finished:
         c = self.call
         usage = self._usage()
         model = c.provider.model_of(c.path, loads(c.body)) or usage.model or ""
+        model = model if isinstance(model, str) else ""  # an answer's `model` may be anything: the row is kept
         custom = c.options.custom_cost
         cost = cost_of(c.provider, model, usage, custom) if (usage.tokens_in or usage.tokens_out or custom) else None
         self._count(usage, cost)
