@@ -3,6 +3,8 @@ every one a 4xx in its product's error shape, over real HTTP against the fuzz su
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -149,3 +151,21 @@ def test_lone_surrogates_in_ids_and_queries(client):
     response = client.get(f"{BASE}/ai-gateway/gateways/{GATEWAY}/logs",
                           params={"filters": '[{"key": "model", "operator": "eq", "value": ["\\ud83d"]}]'})
     assert "surrogate" in envelope(response)
+
+
+def test_a_lone_surrogate_forwarded_by_the_gateway_is_logged(client):
+    """The gateway forwards a body untouched (the provider judges it), so a lone surrogate reaches its log row:
+    stored as U+FFFD, and the other rows of the batch are not lost."""
+    logs = f"{BASE}/ai-gateway/gateways/{GATEWAY}/logs"
+    before = client.get(logs).json()["result_info"]["total_count"]
+    for body in (b'{"model": "gpt-\\ud83d", "messages": [{"role": "user", "content": "hi"}]}',
+                 b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "\\ud83d"}]}'):
+        response = client.post(f"/v1/{ACCOUNT}/{GATEWAY}/openai/chat/completions", content=body,
+                               headers={"authorization": "Bearer sk-x", "content-type": "application/json"})
+        assert "cf-aig-log-id" in response.headers, response.text[:300]
+    deadline = time.monotonic() + 20
+    while (total := client.get(logs).json()["result_info"]["total_count"]) < before + 2:
+        assert time.monotonic() < deadline, f"{total - before} of 2 log rows written"
+        time.sleep(0.2)
+    models = [row["model"] for row in client.get(logs, params={"per_page": 50}).json()["result"]]
+    assert any(m.startswith("gpt-\ufffd") for m in models), models
