@@ -169,3 +169,12 @@ def test_a_lone_surrogate_forwarded_by_the_gateway_is_logged(client):
         time.sleep(0.2)
     models = [row["model"] for row in client.get(logs, params={"per_page": 50}).json()["result"]]
     assert any(m.startswith("gpt-\ufffd") for m in models), models
+
+
+def test_renaming_a_dynamic_route_onto_another(client):
+    routes = f"{BASE}/ai-gateway/gateways/{GATEWAY}/routes"
+    first = client.get(routes).json()["result"][0]
+    second = client.post(routes, json={"name": "fz-route-other", "elements": first["elements"]})
+    assert second.status_code == 200, second.text
+    assert "already exists" in envelope(client.patch(f"{routes}/{second.json()['result']['id']}",
+                                                     json={"name": first["name"]}))
