@@ -9,23 +9,25 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from kumo import __version__
 from kumo.api.body import describe_validation_error
-from kumo.api.envelope import failure, from_error
+from kumo.api.error_shapes import ErrorShapes
+from kumo.api.keep_alive import KeepAliveAfterError, mark_logged
 from kumo.api.middleware import BodySizeLimit, StripTrailingSlash
 from kumo.api.operator_pages import add_operator_pages
 from kumo.api.request_log import RequestLog
 from kumo.config import Settings
 from kumo.dashboard.routes import router as dashboard_router
-from kumo.errors import KumoError
+from kumo.errors import InvalidRequest, KumoError
 from kumo.metrics import MetricsMiddleware
 from kumo.platform import Platform
-from kumo.ai.routes import router as ai_router
+from kumo.ai.routes import openai_error_response, router as ai_router
 from kumo.aisearch.routes import router as aisearch_router
 from kumo.gateway.admin_routes import router as gateway_admin_router
+from kumo.gateway.errors import gateway_error_response
 from kumo.gateway.front import GatewayFront
 from kumo.gateway.routes_api import router as gateway_routes_api
 from kumo.vectorize.routes import router as vectorize_router
@@ -35,10 +37,19 @@ log = logging.getLogger("kumo")
 
 class KumoApp(FastAPI):
     """FastAPI with RequestLog outside Starlette's ServerErrorMiddleware, where `add_middleware` cannot reach:
-    so a 500 still carries cf-ray and gets its access line, and the error handler's log knows the request id."""
+    so a 500 still carries cf-ray and gets its access line, and the error handler's log knows the request id.
+    KeepAliveAfterError sits there too: a 500 sent whole no longer closes the connection."""
 
     def build_middleware_stack(self):
-        return RequestLog(super().build_middleware_stack())
+        return RequestLog(KeepAliveAfterError(super().build_middleware_stack()))
+
+
+def error_shapes() -> ErrorShapes:
+    """The products whose clients read errors in a shape other than Cloudflare's envelope."""
+    shapes = ErrorShapes()
+    shapes.register(r"/v1/", gateway_error_response)
+    shapes.register(r"/client/v4/accounts/[^/]+/ai/v1(/|$)", openai_error_response)
+    return shapes
 
 
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
@@ -63,6 +74,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app = KumoApp(title="kumo", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.platform = platform
+    shapes = app.state.error_shapes = error_shapes()
     app.include_router(vectorize_router)
     app.include_router(ai_router)
     app.include_router(aisearch_router)
@@ -81,29 +93,33 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         return {"status": "ok", "version": __version__}
 
     @app.exception_handler(KumoError)
-    async def kumo_error(request: Request, exc: KumoError) -> JSONResponse:
-        return from_error(exc)
+    async def kumo_error(request: Request, exc: KumoError) -> Response:
+        return shapes.render(request.url.path, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return failure(400, 10001, describe_validation_error(exc))  # type: ignore[arg-type]
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return shapes.render(request.url.path, InvalidRequest(describe_validation_error(exc)))  # type: ignore[arg-type]
 
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         if exc.status_code == 404:
-            return failure(404, 7003, "No route for the URI")
-        if exc.status_code == 405:
-            return failure(405, 7001, f"Method {request.method} not allowed for this path")
-        return failure(exc.status_code, 10000 + exc.status_code, str(exc.detail))
+            error = KumoError("No route for the URI", code=7003, status=404)
+        elif exc.status_code == 405:
+            error = KumoError(f"Method {request.method} not allowed for this path", code=7001, status=405)
+        else:
+            error = KumoError(str(exc.detail), code=10000 + exc.status_code, status=exc.status_code)
+        return shapes.render(request.url.path, error)
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return failure(500, 10002, "Internal error in kumo; see the server log for details.")
+        mark_logged(exc)
+        error = KumoError("Internal error in kumo; see the server log for details.", code=10002, status=500)
+        return shapes.render(request.url.path, error)
 
     # added first, so innermost: the gateway's data plane skips FastAPI's routing, not the middleware added after
     app.add_middleware(GatewayFront, platform=platform)
     app.add_middleware(MetricsMiddleware, metrics=platform.metrics)
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, shapes=shapes)
     app.add_middleware(StripTrailingSlash)
     return app

@@ -48,11 +48,15 @@ def test_streamed_answer_sends_sources_first(pets):
             "pets", account_id=account, name="default", messages=QUESTION, stream=True,
             extra_body={"max_tokens": 16}) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
-        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
-    assert lines[-1] == "data: [DONE]"
-    events = [json.loads(line[6:]) for line in lines[:-1]]
-    assert events[0]["chunks"][0]["item"]["key"] == "cats.md"
-    assert all("chunks" not in e for e in events[1:])
+        blocks = [b for b in response.read().decode().split("\n\n") if b]
+    # Cloudflare's order: the retrieved chunks as their own named event, then the completion, then [DONE]
+    assert blocks[0].startswith("event: chunks\ndata: ")
+    sources = json.loads(blocks[0].split("\ndata: ", 1)[1])
+    assert sources[0]["item"]["key"] == "cats.md"
+    assert blocks[-1] == "data: [DONE]"
+    assert all(b.startswith("data: ") for b in blocks[1:])
+    events = [json.loads(b[6:]) for b in blocks[1:-1]]
+    assert all("chunks" not in e for e in events)
     text = "".join(c["delta"].get("content") or "" for e in events for c in e["choices"])
     assert text.strip()
     assert any(c.get("finish_reason") in ("stop", "length") for e in events for c in e["choices"])

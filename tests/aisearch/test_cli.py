@@ -51,6 +51,12 @@ def test_cli_round_trip(server, account, tmp_path):
     assert ingested.returncode == 0, ingested.stderr
     assert "Indexed 2 of 3 files: 2 chunks" in ingested.stdout and "unsupported file type .exe" in ingested.stdout
 
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "d.exe").write_bytes(b"MZ")
+    nothing = kumo(server, account, "ingest", "birds", str(junk))
+    assert nothing.returncode == 1 and "Indexed 0 of 1 files" in nothing.stdout, nothing.stdout + nothing.stderr
+
     listed = kumo(server, account, "list")
     assert "zoo" in listed.stdout and "birds" in listed.stdout
 

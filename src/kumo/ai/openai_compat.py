@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from kumo.api.body import JsonRefused, loads
 from kumo.errors import InvalidRequest
 
 _PASSTHROUGH = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty", "top_k",
@@ -29,6 +30,10 @@ def chat_request_to_input(body: dict[str, Any]) -> dict[str, Any]:
         role = "system" if role == "developer" else role
         item: dict[str, Any] = {"role": role, "content": m.get("content")}
         if m.get("tool_calls"):
+            calls = m["tool_calls"]
+            if not isinstance(calls, list) or not all(isinstance(c, dict) and isinstance(c.get("function"), dict)
+                                                      and isinstance(c["function"].get("name"), str) for c in calls):
+                raise InvalidRequest("`tool_calls` must be an array of {id, type, function: {name, arguments}}")
             item["tool_calls"] = [
                 {"name": c["function"]["name"], "arguments": _loads(c["function"].get("arguments"))}
                 for c in m["tool_calls"] if c.get("function")
@@ -51,8 +56,8 @@ def chat_request_to_input(body: dict[str, Any]) -> dict[str, Any]:
 def _loads(arguments: Any) -> Any:
     if isinstance(arguments, str):
         try:
-            return json.loads(arguments or "{}")
-        except json.JSONDecodeError:
+            return loads(arguments or "{}")
+        except JsonRefused:
             return {}
     return arguments or {}
 

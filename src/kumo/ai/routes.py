@@ -3,7 +3,6 @@ OpenAI-compatible `/ai/v1/*` (plain OpenAI JSON, no envelope) and the batch API 
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -12,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from kumo.ai import openai_compat
 from kumo.ai.service import AiService
+from kumo.api.body import JsonRefused, loads, read_json
 from kumo.api.envelope import ok
 from kumo.api.routing import account_router, platform_of
 from kumo.api.sse import sse_response
@@ -38,10 +38,10 @@ async def _input(request: Request) -> Any:
         if not raw.strip():
             raise InvalidRequest("The request body is empty; send the model input as JSON.", code=3003)
         try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return loads(raw)
+        except JsonRefused as exc:
             if "json" in content_type:
-                raise InvalidRequest(f"The request body is not valid JSON: {exc}", code=5006) from None
+                raise InvalidRequest(f"The request body is not valid JSON: {exc.reason}", code=5006) from None
     return raw
 
 
@@ -107,15 +107,13 @@ async def model_schema(request: Request, account_id: str) -> JSONResponse:
 
 
 # ---- OpenAI-compatible ------------------------------------------------------------------------------
-def _openai_error(exc: KumoError) -> JSONResponse:
+def openai_error_response(exc: KumoError) -> JSONResponse:
+    """OpenAI's error object: what `/ai/v1` answers for every error, as OpenAI's SDKs read it."""
     return JSONResponse(openai_compat.openai_error(exc.status, exc.message, exc.code), status_code=exc.status)
 
 
 async def _openai_body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise InvalidRequest("the body must be a JSON object with a `model`, e.g. @cf/meta/llama-3.1-8b-instruct")
     return body
@@ -128,9 +126,13 @@ async def chat_completions(request: Request, account_id: str) -> Response:
         inputs = openai_compat.chat_request_to_input(body)
         ai = _ai(request)
         max_tokens = inputs.get("max_tokens", 256)
+        options = body.get("stream_options")
+        if options is not None and not isinstance(options, dict):
+            raise InvalidRequest("`stream_options` must be an object, e.g. {\"include_usage\": true}")
+        options = options or {}
         if body.get("stream"):
+            include_usage = bool(options.get("include_usage"))
             served, events = await ai.stream(body["model"], inputs)
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             writer = openai_compat.ChunkWriter(body["model"], include_usage, max_tokens)
             return sse_response(events, headers=_headers(served), transform=writer.chunks)
         inputs.pop("stream", None)
@@ -138,7 +140,7 @@ async def chat_completions(request: Request, account_id: str) -> Response:
         payload = openai_compat.chat_completion(body["model"], result.output.result, max_tokens)
         return JSONResponse(payload, headers=_headers(result.model))
     except KumoError as exc:
-        return _openai_error(exc)
+        return openai_error_response(exc)
 
 
 @router.post("/v1/embeddings")
@@ -150,4 +152,4 @@ async def embeddings(request: Request, account_id: str) -> Response:
         payload = openai_compat.embeddings_response(body["model"], result.output.result, result.output.usage, encoding)
         return JSONResponse(payload, headers=_headers(result.model))
     except KumoError as exc:
-        return _openai_error(exc)
+        return openai_error_response(exc)

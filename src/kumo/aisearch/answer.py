@@ -1,6 +1,6 @@
 """Answering: the query a request asks (from `query` or the last user message), optional query rewriting by
 an LLM, and chat completions grounded in the retrieved chunks, with a system prompt that numbers the sources
-and asks the model to cite them. The response (or the first event of a stream) lists the chunks used."""
+and asks the model to cite them. The response (or a stream's first event, `event: chunks`) lists the chunks used."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from kumo.ai.openai_compat import ChunkWriter, chat_completion, chat_request_to_
 from kumo.ai.service import AiService
 from kumo.aisearch.errors import bad_search
 from kumo.aisearch.retrieval import Hit
+from kumo.api.sse import NamedEvent
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant that answers questions using only the numbered sources below. "
@@ -103,17 +104,15 @@ async def complete(ai: AiService, model: str, inputs: dict[str, Any],
 
 async def complete_stream(ai: AiService, model: str, inputs: dict[str, Any],
                           chunks: list[dict]) -> tuple[AsyncIterator[dict[str, Any]], str]:
-    """(OpenAI `chat.completion.chunk` events, the first also carrying `chunks`; the model that really runs)."""
+    """(The retrieved chunks as their own `event: chunks`, then OpenAI `chat.completion.chunk` events, as
+    Cloudflare streams them; the model that really runs)."""
     served, events = await ai.stream(model, {**inputs, "stream": True})
     writer = ChunkWriter(model, include_usage=True, max_tokens=inputs.get("max_tokens"))
 
-    async def generate() -> AsyncIterator[dict[str, Any]]:
-        first = True
+    async def generate() -> AsyncIterator[dict[str, Any] | NamedEvent]:
+        yield NamedEvent("chunks", chunks)
         async for event in events:
             for out in writer.chunks(event):
-                if first:
-                    out["chunks"] = chunks
-                    first = False
                 yield out
 
     return generate(), served

@@ -4,7 +4,6 @@ An upload of bytes the item already has, under the same settings, is answered wi
 from __future__ import annotations
 
 import hashlib
-import json
 import mimetypes
 import time
 import uuid
@@ -20,6 +19,7 @@ from kumo.aisearch.indexing import Indexer, now_iso
 from kumo.aisearch.jobs import Jobs
 from kumo.aisearch.metadata import built_in, index_types, matches, parse_custom
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, ItemRecord
+from kumo.api.body import JsonRefused, loads
 from kumo.errors import InvalidRequest, KumoError
 from kumo.vectorize.filters import MetadataFilter
 
@@ -145,8 +145,8 @@ class Items:
         raw_filter = params.get("metadata_filter")
         if raw_filter:
             try:
-                metadata_filter = MetadataFilter.parse(json.loads(raw_filter))
-            except (json.JSONDecodeError, KumoError) as exc:
+                metadata_filter = MetadataFilter.parse(loads(raw_filter))
+            except (JsonRefused, KumoError) as exc:
                 raise bad_config(f"`metadata_filter` must be a JSON filter in Vectorize syntax: "
                                  f"{getattr(exc, 'message', exc)}") from None
             types = index_types(instance.config)

@@ -6,12 +6,12 @@ lack the field, `{"$eq": null}` matches exactly those."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
 from kumo.aisearch.errors import bad_config
+from kumo.api.body import JsonRefused, loads
 from kumo.vectorize.filters import Condition, MetadataFilter
 from kumo.vectorize.metadata import _MISSING, indexable_value
 
@@ -42,9 +42,9 @@ def parse_custom(raw: Any, config: dict[str, Any]) -> tuple[dict[str, Any], list
         return {}, []
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise bad_config(f"`metadata` must be a JSON object: {exc}") from None
+            raw = loads(raw)
+        except JsonRefused as exc:
+            raise bad_config(f"`metadata` must be a JSON object: {exc.reason}") from None
     if not isinstance(raw, dict):
         raise bad_config("`metadata` must be a JSON object of field -> value")
     schema = {f["field_name"]: f["data_type"] for f in config.get("custom_metadata") or []}

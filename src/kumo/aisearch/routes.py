@@ -19,6 +19,7 @@ from kumo.aisearch.service import AiSearchService, namespace_object
 from kumo.aisearch.store import InstanceRecord, JobRecord
 from kumo.api.body import read_json
 from kumo.api.envelope import FastJSONResponse, ok
+from kumo.api.headers import content_disposition
 from kumo.api.routing import account_router, blocking, platform_of
 from kumo.api.sse import sse_response
 
@@ -41,9 +42,7 @@ async def _instance(request: Request) -> InstanceRecord:
 
 
 async def _object(request: Request, required: bool = True) -> dict[str, Any]:
-    if not required and not (await request.body()).strip():
-        return {}
-    data = await read_json(request)
+    data = await read_json(request, empty=... if required else {})
     if not isinstance(data, dict):
         raise bad_config(f"expected a JSON object in the request body, got {type(data).__name__}")
     return data
@@ -321,8 +320,7 @@ async def delete_item(request: Request) -> JSONResponse:
 async def download_item(request: Request) -> Response:
     instance = await _instance(request)
     data, media, key = await _service(request).items.download(instance, request.path_params["item_id"])
-    name = key.rsplit("/", 1)[-1].replace('"', "")
-    return Response(data, media_type=media, headers={"content-disposition": f'attachment; filename="{name}"'})
+    return Response(data, media_type=media, headers={"content-disposition": content_disposition(key.rsplit("/", 1)[-1])})
 
 
 @_route("/{id}/items/{item_id}/chunks", ["GET"])

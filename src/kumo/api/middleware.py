@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
-def _too_large(limit: int) -> bytes:
-    return json.dumps(
-        {
-            "result": None,
-            "success": False,
-            "errors": [{"code": 10013, "message": f"The request body is larger than the limit of {limit} bytes."}],
-            "messages": [],
-        }
-    ).encode()
+from kumo.api.error_shapes import ErrorShapes
+from kumo.errors import PayloadTooLarge
 
 
 class BodySizeLimit:
     """Answer 413 before reading past `limit` bytes, whether or not Content-Length was sent."""
 
-    def __init__(self, app: ASGIApp, limit: int):
+    def __init__(self, app: ASGIApp, limit: int, shapes: ErrorShapes | None = None):
         self.app = app
         self.limit = limit
+        self.shapes = shapes or ErrorShapes()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -31,7 +22,7 @@ class BodySizeLimit:
             return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._reject(send)
+                await self._reject(scope, receive, send)
                 return
         seen = 0
         started = False
@@ -55,18 +46,11 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not started:
-                await self._reject(send)
+                await self._reject(scope, receive, send)
 
-    async def _reject(self, send: Send) -> None:
-        body = _too_large(self.limit)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = PayloadTooLarge(f"The request body is larger than the limit of {self.limit} bytes.")
+        await self.shapes.render(scope["path"], error)(scope, receive, send)
 
 
 class _BodyTooLarge(Exception):

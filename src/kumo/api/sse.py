@@ -1,10 +1,12 @@
-"""Server-sent events as Cloudflare and OpenAI send them: `data: <json>\n\n`, ending with `data: [DONE]`."""
+"""Server-sent events as Cloudflare and OpenAI send them: `data: <json>\n\n`, ending with `data: [DONE]`; a
+`NamedEvent` adds the `event: <name>` line (AI Search sends its retrieved chunks as `event: chunks`)."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.responses import StreamingResponse
@@ -14,7 +16,15 @@ from kumo.errors import KumoError
 log = logging.getLogger("kumo.sse")
 
 
+@dataclass(frozen=True)
+class NamedEvent:
+    name: str
+    data: Any
+
+
 def event(data: Any) -> bytes:
+    if isinstance(data, NamedEvent):
+        return f"event: {data.name}\n".encode() + event(data.data)
     return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
 
 

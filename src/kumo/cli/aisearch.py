@@ -189,6 +189,8 @@ def ingest(instance_id, paths, metadata, namespace, **kw):
         for key, message in failed:
             table.add_row(key, message)
         console.print(table)
+    if failed and not indexed:  # nothing got in: scripts must see the failure
+        raise click.exceptions.Exit(1)
 
 
 @aisearch.command("sync")
@@ -296,18 +298,27 @@ def _ask_once(api: ApiClient, url: str, body: dict) -> list:
 
 
 def _ask_stream(api: ApiClient, url: str, body: dict) -> list:
+    """Prints the answer as it streams: first `event: chunks` (the sources), then the completion chunks."""
     chunks: list = []
+    name = None
     with api.http.stream("POST", url, json=body) as response:
         if response.status_code >= 400:
             response.read()
             _fail(response)
         for line in response.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:].strip()
+                continue
             if not line.startswith("data: ") or line == "data: [DONE]":
+                name = None if not line else name
                 continue
             event = json.loads(line[6:])
+            named, name = name, None
+            if named == "chunks":
+                chunks = event
+                continue
             if "error" in event:
                 raise click.ClickException(f"[{event.get('code')}] {event['error']}")
-            chunks = event.get("chunks", chunks)
             for choice in event.get("choices") or []:
                 text = (choice.get("delta") or {}).get("content")
                 if text:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from kumo.api.body import read_json
+from kumo.api.body import JsonRefused, loads, read_json
 from kumo.api.envelope import ok
 from kumo.api.routing import account_router, blocking, platform_of
 from kumo.errors import InvalidRequest, NotFound
@@ -127,9 +126,9 @@ def _body(raw: bytes | None, content_type: str | None) -> Response:
     if raw is None:
         return JSONResponse(None)
     try:
-        json.loads(raw)
+        loads(raw)
         return Response(raw, media_type="application/json")
-    except (ValueError, UnicodeDecodeError):
+    except JsonRefused:
         return Response(raw, media_type=content_type or "text/plain")
 
 

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from kumo.api import body as json_body
 from kumo.gateway.pricing import cost_of
 from kumo.gateway.providers import CREDENTIAL_HEADERS
 from kumo.gateway.providers.base import Usage
@@ -48,6 +47,7 @@ class Finished:
         c = self.call
         usage = self._usage()
         model = c.provider.model_of(c.path, loads(c.body)) or usage.model or ""
+        model = model if isinstance(model, str) else ""  # an answer's `model` may be anything: the row is kept
         custom = c.options.custom_cost
         cost = cost_of(c.provider, model, usage, custom) if (usage.tokens_in or usage.tokens_out or custom) else None
         self._count(usage, cost)
@@ -100,12 +100,15 @@ class Finished:
 
 
 def loads(raw: bytes) -> Any:
-    """JSON or None. orjson first; the stdlib for what orjson refuses (NaN, integers past 64 bits)."""
+    """JSON or None. The shared decoding first (it refuses nesting a parser cannot survive); the stdlib for what
+    it refuses that an upstream may still send (NaN, lone surrogates)."""
     if not raw:
         return None
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        return json_body.loads(raw)
+    except json_body.JsonRefused:
+        if json_body.too_deep(raw):
+            return None
         try:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError):

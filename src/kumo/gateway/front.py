@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from kumo.api.envelope import failure
+from kumo.gateway.errors import GatewayError, gateway_error_response
 from kumo.gateway.routes import GatewayRequest, compat_chat, provider_passthrough, universal
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class GatewayFront:
             return
         scope["route"] = template
         if not allowed:
-            response = failure(405, 7001, f"Method {method} not allowed for this path")
+            response = gateway_error_response(GatewayError(405, 7001, f"Method {method} not allowed for this path"))
         else:
             request = GatewayRequest(parts[0], parts[1], method, scope["query_string"].decode(),
                                      {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},

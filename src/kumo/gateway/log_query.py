@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from kumo.api.body import JsonRefused, loads
 from kumo.errors import InvalidRequest
 
 NUMBER_KEYS = {"cost", "tokens_in", "tokens_out", "total_tokens", "duration", "feedback", "status_code", "step",
@@ -102,9 +102,9 @@ def parse_log_query(params: Any) -> LogQuery:
             q.conditions.append(_condition(key, op, [value]))
     if params.get("filters"):
         try:
-            items = json.loads(params["filters"])
-        except json.JSONDecodeError:
-            raise InvalidRequest("`filters` must be a JSON array of {key, operator, value}") from None
+            items = loads(params["filters"])
+        except JsonRefused as exc:
+            raise InvalidRequest(f"`filters` must be a JSON array of {{key, operator, value}}: {exc.reason}") from None
         for item in items if isinstance(items, list) else []:
             value = item.get("value")
             q.conditions.append(_condition(item.get("key"), item.get("operator"),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from kumo.api.body import JsonRefused, loads
+from kumo.api.headers import header_int
 from kumo.gateway.errors import BAD_REQUEST, GatewayError
 
 MIN_CACHE_TTL = 60
@@ -40,13 +41,7 @@ def _bool(value: str, name: str) -> bool:
 
 
 def _int(value: str, name: str, low: int, high: int) -> int:
-    try:
-        number = int(float(value))
-    except ValueError:
-        raise GatewayError(400, BAD_REQUEST, f"{name} must be a number") from None
-    if not low <= number <= high:
-        raise GatewayError(400, BAD_REQUEST, f"{name} must be from {low} to {high}")
-    return number
+    return header_int(value, name, low, high, code=BAD_REQUEST)
 
 
 def parse_options(headers: dict[str, str], gateway: dict[str, Any]) -> RequestOptions:
@@ -72,9 +67,9 @@ def parse_options(headers: dict[str, str], gateway: dict[str, Any]) -> RequestOp
             o.cache_ttl = CUSTOM_KEY_TTL
     if headers.get("cf-aig-metadata"):
         try:
-            metadata = json.loads(headers["cf-aig-metadata"])
-        except json.JSONDecodeError:
-            raise GatewayError(400, BAD_REQUEST, "cf-aig-metadata must be a JSON object") from None
+            metadata = loads(headers["cf-aig-metadata"])
+        except JsonRefused as exc:
+            raise GatewayError(400, BAD_REQUEST, f"cf-aig-metadata must be a JSON object: {exc.reason}") from None
         if not isinstance(metadata, dict):
             raise GatewayError(400, BAD_REQUEST, "cf-aig-metadata must be a JSON object")
         kept = {}
@@ -101,8 +96,8 @@ def parse_options(headers: dict[str, str], gateway: dict[str, Any]) -> RequestOp
         raise GatewayError(400, BAD_REQUEST, "cf-aig-backoff must be constant, linear or exponential")
     if headers.get("cf-aig-custom-cost"):
         try:
-            cost = json.loads(headers["cf-aig-custom-cost"])
-        except json.JSONDecodeError:
+            cost = loads(headers["cf-aig-custom-cost"])
+        except JsonRefused:
             cost = None
         valid = isinstance(cost, dict) and cost and set(cost) <= {"per_token_in", "per_token_out", "total_cost"} and \
             all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in cost.values())
@@ -135,4 +130,6 @@ def apply_step_config(o: RequestOptions, config: dict[str, Any]) -> RequestOptio
         copy.retry_delay_ms = _int(headers["cf-aig-retry-delay"], "retryDelay", 0, 60000)
     if "cf-aig-backoff" in headers:
         copy.backoff = headers["cf-aig-backoff"].lower()
+        if copy.backoff not in ("constant", "linear", "exponential"):
+            raise GatewayError(400, BAD_REQUEST, "backoff must be constant, linear or exponential")
     return copy

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from kumo.api.body import JsonRefused, loads
 from kumo.errors import KumoError
 from kumo.gateway.compat import translate, translate_sse
 from kumo.gateway.errors import BAD_REQUEST, UNKNOWN_PROVIDER, GatewayError, gateway_error_response
@@ -35,9 +36,9 @@ async def universal(pipeline: Pipeline, r: GatewayRequest) -> Response:
         headers = r.headers
         gateway = await pipeline.admit(r.account, r.gateway_id, headers)
         try:
-            steps = json.loads(r.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise GatewayError(400, BAD_REQUEST, f"the body must be a JSON array of steps: {exc}") from None
+            steps = loads(r.body)
+        except JsonRefused as exc:
+            raise GatewayError(400, BAD_REQUEST, f"the body must be a JSON array of steps: {exc.reason}") from None
         steps = [steps] if isinstance(steps, dict) else steps
         if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
             raise GatewayError(400, BAD_REQUEST, "the body must be a non-empty JSON array of "
@@ -56,7 +57,7 @@ async def universal(pipeline: Pipeline, r: GatewayRequest) -> Response:
 
 def _step_call(account: str, gateway_id: str, gateway: dict[str, Any], headers: dict[str, str],
                step: dict[str, Any], index: int) -> Call:
-    provider = PROVIDERS.get(step.get("provider"))
+    provider = PROVIDERS.get(step.get("provider")) if isinstance(step.get("provider"), str) else None
     if provider is None:
         raise GatewayError(400, UNKNOWN_PROVIDER, f"step {index}: unknown provider {step.get('provider')!r}")
     endpoint = step.get("endpoint")
@@ -81,9 +82,9 @@ async def compat_chat(pipeline: Pipeline, r: GatewayRequest) -> Response:
         headers = r.headers
         gateway = await pipeline.admit(r.account, r.gateway_id, headers)
         try:
-            body = json.loads(r.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise GatewayError(400, BAD_REQUEST, f"the body is not valid JSON: {exc}") from None
+            body = loads(r.body)
+        except JsonRefused as exc:
+            raise GatewayError(400, BAD_REQUEST, f"the body is not valid JSON: {exc.reason}") from None
         if not isinstance(body, dict):
             raise GatewayError(400, BAD_REQUEST, "the body must be an OpenAI chat completion request")
         options = parse_options(headers, gateway)

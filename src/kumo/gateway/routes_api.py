@@ -77,6 +77,8 @@ async def update_route(request: Request, account_id: str, gateway_id: str, route
     name = _name(body["name"]) if "name" in body else route["name"]
     elements = body.get("elements", route["elements"])
     validate_elements(elements)
+    if name != route["name"] and await blocking(_store(request).get_route, account_id, gateway_id, name, "name"):
+        raise InvalidRequest(f"a route named {name!r} already exists in this gateway")
     return ok(await blocking(_store(request).save_route, account_id, gateway_id, route_id, name, elements, _now()))
 
 

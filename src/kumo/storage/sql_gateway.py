@@ -66,13 +66,17 @@ def _compare(column: str, cond: Condition) -> tuple[str, list[Any]]:
 def _without_nul(value: Any) -> Any:
     """PostgreSQL text cannot hold NUL, which a request body's model name may carry: the row keeps the rest."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return _without_surrogates(value.replace("\x00", "\ufffd"))
     if isinstance(value, dict):
         return {_without_nul(k): _without_nul(v) for k, v in value.items()}
     return value
 
 
-def _as_is(value: Any) -> Any:
+def _without_surrogates(value: Any) -> Any:
+    """Nor can any UTF-8 store hold a lone surrogate, which the gateway forwards untouched in a body (`"\\ud83d"`)
+    and the log's model name may carry: it is logged as U+FFFD."""
+    if isinstance(value, str) and not value.isascii():
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     return value
 
 
@@ -140,7 +144,7 @@ class SqlGatewayStore:
     # ---- logs ----------------------------------------------------------------------------------
     def write_logs(self, records, limits):
         """Insert a batch; `limits[(account, gateway)] = (max logs, strategy)` applies retention."""
-        clean = _without_nul if self.db.dialect == "postgresql" else _as_is
+        clean = _without_nul if self.db.dialect == "postgresql" else _without_surrogates
         with self.db.transaction() as conn:
             for (account, gateway), (maximum, strategy) in limits.items():
                 batch = [r for r in records if r.account == account and r.gateway == gateway]

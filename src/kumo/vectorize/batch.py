@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson  # ~9x faster than json on float arrays: NDJSON decoding is most of an insert's cost
 
+from kumo.api.body import JsonRefused, loads  # orjson under limits: NDJSON decoding is most of an insert's cost
 from kumo.vectorize.errors import INVALID_VECTOR, NDJSON_PARSE, invalid
 from kumo.vectorize.metadata import check_metadata
 
@@ -54,8 +54,8 @@ def decode_body(body: bytes) -> list[tuple[int, Any]]:
         return []
     if stripped[0] in '"[' or stripped.startswith('{"vectors"'):
         try:
-            whole = orjson.loads(stripped)
-        except orjson.JSONDecodeError:
+            whole = loads(stripped)
+        except JsonRefused:
             whole = None
         if isinstance(whole, str):
             return decode_body(whole.encode())
@@ -68,8 +68,8 @@ def decode_body(body: bytes) -> list[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            items.append((number, orjson.loads(line)))
-        except orjson.JSONDecodeError as exc:
+            items.append((number, loads(line)))
+        except JsonRefused as exc:
             items.append((number, exc))
     return items
 

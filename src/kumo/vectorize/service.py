@@ -103,7 +103,7 @@ class VectorizeService:
             raise _config_error("`config` is required: {\"dimensions\": N, \"metric\": ...} or {\"preset\": ...}")
         if "preset" in config and config["preset"] is not None:
             preset = config["preset"]
-            if preset not in PRESETS:
+            if not isinstance(preset, str) or preset not in PRESETS:
                 raise _config_error(f"unknown preset {preset!r}; known presets: {', '.join(PRESETS)}")
             dims, metric = PRESETS[preset]
             return dims, metric, preset

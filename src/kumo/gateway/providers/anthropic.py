@@ -9,7 +9,8 @@ import uuid
 from typing import Any
 
 from kumo.gateway.providers.base import Price, Provider, Usage, sse_payloads
-from kumo.gateway.providers.chat import Translation, bearer_token, message_text
+from kumo.errors import InvalidRequest
+from kumo.gateway.providers.chat import Translation, bearer_token, message_text, tool_arguments
 
 
 def usage_from_json(body: Any) -> Usage:
@@ -55,10 +56,14 @@ def to_chat(provider: Provider, model: str, body: dict[str, Any], headers: dict[
             blocks: list[dict[str, Any]] = []
             if m.get("content"):
                 blocks.append({"type": "text", "text": message_text(m.get("content"))})
-            for call in m["tool_calls"]:
+            calls = m["tool_calls"]
+            if not isinstance(calls, list) or not all(isinstance(c, dict) and isinstance(c.get("function") or {}, dict)
+                                                      for c in calls):
+                raise InvalidRequest("`tool_calls` must be an array of {id, type, function: {name, arguments}}")
+            for call in calls:
                 fn = call.get("function") or {}
                 blocks.append({"type": "tool_use", "id": call.get("id"), "name": fn.get("name"),
-                               "input": json.loads(fn.get("arguments") or "{}")})
+                               "input": tool_arguments(fn.get("arguments"))})
             messages.append({"role": "assistant", "content": blocks})
         else:
             messages.append({"role": role, "content": message_text(m.get("content"))})

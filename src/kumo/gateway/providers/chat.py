@@ -8,6 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kumo.api.body import JsonRefused, loads
+from kumo.errors import InvalidRequest
+
 if TYPE_CHECKING:
     from kumo.gateway.providers.base import Provider
 
@@ -41,3 +44,13 @@ def bearer_token(headers: dict[str, str]) -> str | None:
     """The key an OpenAI client sends (`Authorization: Bearer <key>`), for providers that want it elsewhere."""
     auth = headers.get("authorization", "")
     return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+
+def tool_arguments(arguments: Any) -> Any:
+    """A tool call's `arguments`: JSON text (OpenAI's form) or already an object."""
+    if not isinstance(arguments, str):
+        return arguments or {}
+    try:
+        return loads(arguments or "{}")
+    except JsonRefused as exc:
+        raise InvalidRequest(f"a tool call's `arguments` must be JSON: {exc.reason}") from None
