@@ -128,10 +128,10 @@ async def chat_completions(request: Request, account_id: str) -> Response:
         inputs = openai_compat.chat_request_to_input(body)
         ai = _ai(request)
         max_tokens = inputs.get("max_tokens", 256)
-        if body.get("stream"):
+        if openai_compat.stream_flag(body):
+            usage = openai_compat.include_usage(body)
             served, events = await ai.stream(body["model"], inputs)
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            writer = openai_compat.ChunkWriter(body["model"], include_usage, max_tokens)
+            writer = openai_compat.ChunkWriter(body["model"], usage, max_tokens)
             return sse_response(events, headers=_headers(served), transform=writer.chunks)
         inputs.pop("stream", None)
         result = await ai.run(body["model"], inputs)

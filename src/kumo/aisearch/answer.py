@@ -5,6 +5,7 @@ and asks the model to cite them. The response (or the first event of a stream) l
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from kumo.ai.openai_compat import ChunkWriter, chat_completion, chat_request_to_input
@@ -109,11 +110,12 @@ async def complete_stream(ai: AiService, model: str, inputs: dict[str, Any],
 
     async def generate() -> AsyncIterator[dict[str, Any]]:
         first = True
-        async for event in events:
-            for out in writer.chunks(event):
-                if first:
-                    out["chunks"] = chunks
-                    first = False
-                yield out
+        async with aclosing(events):  # closing the answer stops the model
+            async for event in events:
+                for out in writer.chunks(event):
+                    if first:
+                        out["chunks"] = chunks
+                        first = False
+                    yield out
 
     return generate(), served
