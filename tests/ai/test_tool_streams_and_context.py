@@ -25,7 +25,7 @@ def oa(server, account):
 
 def test_tool_calls_stream_as_openai_deltas(oa):
     chunks = list(oa.chat.completions.create(model=LLM, messages=ASK, tools=WEATHER, tool_choice="required",
-                                             max_tokens=60, stream=True))
+                                             max_tokens=200, stream=True))
     deltas = [d for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or []]
     assert deltas[0].id.startswith("call_") and deltas[0].type == "function"
     assert deltas[0].function.name == "get_weather" and deltas[0].function.arguments == ""
@@ -34,7 +34,7 @@ def test_tool_calls_stream_as_openai_deltas(oa):
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
     # the SDK's streaming helper (what agent frameworks build on) assembles the same call
     with oa.chat.completions.stream(model=LLM, messages=ASK, tools=WEATHER, tool_choice="required",
-                                    max_tokens=60) as stream:
+                                    max_tokens=200) as stream:
         final = stream.get_final_completion()
     call = final.choices[0].message.tool_calls[0]
     assert call.function.name == "get_weather" and "city" in json.loads(call.function.arguments)
