@@ -57,9 +57,9 @@ def test_a_maximal_request_does_not_hold_up_a_sentence(cf, account):
         return time.perf_counter() - started
 
     alone = statistics.median(sentence() for _ in range(7))
-    # a text is the smallest unit of work, so a sentence may wait for one maximal text in progress: on a quiet
-    # machine that is a few ms and the bound is the 100 ms asked for; a loaded machine stretches it alike
-    bound = max(0.1, 2 * statistics.median(one_maximal_text() for _ in range(3)))
+    # a text is the smallest unit of work, so a sentence may wait for the batch in progress and share the next:
+    # on a quiet machine that is a few ms and the bound is the 100 ms asked for; a loaded machine stretches both
+    bound = max(0.1, 3 * statistics.median(one_maximal_text() for _ in range(5)))
     big_done: list[float] = []
 
     def maximal() -> None:

@@ -185,8 +185,9 @@ class OnnxEncoder(Runtime):
         if self.mode != "rerank":
             raise InvalidRequest(f"{self.entry.name} is not a reranker; send `text`")
         query = inputs["query"]
-        pairs = [_Tokens(e.ids, e.type_ids, len(e.ids)) for e in
-                 await run_in_threadpool(self.pairs.encode_batch, [(query, c["text"]) for c in inputs["contexts"]])]
+        prefix = self.max_tokens * _PREFIX_CHARS_PER_TOKEN  # what truncation keeps lies in the first characters
+        texts = [(query[:prefix], c["text"][:prefix]) for c in inputs["contexts"]]
+        pairs = [_Tokens(e.ids, e.type_ids, len(e.ids)) for e in await run_in_threadpool(self.pairs.encode_batch, texts)]
         logits = await self.batcher.submit("pairs", pairs, [len(p.ids) for p in pairs])
         scores = [float(1 / (1 + np.exp(-np.asarray(l).reshape(-1)[0]))) for l in logits]
         ranked = sorted(({"id": i, "score": s} for i, s in enumerate(scores)), key=lambda r: -r["score"])
