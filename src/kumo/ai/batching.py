@@ -20,6 +20,9 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 
+MIN_BUDGET = 256  # padded tokens: a batch of ~20 sentences, however slow the machine; one long text costs as much
+
+
 class _Job:
     __slots__ = ("key", "items", "sizes", "results", "next", "left", "future")
 
@@ -38,7 +41,7 @@ class MicroBatcher:
         self.fn = fn
         self.max_items = max_items
         self.target_seconds = target_seconds
-        self.budget = start_budget  # padded tokens per batch, re-estimated from every batch that runs
+        self.budget = max(MIN_BUDGET, start_budget)  # padded tokens per batch, re-estimated from every batch that runs
         self._queue: asyncio.Queue[_Job] | None = None
         self._worker: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -85,7 +88,7 @@ class MicroBatcher:
             return
         fits = padded * self.target_seconds / seconds
         # too slow: shrink at once (a waiting request pays every late batch); fast: grow gently
-        self.budget = max(64, int(fits if fits < self.budget else 0.8 * self.budget + 0.2 * fits))
+        self.budget = max(MIN_BUDGET, int(fits if fits < self.budget else 0.8 * self.budget + 0.2 * fits))
 
     async def _run(self) -> None:
         assert self._queue is not None

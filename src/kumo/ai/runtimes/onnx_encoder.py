@@ -112,7 +112,7 @@ class OnnxEncoder(Runtime):
         self._forward("calibrate", [item])
         started = time.perf_counter()
         self._forward("calibrate", [item])
-        return max(64, int(width * self.batcher_target / max(time.perf_counter() - started, 1e-6)))
+        return int(width * self.batcher_target / max(time.perf_counter() - started, 1e-6))
 
     # ---- tokens --------------------------------------------------------------------------------
     def _cut(self, ids: list[int], types: list[int]) -> _Tokens:
