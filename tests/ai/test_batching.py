@@ -46,3 +46,25 @@ def test_keys_are_not_mixed_and_errors_reach_callers():
 
     results, error = asyncio.run(main())
     assert results == [[("a", 1), ("a", 2)], [("b", 3)]] and error == "boom"
+
+
+def test_a_large_request_is_split_and_a_small_one_goes_next():
+    batches: list[list[str]] = []
+
+    def forward(key, items):
+        batches.append(list(items))
+        time.sleep(0.005 * len(items))  # time grows with the padded size: 4 items of size 100 take 20 ms
+        return items
+
+    batcher = MicroBatcher(forward, max_items=64, target_seconds=0.02, start_budget=400)
+
+    async def main():
+        large = asyncio.ensure_future(batcher.submit("k", [f"L{i}" for i in range(100)], [100] * 100))
+        await asyncio.sleep(0.005)  # the large request's first batch is running
+        small = await batcher.submit("k", ["S"], [2])
+        return small, await large
+
+    small, large = asyncio.run(main())
+    assert small == ["S"] and large == [f"L{i}" for i in range(100)]
+    assert max(len(b) for b in batches) <= 4  # the budget bounds every batch
+    assert next(i for i, b in enumerate(batches) if "S" in b) <= 2  # not after the 25 batches of the large one

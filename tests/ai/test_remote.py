@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import openai
 
 from tests.conftest import Server
 
@@ -31,6 +32,17 @@ def test_remote_model_through_another_server(tmp_path, server):
                           json={"prompt": "Count", "max_tokens": 6, "stream": True}) as s:
             lines = [line for line in s.iter_lines() if line]
         assert lines[-1] == "data: [DONE]" and "usage" in json.loads(lines[-2][6:])
+        # tool calls streamed by the remote server reach the caller whole, as OpenAI deltas again
+        oa = openai.OpenAI(api_key="t", base_url=front.url + "/client/v4/accounts/a/ai/v1", max_retries=0)
+        tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+            "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+        with oa.chat.completions.stream(model="@cf/meta/llama-3.1-8b-instruct", tools=tools, tool_choice="required",
+                                        messages=[{"role": "user", "content": "Weather in Rome?"}],
+                                        max_tokens=200) as stream:
+            final = stream.get_final_completion()
+        oa.close()
+        assert final.choices[0].message.tool_calls[0].function.name == "get_weather"
+        assert "city" in json.loads(final.choices[0].message.tool_calls[0].function.arguments)
         r = httpx.post(base + "@cf/baai/bge-base-en-v1.5", json={"text": ["a", "b"]}, headers=h, timeout=60)
         assert r.json()["result"]["shape"] == [2, 384]  # what the remote server really returned
     finally:

@@ -1,72 +1,120 @@
-"""Dynamic micro-batching: concurrent requests share one forward pass.
+"""Dynamic micro-batching: concurrent requests share forward passes, and no request waits behind a large one.
 
-Requests queue up while a batch runs; the next batch takes everything waiting (up to `max_items`),
-so under load batches grow by themselves and when idle a lone request runs at once, with no timer.
+Requests queue up while a batch runs; the next batch takes what is waiting, so under load batches grow by
+themselves and when idle a lone request runs at once, with no timer. Fairness: a request is split into its
+items, each batch takes items from the waiting requests in turn (one from each, then again) starting with a
+different request each time, a batch's padded size is bounded so that it runs in about `target_seconds`, and
+an item does not join a batch it would make more than twice as wide (short items do not pay a long one's padding).
+A one-sentence request that arrives behind a 100-text request therefore waits for at most the batch in progress
+and shares the next one, instead of waiting for the whole large request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 
-class _Job:
-    __slots__ = ("key", "items", "future")
+MIN_BUDGET = 256  # padded tokens: a batch of ~20 sentences, however slow the machine; one long text costs as much
 
-    def __init__(self, key: Hashable, items: Sequence[Any], future: asyncio.Future):
-        self.key, self.items, self.future = key, items, future
+
+class _Job:
+    __slots__ = ("key", "items", "sizes", "results", "next", "left", "future")
+
+    def __init__(self, key: Hashable, items: Sequence[Any], sizes: Sequence[int], future: asyncio.Future):
+        self.key, self.items, self.sizes, self.future = key, items, sizes, future
+        self.results: list[Any] = [None] * len(items)
+        self.next = 0  # the first item not yet given to a batch
+        self.left = len(items)  # items whose result has not come back
 
 
 class MicroBatcher:
-    def __init__(self, fn: Callable[[Hashable, list[Any]], list[Any]], max_items: int = 64):
-        """`fn(key, items) -> results` runs in a worker thread; items of one batch share a key."""
+    def __init__(self, fn: Callable[[Hashable, list[Any]], list[Any]], max_items: int = 64,
+                 target_seconds: float = 0.025, start_budget: int = 1024):
+        """`fn(key, items) -> results` runs in a worker thread; items of one batch share a key. An item's size
+        (its token count) prices a batch as items x longest item: the padded tensor the model runs."""
         self.fn = fn
         self.max_items = max_items
+        self.target_seconds = target_seconds
+        self.budget = max(MIN_BUDGET, start_budget)  # padded tokens per batch, re-estimated from every batch that runs
         self._queue: asyncio.Queue[_Job] | None = None
         self._worker: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def submit(self, key: Hashable, items: Sequence[Any]) -> list[Any]:
+    async def submit(self, key: Hashable, items: Sequence[Any], sizes: Sequence[int] | None = None) -> list[Any]:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # first use, or a new event loop (tests build many apps)
             self._loop = loop
             self._queue = asyncio.Queue()
             self._worker = loop.create_task(self._run())
+        if not items:
+            return []
         future = loop.create_future()
         assert self._queue is not None
-        self._queue.put_nowait(_Job(key, items, future))
+        self._queue.put_nowait(_Job(key, items, sizes if sizes is not None else [1] * len(items), future))
         return await future
+
+    def _take(self, waiting: deque[_Job]) -> tuple[list[tuple[_Job, int]], int]:
+        """The next batch, as (job, item index) pairs, and its padded size."""
+        key = waiting[0].key
+        jobs = [job for job in waiting if job.key == key and not job.future.done()]
+        batch: list[tuple[_Job, int]] = []
+        longest = 0
+        progress = True
+        while progress and len(batch) < self.max_items:
+            progress = False
+            for job in jobs:
+                if job.next >= len(job.items) or len(batch) >= self.max_items:
+                    continue
+                size = job.sizes[job.next]
+                wider = max(longest, size)
+                if batch and (wider * (len(batch) + 1) > self.budget or wider > 2 * longest):
+                    continue  # over budget, or short items would pay for a long one's padding; others may fit
+                batch.append((job, job.next))
+                job.next += 1
+                longest = wider
+                progress = True
+        return batch, longest * len(batch)
+
+    def _learn(self, padded: int, seconds: float) -> None:
+        """Move the budget toward what runs in `target_seconds` at the speed just measured. Only batches near the
+        budget teach it: a small batch's time is mostly fixed costs and would shrink the budget for nothing."""
+        if padded < self.budget // 2 or seconds <= 0:
+            return
+        fits = padded * self.target_seconds / seconds
+        # too slow: shrink at once (a waiting request pays every late batch); fast: grow gently
+        self.budget = max(MIN_BUDGET, int(fits if fits < self.budget else 0.8 * self.budget + 0.2 * fits))
 
     async def _run(self) -> None:
         assert self._queue is not None
-        pending: list[_Job] = []
+        waiting: deque[_Job] = deque()
         while True:
-            if not pending:
-                pending.append(await self._queue.get())
+            if not waiting:
+                waiting.append(await self._queue.get())
             while not self._queue.empty():
-                pending.append(self._queue.get_nowait())
-            key = pending[0].key
-            batch, rest, size = [], [], 0
-            for job in pending:
-                if job.key == key and (not batch or size + len(job.items) <= self.max_items):
-                    batch.append(job)
-                    size += len(job.items)
-                else:
-                    rest.append(job)
-            pending = rest
-            items = [item for job in batch for item in job.items]
+                waiting.append(self._queue.get_nowait())
+            while waiting and (waiting[0].next >= len(waiting[0].items) or waiting[0].future.done()):
+                waiting.popleft()  # every item handed out (results still to come) or the caller is gone
+            if not waiting:
+                continue
+            batch, padded = self._take(waiting)
+            waiting.rotate(-1)  # the next batch starts with the next request
+            started = time.perf_counter()
             try:
-                results = await run_in_threadpool(self.fn, key, items)
-            except Exception as exc:  # every waiter of this batch gets the error
-                for job in batch:
+                results = await run_in_threadpool(self.fn, batch[0][0].key, [job.items[i] for job, i in batch])
+                self._learn(padded, time.perf_counter() - started)
+            except Exception as exc:  # every waiter of this batch gets the error; the worker carries on
+                for job, _ in batch:
                     if not job.future.done():
                         job.future.set_exception(exc)
                 continue
-            start = 0
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_result(results[start : start + len(job.items)])
-                start += len(job.items)
+            for (job, i), result in zip(batch, results):
+                job.results[i] = result
+                job.left -= 1
+                if job.left == 0 and not job.future.done():
+                    job.future.set_result(job.results)

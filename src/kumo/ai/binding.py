@@ -64,11 +64,14 @@ class AiBinding:
 
     def _stream(self, model: str, inputs: dict[str, Any]) -> Iterator[dict[str, Any]]:
         _, events = self._loop.call(self._service.stream(model, inputs))
-        while True:
-            try:
-                yield self._loop.call(events.__anext__())
-            except StopAsyncIteration:
-                return
+        try:
+            while True:
+                try:
+                    yield self._loop.call(events.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:  # a caller that stops iterating early stops the model too
+            self._loop.call(events.aclose())
 
     def models(self, task: str | None = None, search: str | None = None) -> list[dict[str, Any]]:
         return [e.as_json() for e in self._service.catalog.search(task=task, search=search)]

@@ -34,6 +34,14 @@ class ModelEntry:
         return parts[1] if len(parts) > 2 else parts[0]
 
     @property
+    def max_input_tokens(self) -> int | None:
+        """Cloudflare's published limit on one input text (its `max_input_tokens` property), if it has one."""
+        for prop in self.properties:
+            if prop.get("property_id") == "max_input_tokens":
+                return int(prop["value"])
+        return None
+
+    @property
     def slug(self) -> str:
         """A directory name for the model's weights."""
         return self.name.lstrip("@").replace("/", "--")

@@ -16,6 +16,13 @@ class OutOfCapacity(KumoError):
     code = OUT_OF_CAPACITY
 
 
+class ModelBusy(OutOfCapacity):
+    """The model is working for someone else and the caller asked not to wait (`rejectIfBusy`)."""
+
+    def __init__(self) -> None:
+        super().__init__("Capacity temporarily exceeded, please try again.")
+
+
 def bad_input(message: str) -> InvalidRequest:
     return InvalidRequest(f"AiError: Bad input: {message}", code=BAD_INPUT)
 

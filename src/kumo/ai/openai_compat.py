@@ -101,6 +101,7 @@ class ChunkWriter:
         self.include_usage = include_usage
         self.max_tokens = max_tokens
         self.started = False
+        self.tool_calls = 0  # sent so far; a stream that sent any finishes with "tool_calls"
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None, usage: dict | None = None) -> dict[str, Any]:
         chunk: dict[str, Any] = {
@@ -118,14 +119,44 @@ class ChunkWriter:
             self.started = True
         if event.get("response"):
             out.append(self._chunk({"content": event["response"]}))
+        for call in event.get("tool_calls") or []:
+            out.extend(self._tool_call(call))
         if "usage" in event:
             usage = event["usage"] or {}
             finish = "length" if self.max_tokens and usage.get("completion_tokens", 0) >= self.max_tokens else "stop"
+            finish = "tool_calls" if self.tool_calls else finish
             out.append(self._chunk({}, finish))
             if self.include_usage:
                 out.append(self._chunk({}, usage={k: usage.get(k, 0) for k in
                                                   ("prompt_tokens", "completion_tokens", "total_tokens")}))
         return out
+
+
+    def _tool_call(self, call: dict[str, Any]) -> list[dict[str, Any]]:
+        """OpenAI's delta format: the call's id, type and name with empty arguments, then the arguments."""
+        index = self.tool_calls
+        self.tool_calls += 1
+        head = {"index": index, "id": "call_" + uuid.uuid4().hex[:24], "type": "function",
+                "function": {"name": call["name"], "arguments": ""}}
+        arguments = {"index": index, "function": {"arguments": json.dumps(call.get("arguments", {}))}}
+        return [self._chunk({"tool_calls": [head]}), self._chunk({"tool_calls": [arguments]})]
+
+
+def stream_flag(body: dict[str, Any]) -> bool:
+    """`stream` as OpenAI takes it: a boolean, or null/absent for false."""
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise InvalidRequest(f"`stream` must be a boolean, not {type(stream).__name__}")
+    return bool(stream)
+
+
+def include_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    if options is None:
+        return False
+    if not isinstance(options, dict) or not isinstance(options.get("include_usage", False), bool):
+        raise InvalidRequest("`stream_options` must be an object whose `include_usage` is a boolean")
+    return options.get("include_usage", False)
 
 
 def embeddings_request_to_input(body: dict[str, Any]) -> tuple[dict[str, Any], str]:

@@ -126,14 +126,10 @@ async def chat_completions(request: Request, account_id: str) -> Response:
         inputs = openai_compat.chat_request_to_input(body)
         ai = _ai(request)
         max_tokens = inputs.get("max_tokens", 256)
-        options = body.get("stream_options")
-        if options is not None and not isinstance(options, dict):
-            raise InvalidRequest("`stream_options` must be an object, e.g. {\"include_usage\": true}")
-        options = options or {}
-        if body.get("stream"):
-            include_usage = bool(options.get("include_usage"))
+        if openai_compat.stream_flag(body):
+            usage = openai_compat.include_usage(body)
             served, events = await ai.stream(body["model"], inputs)
-            writer = openai_compat.ChunkWriter(body["model"], include_usage, max_tokens)
+            writer = openai_compat.ChunkWriter(body["model"], usage, max_tokens)
             return sse_response(events, headers=_headers(served), transform=writer.chunks)
         inputs.pop("stream", None)
         result = await ai.run(body["model"], inputs)

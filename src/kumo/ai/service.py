@@ -9,18 +9,18 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.catalog import Catalog, ModelEntry
-from kumo.ai.errors import INVALID_BASE64, OutOfCapacity, bad_input, no_such_model
+from kumo.ai.errors import INVALID_BASE64, bad_input, no_such_model
 from kumo.ai.runtimes import runtime_class
 from kumo.ai.runtimes.base import RunOutput, Runtime
-from kumo.ai.runtimes.llama_cpp import ModelBusy
 from kumo.ai.weights import WeightsStore
 from kumo.errors import InvalidRequest, KumoError, ServiceUnavailable
 
@@ -137,7 +137,7 @@ class AiService:
         error = best_match(validator.iter_errors(inputs))
         if error is not None:
             where = "/" + "/".join(str(p) for p in error.absolute_path)
-            raise bad_input(f"{error.message} at '{where}'")
+            raise bad_input(f"{_describe(error)} at '{where}'")
         inputs = dict(inputs)
         options = inputs.pop("options", None) or {}
         if task.binary_input and task.binary_input in inputs:
@@ -153,11 +153,10 @@ class AiService:
             raise InvalidRequest("use stream() for streaming requests")
         if "output" in served.requested.config:  # a stand-in answers in the requested model's shape
             options = {**options, "output": served.requested.config["output"]}
+        if served.requested.max_input_tokens is not None:  # the requested model's limit, even on a stand-in
+            options = {**options, "max_input_tokens": served.requested.max_input_tokens}
         started = time.perf_counter()
-        try:
-            output = await served.runtime.run(inputs, options)
-        except ModelBusy:
-            raise OutOfCapacity("Capacity temporarily exceeded, please try again.") from None
+        output = await served.runtime.run(inputs, options)
         if self.metrics is not None:
             self.metrics.inference.labels(served.served.name).observe(time.perf_counter() - started)
         return RunResult(output, served.served.name)
@@ -167,18 +166,17 @@ class AiService:
         inputs, options = self.validate(entry, inputs)
         served = await self.prepare(name)
         iterator = served.runtime.stream(inputs, options)
-        try:  # start it now so errors before the first token become a proper 4xx
+        try:  # start it now so errors before the first token (a busy model too) become a proper 4xx
             first = await iterator.__anext__()
-        except ModelBusy:
-            raise OutOfCapacity("Capacity temporarily exceeded, please try again.") from None
         except StopAsyncIteration:
             first = None
 
         async def events() -> AsyncIterator[dict[str, Any]]:
-            if first is not None:
-                yield first
-            async for event in iterator:
-                yield event
+            async with aclosing(iterator):  # closing the events stops the model
+                if first is not None:
+                    yield first
+                async for event in iterator:
+                    yield event
 
         return served.served.name, events()
 
@@ -189,6 +187,16 @@ class AiService:
             except Exception:  # closing is best effort
                 pass
         self._runtimes.clear()
+
+
+def _describe(error: ValidationError) -> str:
+    """jsonschema's message, without quoting a whole oversized input back at the caller."""
+    value = error.instance
+    if error.validator == "maxItems" and isinstance(value, list):
+        return f"{len(value)} items, more than the {error.validator_value} allowed"
+    if error.validator == "maxLength" and isinstance(value, str):
+        return f"{len(value)} characters, more than the {error.validator_value} allowed"
+    return error.message if len(error.message) <= 300 else error.message[:300] + "..."
 
 
 def _binary(value: Any) -> bytes:

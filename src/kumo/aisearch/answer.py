@@ -5,6 +5,7 @@ and asks the model to cite them. The response (or a stream's first event, `event
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from kumo.ai.openai_compat import ChunkWriter, chat_completion, chat_request_to_input
@@ -111,8 +112,9 @@ async def complete_stream(ai: AiService, model: str, inputs: dict[str, Any],
 
     async def generate() -> AsyncIterator[dict[str, Any] | NamedEvent]:
         yield NamedEvent("chunks", chunks)
-        async for event in events:
-            for out in writer.chunks(event):
-                yield out
+        async with aclosing(events):  # closing the answer stops the model
+            async for event in events:
+                for out in writer.chunks(event):
+                    yield out
 
     return generate(), served

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from kumo.errors import KumoError
 
@@ -31,21 +34,57 @@ def event(data: Any) -> bytes:
 DONE = b"data: [DONE]\n\n"
 
 
+class ClosingStreamingResponse(StreamingResponse):
+    """A StreamingResponse that stops its body as soon as the client disconnects and always closes it.
+
+    Starlette leaves the body iterator suspended when the client goes away (and, on a server speaking ASGI 2.4,
+    only notices at the next send), so whatever works behind the stream (a model generating, an upstream
+    connection) would run on until garbage collection. Here a disconnect cancels the sending, and the iterator
+    is closed explicitly, which runs its `finally` blocks at once."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        failed: list[Exception] = []
+        try:
+            async with anyio.create_task_group() as group:
+                async def stream() -> None:
+                    try:
+                        await self.stream_response(send)
+                    except OSError:  # the server says the client is gone
+                        pass
+                    except Exception as exc:  # raised below as itself, not inside an exception group
+                        failed.append(exc)
+                    group.cancel_scope.cancel()
+
+                group.start_soon(stream)
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                await close()
+        if failed:
+            raise failed[0]
+        if self.background is not None:
+            await self.background()
+
+
 def sse_response(events: AsyncIterator[Any], headers: dict[str, str] | None = None,
                  transform: Callable[[Any], list[Any]] | None = None) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
-        try:
-            async for item in events:
-                for out in (transform(item) if transform else [item]):
-                    yield event(out)
-        except KumoError as exc:  # mid-stream: the client sees an error event, never a clean end
-            yield event({"error": exc.message, "code": exc.code})
-            return
-        except Exception:
-            log.exception("stream failed")
-            yield event({"error": "the stream failed inside kumo; see the server log", "code": 10002})
-            return
-        yield DONE
+        async with aclosing(events):  # closing the body closes the events, and the work behind them
+            try:
+                async for item in events:
+                    for out in (transform(item) if transform else [item]):
+                        yield event(out)
+            except KumoError as exc:  # mid-stream: the client sees an error event, never a clean end
+                yield event({"error": exc.message, "code": exc.code})
+                return
+            except Exception:
+                log.exception("stream failed")
+                yield event({"error": "the stream failed inside kumo; see the server log", "code": 10002})
+                return
+            yield DONE
 
-    return StreamingResponse(body(), media_type="text/event-stream",
-                             headers={"cache-control": "no-cache", **(headers or {})})
+    return ClosingStreamingResponse(body(), media_type="text/event-stream",
+                                    headers={"cache-control": "no-cache", **(headers or {})})

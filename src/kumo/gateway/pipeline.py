@@ -14,6 +14,7 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 
 from kumo.api.auth import authorize
+from kumo.api.sse import ClosingStreamingResponse
 from kumo.config import TokenGrant
 from kumo.errors import KumoError
 from kumo.gateway import forwarding
@@ -256,7 +257,8 @@ class Pipeline:
             self._log(c, log_id, started, status, success, False, b"".join(seen),
                       upstream.headers.get("content-type"), upstream.headers, stream=True)
 
-        return Outcome(True, StreamingResponse(body(), status_code=upstream.status, headers=headers))
+        # closed as soon as the client leaves: the upstream (a model generating in process) stops with it
+        return Outcome(True, ClosingStreamingResponse(body(), status_code=upstream.status, headers=headers))
 
     def _replay(self, c: Call, hit: CachedResponse, log_id: str, base: dict[str, str], started: float) -> Outcome:
         headers = {**hit.headers, **base, "cf-aig-cache-status": "HIT"}

@@ -1,9 +1,10 @@
 """Chat and completion models on llama.cpp (llama-cpp-python, GGUF), in process.
 
 The prompt is built with the chat template stored in the GGUF (Jinja), `raw` skips it. JSON mode and tool
-calling are grammar-constrained, so the answer is always valid JSON of the asked shape. One generation runs
-at a time per model; requests wait in FIFO order (asyncio.Lock is fair), and `rejectIfBusy` answers 429
-instead of waiting.
+calling are grammar-constrained, so the answer is always valid JSON of the asked shape (streamed tool calls are
+sent whole once their JSON closes). One generation runs at a time per model, on a worker thread that holds the
+model until it ends; requests wait in FIFO order (asyncio.Lock is fair), `rejectIfBusy` answers 429 instead of
+waiting, and a stream whose consumer leaves stops after the token in progress.
 """
 
 from __future__ import annotations
@@ -12,22 +13,19 @@ import asyncio
 import json
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from kumo.ai.errors import ModelBusy
 from kumo.ai.runtimes.base import RunOutput, Runtime, require
 from kumo.errors import InvalidRequest
 
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TEMPERATURE = 0.6
 DEFAULT_CONTEXT = 4096
-
-
-class ModelBusy(Exception):
-    """The model is generating for someone else and the caller asked not to wait."""
 
 
 def _text_of(content: Any) -> str:
@@ -99,6 +97,7 @@ class LlamaCpp(Runtime):
         eos = self.llm._model.token_get_text(eos_id) if eos_id != -1 else ""
         bos = self.llm._model.token_get_text(bos_id) if bos_id != -1 else ""
         self.formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos) if template else None
+        self.max_token_bytes = _longest_token(self.llm)
         self._locks: dict[int, asyncio.Lock] = {}
 
     # ---- scheduling -------------------------------------------------------------------------
@@ -119,11 +118,64 @@ class LlamaCpp(Runtime):
         await lock.acquire()
         return lock
 
+    async def _on_model(self, options: dict[str, Any], work: Callable[[], Any]) -> asyncio.Future:
+        """Run `work` on a worker thread while holding the model. The lock goes back when the thread ends, not
+        when the caller stops waiting: a caller that vanishes (a client gone, a cancelled task) can neither leave
+        the model locked nor let a second generation into llama.cpp beside a running one."""
+        lock = await self._acquire(options)
+        try:
+            future = asyncio.get_running_loop().run_in_executor(None, work)
+        except BaseException:
+            lock.release()
+            raise
+        future.add_done_callback(lambda _: lock.release())
+        return future
+
+    async def _generate(self, prompt: str, params: dict[str, Any],
+                        options: dict[str, Any]) -> AsyncIterator[tuple[str, str | None]]:
+        """(text, finish_reason) per token, generated on a worker thread. Closing this iterator (or cancelling its
+        consumer) stops the generation after the token in progress; nothing here awaits on the way out, so
+        even a consumer cancelled again while it closes cannot leave the model generating."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        stop = threading.Event()
+
+        def put(item: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop is closed (shutdown): nobody is listening any more
+                stop.set()
+
+        def work() -> None:
+            try:
+                for chunk in self.llm.create_completion(prompt, stream=True, **params):
+                    choice = chunk["choices"][0]
+                    put((choice["text"], choice.get("finish_reason")))
+                    if stop.is_set():
+                        break
+            except Exception as exc:  # surfaced to the consumer
+                put(exc)
+            finally:
+                put(_DONE)
+
+        await self._on_model(options, work)
+        try:
+            while True:
+                item = await queue.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+
     # ---- prompt building --------------------------------------------------------------------
-    def _prompt(self, inputs: dict[str, Any], tools: list[dict] | None) -> tuple[str, list[str]]:
+    def _messages(self, inputs: dict[str, Any], tools: list[dict] | None) -> list[dict[str, str]] | str:
+        """The chat messages to template, or the raw prompt text when `raw` is set."""
         if "prompt" in inputs:
             if inputs.get("raw"):
-                return inputs["prompt"], []
+                return inputs["prompt"]
             messages = [{"role": "user", "content": inputs["prompt"]}]
         else:
             messages = [{"role": m["role"], "content": _text_of(m.get("content"))} for m in inputs["messages"]]
@@ -136,6 +188,11 @@ class LlamaCpp(Runtime):
                 messages[0] = {"role": "system", "content": messages[0]["content"] + "\n\n" + system}
             else:
                 messages.insert(0, {"role": "system", "content": system})
+        return messages
+
+    def _template(self, messages: list[dict[str, str]] | str) -> tuple[str, list[str]]:
+        if isinstance(messages, str):
+            return messages, []
         if self.formatter is None:
             text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
             return text, []
@@ -159,52 +216,56 @@ class LlamaCpp(Runtime):
                 params[theirs] = inputs[ours]
         return params
 
-    def _check_context(self, prompt: str, max_tokens: int) -> int:
-        used = self.count_tokens(prompt)
-        if used + max_tokens > self.n_ctx:
-            raise InvalidRequest(
-                f"the prompt is {used} tokens and max_tokens is {max_tokens}; {self.entry.name} here has a "
-                f"context window of {self.n_ctx} tokens"
-            )
-        return used
+    def _too_long(self, tokens: int, max_tokens: int, at_least: bool = False) -> InvalidRequest:
+        return InvalidRequest(
+            f"the prompt is {'at least ' if at_least else ''}{tokens} tokens and max_tokens is {max_tokens}; "
+            f"{self.entry.name} here has a context window of {self.n_ctx} tokens (prompt + max_tokens must fit)"
+        )
+
+    async def _prepare(self, inputs: dict[str, Any], tools: list[dict] | None) -> tuple[str, dict[str, Any], int]:
+        """(prompt, llama.cpp parameters, prompt tokens), refused with a 400 when prompt + max_tokens is over the
+        context window. A prompt whose size alone proves it too long is refused before any templating or
+        tokenizing; a large one is templated and counted off the event loop."""
+        messages = self._messages(inputs, tools)
+        texts = [messages] if isinstance(messages, str) else [m["content"] for m in messages]
+        size = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
+        max_tokens = inputs.get("max_tokens", DEFAULT_MAX_TOKENS)
+        least = size // self.max_token_bytes  # no token covers more bytes than the vocabulary's longest
+        if least + max_tokens > self.n_ctx:
+            raise self._too_long(least, max_tokens, at_least=True)
+
+        def build() -> tuple[str, dict[str, Any], int]:
+            prompt, stop = self._template(messages)
+            used = self.count_tokens(prompt)
+            if used + max_tokens > self.n_ctx:
+                raise self._too_long(used, max_tokens)
+            return prompt, self._params(inputs, stop), used
+
+        return build() if size < _INLINE_PROMPT_BYTES else await run_in_threadpool(build)
 
     # ---- non-streaming ------------------------------------------------------------------------
-    async def run(self, inputs: dict[str, Any], options: dict[str, Any]) -> RunOutput:
+    def _schema(self, inputs: dict[str, Any]) -> tuple[list[dict] | None, dict | None]:
+        """(tools offered, the JSON schema the answer is constrained to) — both None for free text."""
         choice = inputs.get("tool_choice", "auto")
         tools = normalise_tools(inputs["tools"]) if inputs.get("tools") and choice != "none" else None
-        response_format = inputs.get("response_format")
-        schema = None
         if tools:
-            schema = _tool_schema(tools, choice)
-        elif response_format:
-            schema = _json_schema_of(response_format)
-        prompt, stop = self._prompt(inputs, tools)
-        params = self._params(inputs, stop)
-        self._check_context(prompt, params["max_tokens"])
+            return tools, _tool_schema(tools, choice)
+        if inputs.get("response_format"):
+            return None, _json_schema_of(inputs["response_format"])
+        return None, None
+
+    async def run(self, inputs: dict[str, Any], options: dict[str, Any]) -> RunOutput:
+        tools, schema = self._schema(inputs)
+        prompt, params, _ = await self._prepare(inputs, tools)
         if schema is not None:
             params["grammar"] = self._grammar(schema)
-        lock = await self._acquire(options)
-        try:
-            completion = await run_in_threadpool(self.llm.create_completion, prompt, **params)
-        finally:
-            lock.release()
+        future = await self._on_model(options, lambda: self.llm.create_completion(prompt, **params))
+        completion = await asyncio.shield(future)  # a cancelled caller must not mark the thread's work done
         text = completion["choices"][0]["text"]
         usage = {k: completion["usage"][k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
         if schema is None:
             return RunOutput({"response": text, "tool_calls": [], "usage": usage}, usage=usage)
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError:
-            raise InvalidRequest(
-                f"JSON Mode couldn't be met: the model stopped after {usage['completion_tokens']} tokens "
-                "before closing its JSON; raise max_tokens"
-            ) from None
-        if tools:
-            if isinstance(parsed, dict) and "tool_calls" in parsed:
-                return RunOutput({"response": None, "tool_calls": parsed["tool_calls"], "usage": usage}, usage=usage)
-            text = parsed.get("response", "") if isinstance(parsed, dict) else text
-            return RunOutput({"response": text, "tool_calls": [], "usage": usage}, usage=usage)
-        return RunOutput({"response": parsed, "usage": usage}, usage=usage)
+        return RunOutput(_structured(text, usage, bool(tools)), usage=usage)
 
     def _grammar(self, schema: dict):
         try:
@@ -214,53 +275,70 @@ class LlamaCpp(Runtime):
 
     # ---- streaming ------------------------------------------------------------------------------
     async def stream(self, inputs: dict[str, Any], options: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        if inputs.get("response_format") or inputs.get("tools"):
-            raise InvalidRequest("JSON mode and tools do not support streaming; set stream to false")
-        prompt, stop = self._prompt(inputs, None)
-        params = self._params(inputs, stop)
-        prompt_tokens = self._check_context(prompt, params["max_tokens"])
-        lock = await self._acquire(options)
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-        cancelled = threading.Event()
-        done = object()
-
-        def generate() -> None:
-            try:
-                for chunk in self.llm.create_completion(prompt, stream=True, **params):
-                    if cancelled.is_set():
-                        break
-                    choice = chunk["choices"][0]
-                    loop.call_soon_threadsafe(queue.put_nowait, (choice["text"], choice.get("finish_reason")))
-            except Exception as exc:  # surfaced to the consumer
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
-            finally:
-                loop.call_soon_threadsafe(queue.put_nowait, done)
-
-        worker = loop.run_in_executor(None, generate)
+        if inputs.get("response_format"):
+            raise InvalidRequest("JSON mode does not support streaming; set stream to false")
+        tools, schema = self._schema(inputs)
+        prompt, params, prompt_tokens = await self._prepare(inputs, tools)
+        if schema is not None:
+            params["grammar"] = self._grammar(schema)
         completion_tokens = 0
+        text: list[str] = []
+
+        def usage() -> dict[str, int]:
+            return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens}
+
+        tokens = self._generate(prompt, params, options)
         try:
-            while True:
-                item = await queue.get()
-                if item is done:
-                    break
-                if isinstance(item, Exception):
-                    raise item
-                text, finish = item
+            async for piece, finish in tokens:
                 if finish is None:  # the closing chunk carries no token
                     completion_tokens += 1
-                if text:
-                    yield {"response": text}
-            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                     "total_tokens": prompt_tokens + completion_tokens}
-            yield {"response": "", "usage": usage}
+                if not piece:
+                    continue
+                if schema is None:
+                    yield {"response": piece}
+                else:  # tool calls are grammar-constrained JSON: whole calls are sent once the JSON closes
+                    text.append(piece)
         finally:
-            cancelled.set()
-            await asyncio.shield(worker)
-            lock.release()
+            await tokens.aclose()
+        if schema is not None:
+            answer = _structured("".join(text), usage(), True)
+            if answer["tool_calls"]:
+                yield {"response": "", "tool_calls": answer["tool_calls"]}
+            elif answer["response"]:
+                yield {"response": answer["response"]}
+        yield {"response": "", "usage": usage()}
 
     def close(self) -> None:
         self.llm.close() if hasattr(self.llm, "close") else None
+
+
+_DONE = object()
+_INLINE_PROMPT_BYTES = 64 * 1024  # smaller prompts are templated and counted on the event loop (well under 1 ms)
+
+
+def _structured(text: str, usage: dict[str, int], tools: bool) -> dict[str, Any]:
+    """The answer of a grammar-constrained generation: tool calls, a plain answer, or JSON mode's object."""
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        raise InvalidRequest(
+            f"JSON Mode couldn't be met: the model stopped after {usage['completion_tokens']} tokens "
+            "before closing its JSON; raise max_tokens"
+        ) from None
+    if not tools:
+        return {"response": parsed, "usage": usage}
+    if isinstance(parsed, dict) and "tool_calls" in parsed:
+        return {"response": None, "tool_calls": parsed["tool_calls"], "usage": usage}
+    text = parsed.get("response", "") if isinstance(parsed, dict) else text
+    return {"response": text, "tool_calls": [], "usage": usage}
+
+
+def _longest_token(llm) -> int:
+    """Bytes of the vocabulary's longest token as stored (byte-level BPE's and SentencePiece's stored forms are
+    never shorter than the bytes they stand for), so a text of n bytes is at least n / this many tokens."""
+    text_of = llm._model.token_get_text
+    return max((len(text_of(i).encode("utf-8", "replace")) for i in range(llm.n_vocab())), default=1) or 1
 
 
 def _decode_threads(threads: int) -> int:

@@ -1,25 +1,39 @@
 """Encoder models on ONNX Runtime + `tokenizers` (no torch): embeddings (mean/cls pooling, L2-normalised),
 text classification (softmax over the model's labels) and cross-encoder reranking (sigmoid scores).
-Concurrent requests are micro-batched into shared forward passes."""
+Texts are tokenized once, in the request: over the requested model's `max_input_tokens` they are refused with a
+400, then cut to what the model takes. Concurrent requests are micro-batched fairly into shared forward passes,
+each batch padded to its own longest item."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.batching import MicroBatcher
+from kumo.ai.errors import bad_input
 from kumo.ai.runtimes.base import RunOutput, Runtime, require
 from kumo.ai.weights import package_dir
 from kumo.errors import InvalidRequest
 
 MAX_BATCH = 64
+_PREFIX_CHARS_PER_TOKEN = 16  # far more than real text has: a text this long is first counted on a prefix
+_INLINE_CHARS = 4096
+
+
+class _Tokens(NamedTuple):
+    ids: list[int]  # what the model runs
+    types: list[int]
+    counted: int  # the text's tokens, as usage counts them
 
 
 class OnnxEncoder(Runtime):
     tasks = frozenset({"text-embeddings", "text-classification"})
+    batcher_target = 0.025  # seconds a batch should take: what a small request may wait behind a large one
 
     def __init__(self, entry, root: Path, threads: int | None = None):
         super().__init__(entry, root, threads)
@@ -36,14 +50,17 @@ class OnnxEncoder(Runtime):
             tokenizer_root = package_dir(entry.weights["tokenizer_package"]) or root
         self.tokenizer = tokenizers.Tokenizer.from_file(str(tokenizer_root / "tokenizer.json"))
         self.max_tokens = int(entry.config.get("max_tokens", 512))
-        self.tokenizer.enable_truncation(self.max_tokens)
+        self.tokenizer.no_truncation()  # texts are counted whole (limits), then cut to what the model takes
+        self.tokenizer.no_padding()  # a batch is padded to its own longest item
         pad_id = self.tokenizer.token_to_id("[PAD]")
         if pad_id is None:
             pad_id = self.tokenizer.token_to_id("<pad>") or 0
-        self.tokenizer.enable_padding(pad_id=pad_id)
+        self.pad_id = pad_id
+        self.pairs = self.tokenizer.from_str(self.tokenizer.to_str())  # reranking: (query, text) pairs
+        self.pairs.enable_truncation(self.max_tokens)
         self.mode = entry.config.get("mode", "embed")
         self.labels = self._labels(root)
-        self.batcher = MicroBatcher(self._forward, MAX_BATCH)
+        self.batcher = MicroBatcher(self._forward, MAX_BATCH, self.batcher_target, self._calibrate())
 
     @staticmethod
     def _labels(root: Path) -> dict[int, str]:
@@ -54,23 +71,26 @@ class OnnxEncoder(Runtime):
         return {}
 
     # ---- the forward pass (worker thread) ----------------------------------------------------
-    def _feed(self, encodings) -> dict[str, np.ndarray]:
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feed = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self.input_names:
-            feed["token_type_ids"] = np.array([e.type_ids for e in encodings], dtype=np.int64)
+    def _feed(self, items: list[_Tokens]) -> dict[str, np.ndarray]:
+        width = max(len(t.ids) for t in items)
+        ids = np.full((len(items), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(items), width), dtype=np.int64)
+        types = np.zeros((len(items), width), dtype=np.int64)
+        for row, t in enumerate(items):
+            ids[row, : len(t.ids)] = t.ids
+            mask[row, : len(t.ids)] = 1
+            types[row, : len(t.types)] = t.types
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         return {k: v for k, v in feed.items() if k in self.input_names}
 
-    def _forward(self, key: str, items: list[Any]) -> list[Any]:
-        if key == "pairs":
-            encodings = self.tokenizer.encode_batch([tuple(p) for p in items])
-        else:
-            encodings = self.tokenizer.encode_batch(items)
-        feed = self._feed(encodings)
+    def _forward(self, key: str, items: list[_Tokens]) -> list[Any]:
+        feed = self._feed(items)
         output = self.session.run(None, feed)[0]
         if key in ("mean", "cls"):
-            return list(self._pool(output, feed["attention_mask"], key))
+            mask = feed.get("attention_mask")
+            if mask is None:
+                mask = (feed["input_ids"] != self.pad_id).astype(np.int64)
+            return list(self._pool(output, mask, key))
         return list(output)
 
     @staticmethod
@@ -85,13 +105,56 @@ class OnnxEncoder(Runtime):
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
 
-    # ---- requests ------------------------------------------------------------------------------
-    def _tokens(self, texts: list[str]) -> int:
-        return sum(min(len(e.ids), self.max_tokens) for e in self.tokenizer.encode_batch(texts, add_special_tokens=True))
+    def _calibrate(self, width: int = 128) -> int:
+        """A first batch budget from this machine's speed: two forward passes at load (the first also warms ONNX
+        Runtime up, which would otherwise cost the first request)."""
+        item = _Tokens([self.pad_id + 1] * width, [0] * width, width)
+        self._forward("calibrate", [item])
+        started = time.perf_counter()
+        self._forward("calibrate", [item])
+        return int(width * self.batcher_target / max(time.perf_counter() - started, 1e-6))
 
-    async def embed(self, texts: list[str], pooling: str = "mean") -> np.ndarray:
-        vectors = await self.batcher.submit(pooling, texts)
-        return np.stack(vectors)
+    # ---- tokens --------------------------------------------------------------------------------
+    def _cut(self, ids: list[int], types: list[int]) -> _Tokens:
+        """A single text's tokens cut to what the model takes, keeping the closing special token."""
+        if len(ids) > self.max_tokens:  # a stand-in with a shorter window than the requested model's
+            return _Tokens(ids[: self.max_tokens - 1] + ids[-1:], types[: self.max_tokens], len(ids))
+        return _Tokens(ids, types, len(ids))
+
+    def _tokenize(self, texts: list[str], limit: int | None) -> list[_Tokens]:
+        """Every text's tokens; a text over `limit` tokens is refused with a 400 that says which and why (with no
+        limit, texts are cut to what the model takes). A long text is first counted on a prefix, so a 10 MB text
+        costs what its first few thousand characters cost."""
+        prefix = (limit or self.max_tokens) * _PREFIX_CHARS_PER_TOKEN
+        if limit is None:  # only the first max_tokens tokens are used: the prefix holds them in any real text
+            texts = [text[:prefix] for text in texts]
+        for i, text in enumerate(texts):
+            if limit is not None and len(text) > prefix:
+                head = len(self.tokenizer.encode(text[:prefix]).ids)
+                if head > limit:
+                    raise self._over(i, head, limit, at_least=True)
+        out = []
+        for i, e in enumerate(self.tokenizer.encode_batch(texts)):
+            if limit is not None and len(e.ids) > limit:
+                raise self._over(i, len(e.ids), limit)
+            out.append(self._cut(e.ids, e.type_ids))
+        return out
+
+    def _over(self, index: int, tokens: int, limit: int, at_least: bool = False) -> InvalidRequest:
+        return bad_input(f"text[{index}] is {'at least ' if at_least else ''}{tokens} tokens; this model takes at "
+                         f"most {limit} tokens per text (max_input_tokens)")
+
+    async def _tokens(self, texts: list[str], limit: int | None) -> list[_Tokens]:
+        if sum(len(t) for t in texts) <= _INLINE_CHARS:  # a few sentences: cheaper than a thread hop
+            return self._tokenize(texts, limit)
+        return await run_in_threadpool(self._tokenize, texts, limit)
+
+    # ---- requests ------------------------------------------------------------------------------
+    async def embed(self, texts: list[str], pooling: str = "mean", limit: int | None = None) -> tuple[np.ndarray, int]:
+        """(L2-normalised vectors, tokens counted)."""
+        tokens = await self._tokens(texts, limit or self.max_tokens)
+        vectors = await self.batcher.submit(pooling, tokens, [len(t.ids) for t in tokens])
+        return np.stack(vectors), sum(t.counted for t in tokens)
 
     async def run(self, inputs: dict[str, Any], options: dict[str, Any]) -> RunOutput:
         if self.mode == "rerank" or "query" in inputs:
@@ -101,16 +164,17 @@ class OnnxEncoder(Runtime):
         text = inputs["text"]
         texts = [text] if isinstance(text, str) else list(text)
         pooling = inputs.get("pooling", "mean")
-        vectors = await self.embed(texts, pooling)
+        vectors, tokens = await self.embed(texts, pooling, options.get("max_input_tokens"))
         return RunOutput(
             {"shape": list(vectors.shape), "data": vectors.astype(float).tolist(), "pooling": pooling},
-            usage={"prompt_tokens": (tokens := self._tokens(texts)), "total_tokens": tokens},
+            usage={"prompt_tokens": tokens, "total_tokens": tokens},
         )
 
     async def _classify(self, inputs: dict[str, Any]) -> RunOutput:
         if "text" not in inputs:
             raise InvalidRequest(f"{self.entry.name} classifies `text`")
-        [logits] = await self.batcher.submit("logits", [inputs["text"]])
+        [tokens] = await self._tokens([inputs["text"]], None)
+        [logits] = await self.batcher.submit("logits", [tokens], [len(tokens.ids)])
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
         result = [{"label": self.labels.get(i, str(i)), "score": float(p)} for i, p in enumerate(probs)]
@@ -121,8 +185,10 @@ class OnnxEncoder(Runtime):
         if self.mode != "rerank":
             raise InvalidRequest(f"{self.entry.name} is not a reranker; send `text`")
         query = inputs["query"]
-        pairs = [(query, c["text"]) for c in inputs["contexts"]]
-        logits = await self.batcher.submit("pairs", pairs)
+        prefix = self.max_tokens * _PREFIX_CHARS_PER_TOKEN  # what truncation keeps lies in the first characters
+        texts = [(query[:prefix], c["text"][:prefix]) for c in inputs["contexts"]]
+        pairs = [_Tokens(e.ids, e.type_ids, len(e.ids)) for e in await run_in_threadpool(self.pairs.encode_batch, texts)]
+        logits = await self.batcher.submit("pairs", pairs, [len(p.ids) for p in pairs])
         scores = [float(1 / (1 + np.exp(-np.asarray(l).reshape(-1)[0]))) for l in logits]
         ranked = sorted(({"id": i, "score": s} for i, s in enumerate(scores)), key=lambda r: -r["score"])
         top_k = inputs.get("top_k")

@@ -52,6 +52,8 @@ class RemoteOpenAI(Runtime):
         body.setdefault("max_tokens", 256)
         if inputs.get("tools"):
             body["tools"] = [{"type": "function", "function": t} for t in normalise_tools(inputs["tools"])]
+            if inputs.get("tool_choice") is not None:
+                body["tool_choice"] = inputs["tool_choice"]
         if inputs.get("response_format"):
             body["response_format"] = inputs["response_format"]
         return body
@@ -89,6 +91,7 @@ class RemoteOpenAI(Runtime):
     async def stream(self, inputs: dict[str, Any], options: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         body = self._chat_body(inputs) | {"stream": True, "stream_options": {"include_usage": True}}
         usage: dict[str, Any] = {}
+        calls: dict[int, dict[str, str]] = {}  # tool calls arrive in pieces (OpenAI's deltas), sent whole at the end
         try:
             async with self.client.stream("POST", "/chat/completions", json=body) as response:
                 if response.status_code >= 400:
@@ -103,12 +106,27 @@ class RemoteOpenAI(Runtime):
                     chunk = json.loads(data)
                     usage = chunk.get("usage") or usage
                     for choice in chunk.get("choices") or []:
-                        text = (choice.get("delta") or {}).get("content")
-                        if text:
-                            yield {"response": text}
+                        delta = choice.get("delta") or {}
+                        if delta.get("content"):
+                            yield {"response": delta["content"]}
+                        for piece in delta.get("tool_calls") or []:
+                            call = calls.setdefault(piece.get("index", 0), {"name": "", "arguments": ""})
+                            function = piece.get("function") or {}
+                            call["name"] += function.get("name") or ""
+                            call["arguments"] += function.get("arguments") or ""
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(f"{self.entry.name}: the remote stream broke ({exc})") from None
+        if calls:
+            yield {"response": "", "tool_calls": [{"name": c["name"], "arguments": _arguments(c["arguments"])}
+                                                  for _, c in sorted(calls.items())]}
         yield {"response": "", "usage": usage}
 
     def close(self) -> None:
         pass
+
+
+def _arguments(text: str) -> Any:
+    try:
+        return json.loads(text or "{}")
+    except json.JSONDecodeError:
+        raise ServiceUnavailable("the remote model streamed tool call arguments that are not JSON") from None
