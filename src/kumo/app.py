@@ -28,6 +28,8 @@ from kumo.gateway.admin_routes import router as gateway_admin_router
 from kumo.gateway.front import GatewayFront
 from kumo.gateway.routes_api import router as gateway_routes_api
 from kumo.vectorize.routes import router as vectorize_router
+from kumo.workers.front import BindingFront
+from kumo.workers.preview_routes import router as workers_preview_router
 
 log = logging.getLogger("kumo")
 
@@ -66,6 +68,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(gateway_admin_router)
     app.include_router(gateway_routes_api)
     app.include_router(dashboard_router)
+    app.include_router(workers_preview_router)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -102,4 +105,5 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.add_middleware(MetricsMiddleware, metrics=platform.metrics)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(StripTrailingSlash)
+    app.add_middleware(BindingFront, platform=platform)  # outermost: binding calls re-enter the stack below it
     return app
