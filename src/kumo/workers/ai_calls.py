@@ -133,7 +133,8 @@ def _run(call: BindingCall, ctx: CallContext, through_gateway: bool) -> tuple[In
     body = call.json_body()
     if not isinstance(body, dict) or "inputs" not in body:
         return ai_error(400, BAD_INPUT, "the binding's body must be {inputs, options}")
-    options = body.get("options") or {}
+    options = body.get("options")
+    options = {} if options is None else options
     if not isinstance(options, dict):
         return ai_error(400, BAD_INPUT, "options must be an object")
     unknown = set(options) - {"gateway", "queueRequest", "websocket"} - CLIENT_SIDE_OPTIONS

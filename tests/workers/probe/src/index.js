@@ -21,6 +21,7 @@ const calls = {
   queryById: (env, a) => env.VECTORIZE.queryById(a.id, a.options),
   getByIds: (env, a) => env.VECTORIZE.getByIds(a.ids),
   deleteByIds: (env, a) => env.VECTORIZE.deleteByIds(a.ids),
+  missingDescribe: (env) => env.MISSING.describe(),
   aiSearch: (env) => env.AI.aiSearch().list(),
 };
 
