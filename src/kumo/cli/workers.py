@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -74,7 +75,22 @@ def dev(config, url, token, account, wrangler_env, port, host) -> None:
     if wrangler_env:
         command += ["--env", wrangler_env]
     env = {**os.environ, **({"KUMO_API_TOKEN": token} if token else {})}
+    sys.exit(run_until_stopped(command, env))
+
+
+def run_until_stopped(command: list[str], env: dict[str, str]) -> int:
+    """Run the launcher; SIGTERM/SIGINT are passed on so it can stop workerd (its child) before exiting:
+    leaving it running would keep the Worker's port and a workerd process behind."""
+    child = subprocess.Popen(command, env=env)
+
+    def forward(signum, frame) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, forward)
     try:
-        sys.exit(subprocess.call(command, env=env))
-    except KeyboardInterrupt:
-        sys.exit(130)
+        return child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()

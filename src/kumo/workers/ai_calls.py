@@ -14,6 +14,8 @@ name}`; the gateway helpers read Cloudflare's envelope, which kumo's routes alre
 from __future__ import annotations
 
 import json
+
+import orjson
 import re
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -76,12 +78,12 @@ def run_answer(answer: InnerAnswer) -> Response:
     content_type = answer.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         try:
-            body = json.loads(answer.body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            body = orjson.loads(answer.body)
+        except orjson.JSONDecodeError:
             body = None
         if isinstance(body, dict) and "result" in body and "success" in body:
             # exactly `application/json` (no charset): the binding parses JSON only then
-            return Response(json.dumps(body["result"], separators=(",", ":")), status_code=200,
+            return Response(orjson.dumps(body["result"]), status_code=200,
                             headers={**headers, "content-type": "application/json"})
     return Response(answer.body, status_code=answer.status, headers={**headers, "content-type": content_type})
 

@@ -1,16 +1,12 @@
 """The Vectorize binding's calls (workerd's `vectorize-api`, index version v2) mapped onto kumo's REST routes.
-
     GET  http://vector-search/info                 -> /vectorize/v2/indexes/{index}/info
     POST http://vector-search/query                -> .../query (vector or vectorId, the same options)
     POST http://vector-search/insert|upsert        -> .../insert|upsert (NDJSON, as sent)
     POST http://vector-search/getByIds|deleteByIds -> .../get_by_ids|delete_by_ids
-
 The index is not in the request: it is the one the session names for this binding. Answers are the bare
 result with status 200 (the binding treats any other status as an error), errors `{code, error}`."""
-
 from __future__ import annotations
-
-import json
+import orjson
 from urllib.parse import quote
 
 from fastapi.responses import JSONResponse
@@ -39,11 +35,11 @@ def vectorize_error(status: int, code: int, message: str) -> JSONResponse:
 
 def bare_result(answer: InnerAnswer) -> Response:
     try:
-        body = json.loads(answer.body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = orjson.loads(answer.body)
+    except orjson.JSONDecodeError:
         body = None
     if answer.status == 200 and isinstance(body, dict) and "result" in body:
-        return Response(json.dumps(body["result"], separators=(",", ":")), status_code=200,
+        return Response(orjson.dumps(body["result"]), status_code=200,
                         media_type="application/json")
     first = (body.get("errors") or [{}])[0] if isinstance(body, dict) else {}
     if isinstance(first, dict) and first.get("message"):
