@@ -76,6 +76,18 @@ class Worker:
         self._out.close()
 
 
+@pytest.fixture(scope="session")
+def own_server(tmp_path_factory):
+    """A kumo of these tests' own, with API tokens (alpha for acct-a, beta for acct-b): for what must not touch the
+    shared server (a chat stream left early may wedge its model) and for sessions under real credentials."""
+    from tests.conftest import Server
+
+    srv = Server(tmp_path_factory.mktemp("workers-own") / "data",
+                 env={"KUMO_API_TOKENS": "alpha:acct-a,beta:acct-b"}).start()
+    yield srv
+    srv.kill9()  # a wedged chat model may keep a graceful stop waiting
+
+
 @pytest.fixture(scope="module")
 def bound_account(server) -> str:
     account = "wk-" + uuid.uuid4().hex[:10]

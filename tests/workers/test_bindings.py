@@ -129,3 +129,8 @@ def test_errors_are_the_bindings_own(probe):
 
     js_rpc = probe.error("aiSearch")  # JS-RPC bindings are not served: an error, never a hang
     assert js_rpc["message"]
+
+
+def test_sessions_stay_out_of_the_log(probe, server):
+    probe.ok("describe")  # miniflare also opens (and kumo refuses) a JS-RPC WebSocket for each binding call
+    assert "token=eyJ" not in server.log.read_text()

@@ -10,8 +10,6 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import Server
-
 AUTH = {"authorization": "Bearer dev-token"}
 
 
@@ -157,20 +155,17 @@ def test_random_wrappings_never_500(server, session):
         assert response.status_code < 500, (headers, response.text[:300])
 
 
-def test_with_api_tokens_a_session_needs_an_allowed_token(tmp_path):
-    server = Server(tmp_path / "data", env={"KUMO_API_TOKENS": "alpha:acct-a,beta:acct-b"}).start()
-    try:
-        bindings = [{"name": "AI", "type": "ai"}]
-        assert preview_token(server.url, "acct-a", bindings, {"authorization": "Bearer beta"}).status_code == 403
-        assert preview_token(server.url, "acct-a", bindings, {"authorization": "Bearer nope"}).status_code == 401
-        token = preview_token(server.url, "acct-a", bindings, {"authorization": "Bearer alpha"}).json()["result"][
-            "preview_token"]
-        models = httpx.get(f"{server.url}/workers/bindings?token={token}", headers=wrapped(
-            "AI", "https://workers-binding.ai/ai-api/models/search?per_page=2"))
-        assert models.status_code == 200 and len(models.json()["result"]) == 2
-        assert "token=" not in server.log.read_text().replace("token=[redacted]", "")  # sessions stay out of the log
-    finally:
-        server.stop()
+def test_with_api_tokens_a_session_needs_an_allowed_token(own_server):
+    server = own_server
+    bindings = [{"name": "AI", "type": "ai"}]
+    assert preview_token(server.url, "acct-a", bindings, {"authorization": "Bearer beta"}).status_code == 403
+    assert preview_token(server.url, "acct-a", bindings, {"authorization": "Bearer nope"}).status_code == 401
+    token = preview_token(server.url, "acct-a", bindings, {"authorization": "Bearer alpha"}).json()["result"][
+        "preview_token"]
+    models = httpx.get(f"{server.url}/workers/bindings?token={token}", headers=wrapped(
+        "AI", "https://workers-binding.ai/ai-api/models/search?per_page=2"))
+    assert models.status_code == 200 and len(models.json()["result"]) == 2
+    assert "token=eyJ" not in server.log.read_text()  # sessions stay out of the log
     # another kumo (other API tokens) does not honour this kumo's sessions
     from kumo.config import TokenGrant
     from kumo.workers.sessions import SessionSigner

@@ -38,6 +38,7 @@ class RedactQuery(logging.Filter):
 def quiet_secrets() -> None:
     logging.getLogger("kumo.access").addFilter(RedactQuery())
     logging.getLogger("uvicorn.access").addFilter(RedactQuery())
+    logging.getLogger("uvicorn.error").addFilter(RedactQuery())  # it logs refused WebSockets with their query
     logging.getLogger("httpx").setLevel(logging.WARNING)  # httpx logs full upstream URLs at INFO
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
