@@ -1,7 +1,7 @@
 """Latency a Worker sees for its bindings through kumo's binding bridge, against the same work through kumo's
 REST API called by the same Worker with fetch(), in one run.
 
-Pieces: `kumo serve` (an index of --vectors x 384 clustered vectors, cosine); the Worker tests/workers/probe
+Each round runs the four Worker calls in a random order. Pieces: `kumo serve` (an index of --vectors x 384 clustered vectors, cosine); the Worker tests/workers/probe
 run by `kumo workers dev` (wrangler config, miniflare, workerd); this client, one keep-alive connection to the
 Worker, sequential requests. Each iteration calls, in turn:
 
@@ -117,9 +117,12 @@ def main() -> None:
             for _ in range(30):  # warm up: model loaded, connections open, JIT warm
                 for route, body in calls.values():
                     hit(route, body)
+            order = list(calls)
+            shuffle = np.random.default_rng(7).permutation
             for _ in range(args.n):
-                for name, (route, body) in calls.items():
-                    times[name].append(timed(lambda: hit(route, body)))
+                for index in shuffle(len(order)):  # a fresh order each round: no call always follows another
+                    route, body = calls[order[index]]
+                    times[order[index]].append(timed(lambda: hit(route, body)))
                 direct["AI.run REST"].append(timed(lambda: http.post(f"{rest}/ai/run/{MODEL}",
                                                                      json={"text": [SENTENCE]})))
                 direct["AI.run bridge"].append(timed(lambda: http.post(bridge, headers=wrapped_ai, json={
