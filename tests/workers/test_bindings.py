@@ -4,6 +4,7 @@ answers, inside the Worker."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
@@ -63,6 +64,20 @@ def test_text_generation_plain_and_streamed(probe):
         events = [line for line in response.iter_lines() if line.startswith("data: ")]
     assert events[-1] == "data: [DONE]" and len(events) >= 3
     assert '"response"' in events[0]
+
+
+def test_batch_queue_request(probe):
+    options = {"queueRequest": True}
+    queued = probe.ok("run", {"model": EMBEDDINGS, "inputs": {"requests": [{"text": "a"}, {"text": "b"}]},
+                              "options": options})
+    assert queued["status"] == "queued" and queued["request_id"]
+    deadline = time.monotonic() + 60
+    while True:
+        polled = probe.ok("run", {"model": EMBEDDINGS, "inputs": {"request_id": queued["request_id"]}, "options": options})
+        if "responses" in polled or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(polled["responses"]) == 2
 
 
 def test_models_search(probe):
