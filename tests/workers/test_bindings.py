@@ -8,7 +8,6 @@ import time
 import uuid
 
 import httpx
-import pytest
 
 EMBEDDINGS = "@cf/baai/bge-small-en-v1.5"
 LLM = "@cf/meta/llama-3.1-8b-instruct"

@@ -9,9 +9,6 @@ import os
 import shutil
 import subprocess
 import time
-from pathlib import Path
-
-import pytest
 
 from tests.conftest import free_port
 from tests.workers.conftest import HERE
