@@ -174,3 +174,22 @@ def test_with_api_tokens_a_session_needs_an_allowed_token(own_server):
                          ).open(token).account == "acct-a"
     assert SessionSigner([TokenGrant(token="gamma")]).open(token) is None
     assert SessionSigner([]).open(token) is None
+
+
+def test_a_readable_stream_input_is_the_body(server, session):
+    """`env.AI.run(model, {audio: {body: stream, contentType}})`: the binding sends the bytes as the body and the
+    other inputs as `userInputs` in the query."""
+    from tests.ai.conftest import asset
+
+    _, token = session
+    speech = asset("beckett.wav")
+    headers = wrapped("AI", "https://workers-binding.ai/run?version=3&userInputs=%7B%7D", {
+        "content-type": "audio/wav", "cf-consn-model-id": "@cf/openai/whisper"})
+    heard = httpx.post(f"{server.url}/workers/bindings?token={token}", headers=headers, content=speech, timeout=120)
+    assert heard.status_code == 200, heard.text[:300]
+    assert "fail" in heard.json()["text"].lower()
+
+    headers = wrapped("AI", "https://workers-binding.ai/run?version=3&userInputs=%7B%22language%22%3A%22en%22%7D",
+                      {"content-type": "audio/wav", "cf-consn-model-id": "@cf/openai/whisper"})
+    refused = httpx.post(f"{server.url}/workers/bindings?token={token}", headers=headers, content=speech)
+    assert refused.status_code == 400 and "ReadableStream" in refused.json()["description"]

@@ -64,10 +64,10 @@ def workers() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the Worker listens on.")
 def dev(config, url, token, account, wrangler_env, port, host) -> None:
     """Start the Worker of CONFIG (default: ./wrangler.jsonc) in miniflare, its AI and Vectorize bindings on kumo."""
+    config = _config(config).resolve()
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         raise click.ClickException("Node.js (node and npm, version 20 or later) is needed to run Workers")
-    config = _config(config).resolve()
     if not _has_wrangler(config.parent):
         ensure_launcher_packages(npm)
     command = [node, str(LAUNCHER_DIR / "dev.mjs"), "--config", str(config), "--kumo", url, "--account", account,
