@@ -71,7 +71,18 @@ ensure_chromium() {
     || echo "chromium could not be installed: the dashboard's rendering check will be skipped" >&2
 }
 
+# The pinned wrangler/miniflare the Workers-bindings tests run a real Worker with (npm registry, ~15 s once;
+# again only when the lock file changes). Without Node those tests skip and say so.
+ensure_worker_tools() {
+  local dir
+  dir="$(dirname "$0")/../src/kumo/workers/node"
+  command -v npm >/dev/null 2>&1 || { echo "npm not found: the Workers-bindings tests will be skipped" >&2; return; }
+  [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ] && return
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 ensure_redis
 ensure_postgres
 ensure_pgvector
 ensure_chromium
+ensure_worker_tools

@@ -31,6 +31,8 @@ from kumo.gateway.errors import gateway_error_response
 from kumo.gateway.front import GatewayFront
 from kumo.gateway.routes_api import router as gateway_routes_api
 from kumo.vectorize.routes import router as vectorize_router
+from kumo.workers.front import BindingFront
+from kumo.workers.preview_routes import router as workers_preview_router
 
 log = logging.getLogger("kumo")
 
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(gateway_admin_router)
     app.include_router(gateway_routes_api)
     app.include_router(dashboard_router)
+    app.include_router(workers_preview_router)
 
     async def metrics() -> bytes:
         await asyncio.to_thread(platform.gateway_logs.flush, 5)  # gateway tokens and costs are counted by the log writer
@@ -122,4 +125,5 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.add_middleware(MetricsMiddleware, metrics=platform.metrics)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, shapes=shapes)
     app.add_middleware(StripTrailingSlash)
+    app.add_middleware(BindingFront, platform=platform)  # outermost: binding calls re-enter the stack below it
     return app

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     drain_timeout: float = 30.0  # seconds SIGTERM waits for requests in flight (streams too) before cutting them
     # Cloudflare's Vectorize upload limit is 100 MB; JSON endpoints share it.
     max_body_bytes: int = 100 * 1024 * 1024
+    workers_dev_port: int | None = None  # also serve HTTPS for *.kumo.workers.dev here (plain `wrangler dev`)
     # Vectorize engine: below this many live vectors an unfiltered query is an exact scan.
     vectorize_ann_threshold: int = 20_000
     vectorize_hnsw_m: int = 16

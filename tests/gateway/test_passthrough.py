@@ -105,6 +105,7 @@ def test_gateway_errors_have_cloudflares_shape(gw_server, admin, acct):
     body = r.json()
     assert r.status_code == 400 and body["error"][0]["code"] == 2001 and body["name"] == "AiGatewayError"
     assert body["errors"][0]["code"] == 2001 and "kumo gateway create nope" in body["error"][0]["message"]
+    assert body["description"] == body["error"][0]["message"]  # what the Workers AI binding prints
     make_gateway(admin)
     r = httpx.post(f"{gw_server.url}/v1/{acct}/gw/not-a-provider/x", json={})
     assert r.status_code == 400 and r.json()["error"][0]["code"] == 2005

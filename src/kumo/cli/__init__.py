@@ -12,6 +12,7 @@ from kumo.cli.models import models
 from kumo.cli.serve import serve
 from kumo.cli.vectorize import vectorize
 from kumo.cli.worker import worker
+from kumo.cli.workers import workers
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,3 +28,4 @@ main.add_command(vectorize)
 main.add_command(aisearch)
 main.add_command(migrate)
 main.add_command(worker)
+main.add_command(workers)

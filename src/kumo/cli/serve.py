@@ -38,6 +38,7 @@ class RedactQuery(logging.Filter):
 def quiet_secrets() -> None:
     logging.getLogger("kumo.access").addFilter(RedactQuery())
     logging.getLogger("uvicorn.access").addFilter(RedactQuery())
+    logging.getLogger("uvicorn.error").addFilter(RedactQuery())  # it logs refused WebSockets with their query
     logging.getLogger("httpx").setLevel(logging.WARNING)  # httpx logs full upstream URLs at INFO
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
@@ -54,7 +55,10 @@ def quiet_secrets() -> None:
               help="On SIGTERM, seconds to let requests in flight finish [default: 30].")
 @click.option("--strict-models", is_flag=True, default=None,
               help="No stand-ins: a model whose own weights are absent answers an error.")
-def serve(host, port, data_dir, insecure, log_level, log_format, drain_timeout, strict_models) -> None:
+@click.option("--workers-dev-port", type=int, default=None,
+              help="Also listen here with TLS as *.kumo.workers.dev, for plain `wrangler dev` (443; see README).")
+def serve(host, port, data_dir, insecure, log_level, log_format, drain_timeout, strict_models,
+          workers_dev_port) -> None:
     """Start kumo's HTTP server (Workers AI, Vectorize, AI Gateway APIs)."""
     import uvicorn
 
@@ -62,7 +66,8 @@ def serve(host, port, data_dir, insecure, log_level, log_format, drain_timeout, 
 
     overrides = {k: v for k, v in dict(host=host, port=port, data_dir=data_dir, insecure=insecure,
                                        log_level=log_level, log_format=log_format, drain_timeout=drain_timeout,
-                                       strict_models=strict_models).items() if v is not None}
+                                       strict_models=strict_models, workers_dev_port=workers_dev_port).items()
+                 if v is not None}
     settings = Settings(**overrides)
     if not settings.is_loopback and not settings.auth_required:
         if not settings.insecure:
@@ -89,7 +94,40 @@ def serve(host, port, data_dir, insecure, log_level, log_format, drain_timeout, 
                             timeout_graceful_shutdown=settings.drain_timeout)
     quiet_secrets()  # after uvicorn has configured its loggers
     _exit_zero_after_sigterm()
-    uvicorn.Server(config).run()
+    if settings.workers_dev_port:
+        _serve_with_workers_dev_tls(config, settings)
+    else:
+        uvicorn.Server(config).run()
+
+
+def _serve_with_workers_dev_tls(config, settings: Settings) -> None:
+    """The app on its usual address, and on `workers_dev_port` with TLS as *.kumo.workers.dev: the same app (one
+    lifespan, run by the first), so `wrangler dev`'s binding traffic reaches the very same services."""
+    import asyncio
+
+    import uvicorn
+
+    from kumo.workers.tls import ensure_workers_dev_tls
+
+    tls = ensure_workers_dev_tls(settings.data_dir)
+    tls_config = uvicorn.Config(config.app, host=settings.host, port=settings.workers_dev_port, log_config=None,
+                                log_level=settings.log_level, access_log=False, lifespan="off",
+                                ssl_certfile=str(tls.cert_file), ssl_keyfile=str(tls.key_file),
+                                timeout_graceful_shutdown=settings.drain_timeout)
+    click.echo(f"and https://<worker>.kumo.workers.dev:{settings.workers_dev_port} for `wrangler dev` "
+               f"(NODE_EXTRA_CA_CERTS={tls.ca_file.resolve()})")
+
+    async def both() -> None:
+        main, extra = uvicorn.Server(config), uvicorn.Server(tls_config)
+        first = asyncio.ensure_future(main.serve())
+        while not main.started and not first.done():  # the platform starts before any binding call arrives
+            await asyncio.sleep(0.05)
+        tasks = [first, asyncio.ensure_future(extra.serve())] if not first.done() else [first]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        main.should_exit = extra.should_exit = True  # one stopping (a signal, a failed bind) stops both
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(both())
 
 
 def _exit_zero_after_sigterm() -> None:

@@ -26,5 +26,6 @@ def gateway_error_response(error: KumoError, headers: dict[str, str] | None = No
     body = {
         "success": False, "result": [], "messages": [], "error": [item], "errors": [item],
         "name": "AiGatewayError", "httpCode": error.status, "internalCode": error.code, "message": error.message,
+        "description": error.message,  # what the Workers AI binding prints: `AiGatewayError: <code>: <description>`
     }
     return JSONResponse(body, status_code=error.status, headers=headers)
