@@ -13,6 +13,7 @@ from kumo.aisearch.service import AiSearchService
 from kumo.config import Settings
 from kumo.metrics import Metrics
 from kumo.gateway.cache import MemoryCache
+from kumo.gateway.controls.spend import MemorySpendCounter
 from kumo.gateway.logs import LogWriter
 from kumo.gateway.ratelimit import MemoryRateLimiter
 from kumo.gateway.service import GatewayService
@@ -89,12 +90,16 @@ class Platform:
 
             self.gateway_cache = RedisCache(settings.redis_url)
             self.rate_limiter = RedisRateLimiter(settings.redis_url, fail_open=settings.redis_rate_limit_fail_open)
+            from kumo.storage.redis_spend import RedisSpendCounter
+
+            self.spend_counter = RedisSpendCounter(settings.redis_url, fail_open=settings.redis_rate_limit_fail_open)
         else:
             if settings.gateway_cache == "memory":
                 self.gateway_cache = MemoryCache(settings.gateway_cache_max_bytes)
             else:
                 self.gateway_cache = SqliteCache(data_dir / "gateway-cache.sqlite3", settings.gateway_cache_max_bytes)
             self.rate_limiter = MemoryRateLimiter()
+            self.spend_counter = MemorySpendCounter()
         self.gateway_pipeline = None  # built on the event loop by start_async (it holds HTTP clients)
         self.ai.metrics = self.metrics
         self.metrics.gauge("kumo_ai_batch_queue_depth", "Batch jobs queued or running",
@@ -120,6 +125,7 @@ class Platform:
             import httpx
 
             from kumo.api.asgi_transport import StreamingASGITransport
+            from kumo.gateway.controls import Controls
             from kumo.gateway.pipeline import Pipeline
             from kumo.gateway.upstream_http import AiohttpUpstream, HttpxUpstream
 
@@ -129,7 +135,7 @@ class Platform:
             self.gateway_pipeline = Pipeline(
                 self.gateways, self.gateway_cache, self.rate_limiter, self.gateway_logs, client, self_client,
                 self.settings.upstream_overrides(), self.settings.api_tokens, self.settings.gateway_stream_idle_timeout,
-                self.metrics,
+                self.metrics, Controls(self.spend_counter),
             )
 
     async def stop_async(self) -> None:
@@ -139,6 +145,8 @@ class Platform:
             await client.aclose()
         if hasattr(self.rate_limiter, "close"):
             await self.rate_limiter.close()
+        if hasattr(self.spend_counter, "close"):
+            await self.spend_counter.close()
 
     def close(self) -> None:
         self.gateway_logs.close()  # flush logs first

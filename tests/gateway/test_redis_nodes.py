@@ -132,3 +132,20 @@ def test_redis_outage_and_recovery(tmp_path, fake):
         srv.stop()
         redis_proc.terminate()
         redis_proc.wait()
+
+
+def test_spend_limit_is_shared_across_nodes(nodes):
+    account = "sp-" + uuid.uuid4().hex[:8]
+    create_gateway(nodes[0], account, "gw", spend_limits={"rules": [
+        {"id": "per-user", "limit": 0.01, "window": 3600, "metadata": {"user_id": {"mode": "partition"}}}]})
+
+    def ask(node, user, cost=None):
+        headers = {"authorization": "Bearer k", "cf-aig-metadata": f'{{"user_id": "{user}"}}'}
+        if cost is not None:
+            headers["cf-aig-custom-cost"] = f'{{"total_cost": {cost}}}'
+        return httpx.post(f"{node.url}/v1/{account}/gw/openai/chat/completions", json=BODY, headers=headers).status_code
+
+    assert ask(nodes[0], "u1", 0.006) == 200
+    assert ask(nodes[1], "u1", 0.006) == 200  # $0.006 spent so far, counted through node a
+    assert ask(nodes[0], "u1") == 429 and ask(nodes[1], "u1") == 429  # $0.012: spent on every node
+    assert ask(nodes[1], "u2") == 200

@@ -26,6 +26,7 @@ from kumo.gateway.errors import (
     GatewayError,
     gateway_error_response,
 )
+from kumo.gateway.controls import Controls
 from kumo.gateway.finished import MAX_LOGGED_BODY, Finished
 from kumo.gateway.logs import LogWriter, new_ulid
 from kumo.gateway.options import RequestOptions
@@ -61,6 +62,8 @@ class Call:
     response_stream: Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]] | None = None
     log_path: str | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
+    budgets: list = field(default_factory=list)  # the spend limits it is charged against (controls/spend.py)
+    settling: Any = None  # what the controls still do once it completes (awaited before the answer ends)
 
 
 @dataclass
@@ -73,7 +76,7 @@ class Outcome:
 class Pipeline:
     def __init__(self, service: GatewayService, cache: ResponseCache, limiter: RateLimiter, logs: LogWriter,
                  client: Upstream, self_client: Upstream, upstreams: dict[str, str],
-                 grants: list[TokenGrant], stream_idle_timeout: float, metrics=None):
+                 grants: list[TokenGrant], stream_idle_timeout: float, metrics=None, controls: Controls | None = None):
         self.service = service
         self.cache = cache
         self.limiter = limiter
@@ -85,6 +88,7 @@ class Pipeline:
         self.stream_idle_timeout = stream_idle_timeout
         self.rng = random.Random()  # dynamic routes' percentage splits
         self.metrics = metrics
+        self.controls = controls
 
     # ---- checks before any upstream call ------------------------------------------------------------
     async def admit(self, account: str, gateway_id: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -129,6 +133,8 @@ class Pipeline:
             if hit is not None:
                 return self._replay(c, hit, log_id, base_headers, started)
             base_headers["cf-aig-cache-status"] = "MISS"
+        if self.controls is not None:
+            await self.controls.before_send(c)
 
         url = upstream_url(c.provider, c.path, c.account, self.upstreams.get(c.provider.slug))
         if c.query:
@@ -172,6 +178,7 @@ class Pipeline:
                 await asyncio.to_thread(self.cache.put, key, entry)
             self._log(c, log_id, started, status, success, False, body, upstream.headers.get("content-type"),
                       upstream.headers)
+            await _settled(c)
             return Outcome(success, Response(client_body, status, headers=response_headers), None)
         return await self._stream(c, upstream, response_headers, log_id, started, key)
 
@@ -241,6 +248,7 @@ class Pipeline:
                 await asyncio.to_thread(self.cache.put, key, entry)
             self._log(c, log_id, started, status, success, False, b"".join(seen),
                       upstream.headers.get("content-type"), upstream.headers, stream=True)
+            await _settled(c)
 
         return Outcome(True, StreamingResponse(body(), status_code=upstream.status, headers=headers))
 
@@ -265,8 +273,16 @@ class Pipeline:
              response_body: bytes | None = None, response_type: str | None = None,
              response_head: Mapping[str, str] | None = None, stream: bool = False) -> None:
         """Hand the finished call to the log writer; usage, cost, metrics and the record are worked out there."""
-        self.logs.write(Finished(c, log_id, time.time(), time.monotonic() - started, status, success, cached,
-                                 response_body, response_type, response_head, stream, self.metrics))
+        finished = Finished(c, log_id, time.time(), time.monotonic() - started, status, success, cached,
+                            response_body, response_type, response_head, stream, self.metrics)
+        if self.controls is not None:
+            c.settling = self.controls.completed(c, finished)
+        self.logs.write(finished)
+
+
+async def _settled(c: Call) -> None:
+    if c.settling is not None:
+        await c.settling
 
 
 def _cacheable_headers(headers: dict[str, str]) -> dict[str, str]:
