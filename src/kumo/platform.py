@@ -13,6 +13,7 @@ from kumo.aisearch.service import AiSearchService
 from kumo.config import Settings
 from kumo.metrics import Metrics
 from kumo.gateway.cache import MemoryCache
+from kumo.gateway.controls.byok import ProviderKeys, load_kek
 from kumo.gateway.controls.spend import MemorySpendCounter
 from kumo.gateway.logs import LogWriter
 from kumo.gateway.ratelimit import MemoryRateLimiter
@@ -20,6 +21,7 @@ from kumo.gateway.service import GatewayService
 from kumo.storage.sql_aisearch import SqlAiSearchStore
 from kumo.storage.sql_batches import SqlBatchStore
 from kumo.storage.sql_gateway import SqlGatewayStore
+from kumo.storage.sql_provider_keys import SqlProviderKeyStore
 from kumo.storage.sqlite import SqliteDatabase
 from kumo.storage.sqlite_cache import SqliteCache
 from kumo.storage.sqlite_vectors import SqliteVectorStore
@@ -84,6 +86,11 @@ class Platform:
         self.gateways = GatewayService(SqlGatewayStore(gateway_db), auto_create=settings.gateway_auto_create,
                                        settings_ttl=2.0 if self.postgres else None)
         self.gateway_logs = LogWriter(self.gateways.store, self.gateways.log_limit)
+        self.provider_keys = ProviderKeys(
+            SqlProviderKeyStore(gateway_db),
+            lambda: load_kek(settings.gateway_key_encryption_key, settings.gateway_key_encryption_key_file,
+                             data_dir, shared=self.postgres is not None),
+            ttl=2.0)  # a rotation, or a gateway deleted, reaches every node within seconds
         if settings.redis_url:
             from kumo.storage.redis_cache import RedisCache
             from kumo.storage.redis_ratelimit import RedisRateLimiter
@@ -135,7 +142,8 @@ class Platform:
             self.gateway_pipeline = Pipeline(
                 self.gateways, self.gateway_cache, self.rate_limiter, self.gateway_logs, client, self_client,
                 self.settings.upstream_overrides(), self.settings.api_tokens, self.settings.gateway_stream_idle_timeout,
-                self.metrics, Controls(self.spend_counter),
+                self.metrics,
+                Controls(self.spend_counter, self.provider_keys, self.rate_limiter, self.settings.api_tokens),
             )
 
     async def stop_async(self) -> None:

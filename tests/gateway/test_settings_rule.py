@@ -28,13 +28,14 @@ APPLIED = {
     "retry_delay": "tests.gateway.test_cache_limits_retries::test_gateway_retry_settings_apply",
     "retry_backoff": "tests.gateway.test_cache_limits_retries::test_gateway_retry_settings_apply",
     "spend_limits": "tests.gateway.test_spend_limits::test_budget_per_user_stops_that_user_only",
+    "byok_only": "tests.gateway.test_byok::test_byok_only",
 }
 
 # a value other than the field's off value, for each refused field
 NOT_OFF = {
     "logpush": True, "logpush_public_key": "-----BEGIN PUBLIC KEY-----", "zdr": True,
     "workers_ai_billing_mode": "unified", "store_id": "store-1", "stripe": {"authorization": "sk_x"},
-    "log_classification": {"enabled": True}, "byok_only": True,
+    "log_classification": {"enabled": True},
     "dlp": {"enabled": True, "action": "BLOCK", "profiles": ["p"]},
     "guardrails": {"prompt": {"S1": "BLOCK"}},
     "otel": [{"url": "http://127.0.0.1:4318/v1/traces", "headers": {}, "content_type": "json"}],

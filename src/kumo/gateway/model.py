@@ -29,7 +29,6 @@ REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
                              "provider keys API (/gateways/{id}/provider_configs)"),
     "stripe": ((None,), "kumo has no Stripe usage billing"),
     "log_classification": ((None,), "kumo has no log classifier"),
-    "byok_only": ((False,), "kumo does not store provider keys yet, so every request carries its own"),
     "dlp": ((None,), "kumo's gateway has no DLP scanner yet"),
     "guardrails": ((None,), "kumo's gateway has no guardrails classifier yet"),
     "otel": ((None, []), "kumo's gateway does not export OpenTelemetry spans yet"),

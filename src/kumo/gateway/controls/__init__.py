@@ -8,7 +8,8 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from kumo.gateway.controls import spend
+from kumo.gateway.controls import byok, spend
+from kumo.gateway.errors import RATE_LIMITED, GatewayError
 from kumo.gateway.finished import Finished, loads
 
 if TYPE_CHECKING:
@@ -16,15 +17,39 @@ if TYPE_CHECKING:
 
 
 class Controls:
-    def __init__(self, spend_counter: spend.SpendCounter):
+    def __init__(self, spend_counter: spend.SpendCounter, provider_keys: byok.ProviderKeys | None = None,
+                 limiter=None, grants=()):
         self.spend_counter = spend_counter
+        self.provider_keys = provider_keys
+        self.limiter = limiter  # the gateway's rate limiter: a stored key's own rate limit
+        self.grants = grants
 
     async def before_send(self, c: Call) -> None:
+        if self.provider_keys is not None and byok.wants_stored_key(c):
+            await self._use_stored_key(c)
         limits = c.gateway.get("spend_limits")
         if limits:
             model = c.provider.model_of(c.path, loads(c.body))
             c.budgets = spend.budgets(limits, c.account, c.gateway_id, c.provider.slug, model, c.options.metadata)
             await spend.check(self.spend_counter, c.budgets)
+
+    async def _use_stored_key(self, c: Call) -> None:
+        keys = self.provider_keys.fresh(c.account, c.gateway_id)
+        if keys is None:
+            keys = await asyncio.to_thread(self.provider_keys.keys, c.account, c.gateway_id)
+        entry = byok.stored_key_for(keys, c)
+        if entry is None:
+            return
+        if not byok.authenticated(self.grants, c):
+            if not byok.must_use_stored_key(c):
+                return  # an anonymous caller with a key of its own: theirs goes upstream, never the stored one
+            raise byok.refuse_anonymous()
+        if entry["rate_limit"] and self.limiter is not None:
+            allowed, wait = await self.limiter.hit(f"byok:{entry['id']}", int(entry["rate_limit"]),
+                                                   int(entry["period"]), "fixed")
+            if not allowed:
+                raise GatewayError(429, RATE_LIMITED, f"Rate limited: this stored key's limit; retry in {wait:.1f} s")
+        byok.put_key(c, entry["key"])
 
     def completed(self, c: Call, finished: Finished) -> Awaitable[None] | None:
         """What is still to do for a finished call, as a task the pipeline awaits before the answer ends (so the
