@@ -27,4 +27,5 @@ def gateway_error_response(error: KumoError, headers: dict[str, str] | None = No
         "success": False, "result": [], "messages": [], "error": [item], "errors": [item],
         "name": "AiGatewayError", "httpCode": error.status, "internalCode": error.code, "message": error.message,
     }
-    return JSONResponse(body, status_code=error.status, headers=headers)
+    extra = getattr(error, "headers", None)  # what a control says about the refusal (cf-aig-dlp)
+    return JSONResponse(body, status_code=error.status, headers={**extra, **(headers or {})} if extra else headers)

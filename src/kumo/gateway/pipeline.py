@@ -64,6 +64,7 @@ class Call:
     extra_headers: dict[str, str] = field(default_factory=dict)
     budgets: list = field(default_factory=list)  # the spend limits it is charged against (controls/spend.py)
     settling: Any = None  # what the controls still do once it completes (awaited before the answer ends)
+    control_headers: dict[str, str] = field(default_factory=dict)  # what the controls add to the answer
 
 
 @dataclass
@@ -122,6 +123,8 @@ class Pipeline:
             base_headers["cf-aig-event-id"] = o.event_id
         if c.step is not None:
             base_headers["cf-aig-step"] = str(c.step)
+        if self.controls is not None:
+            await self.controls.on_request(c)  # before the cache too: a cached answer does not skip a check
         cacheable = o.cache_ttl > 0 and not o.skip_cache and c.method in ("POST", "GET")
         key = None
         if cacheable:
@@ -135,6 +138,7 @@ class Pipeline:
             base_headers["cf-aig-cache-status"] = "MISS"
         if self.controls is not None:
             await self.controls.before_send(c)
+            base_headers.update(c.control_headers)
 
         url = upstream_url(c.provider, c.path, c.account, self.upstreams.get(c.provider.slug))
         if c.query:
@@ -172,6 +176,12 @@ class Pipeline:
                 except (ValueError, TypeError, KeyError, AttributeError):
                     pass  # not the JSON we can translate: hand the provider's answer over as it is
             success = 200 <= status < 300
+            blocked = self.controls.on_response(c, client_body, response_headers) if self.controls else None
+            if blocked is not None:  # the provider answered, and was paid: logged and charged, never passed on
+                self._log(c, log_id, started, status, False, False, body, upstream.headers.get("content-type"),
+                          upstream.headers)
+                await _settled(c)
+                return Outcome(False, _gateway_error(blocked, base_headers), blocked)
             if success and key is not None and len(client_body) <= MAX_LOGGED_BODY:
                 entry = CachedResponse(status, _cacheable_headers(response_headers), [client_body],
                                        time.time() + o.cache_ttl)
@@ -223,6 +233,9 @@ class Pipeline:
             source = upstream_chunks()
             if c.response_stream is not None:
                 source = c.response_stream(source)
+            if self.controls is not None:
+                source = self.controls.on_stream(c, source)
+            event = None
             try:
                 async for chunk in source:
                     sent_chunks.append(chunk)
@@ -233,6 +246,8 @@ class Pipeline:
                 failure = f"the provider's stream stalled for {idle:.0f} s"
             except UpstreamBroken as exc:
                 failure = f"the provider's stream broke off ({exc})"
+            except GatewayError as exc:  # a control (DLP) ended the stream
+                failure, event = exc.message, _error_event(exc.message, exc.code, "blocked")
             except (asyncio.CancelledError, GeneratorExit):  # the client went away: still log what happened
                 self._log(c, log_id, started, 499, False, False, b"".join(seen),
                           upstream.headers.get("content-type"), upstream.headers, stream=True)
@@ -241,7 +256,7 @@ class Pipeline:
                 await upstream.close()
             if failure is not None:  # never let a broken stream look like a clean end
                 success = False
-                yield _error_event(failure)
+                yield event or _error_event(failure)
             elif success and key is not None:
                 entry = CachedResponse(status, _cacheable_headers(headers), sent_chunks,
                                        time.time() + c.options.cache_ttl)
@@ -289,8 +304,8 @@ def _cacheable_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if not k.lower().startswith("cf-aig-") and k.lower() != "set-cookie"}
 
 
-def _error_event(message: str) -> bytes:
-    payload = {"error": {"message": message, "type": "upstream_error", "code": UPSTREAM_UNREACHABLE}}
+def _error_event(message: str, code: int = UPSTREAM_UNREACHABLE, kind: str = "upstream_error") -> bytes:
+    payload = {"error": {"message": message, "type": kind, "code": code}}
     return b"event: error\ndata: " + json.dumps(payload).encode() + b"\n\n"
 
 

@@ -5,10 +5,13 @@ a control may count it). Each control is its own module; this class only runs th
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from kumo.gateway.controls import byok, spend
+from collections.abc import AsyncIterator
+
+from kumo.gateway.controls import byok, dlp, spend
 from kumo.gateway.errors import RATE_LIMITED, GatewayError
 from kumo.gateway.finished import Finished, loads
 
@@ -23,6 +26,46 @@ class Controls:
         self.provider_keys = provider_keys
         self.limiter = limiter  # the gateway's rate limiter: a stored key's own rate limit
         self.grants = grants
+
+    async def on_request(self, c: Call) -> None:
+        """Before the cache: DLP on the prompt (a block is a 2029; a flag is a header on the answer)."""
+        scanner = dlp.scanners(c.gateway.get("dlp"))["REQUEST"]
+        if scanner is not None:
+            findings, action = scanner.scan(dlp.text_of(c.body))
+            if findings:
+                dlp.record(c.account, c.gateway_id, "-", findings, action)
+                if action == "BLOCK":
+                    raise dlp.Blocked("REQUEST", findings)
+                c.control_headers[dlp.HEADER] = dlp.header(findings, action)
+
+    def on_response(self, c: Call, body: bytes, headers: dict[str, str]) -> GatewayError | None:
+        """A whole answer: DLP on it. The error to answer instead when it is blocked; a flag goes in `headers`."""
+        scanner = dlp.scanners(c.gateway.get("dlp"))["RESPONSE"]
+        if scanner is None:
+            return None
+        findings, action = scanner.scan(dlp.text_of(body))
+        if not findings:
+            return None
+        dlp.record(c.account, c.gateway_id, headers.get("cf-aig-log-id", "-"), findings, action)
+        if action == "BLOCK":
+            return dlp.Blocked("RESPONSE", findings)
+        previous = headers.get(dlp.HEADER)
+        if previous:  # the prompt was flagged too: one header with both findings
+            findings = json.loads(previous)["findings"] + findings
+        headers[dlp.HEADER] = dlp.header(findings, action)
+        return None
+
+    def on_stream(self, c: Call, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """A stream, scanned as it passes (a block raises mid-stream: the pipeline ends it with an error event)."""
+        scanner = dlp.scanners(c.gateway.get("dlp"))["RESPONSE"]
+        if scanner is None:
+            return chunks
+
+        def blocked(findings):
+            dlp.record(c.account, c.gateway_id, "-", findings, "BLOCK")
+            return dlp.Blocked("RESPONSE", findings)
+        return dlp.scanned(chunks, dlp.StreamScan(scanner), blocked,
+                           lambda findings: dlp.record(c.account, c.gateway_id, "-", findings, "FLAG"))
 
     async def before_send(self, c: Call) -> None:
         if self.provider_keys is not None and byok.wants_stored_key(c):
