@@ -14,6 +14,7 @@ from kumo.config import Settings
 from kumo.metrics import Metrics
 from kumo.gateway.cache import MemoryCache
 from kumo.gateway.controls.byok import ProviderKeys, load_kek
+from kumo.gateway.controls import guardrails
 from kumo.gateway.controls.spend import MemorySpendCounter
 from kumo.gateway.logs import LogWriter
 from kumo.gateway.ratelimit import MemoryRateLimiter
@@ -84,7 +85,8 @@ class Platform:
         self.batches = BatchQueue(SqlBatchStore(batch_db, settings.batch_lease_seconds), self.ai,
                                   exclusive=self.postgres is None)
         self.gateways = GatewayService(SqlGatewayStore(gateway_db), auto_create=settings.gateway_auto_create,
-                                       settings_ttl=2.0 if self.postgres else None)
+                                       settings_ttl=2.0 if self.postgres else None,
+                                       check=lambda gateway: guardrails.check_available(self.ai, gateway))
         self.gateway_logs = LogWriter(self.gateways.store, self.gateways.log_limit)
         self.provider_keys = ProviderKeys(
             SqlProviderKeyStore(gateway_db),
@@ -143,7 +145,7 @@ class Platform:
                 self.gateways, self.gateway_cache, self.rate_limiter, self.gateway_logs, client, self_client,
                 self.settings.upstream_overrides(), self.settings.api_tokens, self.settings.gateway_stream_idle_timeout,
                 self.metrics,
-                Controls(self.spend_counter, self.provider_keys, self.rate_limiter, self.settings.api_tokens),
+                Controls(self.spend_counter, self.provider_keys, self.rate_limiter, self.settings.api_tokens, self.ai),
             )
 
     async def stop_async(self) -> None:

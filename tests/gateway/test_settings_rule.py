@@ -30,6 +30,7 @@ APPLIED = {
     "spend_limits": "tests.gateway.test_spend_limits::test_budget_per_user_stops_that_user_only",
     "byok_only": "tests.gateway.test_byok::test_byok_only",
     "dlp": "tests.gateway.test_dlp::test_each_detector_blocks_a_prompt",
+    "guardrails": "tests.gateway.test_guardrails::test_prompt_blocked_and_flagged",
 }
 
 # a value other than the field's off value, for each refused field
@@ -37,7 +38,6 @@ NOT_OFF = {
     "logpush": True, "logpush_public_key": "-----BEGIN PUBLIC KEY-----", "zdr": True,
     "workers_ai_billing_mode": "unified", "store_id": "store-1", "stripe": {"authorization": "sk_x"},
     "log_classification": {"enabled": True},
-    "guardrails": {"prompt": {"S1": "BLOCK"}},
     "otel": [{"url": "http://127.0.0.1:4318/v1/traces", "headers": {}, "content_type": "json"}],
 }
 

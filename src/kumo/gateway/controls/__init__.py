@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING
 
 from collections.abc import AsyncIterator
 
-from kumo.gateway.controls import byok, dlp, spend
+from kumo.errors import KumoError
+from kumo.gateway.controls import byok, dlp, guardrails, spend
 from kumo.gateway.errors import RATE_LIMITED, GatewayError
+
+GUARD_UNAVAILABLE = 2018  # kumo's: the guardrails model could not judge (503)
 from kumo.gateway.finished import Finished, loads
 
 if TYPE_CHECKING:
@@ -21,11 +24,12 @@ if TYPE_CHECKING:
 
 class Controls:
     def __init__(self, spend_counter: spend.SpendCounter, provider_keys: byok.ProviderKeys | None = None,
-                 limiter=None, grants=()):
+                 limiter=None, grants=(), ai=None):
         self.spend_counter = spend_counter
         self.provider_keys = provider_keys
         self.limiter = limiter  # the gateway's rate limiter: a stored key's own rate limit
         self.grants = grants
+        self.ai = ai  # kumo's inference service: runs the guardrails model
 
     async def on_request(self, c: Call) -> None:
         """Before the cache: DLP on the prompt (a block is a 2029; a flag is a header on the answer)."""
@@ -37,9 +41,36 @@ class Controls:
                 if action == "BLOCK":
                     raise dlp.Blocked("REQUEST", findings)
                 c.control_headers[dlp.HEADER] = dlp.header(findings, action)
+        wanted = guardrails.actions(c.gateway.get("guardrails"), "prompt")
+        if wanted:
+            error = guardrails.decide(await self._judge(guardrails.conversation(dlp.text_of(c.body))), wanted,
+                                      "prompt", f"{c.account}/{c.gateway_id}")
+            if error is not None:
+                raise error
 
-    def on_response(self, c: Call, body: bytes, headers: dict[str, str]) -> GatewayError | None:
-        """A whole answer: DLP on it. The error to answer instead when it is blocked; a flag goes in `headers`."""
+    async def _judge(self, messages: list[dict[str, str]]) -> list[str]:
+        if self.ai is None:
+            raise GatewayError(503, GUARD_UNAVAILABLE, guardrails.missing_model_error("no inference service"))
+        try:
+            result = await self.ai.run(guardrails.MODEL, {"messages": messages, "max_tokens": 24, "temperature": 0})
+            return guardrails.verdict(str(result.output.result.get("response", "")))
+        except (KumoError, ValueError, AttributeError) as exc:
+            # a control that cannot judge refuses: letting the call through would be a guardrail that is not there
+            message = exc.message if isinstance(exc, KumoError) else str(exc)
+            raise GatewayError(503, GUARD_UNAVAILABLE, f"guardrails could not judge: {message}") from None
+
+    async def on_response(self, c: Call, body: bytes, headers: dict[str, str]) -> GatewayError | None:
+        """A whole answer: DLP and guardrails on it. The error to answer instead when it is blocked; a DLP flag goes
+        in `headers`."""
+        wanted = guardrails.actions(c.gateway.get("guardrails"), "response")
+        if wanted:
+            try:
+                verdict = await self._judge(guardrails.conversation(dlp.text_of(c.body), dlp.text_of(body)))
+            except GatewayError as error:
+                return error
+            error = guardrails.decide(verdict, wanted, "response", f"{c.account}/{c.gateway_id}")
+            if error is not None:
+                return error
         scanner = dlp.scanners(c.gateway.get("dlp"))["RESPONSE"]
         if scanner is None:
             return None
@@ -56,7 +87,10 @@ class Controls:
         return None
 
     def on_stream(self, c: Call, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """A stream, scanned as it passes (a block raises mid-stream: the pipeline ends it with an error event)."""
+        """A stream, checked as it passes (a block raises mid-stream: the pipeline ends it with an error event)."""
+        wanted = guardrails.actions(c.gateway.get("guardrails"), "response")
+        if wanted:
+            chunks = self._judged_at_end(c, chunks, wanted)
         scanner = dlp.scanners(c.gateway.get("dlp"))["RESPONSE"]
         if scanner is None:
             return chunks
@@ -66,6 +100,22 @@ class Controls:
             return dlp.Blocked("RESPONSE", findings)
         return dlp.scanned(chunks, dlp.StreamScan(scanner), blocked,
                            lambda findings: dlp.record(c.account, c.gateway_id, "-", findings, "FLAG"))
+
+    async def _judged_at_end(self, c: Call, chunks: AsyncIterator[bytes], wanted: dict[str, str]):
+        # one chunk is held back until the end is judged: the stream's closing event ([DONE], message_stop) must
+        # not reach the caller before the verdict, or a block would come after a clean end
+        text, held = dlp.StreamText(), None
+        async for chunk in chunks:
+            text.feed(chunk)
+            if held is not None:
+                yield held
+            held = chunk
+        verdict = await self._judge(guardrails.conversation(dlp.text_of(c.body), text.text))
+        error = guardrails.decide(verdict, wanted, "response", f"{c.account}/{c.gateway_id}")
+        if error is not None:
+            raise error
+        if held is not None:
+            yield held
 
     async def before_send(self, c: Call) -> None:
         if self.provider_keys is not None and byok.wants_stored_key(c):

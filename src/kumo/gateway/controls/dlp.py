@@ -189,21 +189,19 @@ class Blocked(GatewayError):
 
 
 @dataclass
-class StreamScan:
-    """Scans a server-sent-event stream as it passes: complete lines only, the text of their `data:` JSON."""
+class StreamText:
+    """The text of a server-sent-event stream as it passes (complete `data:` lines, their content strings)."""
 
-    scanner: Scanner
+    keep: bool = True  # keep the whole text in `text` (guardrails judge it whole; DLP keeps its own tail)
     buffer: bytes = b""
-    text: str = ""  # the tail of the text seen so far
-    findings: list[dict[str, Any]] = field(default_factory=list)
-    action: str | None = None
+    text: str = ""
 
-    def feed(self, chunk: bytes) -> str | None:
-        """The action of what this chunk completes (None: nothing found)."""
+    def feed(self, chunk: bytes) -> str:
+        """The new text this chunk completes."""
         self.buffer += chunk
         lines = self.buffer.split(b"\n")
         self.buffer = lines.pop()
-        new = []
+        new: list[str] = []
         for line in lines:
             if line.startswith(b"data:"):
                 data = line[5:].strip()
@@ -213,10 +211,29 @@ class StreamScan:
                     except orjson.JSONDecodeError:
                         continue
                     _strings(payload, new)
+        added = "".join(new)
+        if self.keep:
+            self.text += added
+        return added
+
+
+@dataclass
+class StreamScan:
+    """Scans a server-sent-event stream as it passes: complete lines only, the text of their `data:` JSON."""
+
+    scanner: Scanner
+    reader: StreamText = field(default_factory=lambda: StreamText(keep=False))
+    text: str = ""  # the tail of the text seen so far
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    action: str | None = None
+
+    def feed(self, chunk: bytes) -> str | None:
+        """The action of what this chunk completes (None: nothing found)."""
+        new = self.reader.feed(chunk)
         if not new:
             return None
         since = len(self.text)
-        self.text += "".join(new)
+        self.text += new
         findings, action = self.scanner.scan(self.text, since)
         if len(self.text) > TAIL:
             self.text = self.text[-TAIL:]
