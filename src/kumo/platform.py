@@ -15,6 +15,7 @@ from kumo.metrics import Metrics
 from kumo.gateway.cache import MemoryCache
 from kumo.gateway.controls.byok import ProviderKeys, load_kek
 from kumo.gateway.controls import guardrails
+from kumo.gateway.controls.otel import OtelExport
 from kumo.gateway.controls.spend import MemorySpendCounter
 from kumo.gateway.logs import LogWriter
 from kumo.gateway.ratelimit import MemoryRateLimiter
@@ -110,6 +111,7 @@ class Platform:
             self.rate_limiter = MemoryRateLimiter()
             self.spend_counter = MemorySpendCounter()
         self.gateway_pipeline = None  # built on the event loop by start_async (it holds HTTP clients)
+        self.telemetry = OtelExport()  # gateways' `otel` exporters, made when first used
         self.ai.metrics = self.metrics
         self.metrics.gauge("kumo_ai_batch_queue_depth", "Batch jobs queued or running",
                            lambda: self.batches.store.pending_count())
@@ -145,7 +147,8 @@ class Platform:
                 self.gateways, self.gateway_cache, self.rate_limiter, self.gateway_logs, client, self_client,
                 self.settings.upstream_overrides(), self.settings.api_tokens, self.settings.gateway_stream_idle_timeout,
                 self.metrics,
-                Controls(self.spend_counter, self.provider_keys, self.rate_limiter, self.settings.api_tokens, self.ai),
+                Controls(self.spend_counter, self.provider_keys, self.rate_limiter, self.settings.api_tokens, self.ai,
+                         self.telemetry),
             )
 
     async def stop_async(self) -> None:
@@ -160,6 +163,7 @@ class Platform:
 
     def close(self) -> None:
         self.gateway_logs.close()  # flush logs first
+        self.telemetry.close()  # then the spans they made
         self.aisearch.close()
         self.vectorize.close()
         self.ai.close()

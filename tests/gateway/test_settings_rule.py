@@ -31,6 +31,7 @@ APPLIED = {
     "byok_only": "tests.gateway.test_byok::test_byok_only",
     "dlp": "tests.gateway.test_dlp::test_each_detector_blocks_a_prompt",
     "guardrails": "tests.gateway.test_guardrails::test_prompt_blocked_and_flagged",
+    "otel": "tests.gateway.test_otel::test_each_call_is_a_genai_span",
 }
 
 # a value other than the field's off value, for each refused field
@@ -38,7 +39,6 @@ NOT_OFF = {
     "logpush": True, "logpush_public_key": "-----BEGIN PUBLIC KEY-----", "zdr": True,
     "workers_ai_billing_mode": "unified", "store_id": "store-1", "stripe": {"authorization": "sk_x"},
     "log_classification": {"enabled": True},
-    "otel": [{"url": "http://127.0.0.1:4318/v1/traces", "headers": {}, "content_type": "json"}],
 }
 
 

@@ -44,6 +44,7 @@ class Finished:
     metrics: Metrics | None = None
 
     priced_as: tuple[Usage, str, float | None] | None = None  # set by priced(): the log reuses it
+    observers: tuple = ()  # called with (self, usage, model, cost) once settled, on the log thread (OTel spans)
 
     def priced(self) -> tuple[Usage, str, float | None]:
         """(token usage, model, cost in USD or None): what the log records and spend limits are charged."""
@@ -61,6 +62,8 @@ class Finished:
         c = self.call
         usage, model, cost = self.priced()
         self._count(usage, cost)
+        for observe in self.observers:
+            observe(self, usage, model, cost)
         if not c.options.collect_log:
             return None
         keep = c.options.collect_payload

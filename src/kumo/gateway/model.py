@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 
 from kumo.api.body import describe_validation_error
 from kumo.errors import InvalidRequest
-from kumo.gateway.controls import dlp, guardrails, spend
+from kumo.gateway.controls import dlp, guardrails, otel, spend
 
 GATEWAY_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$")
 
@@ -29,13 +29,13 @@ REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
                              "provider keys API (/gateways/{id}/provider_configs)"),
     "stripe": ((None,), "kumo has no Stripe usage billing"),
     "log_classification": ((None,), "kumo has no log classifier"),
-    "otel": ((None, []), "kumo's gateway does not export OpenTelemetry spans yet"),
 }
 # The controls kumo applies: each module validates its own setting (the value stored, or an error naming the field).
 CONTROLS = {
     "spend_limits": spend.validate,
     "dlp": dlp.validate,
     "guardrails": guardrails.validate,
+    "otel": otel.validate,
 }
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from collections.abc import AsyncIterator
 
 from kumo.errors import KumoError
-from kumo.gateway.controls import byok, dlp, guardrails, spend
+from kumo.gateway.controls import byok, dlp, guardrails, otel, spend
 from kumo.gateway.errors import RATE_LIMITED, GatewayError
 
 GUARD_UNAVAILABLE = 2018  # kumo's: the guardrails model could not judge (503)
@@ -24,12 +24,13 @@ if TYPE_CHECKING:
 
 class Controls:
     def __init__(self, spend_counter: spend.SpendCounter, provider_keys: byok.ProviderKeys | None = None,
-                 limiter=None, grants=(), ai=None):
+                 limiter=None, grants=(), ai=None, telemetry: otel.OtelExport | None = None):
         self.spend_counter = spend_counter
         self.provider_keys = provider_keys
         self.limiter = limiter  # the gateway's rate limiter: a stored key's own rate limit
         self.grants = grants
         self.ai = ai  # kumo's inference service: runs the guardrails model
+        self.telemetry = telemetry
 
     async def on_request(self, c: Call) -> None:
         """Before the cache: DLP on the prompt (a block is a 2029; a flag is a header on the answer)."""
@@ -147,6 +148,9 @@ class Controls:
     def completed(self, c: Call, finished: Finished) -> Awaitable[None] | None:
         """What is still to do for a finished call, as a task the pipeline awaits before the answer ends (so the
         caller's next request sees it), or None."""
+        targets = c.gateway.get("otel")
+        if targets and self.telemetry is not None:
+            finished.observers = (*finished.observers, self.telemetry.observer(targets))
         if c.budgets and not finished.cached:
             cost = finished.priced()[2]
             if cost:
