@@ -124,8 +124,9 @@ class Controls:
         limits = c.gateway.get("spend_limits")
         if limits:
             model = c.provider.model_of(c.path, loads(c.body))
-            c.budgets = spend.budgets(limits, c.account, c.gateway_id, c.provider.slug, model, c.options.metadata)
-            await spend.check(self.spend_counter, c.budgets)
+            rules = spend.budgets(limits, c.account, c.gateway_id, c.provider.slug, model, c.options.metadata)
+            await spend.check(self.spend_counter, rules)
+            c.budgets = c.budgets + rules  # with a dynamic route's cost limits, if it came through one
 
     async def _use_stored_key(self, c: Call) -> None:
         keys = self.provider_keys.fresh(c.account, c.gateway_id)
