@@ -176,7 +176,9 @@ class Pipeline:
                 except (ValueError, TypeError, KeyError, AttributeError):
                     pass  # not the JSON we can translate: hand the provider's answer over as it is
             success = 200 <= status < 300
-            blocked = await self.controls.on_response(c, client_body, response_headers) if self.controls else None
+            blocked = None
+            if self.controls is not None and success:  # a provider's own error is passed on as it is
+                blocked = await self.controls.on_response(c, client_body, response_headers)
             if blocked is not None:  # the provider answered, and was paid: logged and charged, never passed on
                 self._log(c, log_id, started, status, False, False, body, upstream.headers.get("content-type"),
                           upstream.headers)

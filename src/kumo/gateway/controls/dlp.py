@@ -20,6 +20,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from kumo.gateway.controls.detectors import PROFILES, Entry, Profile
+from kumo.gateway.controls.memo import Memo
 from kumo.gateway.errors import GatewayError
 
 log = logging.getLogger("kumo.gateway.dlp")
@@ -122,25 +123,24 @@ class Scanner:
         return findings, action
 
 
-_compiled: dict[str, dict[str, Scanner | None]] = {}
+_compiled = Memo()
+_OFF: dict[str, Scanner | None] = {"REQUEST": None, "RESPONSE": None}
+
+
+def _build(setting: dict[str, Any]) -> dict[str, Scanner | None]:
+    out: dict[str, Scanner | None] = {}
+    for check in ("REQUEST", "RESPONSE"):
+        policies = [(p["id"], p["action"], [_profile(s) for s in p["profiles"]]) for p in _policies(setting)
+                    if check in p.get("check", ["REQUEST", "RESPONSE"])]
+        out[check] = Scanner(check, policies) if policies else None
+    return out
 
 
 def scanners(setting: dict[str, Any] | None) -> dict[str, Scanner | None]:
-    """{"REQUEST": Scanner|None, "RESPONSE": Scanner|None} for a gateway's `dlp` setting (cached by its JSON)."""
+    """{"REQUEST": Scanner|None, "RESPONSE": Scanner|None} for a gateway's `dlp` setting (compiled once)."""
     if not setting or not setting.get("enabled", True):
-        return {"REQUEST": None, "RESPONSE": None}
-    key = json.dumps(setting, sort_keys=True)
-    found = _compiled.get(key)
-    if found is None:
-        out: dict[str, Scanner | None] = {}
-        for check in ("REQUEST", "RESPONSE"):
-            policies = [(p["id"], p["action"], [_profile(s) for s in p["profiles"]]) for p in _policies(setting)
-                        if check in p.get("check", ["REQUEST", "RESPONSE"])]
-            out[check] = Scanner(check, policies) if policies else None
-        if len(_compiled) > 1000:  # settings change rarely; a bound keeps edits from piling up
-            _compiled.clear()
-        _compiled[key] = found = out
-    return found
+        return _OFF
+    return _compiled.get(setting, _build)
 
 
 def _strings(node: Any, out: list[str]) -> None:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
+from kumo.gateway.controls.memo import Memo
+
 if TYPE_CHECKING:
     from kumo.gateway.finished import Finished
     from kumo.gateway.providers.base import Usage
@@ -64,8 +66,12 @@ class OtelExport:
     def __init__(self):
         self._providers: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._by_target = Memo()  # the same target dict (a gateway's cached setting): no JSON key to build
 
     def _tracer(self, target: dict[str, Any]):
+        return self._by_target.get(target, self._make_tracer)
+
+    def _make_tracer(self, target: dict[str, Any]):
         key = json.dumps(target, sort_keys=True)
         with self._lock:
             provider = self._providers.get(key)
@@ -130,5 +136,6 @@ class OtelExport:
     def close(self) -> None:
         with self._lock:
             providers, self._providers = list(self._providers.values()), {}
+            self._by_target = Memo()
         for provider in providers:
             provider.shutdown()  # flushes what is batched

@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
+from kumo.gateway.controls.memo import Memo
 from kumo.gateway.errors import GatewayError
 
 SPEND_LIMITED = 2041  # HTTP 429
@@ -83,34 +84,45 @@ def _scope(dim: dict[str, Any] | None, value: Any) -> tuple[bool, str]:
     return True, text
 
 
+def _digest(rule: dict[str, Any], index: int) -> str:
+    # the counter follows the rule's scope and window, not its limit: raising a limit keeps what was spent
+    shape = {k: rule.get(k) for k in ("id", "window", "technique", "model", "provider", "metadata")}
+    shape["index"] = index if rule.get("id") is None else None
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _prepared(setting: dict[str, Any]) -> list[tuple[dict[str, Any], str, str]]:
+    """The enabled rules with their counter digest and name (worked out once per setting)."""
+    return [(rule, _digest(rule, i), rule.get("id") or f"#{i}")
+            for i, rule in enumerate(setting.get("rules") or ()) if rule.get("enabled", True)]
+
+
+_rules = Memo()
+
+
 def budgets(setting: dict[str, Any] | None, account: str, gateway_id: str, provider: str, model: str | None,
             metadata: dict[str, Any]) -> list[Budget]:
     """The budgets of the rules that apply to a call to `provider`/`model` with this metadata."""
     if not setting or not setting.get("enabled", True):
         return []
     out = []
-    for index, rule in enumerate(setting.get("rules") or ()):
-        if not rule.get("enabled", True):
-            continue
+    for rule, digest, name in _rules.get(setting, _prepared):
         parts = []
         applies = True
-        for name, dim, value in [("model", rule.get("model"), model), ("provider", rule.get("provider"), provider),
-                                 *((f"metadata.{k}", d, metadata.get(k)) for k, d in (rule.get("metadata") or {}).items())]:
+        for dim_name, dim, value in [("model", rule.get("model"), model), ("provider", rule.get("provider"), provider),
+                                     *((f"metadata.{k}", d, metadata.get(k))
+                                       for k, d in (rule.get("metadata") or {}).items())]:
             ok, part = _scope(dim, value)
             if not ok:
                 applies = False
                 break
             if part:
-                parts.append(f"{name}={part}")
+                parts.append(f"{dim_name}={part}")
         if not applies:
             continue
-        # the counter follows the rule's scope and window, not its limit: raising a limit keeps what was spent
-        shape = {k: rule.get(k) for k in ("id", "window", "technique", "model", "provider", "metadata")}
-        shape["index"] = index if rule.get("id") is None else None
-        digest = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
         scope = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24] if parts else "all"
         out.append(Budget(f"{account}/{gateway_id}/{digest}/{scope}", int(rule["window"]),
-                          rule.get("technique", "fixed"), float(rule["limit"]), rule.get("id") or f"#{index}"))
+                          rule.get("technique", "fixed"), float(rule["limit"]), name))
     return out
 
 
