@@ -185,3 +185,21 @@ def test_a_world_readable_kek_file_is_refused(tmp_path, fake):
         admin.close()
     finally:
         srv.stop()
+
+
+def test_hostile_provider_key_requests(gw_server, fake, admin, acct):
+    make_gateway(admin)
+    for body in (b"not json", b"[]", b'{"provider_slug": "openai", "secret": "a\\nb"}', b'{"provider_slug": 5}',
+                 b'{"provider_slug": "openai", "secret": "k", "rate_limit": true}',
+                 b'{"provider_slug": "openai", "secret": "k", "default_config": "yes"}'):
+        r = admin.post("/gateways/gw/provider_configs", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400, (body, r.text)
+    r = admin.delete("/gateways/gw/provider_configs/nope")
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == 7006
+    assert admin.post("/gateways/missing/provider_configs", json={"provider_slug": "openai", "secret": "k"}).status_code == 404
+    url = f"{gw_server.url}/v1/{acct}/gw/openai/chat/completions"
+    for alias in ("../../etc", "x" * 500, "ünïcode".encode()):  # raw UTF-8 bytes in a header
+        r = httpx.post(url, json={"model": "gpt-4o-mini", "messages": []},
+                       headers=[(b"cf-aig-authorization", b"Bearer t"),
+                                (b"cf-aig-byok-alias", alias if isinstance(alias, bytes) else alias.encode())])
+        assert r.status_code == 400 and r.json()["error"][0]["code"] == 2040

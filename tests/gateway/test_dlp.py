@@ -115,3 +115,15 @@ def test_dlp_settings_are_validated(admin, dlp, needle):
                                       "rate_limiting_limit": None, "dlp": dlp})
     assert r.status_code == 400 and "`dlp`" in r.json()["errors"][0]["message"]
     assert needle in r.json()["errors"][0]["message"]
+
+
+def test_odd_bodies_are_scanned_not_crashed_on(gw_server, admin, acct):
+    import httpx
+
+    make_gateway(admin, dlp={"enabled": True, "action": "BLOCK", "profiles": ["financial-information"]})
+    url = f"{gw_server.url}/v1/{acct}/gw/openai/chat/completions"
+    for body in (b"\xff\xfe not utf-8 4111 1111 1111 1111", b"[1, 2, {\"a\": [\"4111111111111111\"]}]"):
+        r = httpx.post(url, content=body, headers={"authorization": "Bearer k", "content-type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"][0]["code"] == 2029
+    r = httpx.post(url, content=b"\x00" * 1000, headers={"authorization": "Bearer k"})
+    assert r.status_code < 500

@@ -63,9 +63,29 @@ def checked(pattern: str, valid: Callable[[str], bool], flags: int = 0) -> Find:
     return find
 
 
-def _card(candidate: str) -> bool:
-    digits = re.sub(r"[ -]", "", candidate)
-    return 13 <= len(digits) <= 19 and luhn.is_valid(digits)
+DIGIT_RUN = re.compile(r"[0-9](?:[ -]?[0-9])*")
+
+
+def _cards(text: str) -> Iterator[Span]:
+    """Card numbers inside any run of digit groups ("ref 8 4111 1111 1111 1111" holds one): every window of
+    whole groups 13-19 digits long, kept when Luhn accepts it (a window that passes ends the search there)."""
+    for m in DIGIT_RUN.finditer(text):
+        run = m.group(0)
+        where = [i for i, ch in enumerate(run) if ch != " " and ch != "-"]  # positions of the digits
+        if len(where) < 13:
+            continue
+        digits = "".join(run[i] for i in where)
+        starts = [k for k, i in enumerate(where) if i == 0 or run[i - 1] in " -"]
+        ends = {k for k, i in enumerate(where) if i == len(run) - 1 or run[i + 1] in " -"}
+        k = 0
+        for start in starts:
+            if start < k:
+                continue
+            for end in range(start + 12, min(start + 19, len(where))):
+                if end in ends and luhn.is_valid(digits[start:end + 1]):
+                    yield m.start() + where[start], m.start() + where[end] + 1
+                    k = end + 1
+                    break
 
 
 def _phones(text: str) -> Iterator[Span]:
@@ -93,7 +113,7 @@ EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-
 
 PROFILES: dict[str, Profile] = {p.id: p for p in (
     Profile("financial-information", "Financial Information", (
-        Entry("credit-card-number", "Credit card number (Luhn)", checked(r"\b\d(?:[ -]?\d){12,18}\b", _card)),
+        Entry("credit-card-number", "Credit card number (Luhn)", _cards),
         Entry("iban", "IBAN", checked(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", iban.is_valid)),
     )),
     Profile("government-identifiers", "Social Security, Insurance, Tax, and Identifier Numbers", (
