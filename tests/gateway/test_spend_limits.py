@@ -101,6 +101,16 @@ def test_counter_windows():
     assert spent(sliding) == 0
 
 
+def test_expired_counters_are_swept():
+    now = [1000.0]
+    counter = MemorySpendCounter(clock=lambda: now[0])
+    for i in range(999):  # one counter per user, as a partition rule makes them
+        asyncio.run(counter.add([Budget(f"u{i}", 10, "fixed" if i % 2 else "sliding", 1.0, "r")], 0.1))
+    now[0] = 1100.0  # every window has passed
+    asyncio.run(counter.add([Budget("fresh", 10, "fixed", 1.0, "r")], 0.1))  # the 1000th add sweeps
+    assert len(counter._fixed) + len(counter._sliding) == 1
+
+
 def test_budget_scopes():
     rules = {"rules": [{"limit": 1, "window": 60, "metadata": {"team": {"mode": "filter", "values": ["red"]},
                                                                 "user": {"mode": "partition"}}}]}

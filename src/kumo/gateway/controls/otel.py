@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kumo.gateway.otel")
 BATCH_DELAY_MS = 1000
+MAX_TARGETS = 64  # exporters alive at once (each has its batch thread)
 
 
 class OtelTarget(BaseModel):
@@ -89,6 +90,9 @@ class OtelExport:
                     OTLPSpanExporter(endpoint=target["url"], headers=headers, timeout=10),
                     schedule_delay_millis=BATCH_DELAY_MS))
                 self._providers[key] = provider
+                while len(self._providers) > MAX_TARGETS:  # settings edited many times: the oldest targets go
+                    self._providers.pop(next(iter(self._providers))).shutdown()
+                    self._by_target = Memo()  # it may hold the tracer of the one shut down
         return provider.get_tracer("kumo.gateway")
 
     def observer(self, targets: list[dict[str, Any]]):

@@ -21,6 +21,7 @@ from kumo.gateway.errors import GatewayError
 
 SPEND_LIMITED = 2041  # HTTP 429
 MAX_WINDOW = 366 * 24 * 3600
+SWEEP_EVERY = 1000  # adds between two sweeps of expired in-memory counters
 
 
 class Dimension(BaseModel):
@@ -149,7 +150,20 @@ class MemorySpendCounter:
         self._clock = clock
         self._fixed: dict[str, tuple[int, float]] = {}
         self._sliding: dict[str, deque[tuple[float, float]]] = {}
+        self._windows: dict[str, int] = {}  # each counter's window length, for the sweep
         self._lock = threading.Lock()
+        self._adds = 0
+
+    def _sweep(self, now: float) -> None:
+        """Drop counters whose window has passed: one per metadata value ever seen would otherwise stay forever."""
+        for key, (window, _) in list(self._fixed.items()):
+            if window != int(now // self._windows[key]):
+                del self._fixed[key], self._windows[key]
+        for key, log in list(self._sliding.items()):
+            while log and log[0][0] <= now - self._windows[key]:
+                log.popleft()
+            if not log:
+                del self._sliding[key], self._windows[key]
 
     def _total(self, b: Budget, now: float) -> float:
         if b.technique == "sliding":
@@ -170,7 +184,11 @@ class MemorySpendCounter:
     async def add(self, budgets_: list[Budget], cost: float) -> None:
         now = self._clock()
         with self._lock:
+            self._adds += 1
+            if self._adds % SWEEP_EVERY == 0:
+                self._sweep(now)
             for b in budgets_:
+                self._windows[b.key] = b.window
                 if b.technique == "sliding":
                     self._sliding.setdefault(b.key, deque()).append((now, cost))
                 else:
