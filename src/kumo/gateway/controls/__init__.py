@@ -1,25 +1,30 @@
-"""The gateway's controls on one call, behind two hooks of the pipeline: `before_send` (after a cache miss, before
-the provider is called: a control may refuse the call with a gateway error) and `completed` (the call's Finished:
-a control may count it). Each control is its own module; this class only runs them in order."""
+"""The gateway's controls on one call, behind the pipeline's hooks, in the order a call meets them:
+
+    on_request   before the cache: DLP and guardrails on the prompt (may refuse: 2029 / 2016)
+    before_send  after a cache miss, before the provider: stored keys (BYOK), spend limits (may refuse: 401, 2040,
+                 2041)
+    on_response  a whole answer: guardrails and DLP (may replace it with 2017 / 2030; a DLP flag is a header)
+    on_stream    a streamed answer: the same, as it passes (a block ends it with an error event)
+    completed    the call's Finished: spend charged, an OTel span attached for the log thread
+
+Each control is its own module (spend, byok, dlp + detectors, guardrails, otel); this class only runs them."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING
-
-from collections.abc import AsyncIterator
 
 from kumo.errors import KumoError
 from kumo.gateway.controls import byok, dlp, guardrails, otel, spend
 from kumo.gateway.errors import RATE_LIMITED, GatewayError
-
-GUARD_UNAVAILABLE = 2018  # kumo's: the guardrails model could not judge (503)
 from kumo.gateway.finished import Finished, loads
 
 if TYPE_CHECKING:
     from kumo.gateway.pipeline import Call
+
+GUARD_UNAVAILABLE = 2018  # kumo's: the guardrails model could not judge (503)
 
 
 class Controls:
