@@ -86,3 +86,25 @@ def test_controls_name_what_is_wrong(admin, field, value, needle):
     assert r.status_code == 400, r.text
     message = r.json()["errors"][0]["message"]
     assert f"`{field}`" in message and needle in message
+
+
+def test_the_cloudflare_sdk_sets_every_control(gw_server, acct):
+    """The SDK's own shapes (limitType, P1-less guardrails aside, off values of the refused fields) go through."""
+    import cloudflare
+
+    cf = cloudflare.Cloudflare(api_token="t", base_url=gw_server.url + "/client/v4", max_retries=0)
+    cf.ai_gateway.create(account_id=acct, id="sdk", **REQUIRED)
+    updated = cf.ai_gateway.update(
+        "sdk", account_id=acct, **REQUIRED, logpush=False, zdr=False, byok_only=False, log_classification=False,
+        workers_ai_billing_mode="postpaid", authentication=False,
+        spend_limits={"enabled": True, "rules": [{"id": "r", "limit": 5.0, "limitType": "cost", "window": 3600,
+                                                  "metadata": {"user_id": {"mode": "partition"}}}]},
+        dlp={"enabled": True, "action": "FLAG", "profiles": ["personal-information"]},
+        otel=[{"url": "http://127.0.0.1:4318/v1/traces", "headers": {}, "content_type": "protobuf"}])
+    stored = cf.ai_gateway.get("sdk", account_id=acct).model_dump()
+    assert stored["spend_limits"]["rules"][0]["limit"] == 5.0 and stored["dlp"]["action"] == "FLAG"
+    assert stored["otel"][0]["url"].endswith("/v1/traces") and updated.id == "sdk"
+    with pytest.raises(cloudflare.BadRequestError) as refused:
+        cf.ai_gateway.update("sdk", account_id=acct, **REQUIRED, zdr=True)
+    assert "`zdr`" in str(refused.value)
+    cf.close()

@@ -28,7 +28,7 @@ REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
     "store_id": ((None, ""), "kumo has no Secrets Store: provider keys are stored, encrypted, with the gateway's "
                              "provider keys API (/gateways/{id}/provider_configs)"),
     "stripe": ((None,), "kumo has no Stripe usage billing"),
-    "log_classification": ((None,), "kumo has no log classifier"),
+    "log_classification": ((None, False), "kumo has no log classifier"),
 }
 # The controls kumo applies: each module validates its own setting (the value stored, or an error naming the field).
 CONTROLS = {
