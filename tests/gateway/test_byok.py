@@ -203,3 +203,16 @@ def test_hostile_provider_key_requests(gw_server, fake, admin, acct):
                        headers=[(b"cf-aig-authorization", b"Bearer t"),
                                 (b"cf-aig-byok-alias", alias if isinstance(alias, bytes) else alias.encode())])
         assert r.status_code == 400 and r.json()["error"][0]["code"] == 2040
+
+
+def test_a_stored_keys_own_rate_limit(gw_server, fake, admin, cfsdk, acct):
+    make_gateway(admin)
+    created = store(cfsdk, acct, "openai", OPENAI_KEY, rate_limit=2, rate_limit_period=3600)
+    assert created.rate_limit == 2 and created.rate_limit_period == 3600
+    url = f"{gw_server.url}/v1/{acct}/gw/openai/chat/completions"
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    auth = {"cf-aig-authorization": f"Bearer {TOKEN}"}
+    statuses = [httpx.post(url, json=body, headers=auth).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    r = httpx.post(url, json=body, headers={**auth, "authorization": "Bearer sk-own"})  # the stored key is still
+    assert r.status_code == 429  # the one an authenticated caller spends, and it is spent for this hour
