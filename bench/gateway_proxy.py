@@ -606,7 +606,8 @@ def start_kumo(args, workdir: Path, fake: Target) -> Target:
     data = workdir / "kumo-data"
     env = {**os.environ, "KUMO_UPSTREAM_OPENAI": f"http://127.0.0.1:{fake.port}"}
     kumo_bin = REPO / ".venv" / "bin" / "kumo"
-    cmd = ["taskset", "-c", PROXY_CPU, str(kumo_bin), "serve", "--port", str(port), "--data-dir", str(data),
+    kumo = [str(kumo_bin)] if kumo_bin.exists() else [sys.executable, "-m", "kumo"]  # a worktree: PYTHONPATH's kumo
+    cmd = ["taskset", "-c", PROXY_CPU, *kumo, "serve", "--port", str(port), "--data-dir", str(data),
            "--log-level", "warning"]
     proc = subprocess.Popen(cmd, stdout=open(workdir / "kumo.log", "w"), stderr=subprocess.STDOUT, env=env)
     wait_port(port, 120, proc)
@@ -714,6 +715,81 @@ def measure_kumo_extras(kumo: Target, args) -> dict:
     res["rss_samples_kib"] = samples
     res["rss_block_rps"] = rps
     return res
+
+
+class OtlpSink:
+    """Where the controlled gateway's spans go: an HTTP server answering 200 to every OTLP/HTTP export (on the
+    client CPU, in this orchestrator), counting what it received."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        sink = self
+        self.posts = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                sink.posts += 1
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+CONTROLS = {
+    "spend_limits": {"rules": [{"id": "per-user", "limit": 1000, "window": 3600,
+                                "metadata": {"user_id": {"mode": "partition"}}},
+                               {"id": "openai", "limit": 1000, "window": 86400, "technique": "sliding",
+                                "provider": {"mode": "filter", "values": ["openai"]}}]},
+    "dlp": {"enabled": True, "policies": [{"id": "pii", "action": "BLOCK", "check": ["REQUEST", "RESPONSE"],
+                                           "profiles": ["financial-information", "government-identifiers",
+                                                        "personal-information", "credentials-and-secrets"]}]},
+}
+
+
+def measure_controls(args, workdir: Path, fake: Target) -> dict:
+    """The same kumo, two gateways: `gw` bare and `gwc` with spend limits + DLP (every profile, prompts and answers)
+    + OTel export. Sequential latency and CPU per request of each, alternated twice, in one run."""
+    import httpx
+
+    kumo = start_kumo(args, workdir, fake)
+    sink = OtlpSink()
+    try:
+        r = httpx.post(f"http://127.0.0.1:{kumo.port}/client/v4/accounts/{ACCOUNT}/ai-gateway/gateways",
+                       headers={"Authorization": "Bearer x"},
+                       json={"id": "gwc", "cache_invalidate_on_update": False, "cache_ttl": None, "collect_logs": True,
+                             "rate_limiting_interval": None, "rate_limiting_limit": None, **CONTROLS,
+                             "otel": [{"url": sink.url, "content_type": "protobuf"}]}, timeout=30)
+        if r.status_code >= 300:
+            raise RuntimeError(f"could not create the controlled gateway: {r.status_code} {r.text}")
+        controlled = Target("kumo+ctl", kumo.port, f"/v1/{ACCOUNT}/gwc/openai/chat/completions", kumo.proc, kumo.pid)
+        metadata = {"cf-aig-metadata": json.dumps({"user_id": "bench-user"})}
+        runs: dict = {"bare": [], "controls": []}
+        for _ in range(2):
+            for name, target in (("bare", kumo), ("controls", controlled)):
+                runs[name].append(run_load(target, f"{name} c=1", mode="closed", conns=1, count=args.seq_requests,
+                                           warmup=args.seq_requests // 10 or 10,
+                                           request=target.request(extra=metadata)))
+        time.sleep(2)  # the batch processor's last export
+        res = {name: {"p50": min(x["latency"]["p50"] for x in v), "p99": min(x["latency"]["p99"] for x in v),
+                      "cpu_ms_per_req": min(x["cpu_ms_per_req"] for x in v)} for name, v in runs.items()}
+        res["added_p50_ms"] = res["controls"]["p50"] - res["bare"]["p50"]
+        res["cpu_ratio"] = res["controls"]["cpu_ms_per_req"] / res["bare"]["cpu_ms_per_req"]
+        res["otlp_posts"] = sink.posts
+        print(f"  controls: added p50 {res['added_p50_ms']:.2f} ms (target <= 1.5), CPU/request "
+              f"{res['cpu_ratio']:.2f}x bare (target <= 1.5x), {sink.posts} OTLP exports received", flush=True)
+        return res
+    finally:
+        sink.server.shutdown()
+        stop(kumo.proc)
 
 
 # ---- report ----------------------------------------------------------------------------------------------
@@ -831,6 +907,15 @@ def report(results: dict, args, meta: dict) -> str:
                         f"{lit_sat['rps']:.0f} req/s (p99 {lit_sat['latency']['p99']:.1f} ms), x{fmt(sat_ratio, 1)}. At equal "
                         f"p99: " + "; ".join(parts) + f". Target >= 3x at LiteLLM's saturation p99: "
                         f"**{'met' if ok else 'NOT met'}**.")
+    ctl = results.get("controls")
+    if ctl:
+        ok = ctl["added_p50_ms"] <= 1.5 and ctl["cpu_ratio"] <= 1.5
+        verdicts.append(f"- Gateway controls (same kumo, gateway with spend limits (2 rules) + DLP (every predefined "
+                        f"profile, prompts and answers) + OTel export vs a bare gateway, c=1): p50 "
+                        f"{fmt(ctl['controls']['p50'])} vs {fmt(ctl['bare']['p50'])} ms, added {fmt(ctl['added_p50_ms'])} "
+                        f"ms (target <= 1.5); CPU {fmt(ctl['controls']['cpu_ms_per_req'])} vs "
+                        f"{fmt(ctl['bare']['cpu_ms_per_req'])} ms/request, x{fmt(ctl['cpu_ratio'])} (target <= 1.5); "
+                        f"{ctl['otlp_posts']} OTLP exports received: **{'met' if ok else 'NOT met'}**.")
     lines += verdicts
     lines.append("")
     return "\n".join(lines)
@@ -844,7 +929,9 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=20.0, help="fake provider latency (default 20)")
     ap.add_argument("--chunks", type=int, default=20, help="SSE events per stream (default 20)")
     ap.add_argument("--chunk-gap-ms", type=float, default=1.0, help="gap between SSE events (default 1)")
-    ap.add_argument("--targets", default="direct,kumo,litellm")
+    ap.add_argument("--targets", default="direct,kumo,litellm",
+                    help="any of direct,kumo,litellm,controls (controls: one kumo, a bare gateway vs one with "
+                         "spend limits + DLP + OTel, sequential latency and CPU per request)")
     ap.add_argument("--litellm-bin", default="/tmp/litellm-venv/bin/litellm")
     ap.add_argument("--seq-requests", type=int, default=1000)
     ap.add_argument("--stream-requests", type=int, default=300)
@@ -907,6 +994,8 @@ def main() -> None:
             results["kumo"] = measure_target(kumo, args, workdir)
             results["kumo"]["extras"] = measure_kumo_extras(kumo, args)
             stop(kumo.proc)
+        if "controls" in targets:
+            results["controls"] = measure_controls(args, workdir, fake)
         if "litellm" in targets:
             lit = start_litellm(args, workdir, fake)
             if lit is not None:

@@ -161,6 +161,7 @@ def gw_server(request, tmp_path_factory, fake):
     env["KUMO_GATEWAY_STREAM_IDLE_TIMEOUT"] = "2"
     if request.param == "postgres":
         env["KUMO_DATABASE_URL"] = request.getfixturevalue("pg_url")
+        env["KUMO_GATEWAY_KEY_ENCRYPTION_KEY"] = "test-kek-" + "k" * 32  # nodes sharing a database need one
     srv = Server(tmp_path_factory.mktemp("gw-" + request.param) / "data", env=env).start()
     yield srv
     srv.stop()

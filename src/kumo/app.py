@@ -28,6 +28,7 @@ from kumo.ai.routes import openai_error_response, router as ai_router
 from kumo.aisearch.routes import router as aisearch_router
 from kumo.gateway.admin_routes import router as gateway_admin_router
 from kumo.gateway.errors import gateway_error_response
+from kumo.gateway.provider_keys_routes import router as gateway_provider_keys_router
 from kumo.gateway.front import GatewayFront
 from kumo.gateway.routes_api import router as gateway_routes_api
 from kumo.vectorize.routes import router as vectorize_router
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(ai_router)
     app.include_router(aisearch_router)
     app.include_router(gateway_admin_router)
+    app.include_router(gateway_provider_keys_router)
     app.include_router(gateway_routes_api)
     app.include_router(dashboard_router)
     app.include_router(workers_preview_router)

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     gateway_cache: str = "sqlite"  # sqlite | memory
     gateway_cache_max_bytes: int = 256 * 1024 * 1024
     gateway_stream_idle_timeout: float = 60.0  # seconds without a chunk before a stream counts as stalled
+    # stored provider keys are encrypted with this (any 32+ characters), or the contents of this file (mode 0600);
+    # neither: embedded kumo makes <data_dir>/provider-keys.kek; nodes sharing a database must be given one
+    gateway_key_encryption_key: str | None = Field(default=None, repr=False)
+    gateway_key_encryption_key_file: Path | None = None
     upstreams: dict[str, str] = Field(default_factory=dict)  # provider slug -> base URL (also KUMO_UPSTREAM_<SLUG>)
 
     def upstream_overrides(self) -> dict[str, str]:

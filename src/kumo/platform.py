@@ -13,12 +13,17 @@ from kumo.aisearch.service import AiSearchService
 from kumo.config import Settings
 from kumo.metrics import Metrics
 from kumo.gateway.cache import MemoryCache
+from kumo.gateway.controls.byok import ProviderKeys, load_kek
+from kumo.gateway.controls import guardrails
+from kumo.gateway.controls.otel import OtelExport
+from kumo.gateway.controls.spend import MemorySpendCounter
 from kumo.gateway.logs import LogWriter
 from kumo.gateway.ratelimit import MemoryRateLimiter
 from kumo.gateway.service import GatewayService
 from kumo.storage.sql_aisearch import SqlAiSearchStore
 from kumo.storage.sql_batches import SqlBatchStore
 from kumo.storage.sql_gateway import SqlGatewayStore
+from kumo.storage.sql_provider_keys import SqlProviderKeyStore
 from kumo.storage.sqlite import SqliteDatabase
 from kumo.storage.sqlite_cache import SqliteCache
 from kumo.storage.sqlite_vectors import SqliteVectorStore
@@ -81,21 +86,32 @@ class Platform:
         self.batches = BatchQueue(SqlBatchStore(batch_db, settings.batch_lease_seconds), self.ai,
                                   exclusive=self.postgres is None)
         self.gateways = GatewayService(SqlGatewayStore(gateway_db), auto_create=settings.gateway_auto_create,
-                                       settings_ttl=2.0 if self.postgres else None)
+                                       settings_ttl=2.0 if self.postgres else None,
+                                       check=lambda gateway: guardrails.check_available(self.ai, gateway))
         self.gateway_logs = LogWriter(self.gateways.store, self.gateways.log_limit)
+        self.provider_keys = ProviderKeys(
+            SqlProviderKeyStore(gateway_db),
+            lambda: load_kek(settings.gateway_key_encryption_key, settings.gateway_key_encryption_key_file,
+                             data_dir, shared=self.postgres is not None),
+            ttl=2.0)  # a rotation, or a gateway deleted, reaches every node within seconds
         if settings.redis_url:
             from kumo.storage.redis_cache import RedisCache
             from kumo.storage.redis_ratelimit import RedisRateLimiter
 
             self.gateway_cache = RedisCache(settings.redis_url)
             self.rate_limiter = RedisRateLimiter(settings.redis_url, fail_open=settings.redis_rate_limit_fail_open)
+            from kumo.storage.redis_spend import RedisSpendCounter
+
+            self.spend_counter = RedisSpendCounter(settings.redis_url, fail_open=settings.redis_rate_limit_fail_open)
         else:
             if settings.gateway_cache == "memory":
                 self.gateway_cache = MemoryCache(settings.gateway_cache_max_bytes)
             else:
                 self.gateway_cache = SqliteCache(data_dir / "gateway-cache.sqlite3", settings.gateway_cache_max_bytes)
             self.rate_limiter = MemoryRateLimiter()
+            self.spend_counter = MemorySpendCounter()
         self.gateway_pipeline = None  # built on the event loop by start_async (it holds HTTP clients)
+        self.telemetry = OtelExport()  # gateways' `otel` exporters, made when first used
         self.ai.metrics = self.metrics
         self.metrics.gauge("kumo_ai_batch_queue_depth", "Batch jobs queued or running",
                            lambda: self.batches.store.pending_count())
@@ -120,6 +136,7 @@ class Platform:
             import httpx
 
             from kumo.api.asgi_transport import StreamingASGITransport
+            from kumo.gateway.controls import Controls
             from kumo.gateway.pipeline import Pipeline
             from kumo.gateway.upstream_http import AiohttpUpstream, HttpxUpstream
 
@@ -130,6 +147,8 @@ class Platform:
                 self.gateways, self.gateway_cache, self.rate_limiter, self.gateway_logs, client, self_client,
                 self.settings.upstream_overrides(), self.settings.api_tokens, self.settings.gateway_stream_idle_timeout,
                 self.metrics, require_auth=self.settings.gateway_require_auth,
+                controls=Controls(self.spend_counter, self.provider_keys, self.rate_limiter, self.settings.api_tokens, self.ai,
+                                  self.telemetry),
             )
 
     async def stop_async(self) -> None:
@@ -139,9 +158,12 @@ class Platform:
             await client.aclose()
         if hasattr(self.rate_limiter, "close"):
             await self.rate_limiter.close()
+        if hasattr(self.spend_counter, "close"):
+            await self.spend_counter.close()
 
     def close(self) -> None:
         self.gateway_logs.close()  # flush logs first
+        self.telemetry.close()  # then the spans they made
         self.aisearch.close()
         self.vectorize.close()
         self.ai.close()

@@ -24,6 +24,12 @@ from starlette.routing import Route
 WORDS = ["Hello", " from", " the", " fake", " provider", "."]
 
 
+def _words(request: Request) -> list[str]:
+    """`x-fake-say: <text>`: answer with that text, streamed 4 characters a chunk (so a phrase spans chunks)."""
+    say = request.headers.get("x-fake-say")
+    return [say[i:i + 4] for i in range(0, len(say), 4)] if say else WORDS
+
+
 class FakeProvider:
     def __init__(self):
         self.requests: list[dict] = []
@@ -94,20 +100,21 @@ class FakeProvider:
         if failure is not None:
             return failure
         model = body.get("model", "gpt-4o-mini")
+        words = _words(request)
         if body.get("stream"):
-            return StreamingResponse(self._openai_stream(mode, model, body), media_type="text/event-stream")
+            return StreamingResponse(self._openai_stream(mode, model, body, words), media_type="text/event-stream")
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", [])) + 7
         return JSONResponse({
             "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(WORDS)},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)},
                          "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(WORDS),
-                      "total_tokens": prompt_tokens + len(WORDS),
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
+                      "total_tokens": prompt_tokens + len(words),
                       "prompt_tokens_details": {"cached_tokens": 4},
                       "completion_tokens_details": {"reasoning_tokens": 2}},
         })
 
-    async def _openai_stream(self, mode: str, model: str, body: dict):
+    async def _openai_stream(self, mode: str, model: str, body: dict, words: list[str] = WORDS):
         def chunk(delta, finish=None):
             return ("data: " + json.dumps({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model,
                                            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
@@ -116,7 +123,7 @@ class FakeProvider:
         if mode == "stall-start":  # headers are out, the first chunk never comes
             await asyncio.sleep(3600)
         yield chunk({"role": "assistant", "content": ""})
-        for i, word in enumerate(WORDS):
+        for i, word in enumerate(words):
             if mode == "cut" and i == 3:
                 raise ConnectionResetError("cut mid-stream")
             if mode == "stall" and i == 3:

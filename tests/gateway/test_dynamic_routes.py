@@ -84,13 +84,37 @@ def test_route_lifecycle_and_walk(admin, compat, fake):
     ([el("s", "start", next="zz")], "unknown element"),
     ([el("s", "start", next="m"), el("m", "model", {"provider": "nowhere", "model": "x"})], "provider"),
     ([el("s", "start", next="p"), el("p", "percentage", {}, **{"70%": "s", "40%": "s"})], "more than 100"),
-    ([el("s", "start", next="r"), el("r", "rate_limit", {"limitType": "cost", "limit": 1, "interval": 1})], "count"),
+    ([el("s", "start", next="r"), el("r", "rate_limit", {"limitType": "tokens", "limit": 1, "interval": 1})], "limitType"),
+    ([el("s", "start", next="r"), el("r", "rate_limit", {"limitType": "cost", "limit": -1, "interval": 1})], "positive"),
     ([el("s", "start"), el("s", "end")], "twice"),
 ])
 def test_route_validation(admin, elements, needle):
     make_gateway(admin)
     r = admin.post("/gateways/gw/routes", json={"name": "bad", "elements": elements})
     assert r.status_code == 400 and needle in r.json()["errors"][0]["message"]
+
+
+def test_rate_limit_by_cost(admin, gw_server, acct):
+    make_gateway(admin)
+    elements = [
+        el("s", "start", next="rl"),
+        el("rl", "rate_limit", {"limitType": "cost", "key": "metadata.user", "limit": 0.01, "interval": 3600},
+           success="m", fallback="cheap"),
+        el("m", "model", {"provider": "openai", "model": "gpt-4o"}, success="end", fallback="end"),
+        el("cheap", "model", {"provider": "groq", "model": "llama-3.1-8b-instant"}, success="end", fallback="end"),
+        el("end", "end")]
+    assert admin.post("/gateways/gw/routes", json={"name": "support", "elements": elements}).status_code == 200
+
+    def client(user, cost=None):
+        headers = {"cf-aig-metadata": json.dumps({"user": user})}
+        if cost is not None:
+            headers["cf-aig-custom-cost"] = json.dumps({"total_cost": cost})
+        return openai.OpenAI(api_key="k", base_url=f"{gw_server.url}/v1/{acct}/gw/compat", max_retries=0,
+                             default_headers=headers)
+
+    assert ask(client("u1", 0.02))[0] == "openai"  # under $0.01 before it: allowed, then $0.02 is counted
+    assert ask(client("u1"))[0] == "groq"  # over: the fallback branch
+    assert ask(client("u2"))[0] == "openai"  # per key
 
 
 def test_condition_language():

@@ -32,7 +32,7 @@ def redis_available(url: str) -> bool:
 def nodes(tmp_path_factory, fake, pg_url):
     if not redis_available(REDIS):
         pytest.fail("Redis is not running on 127.0.0.1:6379 (scripts/test-services.sh starts it)")
-    env = {"KUMO_REDIS_URL": REDIS, "KUMO_DATABASE_URL": pg_url, **{"KUMO_UPSTREAM_" + s.upper().replace("-", "_"): fake.url for s in PROVIDER_SLUGS}}
+    env = {"KUMO_REDIS_URL": REDIS, "KUMO_DATABASE_URL": pg_url, "KUMO_GATEWAY_KEY_ENCRYPTION_KEY": "k" * 40, **{"KUMO_UPSTREAM_" + s.upper().replace("-", "_"): fake.url for s in PROVIDER_SLUGS}}
     a = Server(tmp_path_factory.mktemp("node-a") / "data", env=env).start()
     b = Server(tmp_path_factory.mktemp("node-b") / "data", env=env).start()
     yield a, b
@@ -132,3 +132,46 @@ def test_redis_outage_and_recovery(tmp_path, fake):
         srv.stop()
         redis_proc.terminate()
         redis_proc.wait()
+
+
+def test_spend_limit_is_shared_across_nodes(nodes):
+    account = "sp-" + uuid.uuid4().hex[:8]
+    create_gateway(nodes[0], account, "gw", spend_limits={"rules": [
+        {"id": "per-user", "limit": 0.01, "window": 3600, "metadata": {"user_id": {"mode": "partition"}}}]})
+
+    def ask(node, user, cost=None):
+        headers = {"authorization": "Bearer k", "cf-aig-metadata": f'{{"user_id": "{user}"}}'}
+        if cost is not None:
+            headers["cf-aig-custom-cost"] = f'{{"total_cost": {cost}}}'
+        return httpx.post(f"{node.url}/v1/{account}/gw/openai/chat/completions", json=BODY, headers=headers).status_code
+
+    assert ask(nodes[0], "u1", 0.006) == 200
+    assert ask(nodes[1], "u1", 0.006) == 200  # $0.006 spent so far, counted through node a
+    assert ask(nodes[0], "u1") == 429 and ask(nodes[1], "u1") == 429  # $0.012: spent on every node
+    assert ask(nodes[1], "u2") == 200
+
+
+def test_stored_key_rotation_reaches_every_node(nodes, fake):
+    account = "bk-" + uuid.uuid4().hex[:8]
+    create_gateway(nodes[0], account, "gw")
+
+    def store(secret):
+        r = httpx.post(f"{nodes[0].url}/client/v4/accounts/{account}/ai-gateway/gateways/gw/provider_configs",
+                       json={"provider_slug": "openai", "alias": "default", "default_config": True, "secret": secret},
+                       headers={"authorization": "Bearer t"})
+        assert r.status_code == 200 and secret not in r.text
+
+    def key_used_by(node):
+        r = httpx.post(f"{node.url}/v1/{account}/gw/openai/chat/completions", json=BODY,
+                       headers={"cf-aig-authorization": "Bearer t"})
+        assert r.status_code == 200
+        return fake.requests[-1]["headers"]["authorization"]
+
+    store("sk-first-key-1111")
+    assert key_used_by(nodes[1]) == "Bearer sk-first-key-1111"  # stored through a, used by b
+    store("sk-second-key-2222")
+    deadline = time.monotonic() + 5
+    while key_used_by(nodes[1]) != "Bearer sk-second-key-2222":
+        assert time.monotonic() < deadline, "the rotation did not reach node b within 5 s"
+        time.sleep(0.2)
+    assert key_used_by(nodes[0]) == "Bearer sk-second-key-2222"

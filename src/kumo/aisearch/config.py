@@ -5,6 +5,7 @@ wire for the SDK's `aisearch_model`)."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
@@ -59,10 +60,16 @@ DEFAULTS: dict[str, Any] = {
 }
 # Settings fixed when the instance is created (Cloudflare: "editable after creation: no").
 FIXED = ("embedding_model", "source", "type")
-# Accepted and echoed back, but kumo has nothing to apply them to (no public endpoints, gateway or similarity
-# cache in front of AI Search); documented in the README.
-ECHOED_ONLY = ("cache", "cache_threshold", "cache_ttl", "ai_gateway_id", "token_id", "public_endpoint_params",
-               "metadata")
+# Settings kumo has nothing to apply to yet: accepted at their off/default value (the SDK and dashboard send them
+# so), refused with a 400 naming them and why otherwise: nothing is stored and silently ignored.
+NOT_APPLIED = {
+    "cache": "kumo has no similarity cache in front of AI Search yet",
+    "cache_threshold": "it tunes the similarity cache, which kumo does not have yet",
+    "cache_ttl": "it tunes the similarity cache, which kumo does not have yet",
+    "ai_gateway_id": "kumo does not route AI Search's model calls through an AI Gateway yet",
+    "token_id": "kumo reads sources itself: there is no Cloudflare API token for an instance to use",
+    "public_endpoint_params": "kumo has no public endpoints or MCP server for AI Search",
+}
 # Older or alternative spellings the SDK or docs use for the same setting.
 ALIASES = {"aisearch_model": "ai_search_model", "system_prompt_aisearch": "system_prompt_ai_search"}
 IGNORED = ("id", "summarization", "summarization_model", "system_prompt_index_summarization")
@@ -145,6 +152,14 @@ def normalise(body: Any) -> dict[str, Any]:
     for key in ("system_prompt_ai_search", "system_prompt_rewrite_query"):
         if key in body and body[key] is not None and not isinstance(body[key], str):
             raise bad_config(f"`{key}` must be a string")
+    if "metadata" in body and not isinstance(body["metadata"], dict):
+        raise bad_config("`metadata` must be an object (kept with the instance, returned as sent)")
+    for key, why in NOT_APPLIED.items():
+        switched_off = key == "public_endpoint_params" and isinstance(body[key] if key in body else None, dict) \
+            and not body[key].get("enabled", False)  # {} or {"enabled": false}: no public endpoint
+        if key in body and body[key] != DEFAULTS[key] and not switched_off:
+            raise bad_config(f"`{key}` cannot be {json.dumps(body[key])} here: {why}; leave it at "
+                             f"{json.dumps(DEFAULTS[key])}")
     return body
 
 

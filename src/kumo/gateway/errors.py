@@ -28,4 +28,5 @@ def gateway_error_response(error: KumoError, headers: dict[str, str] | None = No
         "name": "AiGatewayError", "httpCode": error.status, "internalCode": error.code, "message": error.message,
         "description": error.message,  # what the Workers AI binding prints: `AiGatewayError: <code>: <description>`
     }
-    return JSONResponse(body, status_code=error.status, headers=headers)
+    extra = getattr(error, "headers", None)  # what a control says about the refusal (cf-aig-dlp)
+    return JSONResponse(body, status_code=error.status, headers={**extra, **(headers or {})} if extra else headers)

@@ -42,15 +42,28 @@ class Finished:
     stream: bool = False  # response_body is server-sent events
     metrics: Metrics | None = None
 
+    priced_as: tuple[Usage, str, float | None] | None = None  # set by priced(): the log reuses it
+    observers: tuple = ()  # called with (self, usage, model, cost) once settled, on the log thread (OTel spans)
+
+    def priced(self) -> tuple[Usage, str, float | None]:
+        """(token usage, model, cost in USD or None): what the log records and spend limits are charged."""
+        if self.priced_as is None:
+            c = self.call
+            usage = self._usage()
+            model = c.provider.model_of(c.path, loads(c.body)) or usage.model or ""
+            model = model if isinstance(model, str) else ""  # an answer's `model` may be anything: the row is kept
+            custom = c.options.custom_cost
+            cost = cost_of(c.provider, model, usage, custom) if (usage.tokens_in or usage.tokens_out or custom) else None
+            self.priced_as = (usage, model, cost)
+        return self.priced_as
+
     def settle(self) -> LogRecord | None:
         """Count the call in the metrics; its log record, or None when the gateway keeps no log of it."""
         c = self.call
-        usage = self._usage()
-        model = c.provider.model_of(c.path, loads(c.body)) or usage.model or ""
-        model = model if isinstance(model, str) else ""  # an answer's `model` may be anything: the row is kept
-        custom = c.options.custom_cost
-        cost = cost_of(c.provider, model, usage, custom) if (usage.tokens_in or usage.tokens_out or custom) else None
+        usage, model, cost = self.priced()
         self._count(usage, cost)
+        for observe in self.observers:
+            observe(self, usage, model, cost)
         if not c.options.collect_log:
             return None
         keep = c.options.collect_payload
@@ -60,7 +73,7 @@ class Finished:
             provider=c.provider.slug, model=model, path=c.log_path or c.path, status_code=self.status,
             success=self.success, cached=self.cached, duration=int(self.duration * 1000),
             tokens_in=usage.tokens_in if counted else None, tokens_out=usage.tokens_out if counted else None,
-            cost=cost, custom_cost=custom is not None, metadata=c.options.metadata, step=c.step,
+            cost=cost, custom_cost=c.options.custom_cost is not None, metadata=c.options.metadata, step=c.step,
             event_id=c.options.event_id, request_content_type=c.headers.get("content-type"),
             response_content_type=self.response_type,
             request_head=public_headers(c.headers),

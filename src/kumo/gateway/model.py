@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Literal
 
@@ -9,8 +10,33 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 
 from kumo.api.body import describe_validation_error
 from kumo.errors import InvalidRequest
+from kumo.gateway.controls import dlp, guardrails, otel, spend
 
 GATEWAY_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$")
+
+# The rule: every setting the schema accepts is applied, or refused here when set to anything but its off value.
+# Each entry: the field, its off value(s), and why kumo refuses anything else.
+REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
+    "logpush": ((False,), "kumo has no Logpush destination yet (R2 is not part of kumo); "
+                          "read logs with the logs API or export them with the gateway's `otel` setting"),
+    "logpush_public_key": ((None, ""), "kumo has no Logpush (see `logpush`), so there is nothing to encrypt with it"),
+    "zdr": ((False,), "zero data retention is a contract with the providers of Cloudflare's Unified Billing, which "
+                      "kumo does not have; to keep no bodies, send `cf-aig-collect-log-payload: false` or set "
+                      "collect_logs to false"),
+    "workers_ai_billing_mode": ((None, "postpaid"), "kumo has no Unified Billing: Workers AI runs on this "
+                                                    "machine and is never billed"),
+    "store_id": ((None, ""), "kumo has no Secrets Store: provider keys are stored, encrypted, with the gateway's "
+                             "provider keys API (/gateways/{id}/provider_configs)"),
+    "stripe": ((None,), "kumo has no Stripe usage billing"),
+    "log_classification": ((None, False), "kumo has no log classifier"),
+}
+# The controls kumo applies: each module validates its own setting (the value stored, or an error naming the field).
+CONTROLS = {
+    "spend_limits": spend.validate,
+    "dlp": dlp.validate,
+    "guardrails": guardrails.validate,
+    "otel": otel.validate,
+}
 
 
 class GatewaySettings(BaseModel):
@@ -47,6 +73,12 @@ class GatewaySettings(BaseModel):
         return value.lower() if isinstance(value, str) else value
 
 
+def _is_off(value: Any, off: tuple[Any, ...]) -> bool:
+    if isinstance(value, dict) and value.get("enabled") is False:
+        return True  # a control sent switched off, as the dashboard and the SDK send it
+    return any(value == o and type(value) is type(o) for o in off)
+
+
 def validate_settings(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("Expected a JSON object with the gateway's settings.")
@@ -55,6 +87,15 @@ def validate_settings(body: Any) -> dict[str, Any]:
     except ValidationError as exc:
         raise InvalidRequest(describe_validation_error(exc)) from None
     data = settings.model_dump()
+    for name, check in CONTROLS.items():
+        try:
+            data[name] = check(data[name])
+        except (ValidationError, ValueError) as exc:
+            message = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
+            raise InvalidRequest(f"`{name}`: {message}") from None
+    for name, (off, why) in REFUSED.items():
+        if not _is_off(data.get(name), off):
+            raise InvalidRequest(f"`{name}` cannot be {json.dumps(data.get(name))} here: {why}")
     if (data["rate_limiting_limit"] is None) != (data["rate_limiting_interval"] is None):
         raise InvalidRequest("rate_limiting_limit and rate_limiting_interval go together: set both or neither")
     if data["rate_limiting_limit"] is not None and data["rate_limiting_technique"] is None:

@@ -27,6 +27,7 @@ from kumo.gateway.errors import (
     GatewayError,
     gateway_error_response,
 )
+from kumo.gateway.controls import Controls
 from kumo.gateway.finished import MAX_LOGGED_BODY, Finished
 from kumo.gateway.logs import LogWriter, new_ulid
 from kumo.gateway.options import RequestOptions
@@ -64,6 +65,9 @@ class Call:
     response_stream: Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]] | None = None
     log_path: str | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
+    budgets: list = field(default_factory=list)  # the spend limits it is charged against (controls/spend.py)
+    settling: Any = None  # what the controls still do once it completes (awaited before the answer ends)
+    control_headers: dict[str, str] = field(default_factory=dict)  # what the controls add to the answer
 
 
 @dataclass
@@ -76,7 +80,8 @@ class Outcome:
 class Pipeline:
     def __init__(self, service: GatewayService, cache: ResponseCache, limiter: RateLimiter, logs: LogWriter,
                  client: Upstream, self_client: Upstream, upstreams: dict[str, str],
-                 grants: list[TokenGrant], stream_idle_timeout: float, metrics=None, require_auth: bool = False):
+                 grants: list[TokenGrant], stream_idle_timeout: float, metrics=None, require_auth: bool = False,
+                 controls: Controls | None = None):
         self.service = service
         self.cache = cache
         self.limiter = limiter
@@ -89,6 +94,7 @@ class Pipeline:
         self.rng = random.Random()  # dynamic routes' percentage splits
         self.metrics = metrics
         self.require_auth = require_auth  # every request needs `cf-aig-authorization` (gateway_require_auth)
+        self.controls = controls
 
     # ---- checks before any upstream call ------------------------------------------------------------
     async def admit(self, account: str, gateway_id: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -135,6 +141,8 @@ class Pipeline:
             base_headers["cf-aig-event-id"] = o.event_id
         if c.step is not None:
             base_headers["cf-aig-step"] = str(c.step)
+        if self.controls is not None:
+            await self.controls.on_request(c)  # before the cache too: a cached answer does not skip a check
         cacheable = o.cache_ttl > 0 and not o.skip_cache and c.method in ("POST", "GET")
         key = None
         if cacheable:
@@ -146,6 +154,9 @@ class Pipeline:
             if hit is not None:
                 return self._replay(c, hit, log_id, base_headers, started)
             base_headers["cf-aig-cache-status"] = "MISS"
+        if self.controls is not None:
+            await self.controls.before_send(c)
+            base_headers.update(c.control_headers)
 
         url = upstream_url(c.provider, c.path, c.account, self.upstreams.get(c.provider.slug), c.query)
         client = self.client
@@ -181,12 +192,21 @@ class Pipeline:
                 except (ValueError, TypeError, KeyError, AttributeError):
                     pass  # not the JSON we can translate: hand the provider's answer over as it is
             success = 200 <= status < 300
+            blocked = None
+            if self.controls is not None and success:  # a provider's own error is passed on as it is
+                blocked = await self.controls.on_response(c, client_body, response_headers)
+            if blocked is not None:  # the provider answered, and was paid: logged and charged, never passed on
+                self._log(c, log_id, started, status, False, False, body, upstream.headers.get("content-type"),
+                          upstream.headers)
+                await _settled(c)
+                return Outcome(False, _gateway_error(blocked, base_headers), blocked)
             if success and key is not None and len(client_body) <= MAX_LOGGED_BODY:
                 entry = CachedResponse(status, _cacheable_headers(response_headers), [client_body],
                                        time.time() + o.cache_ttl)
                 await asyncio.to_thread(self.cache.put, key, entry)
             self._log(c, log_id, started, status, success, False, body, upstream.headers.get("content-type"),
                       upstream.headers)
+            await _settled(c)
             return Outcome(success, Response(client_body, status, headers=response_headers), None)
         return await self._stream(c, upstream, response_headers, log_id, started, key)
 
@@ -231,6 +251,9 @@ class Pipeline:
             source = upstream_chunks()
             if c.response_stream is not None:
                 source = c.response_stream(source)
+            if self.controls is not None:
+                source = self.controls.on_stream(c, source)
+            event = None
             try:
                 async for chunk in source:
                     sent_chunks.append(chunk)
@@ -241,6 +264,8 @@ class Pipeline:
                 failure = f"the provider's stream stalled for {idle:.0f} s"
             except UpstreamBroken as exc:
                 failure = f"the provider's stream broke off ({exc})"
+            except GatewayError as exc:  # a control (DLP) ended the stream
+                failure, event = exc.message, _error_event(exc.message, exc.code, "blocked")
             except (asyncio.CancelledError, GeneratorExit):  # the client went away: still log what happened
                 self._log(c, log_id, started, 499, False, False, b"".join(seen),
                           upstream.headers.get("content-type"), upstream.headers, stream=True)
@@ -249,13 +274,14 @@ class Pipeline:
                 await upstream.close()
             if failure is not None:  # never let a broken stream look like a clean end
                 success = False
-                yield _error_event(failure)
+                yield event or _error_event(failure)
             elif success and key is not None:
                 entry = CachedResponse(status, _cacheable_headers(headers), sent_chunks,
                                        time.time() + c.options.cache_ttl)
                 await asyncio.to_thread(self.cache.put, key, entry)
             self._log(c, log_id, started, status, success, False, b"".join(seen),
                       upstream.headers.get("content-type"), upstream.headers, stream=True)
+            await _settled(c)
 
         # closed as soon as the client leaves: the upstream (a model generating in process) stops with it
         return Outcome(True, ClosingStreamingResponse(body(), status_code=upstream.status, headers=headers))
@@ -281,16 +307,24 @@ class Pipeline:
              response_body: bytes | None = None, response_type: str | None = None,
              response_head: Mapping[str, str] | None = None, stream: bool = False) -> None:
         """Hand the finished call to the log writer; usage, cost, metrics and the record are worked out there."""
-        self.logs.write(Finished(c, log_id, time.time(), time.monotonic() - started, status, success, cached,
-                                 response_body, response_type, response_head, stream, self.metrics))
+        finished = Finished(c, log_id, time.time(), time.monotonic() - started, status, success, cached,
+                            response_body, response_type, response_head, stream, self.metrics)
+        if self.controls is not None:
+            c.settling = self.controls.completed(c, finished)
+        self.logs.write(finished)
+
+
+async def _settled(c: Call) -> None:
+    if c.settling is not None:
+        await c.settling
 
 
 def _cacheable_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if not k.lower().startswith("cf-aig-") and k.lower() != "set-cookie"}
 
 
-def _error_event(message: str) -> bytes:
-    payload = {"error": {"message": message, "type": "upstream_error", "code": UPSTREAM_UNREACHABLE}}
+def _error_event(message: str, code: int = UPSTREAM_UNREACHABLE, kind: str = "upstream_error") -> bytes:
+    payload = {"error": {"message": message, "type": kind, "code": code}}
     return b"event: error\ndata: " + json.dumps(payload).encode() + b"\n\n"
 
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from kumo.api.body import JsonRefused, loads
 from kumo.errors import KumoError
 from kumo.gateway.compat import translate, translate_sse
+from kumo.gateway.controls.spend import Budget
 from kumo.gateway.errors import BAD_REQUEST, UNKNOWN_PROVIDER, GatewayError, gateway_error_response
 from kumo.gateway.options import RequestOptions, apply_step_config, parse_options
 from kumo.gateway.pipeline import Call, Pipeline
@@ -123,14 +124,25 @@ async def _dynamic(pipeline: Pipeline, account: str, gateway_id: str, gateway: d
         if props.get("retries") is not None:
             step_options.max_attempts = max(1, min(5, int(props["retries"]) + 1))
         model = f"{props['provider']}/{props['model']}"
-        outcome = await pipeline.call(_compat_call(account, gateway_id, gateway, headers, {**body, "model": model},
-                                                   step_options))
+        call = _compat_call(account, gateway_id, gateway, headers, {**body, "model": model}, step_options)
+        call.budgets = list(cost_budgets)  # the route's cost limits passed on the way: this call is charged to them
+        outcome = await pipeline.call(call)
         outcome.response.headers["cf-aig-model"] = props["model"]
         outcome.response.headers["cf-aig-provider"] = props["provider"]
         return outcome
 
-    async def hit_limit(key: str, limit: int, interval: int, technique: str) -> bool:
-        return (await pipeline.limiter.hit(f"route:{account}/{gateway_id}/{key}", limit, interval, technique))[0]
+    cost_budgets: list = []
+
+    async def hit_limit(key: str, limit: float, interval: int, technique: str, kind: str) -> bool:
+        if kind == "cost":
+            if pipeline.controls is None:
+                raise GatewayError(400, BAD_REQUEST, "cost limits need the gateway's spend counters")
+            budget = Budget(f"route:{account}/{gateway_id}/{key}", interval, technique, float(limit), key)
+            if (await pipeline.controls.spend_counter.spent([budget]))[0] >= budget.limit:
+                return False
+            cost_budgets.append(budget)
+            return True
+        return (await pipeline.limiter.hit(f"route:{account}/{gateway_id}/{key}", int(limit), interval, technique))[0]
 
     context = {"metadata": options.metadata, "body": body}
     outcome = await walk(route, context, call_model, hit_limit, pipeline.rng)

@@ -2,7 +2,7 @@
 
     start -> conditional (Mongo-like condition on metadata/body) -> true | false
           -> percentage ("10%", "50%", ..., else)            -> a branch at random
-          -> rate_limit (count per key per interval)         -> success | fallback
+          -> rate_limit (count or USD per key per interval)   -> success | fallback
           -> model (provider, model, timeout, retries)       -> answers, or fallback on failure
           -> end
 
@@ -71,10 +71,14 @@ def validate_elements(elements: Any) -> dict[str, dict[str, Any]]:
             if total > 100:
                 raise InvalidRequest(f"element {el['id']}: percentages add up to more than 100")
         elif el["type"] == "rate_limit":
-            if props.get("limitType", "count") != "count":
-                raise InvalidRequest(f"element {el['id']}: kumo supports limitType `count` only")
-            if not isinstance(props.get("limit"), int) or not isinstance(props.get("interval"), int):
-                raise InvalidRequest(f"element {el['id']}: a rate_limit needs integer `limit` and `interval`")
+            kind = props.get("limitType", "count")
+            if kind not in ("count", "cost"):
+                raise InvalidRequest(f"element {el['id']}: limitType must be `count` (requests) or `cost` (USD)")
+            limit_ok = isinstance(props.get("limit"), int) or (kind == "cost" and isinstance(props.get("limit"), float))
+            if not limit_ok or isinstance(props.get("limit"), bool) or not isinstance(props.get("interval"), int) \
+                    or props["limit"] <= 0 or props["interval"] < 1:
+                raise InvalidRequest(f"element {el['id']}: a rate_limit needs a positive `limit` (an integer for "
+                                     "`count`, USD for `cost`) and an integer `interval` in seconds")
     return by_id
 
 
@@ -110,7 +114,7 @@ def matches(condition: dict[str, Any], context: dict[str, Any]) -> bool:
 
 async def walk(route: dict[str, Any], context: dict[str, Any],
                call_model: Callable[[dict[str, Any]], Awaitable[Any]],
-               hit_limit: Callable[[str, int, int, str], Awaitable[bool]], rng: random.Random) -> Any:
+               hit_limit: Callable[[str, float, int, str, str], Awaitable[bool]], rng: random.Random) -> Any:
     """Returns the Outcome of the model element that answered, or the last failure."""
     elements = validate_elements(route["elements"])
     current = _target((next(e for e in elements.values() if e["type"] == "start").get("outputs") or {}).get("next"))
@@ -139,7 +143,8 @@ async def walk(route: dict[str, Any], context: dict[str, Any],
         elif kind == "rate_limit":
             key_value = _lookup(context, props.get("key", "")) if props.get("key") else "all"
             key = f"{route['id']}/{el['id']}/{key_value}"
-            allowed = await hit_limit(key, props["limit"], props["interval"], props.get("technique", "fixed"))
+            allowed = await hit_limit(key, props["limit"], props["interval"], props.get("technique", "fixed"),
+                                      props.get("limitType", "count"))
             current = _target(outputs.get("success" if allowed else "fallback"))
         elif kind == "model":
             outcome = await call_model(props)

@@ -4,6 +4,7 @@ through a gateway runs with. Knows nothing of HTTP."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -29,8 +30,10 @@ def gateway_object(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 class GatewayService:
-    def __init__(self, store: GatewayStore, *, auto_create: bool = False, settings_ttl: float | None = None):
+    def __init__(self, store: GatewayStore, *, auto_create: bool = False, settings_ttl: float | None = None,
+                 check: Callable[[dict[str, Any]], None] | None = None):
         self.store = store
+        self.check = check  # what settings need beyond their shape (a model guardrails run on): raises a 400
         self.auto_create = auto_create
         # Settings are read on every request, so they are kept in memory. One process (embedded) sees every
         # change itself: kept until changed. Nodes sharing a database re-read them after `settings_ttl` seconds.
@@ -40,6 +43,8 @@ class GatewayService:
     def create(self, account: str, body: Any) -> dict[str, Any]:
         gateway_id = validate_id(body.get("id") if isinstance(body, dict) else None)
         settings = validate_settings(body)
+        if self.check is not None:
+            self.check(settings)
         if not self.store.create_gateway(account, gateway_id, settings, _now()):
             raise InvalidRequest(f"a gateway named {gateway_id!r} already exists in this account", code=7001)
         return self.get(account, gateway_id)
@@ -58,6 +63,8 @@ class GatewayService:
     def update(self, account: str, gateway_id: str, body: Any) -> dict[str, Any]:
         self.get(account, gateway_id)
         settings = validate_settings(body)
+        if self.check is not None:
+            self.check(settings)
         self.store.update_gateway(account, gateway_id, settings, _now())
         self._cache.pop((account, gateway_id), None)
         return self.get(account, gateway_id)

@@ -139,6 +139,7 @@ class SqlGatewayStore:
             conn.execute("DELETE FROM gateway_route_versions WHERE route_id IN (SELECT id FROM gateway_routes WHERE "
                          "account = ? AND gateway = ?)", (account, gateway_id))
             conn.execute("DELETE FROM gateway_routes WHERE account = ? AND gateway = ?", (account, gateway_id))
+            conn.execute("DELETE FROM gateway_provider_keys WHERE account = ? AND gateway = ?", (account, gateway_id))
             conn.execute("DELETE FROM gateways WHERE account = ? AND id = ?", (account, gateway_id))
 
     # ---- logs ----------------------------------------------------------------------------------
