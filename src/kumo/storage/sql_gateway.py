@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from kumo.gateway.log_query import Condition, LogQuery
+from kumo.gateway.rollups import ADDED_COLUMNS, GRAINS, ROLLUP_COLUMNS, Rollup, rollup_rows
 
 _LOG_COLUMNS = (
     "id, created_at, provider, model, model_type, path, status_code, success, cached, duration, tokens_in, "
@@ -86,6 +87,12 @@ def _log_row(r, clean) -> tuple:
         len(r.request_body or b""), len(r.response_body or b""), r.feedback, r.score))
 
 
+_ROLLUP_UPSERT = (
+    f"INSERT INTO gateway_rollups ({', '.join(ROLLUP_COLUMNS)}) VALUES ({', '.join('?' * len(ROLLUP_COLUMNS))})"
+    " ON CONFLICT (account, gateway, grain, bucket, provider, model) DO UPDATE SET "
+    + ", ".join(f"{c} = gateway_rollups.{c} + excluded.{c}" for c in ADDED_COLUMNS))
+
+
 class SqlGatewayStore:
     def __init__(self, db):
         self.db = db
@@ -132,6 +139,7 @@ class SqlGatewayStore:
             conn.execute("DELETE FROM gateway_log_bodies WHERE id IN (SELECT id FROM gateway_logs WHERE account = ?"
                          " AND gateway = ?)", (account, gateway_id))
             conn.execute("DELETE FROM gateway_logs WHERE account = ? AND gateway = ?", (account, gateway_id))
+            conn.execute("DELETE FROM gateway_rollups WHERE account = ? AND gateway = ?", (account, gateway_id))
             conn.execute("DELETE FROM gateway_route_versions WHERE route_id IN (SELECT id FROM gateway_routes WHERE "
                          "account = ? AND gateway = ?)", (account, gateway_id))
             conn.execute("DELETE FROM gateway_routes WHERE account = ? AND gateway = ?", (account, gateway_id))
@@ -141,6 +149,7 @@ class SqlGatewayStore:
     def write_logs(self, records, limits):
         """Insert a batch; `limits[(account, gateway)] = (max logs, strategy)` applies retention."""
         clean = _without_nul if self.db.dialect == "postgresql" else _as_is
+        counted = records
         with self.db.transaction() as conn:
             for (account, gateway), (maximum, strategy) in limits.items():
                 batch = [r for r in records if r.account == account and r.gateway == gateway]
@@ -173,16 +182,25 @@ class SqlGatewayStore:
                 [(r.id, r.request_body, r.response_body) for r in records
                  if r.request_body is not None or r.response_body is not None],
             )
+            # every request counts in analytics, logged or not (STOP_INSERTING drops rows, not requests)
+            conn.executemany(_ROLLUP_UPSERT, [tuple(clean(v) for v in row) for row in rollup_rows(counted)])
 
-    def query_logs(self, account, gateway_id, query):
+    def query_logs(self, account, gateway_id, query, totals=True):
+        """A page of logs and the logs API's result_info. `totals=False` skips counting every match (a scan of
+        them all) and tells instead whether a next page exists (`has_more`): what a log explorer pages with."""
         where, args = _where(account, gateway_id, query, self.db.dialect)
         names = [c.strip() for c in _LOG_COLUMNS.split(",")]
         order = f"{query.order_by} {query.direction.upper()}, id {query.direction.upper()}"
         with self.db.reading() as conn:
             rows = conn.execute(
                 f"SELECT {_LOG_COLUMNS} FROM gateway_logs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*args, query.per_page, (query.page - 1) * query.per_page],
+                [*args, query.per_page + (0 if totals else 1), (query.page - 1) * query.per_page],
             ).fetchall()
+            if not totals:
+                more = len(rows) > query.per_page
+                rows = rows[:query.per_page]
+                return [_log_dict(r, names) for r in rows], {"page": query.page, "per_page": query.per_page,
+                                                             "count": len(rows), "has_more": more}
             stats = conn.execute(
                 "SELECT count(*), min(cost), max(cost), min(duration), max(duration), min(tokens_in), max(tokens_in),"
                 f" min(tokens_out), max(tokens_out), min(total_tokens), max(total_tokens) FROM gateway_logs WHERE {where}",
@@ -241,20 +259,21 @@ class SqlGatewayStore:
             conn.executemany("DELETE FROM gateway_logs WHERE id = ?", [(i,) for i in ids])
         return len(ids)
 
-    def analytics(self, account, gateway_id, since, bucket):
-        """Per time bucket ('minute' | 'hour' | 'day') and provider: requests, errors, cache hits, tokens, cost."""
-        # created_at is ISO-8601 text in UTC: a bucket is a prefix of it, the same in every SQL dialect
-        prefix = {"minute": "substr(created_at, 1, 16)", "hour": "substr(created_at, 1, 13) || ':00'",
-                  "day": "substr(created_at, 1, 10)"}[bucket]
+    def rollups(self, account, gateway_id, grain, since, group_by_day=False):
+        """Analytics rows [(bucket, provider, model, Rollup)] from `since` (a bucket label) on. `grain` is 'minute'
+        or 'hour'; `group_by_day` adds hours up into days."""
+        bucket = "substr(bucket, 1, 10)" if group_by_day else "bucket"
+        sums = ", ".join(f"sum({c})" for c in ADDED_COLUMNS)
         with self.db.reading() as conn:
             rows = conn.execute(
-                f"SELECT {prefix} AS b, provider, model, count(*), sum(1 - success), sum(cached),"
-                " coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost), 0),"
-                " avg(CAST(duration AS REAL)) FROM gateway_logs WHERE account = ? AND gateway = ? AND created_at >= ?"
-                " GROUP BY b, provider, model ORDER BY b", (account, gateway_id, since)).fetchall()
-        keys = ["bucket", "provider", "model", "requests", "errors", "cached", "tokens_in", "tokens_out", "cost",
-                "avg_duration"]
-        return [dict(zip(keys, r)) for r in rows]
+                f"SELECT {bucket} AS b, provider, model, {sums} FROM gateway_rollups WHERE account = ? AND gateway = ?"
+                f" AND grain = ? AND bucket >= ? GROUP BY {bucket}, provider, model ORDER BY 1",
+                (account, gateway_id, grain, since[:GRAINS[grain]])).fetchall()
+        out = []
+        for b, provider, model, requests, errors, cached, tin, tout, cost, dsum, *hist in rows:
+            out.append((b, provider, model, Rollup(int(requests), int(errors), int(cached), int(tin), int(tout),
+                                                   float(cost), int(dsum), [int(h) for h in hist])))
+        return out
 
     # ---- dynamic routes ------------------------------------------------------------------------
     def _route(self, conn, row) -> dict[str, Any]:
