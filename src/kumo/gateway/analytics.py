@@ -50,16 +50,20 @@ def gateway_analytics(store, account: str, gateway_id: str, window: str, now: da
     since = start.strftime(_LABEL[grain])
     rows = store.rollups(account, gateway_id, grain, since, group_by_day=daily)
     position = {b: i for i, b in enumerate(buckets)}
-    total = Rollup()
     by_bucket: dict[str, list[Rollup]] = defaultdict(lambda: [Rollup() for _ in buckets])
     by_model: dict[tuple[str, str], Rollup] = defaultdict(Rollup)
-    per_bucket = [Rollup() for _ in buckets]
     for bucket, provider, model, rollup in rows:
         i = position.get(bucket)
         if i is None:
             continue
-        total.add(rollup)
         by_bucket[provider][i].add(rollup)
         by_model[(provider, model)].add(rollup)
-        per_bucket[i].add(rollup)
+    per_bucket = [Rollup() for _ in buckets]
+    for series in by_bucket.values():
+        for i, rollup in enumerate(series):
+            if rollup.requests:
+                per_bucket[i].add(rollup)
+    total = Rollup()
+    for rollup in by_model.values():
+        total.add(rollup)
     return Analytics(window, buckets, total, dict(by_bucket), dict(by_model), per_bucket)

@@ -42,7 +42,10 @@ class Rollup:
         self.tokens_out += other.tokens_out
         self.cost += other.cost
         self.duration_sum += other.duration_sum
-        self.histogram = [a + b for a, b in zip(self.histogram, other.histogram)]
+        mine = self.histogram
+        for i, count in enumerate(other.histogram):
+            if count:
+                mine[i] += count
 
     def percentile(self, q: float) -> float | None:
         """The q-th quantile (0..1) of latency in ms, None without requests."""

@@ -107,9 +107,11 @@ class GatewayService:
         self.get(account, gateway_id)
         return gateway_analytics(self.store, account, gateway_id, window)
 
-    def logs(self, account: str, gateway_id: str, query: Any, totals: bool = True) -> tuple[list[dict], dict]:
+    def explore_logs(self, account: str, gateway_id: str, query: Any, before: tuple[str, str] | None = None
+                     ) -> tuple[list[dict], dict[str, Any]]:
+        """The log explorer's step: newest first from the `before` cursor, a bounded number of logs looked at."""
         self.get(account, gateway_id)
-        return self.store.query_logs(account, gateway_id, query, totals=totals)
+        return self.store.explore_logs(account, gateway_id, query, before)
 
     def log(self, account: str, gateway_id: str, log_id: str) -> dict[str, Any]:
         item = self.store.get_log(account, gateway_id, log_id)

@@ -185,22 +185,15 @@ class SqlGatewayStore:
             # every request counts in analytics, logged or not (STOP_INSERTING drops rows, not requests)
             conn.executemany(_ROLLUP_UPSERT, [tuple(clean(v) for v in row) for row in rollup_rows(counted)])
 
-    def query_logs(self, account, gateway_id, query, totals=True):
-        """A page of logs and the logs API's result_info. `totals=False` skips counting every match (a scan of
-        them all) and tells instead whether a next page exists (`has_more`): what a log explorer pages with."""
+    def query_logs(self, account, gateway_id, query):
         where, args = _where(account, gateway_id, query, self.db.dialect)
         names = [c.strip() for c in _LOG_COLUMNS.split(",")]
         order = f"{query.order_by} {query.direction.upper()}, id {query.direction.upper()}"
         with self.db.reading() as conn:
             rows = conn.execute(
                 f"SELECT {_LOG_COLUMNS} FROM gateway_logs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*args, query.per_page + (0 if totals else 1), (query.page - 1) * query.per_page],
+                [*args, query.per_page, (query.page - 1) * query.per_page],
             ).fetchall()
-            if not totals:
-                more = len(rows) > query.per_page
-                rows = rows[:query.per_page]
-                return [_log_dict(r, names) for r in rows], {"page": query.page, "per_page": query.per_page,
-                                                             "count": len(rows), "has_more": more}
             stats = conn.execute(
                 "SELECT count(*), min(cost), max(cost), min(duration), max(duration), min(tokens_in), max(tokens_in),"
                 f" min(tokens_out), max(tokens_out), min(total_tokens), max(total_tokens) FROM gateway_logs WHERE {where}",
@@ -211,6 +204,33 @@ class SqlGatewayStore:
         info = {k: (v if v is not None else 0) for k, v in zip(keys, stats)}
         info.update(page=query.page, per_page=query.per_page, count=len(rows))
         return [_log_dict(r, names) for r in rows], info
+
+    def explore_logs(self, account, gateway_id, query, before=None, scan=20_000):
+        """Newest first, paged by a (created_at, id) cursor, looking at no more than the `scan` newest logs before
+        the cursor: a filter that matches rarely costs one bounded step, never a scan of every log. Returns
+        (rows, info): `next` is the cursor of the following step and `partial` says this step stopped at its
+        budget (older logs remain to search) rather than at a full page."""
+        where, args = _where(account, gateway_id, query, self.db.dialect)
+        names = [c.strip() for c in _LOG_COLUMNS.split(",")]
+        window, window_args = "account = ? AND gateway = ?", [account, gateway_id]
+        if before is not None:
+            older = " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            where, window = where + older, window + older
+            args, window_args = [*args, before[0], before[0], before[1]], [*window_args, before[0], before[0], before[1]]
+        with self.db.reading() as conn:
+            floor = conn.execute(f"SELECT created_at FROM gateway_logs WHERE {window} ORDER BY created_at DESC "
+                                 "LIMIT 1 OFFSET ?", [*window_args, scan]).fetchone()
+            if floor is not None:
+                where += " AND created_at > ?"
+                args.append(floor[0])
+            rows = conn.execute(f"SELECT {_LOG_COLUMNS} FROM gateway_logs WHERE {where} ORDER BY created_at DESC, "
+                                "id DESC LIMIT ?", [*args, query.per_page + 1]).fetchall()
+        items = [_log_dict(r, names) for r in rows[:query.per_page]]
+        if len(rows) > query.per_page:
+            return items, {"next": (items[-1]["created_at"], items[-1]["id"]), "partial": False}
+        if floor is not None:  # "~" sorts after every ULID: the next step starts with the logs at `floor`
+            return items, {"next": (floor[0], "~"), "partial": True, "searched_to": floor[0]}
+        return items, {"next": None, "partial": False}
 
     def get_log(self, account, gateway_id, log_id):
         names = [c.strip() for c in (_LOG_COLUMNS + ", " + _DETAIL_COLUMNS).split(",")]

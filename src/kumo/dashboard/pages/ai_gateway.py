@@ -168,9 +168,9 @@ def _filters(params: Any) -> dict[str, str]:
     return {k: str(params.get(k) or "").strip() for k in FILTER_FIELDS}
 
 
-def _log_query(filters: dict[str, str], page: int, after: str | None = None):
+def _log_query(filters: dict[str, str], after: str | None = None):
     """The explorer's fields as the logs API's parameters, parsed by the API's own parser."""
-    pairs: list[tuple[str, str]] = [("page", str(page)), ("per_page", str(PER_PAGE))]
+    pairs: list[tuple[str, str]] = [("per_page", str(PER_PAGE))]
     triples: list[tuple[str, str, str]] = []
     status = filters["status"]
     if status in ("errors", "success"):
@@ -194,22 +194,24 @@ def _log_query(filters: dict[str, str], page: int, after: str | None = None):
 
 
 @router.get("/{gateway_id}/logs")
-async def logs(request: Request, account_id: str, gateway_id: str, page: int = 1, log: str | None = None,
-               visitor: Visitor = Depends(signed_in)) -> Response:
+async def logs(request: Request, account_id: str, gateway_id: str, before: str | None = None,
+               before_id: str | None = None, log: str | None = None, visitor: Visitor = Depends(signed_in)) -> Response:
     service = _gateways(request)
     filters = _filters(request.query_params)
-    page = max(1, min(page, 1_000_000))
+    cursor = (before, before_id or "~") if before else None
     await _flushed(request)
     error = None
     try:
-        items, info = await blocking(service.logs, account_id, gateway_id, _log_query(filters, page), False)
+        items, info = await blocking(service.explore_logs, account_id, gateway_id, _log_query(filters), cursor)
     except InvalidRequest as exc:
-        items, info, error = [], {"has_more": False}, exc.message
+        items, info, error = [], {"next": None}, exc.message
     detail = await _detail(request, account_id, gateway_id, log) if log else None
     query = {k: v for k, v in filters.items() if v}
+    here = {**query, **({"before": before, "before_id": before_id or "~"} if before else {})}
+    older = urlencode({**query, "before": info["next"][0], "before_id": info["next"][1]}) if info.get("next") else None
     return render(request, "gateway/logs.html", visitor, gateway_id=gateway_id, items=items, filters=filters,
-                  page=page, has_more=info.get("has_more"), detail=detail, error=error, tab="logs",
-                  query=urlencode(query), page_query=urlencode({**query, "page": page}))
+                  detail=detail, error=error, tab="logs", query=urlencode(query), page_query=urlencode(here),
+                  older=older, partial=info.get("partial"), searched_to=info.get("searched_to"), paged=bool(before))
 
 
 async def _detail(request: Request, account_id: str, gateway_id: str, log_id: str) -> dict[str, Any]:
@@ -243,7 +245,7 @@ async def tail(request: Request, account_id: str, gateway_id: str, after: str | 
     filters = _filters(request.query_params)
     await _flushed(request)
     try:
-        items, _ = await blocking(_gateways(request).logs, account_id, gateway_id, _log_query(filters, 1, after), False)
+        items, _ = await blocking(_gateways(request).explore_logs, account_id, gateway_id, _log_query(filters, after))
     except InvalidRequest as exc:
         return HTMLResponse(f"<tr><td colspan='9' class='error'>{exc.message}</td></tr>", status_code=400)
     query = urlencode({k: v for k, v in filters.items() if v})
@@ -263,6 +265,6 @@ async def annotate(request: Request, account_id: str, gateway_id: str, log_id: s
     except ValueError:
         raise InvalidRequest("feedback is -1, 0 or 1 and score a number from 0 to 100") from None
     await blocking(_gateways(request).annotate_log, account_id, gateway_id, log_id, body)
-    kept = {k: v for k, v in parse_qsl(back) if k in FILTER_FIELDS or k == "page"}  # the explorer as it was
+    kept = {k: v for k, v in parse_qsl(back) if k in FILTER_FIELDS or k in ("before", "before_id")}  # as it was
     target = f"/dashboard/{account_id}/ai-gateway/{gateway_id}/logs?" + urlencode({**kept, "log": log_id})
     return RedirectResponse(target, status_code=303)
