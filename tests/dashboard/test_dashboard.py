@@ -42,3 +42,20 @@ def test_analytics_count_every_request_and_outlive_deleted_logs(gw_server, admin
             assert _stat(html, "total-requests") == "7", window
         other = client.get(f"/dashboard/{acct}-other/ai-gateway")
         assert other.status_code == 200 and "No gateways yet" in other.text  # accounts never see each other's
+
+
+def test_names_from_requests_are_shown_as_text_never_markup(gw_server, admin, acct):
+    make_gateway(admin, "xss")
+    evil = '<img src=x onerror="alert(1)">'
+    httpx.post(f"{gw_server.url}/v1/{acct}/xss/openai/chat/completions", headers={"authorization": "Bearer k"},
+               json={"model": evil, "messages": [{"role": "user", "content": evil}]})
+    with httpx.Client(base_url=gw_server.url, headers={"origin": gw_server.url}, timeout=60) as client:
+        _sign_in(client, acct)
+        for path in ("", "/logs"):
+            html = client.get(f"/dashboard/{acct}/ai-gateway/xss{path}", params={"window": "1h"}).text
+            assert "&lt;img src=x" in html and "<img src=x" not in html, path
+        log_id = re.search(r"log=([0-9A-Z]{26})", client.get(f"/dashboard/{acct}/ai-gateway/xss/logs").text).group(1)
+        detail = client.get(f"/dashboard/{acct}/ai-gateway/xss/logs", params={"log": log_id}).text
+        assert "<img src=x" not in detail and "onerror" in detail
+        tail = client.get(f"/dashboard/{acct}/ai-gateway/xss/logs-tail", params={"after": evil})
+        assert tail.status_code == 400 and "<img" not in tail.text

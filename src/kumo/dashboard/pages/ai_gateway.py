@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from html import escape
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -247,7 +248,7 @@ async def tail(request: Request, account_id: str, gateway_id: str, after: str | 
     try:
         items, _ = await blocking(_gateways(request).explore_logs, account_id, gateway_id, _log_query(filters, after))
     except InvalidRequest as exc:
-        return HTMLResponse(f"<tr><td colspan='9' class='error'>{exc.message}</td></tr>", status_code=400)
+        return HTMLResponse(f"<tr><td colspan='9' class='error'>{escape(exc.message)}</td></tr>", status_code=400)
     query = urlencode({k: v for k, v in filters.items() if v})
     html = environment().get_template("gateway/log_rows.html").render(
         visitor=visitor, gateway_id=gateway_id, items=items, page_query=query, detail=None)
