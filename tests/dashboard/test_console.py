@@ -69,15 +69,18 @@ def test_analytics_change_after_requests(console, api, page):
     for i in range(4):
         assert _chat(console.url, account, "prod", f"hello {i}").status_code == 200
     assert _chat(console.url, account, "prod", "broken", fail=True).status_code == 400
+    assert httpx.post(f"{console.url}/v1/{account}/prod/anthropic/v1/messages", headers={"x-api-key": "k"},
+                      json={"model": "claude-3-5-haiku-latest", "max_tokens": 5, "messages": []}).status_code == 200
     page.reload()
-    expect(page.locator("#total-requests")).to_have_text("5")
+    expect(page.locator("#total-requests")).to_have_text("6")
     expect(page.locator("#total-errors")).to_have_text("1")
     assert page.locator("svg[role=img]").count() == 5
     expect(page.get_by_role("cell", name="gpt-4o-mini")).to_be_visible()  # the by-model table
+    expect(page.get_by_role("cell", name="claude-3-5-haiku-latest")).to_be_visible()
+    screenshot(page, "gateway-analytics")
     for window in ("24h", "7d", "30d"):
         page.get_by_role("link", name=f"Last {window}").click()
-        expect(page.locator("#total-requests")).to_have_text("5")
-    screenshot(page, "gateway-analytics")
+        expect(page.locator("#total-requests")).to_have_text("6")
 
 
 def test_filter_logs_open_one_and_give_feedback(console, api, page):
@@ -174,6 +177,7 @@ def test_create_an_index_add_texts_and_query_it(console, page):
     page.get_by_label("Text (embedded, then searched)").fill("what do felines do all day?")
     page.get_by_role("button", name="Query").click()
     expect(page.locator("#matches tbody tr").first).to_contain_text("Cats sleep")
+    screenshot(page, "vectorize-index")
     page.get_by_label("Metadata filter (JSON)").fill('{"lang": {"$eq": "fr"}}')
     page.get_by_role("button", name="Query").click()
     expect(page.locator("#matches tbody tr")).to_have_count(1)
@@ -181,7 +185,6 @@ def test_create_an_index_add_texts_and_query_it(console, page):
     page.get_by_label("Metadata filter (JSON)").fill("{not json")
     page.get_by_role("button", name="Query").click()
     expect(page.locator("#q-filter-error")).to_contain_text("must be JSON")
-    screenshot(page, "vectorize-index")
 
 
 def test_ask_an_ai_search_instance_and_see_the_sources(console, page):
