@@ -256,3 +256,42 @@ def test_a_cross_site_post_is_refused(console, api, page, attacker):
     assert "refused" in page.content().lower() or "not signed in" in page.content().lower()
     gateway = api.get(f"/client/v4/accounts/{account}/ai-gateway/gateways/target").json()["result"]
     assert gateway["cache_ttl"] in (None, 0)  # nothing changed
+
+
+def test_speech_upload_in_the_playground(console, page, tmp_path):
+    from tests.ai.conftest import asset
+
+    account = _account()
+    sign_in(page, console.url, account)
+    page.goto(f"{console.url}/dashboard/{account}/workers-ai/playground")
+    audio = tmp_path / "beckett.wav"
+    audio.write_bytes(asset("beckett.wav"))
+    page.get_by_label("Audio file").set_input_files(str(audio))
+    page.get_by_role("button", name="Transcribe").click()
+    expect(page.locator("#transcript")).to_contain_text(re.compile("fail", re.I), timeout=60_000)
+
+
+LABELLED = """() => Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea, button'))
+    .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
+    .map(el => el.outerHTML)"""
+
+
+def test_every_control_has_a_name_and_keyboard_reaches_the_navigation(console, api, page):
+    account = _account()
+    _make_gateway(api, account, "a11y")
+    _chat(console.url, account, "a11y", "hi")
+    sign_in(page, console.url, account)
+    base = f"{console.url}/dashboard/{account}"
+    for path in ("", "/ai-gateway", "/ai-gateway/a11y", "/ai-gateway/a11y/logs", "/ai-gateway/a11y/settings",
+                 "/workers-ai", "/workers-ai/playground", "/vectorize", "/ai-search"):
+        page.goto(base + path)
+        assert page.evaluate(LABELLED) == [], path
+        assert page.locator("h1").count() == 1, path
+    page.goto(base)
+    page.keyboard.press("Tab")  # the first stop is the skip link, then the navigation
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{base}/ai-gateway")
