@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--data-dir", help="reuse a data dir filled by an earlier run")
     args = parser.parse_args()
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="kumo-dash-bench-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
     if args.database_url:
         env["KUMO_DATABASE_URL"] = args.database_url

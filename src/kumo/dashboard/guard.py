@@ -103,7 +103,9 @@ def render_error(request: Request, message: str, status: int) -> Response:
     from kumo.dashboard.templating import render  # templating imports the page registry, which imports this
 
     found = current_session(request)
-    return with_security_headers(render(request, "error.html", None, status=status, code=status, message=message,
+    account = request.path_params.get("account_id")
+    visitor = Visitor(found[0], found[1], account) if found and account and found[1].allows(account) else None
+    return with_security_headers(render(request, "error.html", visitor, status=status, code=status, message=message,
                                         signed_in=found is not None))
 
 

@@ -205,7 +205,7 @@ class SqlGatewayStore:
         info.update(page=query.page, per_page=query.per_page, count=len(rows))
         return [_log_dict(r, names) for r in rows], info
 
-    def explore_logs(self, account, gateway_id, query, before=None, scan=20_000):
+    def explore_logs(self, account, gateway_id, query, before=None, scan=10_000):
         """Newest first, paged by a (created_at, id) cursor, looking at no more than the `scan` newest logs before
         the cursor: a filter that matches rarely costs one bounded step, never a scan of every log. Returns
         (rows, info): `next` is the cursor of the following step and `partial` says this step stopped at its
@@ -214,7 +214,8 @@ class SqlGatewayStore:
         names = [c.strip() for c in _LOG_COLUMNS.split(",")]
         window, window_args = "account = ? AND gateway = ?", [account, gateway_id]
         if before is not None:
-            older = " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            # `created_at <= ?` on its own gives both engines an index range; the OR alone makes PostgreSQL scan
+            older = " AND created_at <= ? AND (created_at < ? OR id < ?)"
             where, window = where + older, window + older
             args, window_args = [*args, before[0], before[0], before[1]], [*window_args, before[0], before[0], before[1]]
         with self.db.reading() as conn:
@@ -282,17 +283,21 @@ class SqlGatewayStore:
     def rollups(self, account, gateway_id, grain, since, group_by_day=False):
         """Analytics rows [(bucket, provider, model, Rollup)] from `since` (a bucket label) on. `grain` is 'minute'
         or 'hour'; `group_by_day` adds hours up into days."""
-        bucket = "substr(bucket, 1, 10)" if group_by_day else "bucket"
-        sums = ", ".join(f"sum({c})" for c in ADDED_COLUMNS)
+        columns = ", ".join(ADDED_COLUMNS)
+        where = "account = ? AND gateway = ? AND grain = ? AND bucket >= ?"
+        if group_by_day:
+            # integer sums cast back from PostgreSQL's numeric: Decimals cost more to read than the query takes
+            sums = ", ".join("sum(cost)" if c == "cost" else f"CAST(sum({c}) AS BIGINT)" for c in ADDED_COLUMNS)
+            sql = (f"SELECT substr(bucket, 1, 10) AS b, provider, model, {sums} FROM gateway_rollups WHERE {where}"
+                   " GROUP BY substr(bucket, 1, 10), provider, model")
+        else:  # one row per (bucket, provider, model) already: summing would only cost time
+            sql = f"SELECT bucket, provider, model, {columns} FROM gateway_rollups WHERE {where}"
         with self.db.reading() as conn:
-            rows = conn.execute(
-                f"SELECT {bucket} AS b, provider, model, {sums} FROM gateway_rollups WHERE account = ? AND gateway = ?"
-                f" AND grain = ? AND bucket >= ? GROUP BY {bucket}, provider, model ORDER BY 1",
-                (account, gateway_id, grain, since[:GRAINS[grain]])).fetchall()
+            rows = conn.execute(sql, (account, gateway_id, grain, since[:GRAINS[grain]])).fetchall()
         out = []
         for b, provider, model, requests, errors, cached, tin, tout, cost, dsum, *hist in rows:
             out.append((b, provider, model, Rollup(int(requests), int(errors), int(cached), int(tin), int(tout),
-                                                   float(cost), int(dsum), [int(h) for h in hist])))
+                                                   float(cost), int(dsum), list(hist))))
         return out
 
     # ---- dynamic routes ------------------------------------------------------------------------
