@@ -187,21 +187,31 @@ def test_create_an_index_add_texts_and_query_it(console, page):
     expect(page.locator("#q-filter-error")).to_contain_text("must be JSON")
 
 
-def test_ask_an_ai_search_instance_and_see_the_sources(console, page):
+def test_ask_an_ai_search_instance_and_see_the_sources(console, page, tmp_path):
     from cloudflare import Cloudflare
 
     account = _account()
-    cf = Cloudflare(api_token=ADMIN_TOKEN, base_url=console.url + "/client/v4", max_retries=0)
-    cf.aisearch.namespaces.instances.create("default", account_id=account, id="pets")
-    for key, text in (("cats.md", b"# Cats\n\nCats sleep for about fifteen hours every day."),
-                      ("rockets.md", b"# Rockets\n\nRockets burn kerosene with liquid oxygen.")):
-        cf.aisearch.namespaces.instances.items.upload("pets", account_id=account, name="default",
-                                                      file={"file": (key, text), "wait_for_completion": True})
-    cf.close()
     sign_in(page, console.url, account)
+    page.goto(f"{console.url}/dashboard/{account}/ai-search")
+    page.get_by_label("Instance id").fill("pets")
+    page.get_by_role("button", name="Create").click()
+    expect(page).to_have_url(f"{console.url}/dashboard/{account}/ai-search/default/pets")
+    cats = tmp_path / "cats.md"
+    cats.write_text("# Cats\n\nCats sleep for about fifteen hours every day.")
+    page.get_by_label("Upload a file").set_input_files(str(cats))
+    page.get_by_role("button", name="Upload and index").click()
+    expect(page.get_by_role("status")).to_contain_text("cats.md: completed", timeout=60_000)
+    cf = Cloudflare(api_token=ADMIN_TOKEN, base_url=console.url + "/client/v4", max_retries=0)
+    cf.aisearch.namespaces.instances.items.upload("pets", account_id=account, name="default", file={
+        "file": ("rockets.md", b"# Rockets\n\nRockets burn kerosene with liquid oxygen."), "wait_for_completion": True})
+    cf.close()
     page.goto(f"{console.url}/dashboard/{account}/ai-search")
     page.get_by_role("link", name="pets").click()
     expect(page.locator("#items tbody tr")).to_have_count(2)
+    page.get_by_label("Upload a file").set_input_files({"name": "notes.exe", "mimeType": "application/octet-stream",
+                                                        "buffer": b"MZ"})
+    page.get_by_role("button", name="Upload and index").click()
+    expect(page.locator("#item-error")).to_be_visible()  # refused, next to the field
     page.get_by_label("Question").fill("How long do cats sleep every day?")
     page.get_by_role("button", name="Run").click()
     expect(page.locator("#answer")).not_to_be_empty(timeout=60_000)

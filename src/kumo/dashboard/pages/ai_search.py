@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from kumo.api.routing import blocking, platform_of
 from kumo.dashboard.guard import Visitor, checked_post, signed_in
@@ -17,6 +18,7 @@ from kumo.errors import InvalidRequest, KumoError
 router = page_router("ai-search")
 PAGE = Page("ai-search", "AI Search", router, "Instances, items, sync jobs and a search playground")
 ITEMS_PAGE = 25
+UPLOAD_LIMIT = 100 * 1024 * 1024  # as the API's
 
 
 def _aisearch(request: Request):
@@ -25,8 +27,24 @@ def _aisearch(request: Request):
 
 @router.get("")
 async def instances(request: Request, account_id: str, visitor: Visitor = Depends(signed_in)) -> Response:
-    rows = await blocking(_aisearch(request).list_instances, account_id, None)
-    return render(request, "ai_search/list.html", visitor, instances=rows)
+    return await _list(request, visitor)
+
+
+async def _list(request: Request, visitor: Visitor, status: int = 200, error: str | None = None,
+                new_id: str = "") -> Response:
+    rows = await blocking(_aisearch(request).list_instances, visitor.account, None)
+    return render(request, "ai_search/list.html", visitor, status=status, instances=rows, error=error, new_id=new_id)
+
+
+@router.post("")
+async def create(request: Request, account_id: str, visitor: Visitor = Depends(checked_post)) -> Response:
+    """An instance with kumo's defaults (files uploaded here, the default embedding and chat models)."""
+    new_id = str((await request.form()).get("id") or "").strip()
+    try:
+        await _aisearch(request).create_instance(account_id, "default", {"id": new_id})
+    except KumoError as exc:
+        return await _list(request, visitor, exc.status, exc.message, new_id)
+    return RedirectResponse(f"/dashboard/{account_id}/ai-search/default/{new_id}", status_code=303)
 
 
 @router.get("/{namespace}/{instance_id}")
@@ -57,6 +75,24 @@ async def sync(request: Request, account_id: str, namespace: str, instance_id: s
     record = await blocking(service.instance, account_id, namespace, instance_id)
     await service.jobs.start_job(record, "user", "started from the dashboard")
     return RedirectResponse(f"/dashboard/{account_id}/ai-search/{namespace}/{instance_id}", status_code=303)
+
+
+@router.post("/{namespace}/{instance_id}/items")
+async def upload(request: Request, account_id: str, namespace: str, instance_id: str,
+                 visitor: Visitor = Depends(checked_post)) -> Response:
+    """A file indexed before the page answers, so its status (or error) shows at once."""
+    service = _aisearch(request)
+    form = await request.form(max_part_size=UPLOAD_LIMIT)
+    part = form.get("file")
+    try:
+        if not isinstance(part, UploadFile) or not part.filename:
+            raise InvalidRequest("Choose a file to upload.")
+        record = await blocking(service.instance, account_id, namespace, instance_id)
+        item = await service.items.upload(record, part.filename, await part.read(), None, True)
+    except KumoError as exc:
+        return await _instance(request, visitor, namespace, instance_id, status=exc.status, upload_error=exc.message)
+    return await _instance(request, visitor, namespace, instance_id,
+                           notice=f"{item['key']}: {item['status']}" + (f" ({item['error']})" if item.get("error") else ""))
 
 
 @router.post("/{namespace}/{instance_id}/ask")
