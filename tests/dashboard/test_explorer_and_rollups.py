@@ -67,3 +67,21 @@ def test_rollups_count_and_percentiles(tmp_path):
     for window in ("24h", "7d", "30d"):
         assert gateway_analytics(store, "a", "g", window).total.requests == 40
     store.close()
+
+
+def test_session_keys_are_made_once_and_sign_what_they_issue(tmp_path):
+    import os
+    import stat
+
+    from kumo.dashboard.session import SessionKeys
+
+    first, second = SessionKeys.load(None, tmp_path), SessionKeys.load(None, tmp_path)
+    cookie, session = first.issue("dev")
+    assert second.read(cookie) == session  # the same key from the file, as after a restart
+    assert stat.S_IMODE(os.stat(tmp_path / "dashboard-secret").st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["dashboard-secret"]
+    payload, mac = cookie.split(".")
+    forged = ("A" if mac[0] != "A" else "B") + mac[1:]
+    assert second.read(payload + "." + forged) is None  # a changed signature
+    assert second.read(cookie, now=session.expires + 1) is None  # expired
+    assert SessionKeys.load("configured", tmp_path).read(cookie) is None  # another key

@@ -48,16 +48,23 @@ class SessionKeys:
         if configured:
             return cls(configured.encode())
         path = data_dir / "dashboard-secret"
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return cls(path.read_bytes())
-        secret = secrets.token_bytes(32)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secret)
-            f.flush()
-            os.fsync(f.fileno())
-        return cls(secret)
+        if not path.exists():
+            # written whole under another name, then linked into place: a reader never sees a half-written key,
+            # and of two first starts racing, both end up with the one that was linked first
+            draft = path.with_name(f".dashboard-secret.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(secrets.token_bytes(32))
+                    f.flush()
+                    os.fsync(f.fileno())
+                try:
+                    os.link(draft, path)
+                except FileExistsError:
+                    pass
+            finally:
+                draft.unlink(missing_ok=True)
+        return cls(path.read_bytes())
 
     def fingerprint(self, token: str) -> str:
         return hmac.new(self._fingerprint, token.encode(), hashlib.sha256).hexdigest()[:32]
