@@ -67,6 +67,16 @@ def test_posts_need_the_csrf_token_and_this_origin(console):
     assert r.status_code == 403 and "set-cookie" not in r.headers
 
 
+def test_home_opens_the_accounts_a_token_may_use(console):
+    with _signed_in(console.url, TEAM_TOKEN, "team-b") as client:
+        assert client.get("/dashboard").headers["location"] == "/dashboard/team-a"  # its first account
+    with _signed_in(console.url, ADMIN_TOKEN, "x") as client:
+        page = client.get("/dashboard")
+        assert page.status_code == 200 and 'name="account"' in page.text  # every account: name one
+        assert client.get("/dashboard", params={"account": "y"}).headers["location"] == "/dashboard/y"
+    assert httpx.get(f"{console.url}/dashboard").headers["location"] == "/dashboard/sign-in"
+
+
 def test_sign_in_never_redirects_elsewhere(console):
     r = httpx.post(f"{console.url}/dashboard/sign-in", headers={"origin": console.url},
                    data={"token": ADMIN_TOKEN, "account": "a", "next": "//evil.example/x"})

@@ -89,12 +89,16 @@ async def sign_out(request: Request, visitor: Visitor = Depends(checked_post)) -
 
 
 @router.get("", include_in_schema=False)
-async def home(request: Request) -> Response:
+async def home(request: Request, account: str = "") -> Response:
+    """Signed in: the account asked for (`?account=`), the token's first account, or a field to name one."""
     found = current_session(request)
     if found is None:
         return RedirectResponse("/dashboard/sign-in", status_code=303)
-    accounts = found[1].accounts
-    return RedirectResponse(f"/dashboard/{accounts[0]}" if accounts else "/dashboard/sign-in", status_code=303)
+    grant = found[1]
+    account = account.strip() or (grant.accounts[0] if grant.accounts else "")
+    if account and "/" not in account and grant.allows(account):
+        return RedirectResponse(f"/dashboard/{account}", status_code=303)
+    return render(request, "choose_account.html", None, account=account, refused=bool(account))
 
 
 @router.get("/{account_id}/switch", include_in_schema=False)
