@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     gateway_key_encryption_key: str | None = Field(default=None, repr=False)
     gateway_key_encryption_key_file: Path | None = None
     upstreams: dict[str, str] = Field(default_factory=dict)  # provider slug -> base URL (also KUMO_UPSTREAM_<SLUG>)
+    # Dashboard: the key its session cookies are signed with; nodes behind one address need the same one
+    # [default: a random key kept in <data_dir>/dashboard-secret]
+    dashboard_secret: str | None = Field(default=None, repr=False)
 
     def upstream_overrides(self) -> dict[str, str]:
         """`[upstreams]` from kumo.toml, then `KUMO_UPSTREAM_<SLUG>` (slug upper-cased, '-' -> '_')."""

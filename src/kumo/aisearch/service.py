@@ -262,6 +262,21 @@ class AiSearchService:
         out.update(engine=engine, last_activity=record.last_activity, degraded=False)
         return out
 
+    def list_jobs(self, account: str, namespace: str, instance_id: str, offset: int, limit: int
+                  ) -> tuple[list[dict[str, Any]], int]:
+        """An instance's sync jobs, newest first as stored, with `progress` {done, total} while one runs here."""
+        record = self.instance(account, namespace, instance_id)
+        jobs, total = self.store.list_jobs(record.pk, offset, limit)
+        out = []
+        for job in jobs:
+            item = {"id": job.id, "source": job.source, "description": job.description, "started_at": job.started_at,
+                    "ended_at": job.ended_at, "end_reason": job.end_reason, "last_seen_at": job.last_seen_at}
+            run = self.jobs.runs.get(job.pk)
+            if run is not None and job.ended_at is None:
+                item["progress"] = {"done": run.done, "total": run.total}
+            out.append(item)
+        return out, total
+
     # ---- search and chat ------------------------------------------------------------------------------
     async def _retrieve(self, record: InstanceRecord, body: dict[str, Any], query: str) -> tuple[list, str]:
         options = body.get("ai_search_options")

@@ -148,26 +148,7 @@ async def log_response(request: Request, account_id: str, gateway_id: str, log_i
 
 @router.patch("/{gateway_id}/logs/{log_id}")
 async def patch_log(request: Request, account_id: str, gateway_id: str, log_id: str) -> JSONResponse:
-    await _log(request, account_id, gateway_id, log_id)
+    await _flushed(request)
     body = await read_json(request)
-    if not isinstance(body, dict):
-        raise InvalidRequest("send {feedback, score, metadata}")
-    changes: dict[str, Any] = {}
-    if "feedback" in body:
-        feedback = body["feedback"]
-        if feedback is not None and (isinstance(feedback, bool) or feedback not in (-1, 0, 1)):
-            raise InvalidRequest("`feedback` must be -1, 0, 1 or null")
-        changes["feedback"] = int(feedback) if feedback is not None else None
-    if "score" in body:
-        score = body["score"]
-        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 100):
-            raise InvalidRequest("`score` must be a number from 0 to 100, or null")
-        changes["score"] = score
-    if "metadata" in body:
-        metadata = body["metadata"]
-        if metadata is not None and (not isinstance(metadata, dict) or
-                                     not all(isinstance(v, (str, int, float, bool)) for v in metadata.values())):
-            raise InvalidRequest("`metadata` must be an object of string, number or boolean values")
-        changes["metadata"] = metadata
-    await blocking(_service(request).store.patch_log, account_id, gateway_id, log_id, changes)
+    await blocking(_service(request).annotate_log, account_id, gateway_id, log_id, body)
     return ok({})

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from kumo.errors import InvalidRequest, NotFound, ServiceUnavailable
+from kumo.gateway.analytics import Analytics, gateway_analytics
 from kumo.gateway.errors import GATEWAY_NOT_FOUND, UNAUTHORIZED, GatewayError
 from kumo.gateway.model import validate_id, validate_settings
 from kumo.gateway.store import GatewayStore
@@ -19,6 +20,7 @@ DEFAULT_SETTINGS = {
     "rate_limiting_limit": None, "rate_limiting_technique": None,
 }
 GATEWAY_NOT_FOUND_API = 7002  # management API: kumo's code for a missing gateway
+LOG_NOT_FOUND = 7004  # kumo's code
 
 
 def _now() -> str:
@@ -113,3 +115,48 @@ class GatewayService:
         if gateway.get("log_management"):
             return int(gateway["log_management"]), gateway.get("log_management_strategy") or "STOP_INSERTING"
         return None
+
+    # ---- logs and analytics (the logs API and the dashboard) ---------------------------------------------
+    def analytics(self, account: str, gateway_id: str, window: str) -> Analytics:
+        self.get(account, gateway_id)
+        return gateway_analytics(self.store, account, gateway_id, window)
+
+    def explore_logs(self, account: str, gateway_id: str, query: Any, before: tuple[str, str] | None = None
+                     ) -> tuple[list[dict], dict[str, Any]]:
+        """The log explorer's step: newest first from the `before` cursor, a bounded number of logs looked at."""
+        self.get(account, gateway_id)
+        return self.store.explore_logs(account, gateway_id, query, before)
+
+    def log(self, account: str, gateway_id: str, log_id: str) -> dict[str, Any]:
+        item = self.store.get_log(account, gateway_id, log_id)
+        if item is None:
+            raise NotFound(f"no log {log_id!r} in gateway {gateway_id!r}", code=LOG_NOT_FOUND)
+        return item
+
+    def log_body(self, account: str, gateway_id: str, log_id: str, which: str) -> bytes | None:
+        return self.store.log_body(account, gateway_id, log_id, which)
+
+    def annotate_log(self, account: str, gateway_id: str, log_id: str, body: Any) -> None:
+        """Set a log's feedback (-1, 0, 1), score (0-100) and metadata; each may be null to clear it."""
+        self.log(account, gateway_id, log_id)
+        if not isinstance(body, dict):
+            raise InvalidRequest("send {feedback, score, metadata}")
+        changes: dict[str, Any] = {}
+        if "feedback" in body:
+            feedback = body["feedback"]
+            if feedback is not None and (isinstance(feedback, bool) or feedback not in (-1, 0, 1)):
+                raise InvalidRequest("`feedback` must be -1, 0, 1 or null")
+            changes["feedback"] = int(feedback) if feedback is not None else None
+        if "score" in body:
+            score = body["score"]
+            if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
+                                      or not 0 <= score <= 100):
+                raise InvalidRequest("`score` must be a number from 0 to 100, or null")
+            changes["score"] = score
+        if "metadata" in body:
+            metadata = body["metadata"]
+            if metadata is not None and (not isinstance(metadata, dict) or
+                                         not all(isinstance(v, (str, int, float, bool)) for v in metadata.values())):
+                raise InvalidRequest("`metadata` must be an object of string, number or boolean values")
+            changes["metadata"] = metadata
+        self.store.patch_log(account, gateway_id, log_id, changes)

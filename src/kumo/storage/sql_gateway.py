@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from kumo.gateway.log_query import Condition, LogQuery
+from kumo.gateway.rollups import ADDED_COLUMNS, GRAINS, ROLLUP_COLUMNS, Rollup, rollup_rows
 
 _LOG_COLUMNS = (
     "id, created_at, provider, model, model_type, path, status_code, success, cached, duration, tokens_in, "
@@ -90,6 +91,12 @@ def _log_row(r, clean) -> tuple:
         len(r.request_body or b""), len(r.response_body or b""), r.feedback, r.score))
 
 
+_ROLLUP_UPSERT = (
+    f"INSERT INTO gateway_rollups ({', '.join(ROLLUP_COLUMNS)}) VALUES ({', '.join('?' * len(ROLLUP_COLUMNS))})"
+    " ON CONFLICT (account, gateway, grain, bucket, provider, model) DO UPDATE SET "
+    + ", ".join(f"{c} = gateway_rollups.{c} + excluded.{c}" for c in ADDED_COLUMNS))
+
+
 class SqlGatewayStore:
     def __init__(self, db):
         self.db = db
@@ -136,6 +143,7 @@ class SqlGatewayStore:
             conn.execute("DELETE FROM gateway_log_bodies WHERE id IN (SELECT id FROM gateway_logs WHERE account = ?"
                          " AND gateway = ?)", (account, gateway_id))
             conn.execute("DELETE FROM gateway_logs WHERE account = ? AND gateway = ?", (account, gateway_id))
+            conn.execute("DELETE FROM gateway_rollups WHERE account = ? AND gateway = ?", (account, gateway_id))
             conn.execute("DELETE FROM gateway_route_versions WHERE route_id IN (SELECT id FROM gateway_routes WHERE "
                          "account = ? AND gateway = ?)", (account, gateway_id))
             conn.execute("DELETE FROM gateway_routes WHERE account = ? AND gateway = ?", (account, gateway_id))
@@ -146,6 +154,7 @@ class SqlGatewayStore:
     def write_logs(self, records, limits):
         """Insert a batch; `limits[(account, gateway)] = (max logs, strategy)` applies retention."""
         clean = _without_nul if self.db.dialect == "postgresql" else _without_surrogates
+        counted = records
         with self.db.transaction() as conn:
             for (account, gateway), (maximum, strategy) in limits.items():
                 batch = [r for r in records if r.account == account and r.gateway == gateway]
@@ -178,6 +187,8 @@ class SqlGatewayStore:
                 [(r.id, r.request_body, r.response_body) for r in records
                  if r.request_body is not None or r.response_body is not None],
             )
+            # every request counts in analytics, logged or not (STOP_INSERTING drops rows, not requests)
+            conn.executemany(_ROLLUP_UPSERT, [tuple(clean(v) for v in row) for row in rollup_rows(counted)])
 
     def query_logs(self, account, gateway_id, query):
         where, args = _where(account, gateway_id, query, self.db.dialect)
@@ -198,6 +209,34 @@ class SqlGatewayStore:
         info = {k: (v if v is not None else 0) for k, v in zip(keys, stats)}
         info.update(page=query.page, per_page=query.per_page, count=len(rows))
         return [_log_dict(r, names) for r in rows], info
+
+    def explore_logs(self, account, gateway_id, query, before=None, scan=10_000):
+        """Newest first, paged by a (created_at, id) cursor, looking at no more than the `scan` newest logs before
+        the cursor: a filter that matches rarely costs one bounded step, never a scan of every log. Returns
+        (rows, info): `next` is the cursor of the following step and `partial` says this step stopped at its
+        budget (older logs remain to search) rather than at a full page."""
+        where, args = _where(account, gateway_id, query, self.db.dialect)
+        names = [c.strip() for c in _LOG_COLUMNS.split(",")]
+        window, window_args = "account = ? AND gateway = ?", [account, gateway_id]
+        if before is not None:
+            # `created_at <= ?` on its own gives both engines an index range; the OR alone makes PostgreSQL scan
+            older = " AND created_at <= ? AND (created_at < ? OR id < ?)"
+            where, window = where + older, window + older
+            args, window_args = [*args, before[0], before[0], before[1]], [*window_args, before[0], before[0], before[1]]
+        with self.db.reading() as conn:
+            floor = conn.execute(f"SELECT created_at FROM gateway_logs WHERE {window} ORDER BY created_at DESC "
+                                 "LIMIT 1 OFFSET ?", [*window_args, scan]).fetchone()
+            if floor is not None:
+                where += " AND created_at > ?"
+                args.append(floor[0])
+            rows = conn.execute(f"SELECT {_LOG_COLUMNS} FROM gateway_logs WHERE {where} ORDER BY created_at DESC, "
+                                "id DESC LIMIT ?", [*args, query.per_page + 1]).fetchall()
+        items = [_log_dict(r, names) for r in rows[:query.per_page]]
+        if len(rows) > query.per_page:
+            return items, {"next": (items[-1]["created_at"], items[-1]["id"]), "partial": False}
+        if floor is not None:  # "~" sorts after every ULID: the next step starts with the logs at `floor`
+            return items, {"next": (floor[0], "~"), "partial": True, "searched_to": floor[0]}
+        return items, {"next": None, "partial": False}
 
     def get_log(self, account, gateway_id, log_id):
         names = [c.strip() for c in (_LOG_COLUMNS + ", " + _DETAIL_COLUMNS).split(",")]
@@ -246,20 +285,25 @@ class SqlGatewayStore:
             conn.executemany("DELETE FROM gateway_logs WHERE id = ?", [(i,) for i in ids])
         return len(ids)
 
-    def analytics(self, account, gateway_id, since, bucket):
-        """Per time bucket ('minute' | 'hour' | 'day') and provider: requests, errors, cache hits, tokens, cost."""
-        # created_at is ISO-8601 text in UTC: a bucket is a prefix of it, the same in every SQL dialect
-        prefix = {"minute": "substr(created_at, 1, 16)", "hour": "substr(created_at, 1, 13) || ':00'",
-                  "day": "substr(created_at, 1, 10)"}[bucket]
+    def rollups(self, account, gateway_id, grain, since, group_by_day=False):
+        """Analytics rows [(bucket, provider, model, Rollup)] from `since` (a bucket label) on. `grain` is 'minute'
+        or 'hour'; `group_by_day` adds hours up into days."""
+        columns = ", ".join(ADDED_COLUMNS)
+        where = "account = ? AND gateway = ? AND grain = ? AND bucket >= ?"
+        if group_by_day:
+            # integer sums cast back from PostgreSQL's numeric: Decimals cost more to read than the query takes
+            sums = ", ".join("sum(cost)" if c == "cost" else f"CAST(sum({c}) AS BIGINT)" for c in ADDED_COLUMNS)
+            sql = (f"SELECT substr(bucket, 1, 10) AS b, provider, model, {sums} FROM gateway_rollups WHERE {where}"
+                   " GROUP BY substr(bucket, 1, 10), provider, model")
+        else:  # one row per (bucket, provider, model) already: summing would only cost time
+            sql = f"SELECT bucket, provider, model, {columns} FROM gateway_rollups WHERE {where}"
         with self.db.reading() as conn:
-            rows = conn.execute(
-                f"SELECT {prefix} AS b, provider, model, count(*), sum(1 - success), sum(cached),"
-                " coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost), 0),"
-                " avg(CAST(duration AS REAL)) FROM gateway_logs WHERE account = ? AND gateway = ? AND created_at >= ?"
-                " GROUP BY b, provider, model ORDER BY b", (account, gateway_id, since)).fetchall()
-        keys = ["bucket", "provider", "model", "requests", "errors", "cached", "tokens_in", "tokens_out", "cost",
-                "avg_duration"]
-        return [dict(zip(keys, r)) for r in rows]
+            rows = conn.execute(sql, (account, gateway_id, grain, since[:GRAINS[grain]])).fetchall()
+        out = []
+        for b, provider, model, requests, errors, cached, tin, tout, cost, dsum, *hist in rows:
+            out.append((b, provider, model, Rollup(int(requests), int(errors), int(cached), int(tin), int(tout),
+                                                   float(cost), int(dsum), list(hist))))
+        return out
 
     # ---- dynamic routes ------------------------------------------------------------------------
     def _route(self, conn, row) -> dict[str, Any]:

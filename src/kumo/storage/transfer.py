@@ -45,6 +45,7 @@ TABLES = [
     Table("gateway.sqlite3", "gateway", "gateway_log_bodies"),
     Table("gateway.sqlite3", "gateway", "gateway_routes"),
     Table("gateway.sqlite3", "gateway", "gateway_route_versions"),
+    Table("gateway.sqlite3", "gateway", "gateway_rollups"),
     Table("ai-batches.sqlite3", "batches", "ai_batch_jobs"),
 ]
 # After Vectorize (see above); the FTS5 table is not copied as rows but rebuilt (_index_keywords).
