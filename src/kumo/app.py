@@ -22,6 +22,7 @@ from kumo.dashboard.routes import router as dashboard_router
 from kumo.errors import KumoError
 from kumo.metrics import MetricsMiddleware
 from kumo.platform import Platform
+from kumo.r2.s3.front import R2Front
 from kumo.ai.routes import router as ai_router
 from kumo.aisearch.routes import router as aisearch_router
 from kumo.gateway.admin_routes import router as gateway_admin_router
@@ -102,4 +103,6 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.add_middleware(MetricsMiddleware, metrics=platform.metrics)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(StripTrailingSlash)
+    # outermost: S3 bodies stream past the body limit, and a key may end in '/'
+    app.add_middleware(R2Front, platform=platform)
     return app

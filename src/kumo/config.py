@@ -26,12 +26,13 @@ class TokenGrant(BaseModel):
 
     token: str
     accounts: list[str] = Field(default_factory=list)
+    id: str | None = None  # the token's id (R2's S3 Access Key ID); derived from the token when not given
 
     def allows(self, account_id: str) -> bool:
         return not self.accounts or account_id in self.accounts
 
     def __repr__(self) -> str:  # never print the secret
-        return f"TokenGrant(token='***', accounts={self.accounts!r})"
+        return f"TokenGrant(token='***', accounts={self.accounts!r}, id={self.id!r})"
 
 
 def parse_token_list(value: str) -> list[dict[str, Any]]:

@@ -54,3 +54,10 @@ class NotModified(R2Error):
 
     status = 304
     s3_code = "NotModified"
+AuthorizationMalformed = _error("AuthorizationMalformed", 400, "AuthorizationHeaderMalformed", 10000)
+AuthorizationQueryParametersError = _error("AuthorizationQueryParametersError", 400,
+                                           "AuthorizationQueryParametersError", 10000)
+MetadataTooLarge = _error("MetadataTooLarge", 400, "MetadataTooLarge")
+InvalidStorageClass = _error("InvalidStorageClass", 400, "InvalidStorageClass")
+InternalError = _error("InternalError", 500, "InternalError", 10002)
+InvalidURI = _error("InvalidURI", 400, "InvalidURI")
