@@ -22,6 +22,7 @@ from kumo.dashboard.routes import router as dashboard_router
 from kumo.errors import KumoError
 from kumo.metrics import MetricsMiddleware
 from kumo.platform import Platform
+from kumo.r2.routes import router as r2_router
 from kumo.r2.s3.front import R2Front
 from kumo.ai.routes import router as ai_router
 from kumo.aisearch.routes import router as aisearch_router
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(gateway_admin_router)
     app.include_router(gateway_routes_api)
     app.include_router(dashboard_router)
+    app.include_router(r2_router)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

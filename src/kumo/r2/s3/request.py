@@ -15,7 +15,6 @@ from kumo.r2 import errors
 from kumo.r2.s3 import xml
 from kumo.r2.service import R2Service
 
-MAX_XML_BODY = 1024 * 1024
 
 
 class ClientGone(Exception):
@@ -34,7 +33,7 @@ class S3Request:
     query: list[tuple[str, str]]
     headers: dict[str, str]
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16].upper())
-    on_body_done: list = field(default_factory=list)
+    body_read: bool = False
 
     @property
     def method(self) -> str:
@@ -57,16 +56,16 @@ class S3Request:
             if chunk:
                 yield chunk
             if not message.get("more_body", False):
+                self.body_read = True
                 return
 
-    async def small_body(self, limit: int = MAX_XML_BODY) -> bytes:
-        parts, size = [], 0
-        async for chunk in self.body_chunks():
-            size += len(chunk)
-            if size > limit:
-                raise errors.MalformedXML(f"The request document is larger than {limit} bytes.")
-            parts.append(chunk)
-        return b"".join(parts)
+    @property
+    def body_left_unread(self) -> bool:
+        """A body was announced and not read to its end: the connection cannot carry another request."""
+        if self.body_read:
+            return False
+        length = self.headers.get("content-length", "0")
+        return length != "0" or "transfer-encoding" in self.headers
 
 
 def http_date(iso: str) -> str:
@@ -86,6 +85,8 @@ async def respond(request: S3Request, status: int, body: bytes = b"", headers: d
     if content_type and body:
         all_headers.setdefault("content-type", content_type)
     all_headers.setdefault("content-length", str(len(body)))
+    if request.body_left_unread:
+        all_headers["connection"] = "close"
     await request.send({"type": "http.response.start", "status": status,
                         "headers": _headers(all_headers, request.request_id)})
     await request.send({"type": "http.response.body", "body": b"" if request.method == "HEAD" else body})
