@@ -196,3 +196,20 @@ def chunk_string_to_sign(claim: SignedRequest, previous: str, chunk_sha256: str)
 
 def trailer_string_to_sign(claim: SignedRequest, previous: str, trailer_sha256: str) -> str:
     return "\n".join(["AWS4-HMAC-SHA256-TRAILER", claim.amz_date, claim.scope, previous, trailer_sha256])
+
+
+def sign_headers(method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str], access_key: str,
+                 secret: str, region: str = "auto", payload: str = UNSIGNED,
+                 now: datetime | None = None) -> dict[str, str]:
+    """The client side: `headers` (which must include host) plus x-amz-date, x-amz-content-sha256 and the
+    Authorization header for a request to `path` (already percent-encoded as it will be sent)."""
+    now = now or datetime.now(timezone.utc)
+    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    out = {**{k.lower(): v for k, v in headers.items()}, "x-amz-date": amz_date, "x-amz-content-sha256": payload}
+    names = tuple(sorted(out))
+    claim = SignedRequest(access_key, amz_date[:8], region, "s3", amz_date, names, "", payload, presigned=False)
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out.items()]
+    signature = sign(signing_key(secret, claim), string_to_sign(claim, method, path, query, raw))
+    out["authorization"] = (f"{ALGORITHM} Credential={access_key}/{claim.scope}, SignedHeaders={';'.join(names)}, "
+                            f"Signature={signature}")
+    return out
