@@ -110,6 +110,9 @@ class R2Front:
             if not req.account:
                 raise errors.InvalidRequest("The path must begin with /r2/<account_id>/.")
             auth = authorize(self.platform.settings.api_tokens, scope, headers, req.query, req.account)
+            owner = headers.get("x-amz-expected-bucket-owner")
+            if owner is not None and owner != req.account:
+                raise errors.AccessDenied("Access Denied: the bucket is not owned by the expected account.")
             await route(req)(req, auth)
         except ClientGone:
             return

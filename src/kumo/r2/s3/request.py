@@ -128,6 +128,8 @@ async def stream(request: S3Request, status: int, headers: dict, chunks: AsyncIt
             await request.send({"type": "http.response.body", "body": chunk, "more_body": True})
         else:
             await request.send({"type": "http.response.body", "body": b""})
+    except OSError:
+        pass  # the connection went away under the send: nothing left to tell anyone
     finally:
         watcher.cancel()
         await chunks.aclose()
