@@ -4,7 +4,7 @@ the temporary files are gone after the restart."""
 from __future__ import annotations
 
 import os
-import threading
+import time
 
 import boto3
 import httpx
@@ -26,7 +26,8 @@ def _killed_during_upload(srv: Server, url: str) -> None:
     def body():
         for i in range(64):
             if i == 4:
-                threading.Timer(0.3, srv.kill9).start()
+                time.sleep(0.5)  # the server has taken the first blocks in
+                srv.kill9()
             yield os.urandom(MIB)
 
     with pytest.raises(httpx.HTTPError):

@@ -7,13 +7,10 @@ import base64
 import binascii
 import hashlib
 import zlib
-from collections.abc import AsyncIterable, AsyncIterator
-
 import crc32c as _crc32c
 
 from kumo.r2 import errors
 
-BLOCK = 1024 * 1024  # the service hashes (and backends write) about this much at a time
 ALGORITHMS = ("crc32", "crc32c", "sha1", "sha256")
 
 
@@ -81,26 +78,6 @@ class BodyDigests:
             raise errors.InvalidRequest(f"the trailer x-amz-checksum-{algorithm} was not announced in "
                                         "x-amz-trailer")
         self.expected[algorithm] = value
-
-    async def stream(self, body: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-        """`body` re-cut into ~1 MiB blocks, each digested in a worker thread (hashlib and zlib let go of
-        the GIL) before it is passed on."""
-        import asyncio
-
-        pending: list[bytes] = []
-        held = 0
-        async for chunk in body:
-            pending.append(chunk)
-            held += len(chunk)
-            if held >= BLOCK:
-                block = b"".join(pending)
-                pending, held = [], 0
-                await asyncio.to_thread(self.update, block)
-                yield block
-        if held:
-            block = b"".join(pending)
-            await asyncio.to_thread(self.update, block)
-            yield block
 
     @property
     def md5_hex(self) -> str:

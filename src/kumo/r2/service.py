@@ -230,7 +230,7 @@ class R2Service:
         digests = digests or BodyDigests()
         if conditions is not None:
             await self._check_write(bucket, key, conditions)
-        blob = await self.store.stage(digests.stream(body))
+        blob = await self.store.stage(body, digests.update)
         try:
             checksums = digests.verify()
         except errors.R2Error:
@@ -270,31 +270,35 @@ class R2Service:
         bucket = await self.bucket(account, bucket_name)
         if not key:
             raise errors.NoSuchKey("The specified key does not exist.", Key=key)
-        reader = await self.store.open_object(bucket, key)
-        if reader is None:
-            raise errors.NoSuchKey("The specified key does not exist.", Key=key)
-        try:
-            info = reader.info
-            if conditions is not None:
-                conditions.check(info)
-            if offset is not None or length is not None:
-                start = min(offset or 0, info.size)
-                end = info.size if length is None else min(start + length, info.size)
-                wanted = ByteRange(start, end, info.size)
-            else:
-                wanted = parse_range(range_header, info.size)
-        except BaseException:
-            await reader.aclose()
-            raise
-        if wanted is None:
+        ranged = bool(range_header) or offset is not None or length is not None
+        if not ranged:
+            reader = await self.store.open_object(bucket, key)
+            if reader is None:
+                raise errors.NoSuchKey("The specified key does not exist.", Key=key)
+            try:
+                if conditions is not None:
+                    conditions.check(reader.info)
+            except BaseException:
+                await reader.aclose()
+                raise
             return GetResult(reader, None)
-        await reader.aclose()  # reopen on the range; the version could change in between, so check it
-        ranged = await self.store.open_object(bucket, key, wanted.start, wanted.end)
-        if ranged is None or ranged.info.version != info.version:
-            if ranged is not None:
-                await ranged.aclose()
+        info = await self.store.head_object(bucket, key)  # the size first, to resolve the range against
+        if info is None:
+            raise errors.NoSuchKey("The specified key does not exist.", Key=key)
+        if conditions is not None:
+            conditions.check(info)
+        if offset is not None or length is not None:
+            start = min(offset or 0, info.size)
+            end = info.size if length is None else min(start + length, info.size)
+            wanted = ByteRange(start, end, info.size)
+        else:
+            wanted = parse_range(range_header, info.size)
+        reader = await self.store.open_object(bucket, key, *((wanted.start, wanted.end) if wanted else (0, None)))
+        if reader is None or reader.info.version != info.version:  # replaced in between: the range may not fit
+            if reader is not None:
+                await reader.aclose()
             raise errors.PreconditionFailed("The object changed while it was being read; retry.")
-        return GetResult(ranged, wanted)
+        return GetResult(reader, wanted)
 
     async def read_bytes(self, account: str, bucket: str, key: str) -> bytes:
         """A whole (small) object in memory."""
@@ -403,7 +407,7 @@ class R2Service:
                                          ArgumentName="partNumber", ArgumentValue=str(number))
         _, upload = await self._upload(account, bucket_name, key, upload_id)
         digests = digests or BodyDigests()
-        blob = await self.store.stage(digests.stream(body))
+        blob = await self.store.stage(body, digests.update)
         try:
             checksums = digests.verify()
             if blob.size > MAX_PART_SIZE:

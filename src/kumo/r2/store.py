@@ -19,7 +19,7 @@ service); listings are in the UTF-8 byte order of keys, as S3's.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -126,8 +126,10 @@ class ObjectStore(Protocol):
         """False when the bucket still holds objects (it is kept); uploads in progress are aborted."""
 
     # bytes
-    async def stage(self, body: AsyncIterable[bytes]) -> StagedBlob:
-        """Store the body durably, unseen; `md5`/`checksums` of the result are left for the service to fill."""
+    async def stage(self, body: AsyncIterable[bytes], observe: Callable[[bytes], None] | None = None) -> StagedBlob:
+        """Store the body durably, unseen; `md5`/`checksums` of the result are left for the service to fill.
+        `observe` (the service's digests) is called with every block, in order, before the block is kept;
+        a backend calls it where it handles the block (a worker thread is fine: it is thread-safe per body)."""
 
     async def discard(self, ref: str) -> None: ...
 

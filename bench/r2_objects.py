@@ -1,0 +1,218 @@
+"""R2 object benchmark: PUT and GET through a real `kumo serve` against the raw disk path, in one run.
+
+What it measures:
+
+* kumo: a `kumo serve` subprocess on 127.0.0.1 (embedded store, fresh temp --data-dir, dev mode so no
+  signature is computed client-side); clients are threads in this process, each with its own httpx
+  connection, doing path-style S3 requests: PUT /r2/<account>/<bucket>/<key> with the object in the
+  body (acknowledged = fsynced, renamed and committed), GET of the same keys read to the end.
+* raw disk: the same bytes written by the same number of threads to files in a temp dir with the same
+  durability steps kumo takes (write, fsync, rename, fsync the directory), and read back in 1 MiB blocks.
+  It is the floor any object store on this disk pays; kumo's figure as a share of it is printed.
+* sizes 1 MiB and 64 MiB, 1 and 16 clients: throughput (MiB/s), p50 and p99 per-request latency, and the
+  server's peak RSS (VmHWM) after each scenario (bodies stream: it should not grow with object size).
+
+Run:  .venv/bin/python bench/r2_objects.py                 # a few minutes
+      .venv/bin/python bench/r2_objects.py --sizes 1 --clients 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+MIB = 1024 * 1024
+ACCOUNT = "bench"
+BUCKET = "bench-objects"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_threads(clients: int, ops_each: int, op) -> tuple[float, list[float]]:
+    """Wall seconds and every op's latency (seconds) for `clients` threads doing `ops_each` ops each."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker(c: int) -> None:
+        state = op.setup() if hasattr(op, "setup") else None
+        try:
+            for i in range(ops_each):
+                start = time.perf_counter()
+                op(c, i, state)
+                took = time.perf_counter() - start
+                with lock:
+                    latencies.append(took)
+        except BaseException as exc:  # reported after the join
+            errors.append(exc)
+        finally:
+            if state is not None and hasattr(state, "close"):
+                state.close()
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return time.perf_counter() - start, latencies
+
+
+class KumoPut:
+    def __init__(self, url: str, payload: bytes, tag: str):
+        self.url, self.payload, self.tag = url, payload, tag
+
+    def setup(self):
+        return httpx.Client(timeout=300)
+
+    def __call__(self, c: int, i: int, http: httpx.Client) -> None:
+        r = http.put(f"{self.url}/r2/{ACCOUNT}/{BUCKET}/{self.tag}/{c}/{i}", content=self.payload)
+        assert r.status_code == 200, r.text
+
+
+class KumoGet:
+    def __init__(self, url: str, tag: str, size: int):
+        self.url, self.tag, self.size = url, tag, size
+
+    def setup(self):
+        return httpx.Client(timeout=300)
+
+    def __call__(self, c: int, i: int, http: httpx.Client) -> None:
+        got = 0
+        with http.stream("GET", f"{self.url}/r2/{ACCOUNT}/{BUCKET}/{self.tag}/{c}/{i}") as r:
+            assert r.status_code == 200
+            for chunk in r.iter_raw(MIB):
+                got += len(chunk)
+        assert got == self.size
+
+
+class RawPut:
+    def __init__(self, root: Path, payload: bytes, tag: str):
+        self.root, self.payload, self.tag = root, payload, tag
+
+    def __call__(self, c: int, i: int, state) -> None:
+        name = f"{self.tag}-{c}-{i}"
+        temp = self.root / "tmp" / name
+        with open(temp, "wb") as f:
+            view = memoryview(self.payload)
+            for at in range(0, len(view), MIB):
+                f.write(view[at:at + MIB])
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(temp, self.root / "objects" / name)
+        fd = os.open(self.root / "objects", os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+
+
+class RawGet:
+    def __init__(self, root: Path, tag: str, size: int):
+        self.root, self.tag, self.size = root, tag, size
+
+    def __call__(self, c: int, i: int, state) -> None:
+        got = 0
+        with open(self.root / "objects" / f"{self.tag}-{c}-{i}", "rb") as f:
+            while block := f.read(MIB):
+                got += len(block)
+        assert got == self.size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1,64", help="object sizes in MiB")
+    parser.add_argument("--clients", default="1,16")
+    parser.add_argument("--bytes-per-scenario", type=int, default=1024, help="MiB moved per scenario (about)")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    client_counts = [int(c) for c in args.clients.split(",")]
+
+    work = Path(tempfile.mkdtemp(prefix="kumo-r2-bench-"))
+    raw_root = work / "raw"
+    (raw_root / "tmp").mkdir(parents=True)
+    (raw_root / "objects").mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(work / "server.log", "wb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUMO_")}
+    server = subprocess.Popen([sys.executable, "-m", "kumo", "serve", "--port", str(port), "--data-dir",
+                               str(work / "data"), "--log-level", "warning"], env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("kumo serve did not start; see " + str(work / "server.log"))
+            time.sleep(0.2)
+        assert httpx.put(f"{url}/r2/{ACCOUNT}/{BUCKET}").status_code == 200
+        print(f"kumo {url}, data in {work}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
+        header = (f"{'size':>6} {'clients':>7} {'op':>4} | {'kumo MiB/s':>10} {'raw MiB/s':>9} {'kumo/raw':>8} | "
+                  f"{'kumo p50':>8} {'raw p50':>8} {'added':>7} | {'kumo p99':>8} {'raw p99':>8} | {'RSS MiB':>7}")
+        print(header)
+        print("-" * len(header))
+        for size_mib in sizes:
+            payload = os.urandom(size_mib * MIB)
+            for clients in client_counts:
+                ops_each = max(2, args.bytes_per_scenario // size_mib // clients)
+                tag = f"s{size_mib}c{clients}-{uuid.uuid4().hex[:6]}"
+                moved = clients * ops_each * size_mib
+                rows = {}
+                rows["PUT"] = (run_threads(clients, ops_each, KumoPut(url, payload, tag)),
+                               run_threads(clients, ops_each, RawPut(raw_root, payload, tag)))
+                rows["GET"] = (run_threads(clients, ops_each, KumoGet(url, tag, len(payload))),
+                               run_threads(clients, ops_each, RawGet(raw_root, tag, len(payload))))
+                rss = peak_rss_mib(server.pid)
+                for op, ((k_wall, k_lat), (r_wall, r_lat)) in rows.items():
+                    k_rate, r_rate = moved / k_wall, moved / r_wall
+                    k50, r50 = percentile(k_lat, 0.5) * 1000, percentile(r_lat, 0.5) * 1000
+                    print(f"{size_mib:>4}Mi {clients:>7} {op:>4} | {k_rate:>10.0f} {r_rate:>9.0f} "
+                          f"{k_rate / r_rate:>7.0%} | {k50:>7.1f}ms {r50:>7.1f}ms {k50 - r50:>+6.1f} | "
+                          f"{percentile(k_lat, 0.99) * 1000:>7.1f}ms {percentile(r_lat, 0.99) * 1000:>7.1f}ms | "
+                          f"{rss:>7.0f}")
+                shutil.rmtree(raw_root / "objects")
+                (raw_root / "objects").mkdir()
+        print("\nkumo/raw: kumo's throughput as a share of the raw disk path's (goal: >= 80 % at 64 MiB);"
+              "\nadded: kumo's p50 minus the raw p50 (goal: <= 2 ms for 1 MiB GETs); RSS: the server's peak so far.")
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
