@@ -169,6 +169,12 @@ def _as_bytes_after(value: str | None) -> bytes:
     return value.encode() if value else b""
 
 
+def _named(account: str, name: str) -> BucketInfo:
+    """A bucket by name alone, for reads: an object found proves its bucket exists (a bucket with objects
+    cannot be deleted), so the bucket is looked up only when the object is not there."""
+    return BucketInfo(account, name, "")
+
+
 async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
@@ -254,9 +260,9 @@ class R2Service:
 
     async def head_object(self, account: str, bucket_name: str, key: str,
                           conditions: Conditions | None = None) -> ObjectInfo:
-        bucket = await self.bucket(account, bucket_name)
-        info = await self.store.head_object(bucket, key) if key else None
+        info = await self.store.head_object(_named(account, bucket_name), key) if key and bucket_name else None
         if info is None:
+            await self.bucket(account, bucket_name)  # NoSuchBucket rather than NoSuchKey when it is the bucket
             raise errors.NoSuchKey("The specified key does not exist.", Key=key)
         if conditions is not None:
             conditions.check(info)
@@ -267,13 +273,14 @@ class R2Service:
                          length: int | None = None) -> GetResult:
         """An open object (close it, or read `chunks()` to the end). A range comes as an HTTP `Range` header
         or as offset/length (the binding's form)."""
-        bucket = await self.bucket(account, bucket_name)
-        if not key:
+        if not key or not bucket_name:
+            await self.bucket(account, bucket_name)
             raise errors.NoSuchKey("The specified key does not exist.", Key=key)
         ranged = bool(range_header) or offset is not None or length is not None
         if not ranged:
-            reader = await self.store.open_object(bucket, key)
+            reader = await self.store.open_object(_named(account, bucket_name), key)
             if reader is None:
+                await self.bucket(account, bucket_name)
                 raise errors.NoSuchKey("The specified key does not exist.", Key=key)
             try:
                 if conditions is not None:
@@ -282,6 +289,7 @@ class R2Service:
                 await reader.aclose()
                 raise
             return GetResult(reader, None)
+        bucket = await self.bucket(account, bucket_name)
         info = await self.store.head_object(bucket, key)  # the size first, to resolve the range against
         if info is None:
             raise errors.NoSuchKey("The specified key does not exist.", Key=key)
