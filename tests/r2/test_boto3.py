@@ -285,3 +285,36 @@ def test_unsupported_features_are_refused_by_name(s3, bucket):
     with pytest.raises(ClientError) as exc:
         s3.head_object(Bucket=bucket, Key="t")
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_conditional_put(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="once", Body=b"first", IfNoneMatch="*")
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="once", Body=b"second", IfNoneMatch="*")
+    assert code(exc) == "PreconditionFailed"
+    etag = s3.head_object(Bucket=bucket, Key="once")["ETag"]
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="once", Body=b"third", IfMatch='"ffff"')
+    assert code(exc) == "PreconditionFailed"
+    s3.put_object(Bucket=bucket, Key="once", Body=b"fourth", IfMatch=etag)
+    assert s3.get_object(Bucket=bucket, Key="once")["Body"].read() == b"fourth"
+
+
+def test_multipart_with_part_checksums(s3, bucket):
+    import base64
+
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="sums", ChecksumAlgorithm="SHA256")["UploadId"]
+    data = os.urandom(5 * 1024 * 1024)
+    part = s3.upload_part(Bucket=bucket, Key="sums", UploadId=upload, PartNumber=1, Body=data,
+                          ChecksumAlgorithm="SHA256")
+    assert part["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(data).digest()).decode()
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part(Bucket=bucket, Key="sums", UploadId=upload, PartNumber=2, Body=b"tail",
+                       ChecksumSHA256=base64.b64encode(hashlib.sha256(b"other").digest()).decode())
+    assert code(exc) == "BadDigest"
+    parts = s3.list_parts(Bucket=bucket, Key="sums", UploadId=upload)["Parts"]
+    assert [p["PartNumber"] for p in parts] == [1]
+    s3.complete_multipart_upload(Bucket=bucket, Key="sums", UploadId=upload,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"],
+                                                             "ChecksumSHA256": part["ChecksumSHA256"]}]})
+    assert s3.head_object(Bucket=bucket, Key="sums")["ContentLength"] == len(data)

@@ -132,3 +132,56 @@ def test_dev_mode_accepts_any_credentials(server):
     s3.create_bucket(Bucket="dev-bucket")
     s3.put_object(Bucket="dev-bucket", Key="k", Body=b"v")
     assert s3.get_object(Bucket="dev-bucket", Key="k")["Body"].read() == b"v"
+
+
+def _signed_chunked_body(data: bytes, key: bytes, seed: str, amz_date: str, scope: str, chunk: int,
+                         tamper_at: int | None = None) -> bytes:
+    """STREAMING-AWS4-HMAC-SHA256-PAYLOAD as AWS documents it (the Java and Go SDKs send it): every chunk
+    signed, chained from the request's signature."""
+    import hashlib
+    import hmac
+
+    empty = hashlib.sha256(b"").hexdigest()
+    previous, out = seed, b""
+    pieces = [data[i:i + chunk] for i in range(0, len(data), chunk)] + [b""]
+    for index, piece in enumerate(pieces):
+        to_sign = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, previous, empty,
+                             hashlib.sha256(piece).hexdigest()])
+        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        sent = piece if index != tamper_at else bytes(len(piece))
+        out += f"{len(piece):x};chunk-signature={signature}\r\n".encode() + sent + b"\r\n"
+        previous = signature
+    return out
+
+
+def test_aws_chunked_with_chunk_signatures(r2_server, r2_account, s3, bucket):
+    import hashlib
+    import hmac
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    key_id, secret = s3_credentials(TOKEN)
+    data = os.urandom(150_000)
+    for key, tamper in (("signed.bin", None), ("tampered.bin", 1)):
+        url = f"{r2_server.url}/r2/{r2_account}/{bucket}/{key}"
+        request = AWSRequest("PUT", url, headers={
+            "Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": str(len(data)),
+            "X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"})
+        # the plain SigV4 signer signs the x-amz-content-sha256 it is given (the S3 one would replace it)
+        SigV4Auth(Credentials(key_id, secret), "s3", "auto").add_auth(request)
+        amz_date = request.headers["X-Amz-Date"]
+        seed = request.headers["Authorization"].rsplit("Signature=", 1)[1]
+        signing = ("AWS4" + secret).encode()
+        for part in (amz_date[:8], "auto", "s3", "aws4_request"):
+            signing = hmac.new(signing, part.encode(), hashlib.sha256).digest()
+        body = _signed_chunked_body(data, signing, seed, amz_date, f"{amz_date[:8]}/auto/s3/aws4_request",
+                                    64 * 1024, tamper)
+        response = httpx.put(url, content=body, headers=dict(request.headers.items()))
+        if tamper is None:
+            assert response.status_code == 200, response.text
+            assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == data
+        else:
+            assert response.status_code == 403 and b"SignatureDoesNotMatch" in response.content
+            assert key not in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
