@@ -154,6 +154,10 @@ async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
         return
+    if not os.path.exists(path):
+        await send({"type": "http.response.start", "status": 404, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+        return
     f = await asyncio.to_thread(open, path, "rb")
     size = os.fstat(f.fileno()).st_size
     await send({"type": "http.response.start", "status": 200,

@@ -4,9 +4,9 @@
 with a delimiter, multipart rules, digests and checksums. A backend only keeps bytes and rows, and makes a
 write visible atomically. Bytes reach a backend in two steps, so nothing half-written is ever visible:
 
-    blob = await store.stage(body)           # the bytes, durable but not visible under any key
-    ...                                      # the service checks digests; on a mismatch: await store.discard(blob)
-    info = await store.commit_object(bucket, key, blob, meta)   # visible, atomically replacing any older object
+    blob = await store.stage(body, digests.update)  # the bytes, durable but under no key; digested on the way
+    ...                                      # the service checks digests; on a mismatch: await store.discard(blob.ref)
+    info = await store.commit_object(bucket, key, blob, meta, etag, checksums)  # visible, replacing any older one
 
 How a backend plugs in: write one module (in `kumo.storage`) with a class that has every method below, and
 choose it in `kumo.platform.Platform` from Settings, the one place backends are chosen. Embedded:
@@ -136,7 +136,8 @@ class ObjectStore(Protocol):
     # objects
     async def commit_object(self, bucket: BucketInfo, key: str, blob: StagedBlob, meta: ObjectMeta,
                             etag: str, checksums: dict[str, str]) -> ObjectInfo:
-        """Make `blob` the object at `key`, atomically, durably (done when this returns)."""
+        """Make `blob` the object at `key`, atomically, durably (done when this returns). Raises NoSuchBucket
+        (and drops the blob) if the bucket was deleted meanwhile."""
 
     async def head_object(self, bucket: BucketInfo, key: str) -> ObjectInfo | None: ...
 

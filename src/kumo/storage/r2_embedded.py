@@ -21,6 +21,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from kumo.r2.errors import NoSuchBucket
 from kumo.r2.store import (
     BucketInfo,
     HttpMetadata,
@@ -263,10 +264,14 @@ class EmbeddedObjectStore:
     async def commit_object(self, bucket: BucketInfo, key: str, blob: StagedBlob, meta: ObjectMeta,
                             etag: str, checksums: dict[str, str]) -> ObjectInfo:
         def commit() -> ObjectInfo:
-            with self.db.transaction() as conn:
-                old = conn.execute("SELECT blob FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
-                                   (bucket.account, bucket.name, key.encode())).fetchone()
-                info = self._insert_object(conn, bucket, key, blob.ref, blob.size, etag, meta, checksums)
+            try:
+                with self.db.transaction() as conn:
+                    old = conn.execute("SELECT blob FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
+                                       (bucket.account, bucket.name, key.encode())).fetchone()
+                    info = self._insert_object(conn, bucket, key, blob.ref, blob.size, etag, meta, checksums)
+            except NoSuchBucket:
+                self._unlink([blob.ref])
+                raise
             if old:
                 self._unlink([old[0]])
             return info
@@ -276,6 +281,11 @@ class EmbeddedObjectStore:
     @staticmethod
     def _insert_object(conn, bucket: BucketInfo, key: str, ref: str, size: int, etag: str, meta: ObjectMeta,
                        checksums: dict[str, str]) -> ObjectInfo:
+        """The row, in the caller's transaction; NoSuchBucket if the bucket went away (the caller's
+        transaction then rolls back and the caller drops the blob)."""
+        if not conn.execute("SELECT 1 FROM r2_buckets WHERE account = ? AND name = ?",
+                            (bucket.account, bucket.name)).fetchone():
+            raise NoSuchBucket("The specified bucket does not exist.", BucketName=bucket.name)
         uploaded = now_iso()
         row = (bucket.account, bucket.name, key.encode(), ref, size, etag, uploaded, json.dumps(checksums),
                *_meta_values(meta))
@@ -457,7 +467,7 @@ class EmbeddedObjectStore:
             size = sum(p.size for p in parts)
             with self.db.transaction() as conn:
                 if not conn.execute("SELECT 1 FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,)).fetchone():
-                    gone = True
+                    gone = True  # aborted meanwhile (deleting the bucket aborts its uploads too)
                 else:
                     gone = False
                     old = conn.execute("SELECT blob FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
