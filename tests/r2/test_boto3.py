@@ -318,3 +318,10 @@ def test_multipart_with_part_checksums(s3, bucket):
                                  MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"],
                                                              "ChecksumSHA256": part["ChecksumSHA256"]}]})
     assert s3.head_object(Bucket=bucket, Key="sums")["ContentLength"] == len(data)
+
+
+def test_s3_requests_are_counted_in_metrics(r2_server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="counted", Body=b"1")
+    s3.get_object(Bucket=bucket, Key="counted")["Body"].read()
+    text = httpx.get(f"{r2_server.url}/metrics").text
+    assert 'product="r2",route="/r2/{account_id}/{bucket}/{key:path}"' in text

@@ -9,11 +9,12 @@ NotImplemented, never served as something else. Every error is S3's XML.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kumo.metrics import MetricsMiddleware
 from kumo.r2 import errors
 from kumo.r2.s3 import buckets, multipart, objects
 from kumo.r2.s3.auth import authorize, parse_query
@@ -76,15 +77,33 @@ def route(req: S3Request):
     return handler
 
 
+class Template(NamedTuple):
+    """What metrics and access lines label a request by (FastAPI's route objects have the same `path`)."""
+
+    path: str
+
+
+SERVICE = Template("/r2/{account_id}")
+BUCKET = Template("/r2/{account_id}/{bucket}")
+OBJECT = Template("/r2/{account_id}/{bucket}/{key:path}")
+
+
 class R2Front:
     def __init__(self, app: ASGIApp, platform: Platform):
         self.app = app
         self.platform = platform
+        self._measured = MetricsMiddleware(self._serve, platform.metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
             await self.app(scope, receive, send)
             return
+        parts = scope["path"][len(PREFIX):].split("/", 2)
+        scope["route"] = OBJECT if len(parts) == 3 and parts[2] else BUCKET if len(parts) >= 2 and parts[1] \
+            else SERVICE
+        await self._measured(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message) -> None:
