@@ -11,6 +11,7 @@ What it measures:
   It is the floor any object store on this disk pays; kumo's figure as a share of it is printed.
 * HTTP floor: the raw disk steps behind a bare ASGI app on the same server (uvicorn, as kumo runs it), with
   no auth, no database, no digests; the same clients. kumo minus this floor is what kumo itself adds.
+* the three paths take turns (4 rounds each, interleaved), so load that drifts during the run weighs on all alike.
 * sizes 1 MiB and 64 MiB, 1 and 16 clients: throughput (MiB/s), p50 and p99 per-request latency, and the
   server's peak RSS (VmHWM) after each scenario (bodies stream: it should not grow with object size).
 
@@ -35,6 +36,7 @@ from pathlib import Path
 import httpx
 
 MIB = 1024 * 1024
+ROUNDS = 4
 ACCOUNT = "bench"
 BUCKET = "bench-objects"
 
@@ -273,14 +275,21 @@ def main() -> None:
             for clients in client_counts:
                 ops_each = max(2, args.bytes_per_scenario // size_mib // clients)
                 tag = f"s{size_mib}c{clients}-{uuid.uuid4().hex[:6]}"
-                moved = clients * ops_each * size_mib
-                rows = {}
-                rows["PUT"] = (run_threads(clients, ops_each, KumoPut(url, payload, tag)),
-                               run_threads(clients, ops_each, RawPut(raw_root, payload, tag)),
-                               run_threads(clients, ops_each, FloorPut(floor_url, payload, tag)))
-                rows["GET"] = (run_threads(clients, ops_each, KumoGet(url, tag, len(payload))),
-                               run_threads(clients, ops_each, RawGet(raw_root, tag, len(payload))),
-                               run_threads(clients, ops_each, FloorGet(floor_url, tag, len(payload))))
+                # each path runs in ROUNDS interleaved turns, so load that drifts during the run hits all three alike
+                rows = {"PUT": [[0.0, []] for _ in range(3)], "GET": [[0.0, []] for _ in range(3)]}
+                per_round = max(1, ops_each // ROUNDS)
+                for r in range(ROUNDS):
+                    round_tag = f"{tag}r{r}"
+                    for op, paths in (("PUT", (KumoPut(url, payload, round_tag), RawPut(raw_root, payload, round_tag),
+                                                FloorPut(floor_url, payload, round_tag))),
+                                      ("GET", (KumoGet(url, round_tag, len(payload)),
+                                               RawGet(raw_root, round_tag, len(payload)),
+                                               FloorGet(floor_url, round_tag, len(payload))))):
+                        for slot, path in zip(rows[op], paths):
+                            wall, lat = run_threads(clients, per_round, path)
+                            slot[0] += wall
+                            slot[1] += lat
+                moved = clients * per_round * ROUNDS * size_mib
                 rss = peak_rss_mib(server.pid)
                 for op, ((k_wall, k_lat), (r_wall, r_lat), (f_wall, f_lat)) in rows.items():
                     k_rate, r_rate, f_rate = moved / k_wall, moved / r_wall, moved / f_wall
