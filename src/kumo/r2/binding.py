@@ -14,7 +14,8 @@ from typing import Any
 
 from kumo.r2 import errors
 from kumo.r2.digests import BodyDigests
-from kumo.r2.service import Conditions, R2Service
+from kumo.r2.preconditions import Conditions
+from kumo.r2.service import R2Service
 from kumo.r2.store import HttpMetadata, ObjectInfo, ObjectMeta
 
 BLOCK = 1024 * 1024

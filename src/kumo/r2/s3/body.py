@@ -7,7 +7,6 @@ from collections.abc import AsyncIterable, AsyncIterator
 
 from kumo.r2 import errors
 from kumo.r2.digests import ALGORITHMS, BodyDigests
-from kumo.r2.s3 import sigv4
 from kumo.r2.s3.auth import Authorized
 from kumo.r2.s3.chunked import ChunkedDecoder
 from kumo.r2.s3.request import S3Request

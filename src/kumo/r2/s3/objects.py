@@ -9,7 +9,7 @@ from kumo.r2.s3 import xml
 from kumo.r2.s3.auth import Authorized
 from kumo.r2.s3.body import incoming
 from kumo.r2.s3.request import S3Request, http_date, respond, respond_xml, stream
-from kumo.r2.service import Conditions, parse_range
+from kumo.r2.preconditions import Conditions, parse_range
 from kumo.r2.store import HttpMetadata, ObjectInfo, ObjectMeta
 
 # headers that ask for features R2 (or kumo's R2) does not have: refused by name, never ignored
