@@ -3,6 +3,7 @@ the guide make them: Access Key ID = the token's id, Secret Access Key = SHA-256
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -13,12 +14,15 @@ from tests.conftest import Server
 TOKEN = "r2-test-token-0123456789"
 LIMITED = "r2-limited-token-abcdef"  # limited to the account "limited-acct"
 LIMITED_ACCOUNT = "limited-acct"
+READER = "r2-read-only-token-123"  # r2_read_only
+ONE_BUCKET = "r2-one-bucket-token-456"  # r2_buckets = ["shared-data"]
 
 
 @pytest.fixture(scope="session")
 def r2_server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("r2") / "data",
-                 env={"KUMO_API_TOKENS": f"{TOKEN},{LIMITED}:{LIMITED_ACCOUNT}"}).start()
+    tokens = [{"token": TOKEN}, {"token": LIMITED, "accounts": [LIMITED_ACCOUNT]},
+              {"token": READER, "r2_read_only": True}, {"token": ONE_BUCKET, "r2_buckets": ["shared-data"]}]
+    srv = Server(tmp_path_factory.mktemp("r2") / "data", env={"KUMO_API_TOKENS": json.dumps(tokens)}).start()
     yield srv
     srv.stop()
 

@@ -325,3 +325,38 @@ def test_s3_requests_are_counted_in_metrics(r2_server, s3, bucket):
     s3.get_object(Bucket=bucket, Key="counted")["Body"].read()
     text = httpx.get(f"{r2_server.url}/metrics").text
     assert 'product="r2",route="/r2/{account_id}/{bucket}/{key:path}"' in text
+
+
+def test_read_only_and_bucket_scoped_tokens(r2_server, r2_account, s3):
+    from cloudflare import Cloudflare, PermissionDeniedError
+
+    from tests.r2.conftest import ONE_BUCKET, READER
+
+    s3.create_bucket(Bucket="shared-data")
+    s3.create_bucket(Bucket="private-data")
+    s3.put_object(Bucket="shared-data", Key="a", Body=b"1")
+    s3.put_object(Bucket="private-data", Key="b", Body=b"2")
+    reader = s3_client(r2_server.url, r2_account, token=READER)
+    assert reader.get_object(Bucket="private-data", Key="b")["Body"].read() == b"2"
+    for write in (lambda: reader.put_object(Bucket="shared-data", Key="x", Body=b"x"),
+                  lambda: reader.delete_object(Bucket="shared-data", Key="a"),
+                  lambda: reader.create_bucket(Bucket="new-bucket")):
+        with pytest.raises(ClientError) as exc:
+            write()
+        assert code(exc) == "AccessDenied"
+    scoped = s3_client(r2_server.url, r2_account, token=ONE_BUCKET)
+    assert [b["Name"] for b in scoped.list_buckets()["Buckets"]] == ["shared-data"]
+    scoped.put_object(Bucket="shared-data", Key="c", Body=b"3")
+    with pytest.raises(ClientError) as exc:
+        scoped.get_object(Bucket="private-data", Key="b")
+    assert code(exc) == "AccessDenied"
+    with pytest.raises(ClientError) as exc:
+        scoped.copy_object(Bucket="shared-data", Key="stolen", CopySource="private-data/b")
+    assert code(exc) == "AccessDenied"
+    cf = Cloudflare(api_token=ONE_BUCKET, base_url=f"{r2_server.url}/client/v4", max_retries=0)
+    assert [b.name for b in cf.r2.buckets.list(account_id=r2_account).buckets] == ["shared-data"]
+    with pytest.raises(PermissionDeniedError):
+        cf.r2.buckets.delete("private-data", account_id=r2_account)
+    with pytest.raises(PermissionDeniedError):
+        Cloudflare(api_token=READER, base_url=f"{r2_server.url}/client/v4",
+                   max_retries=0).r2.buckets.create(account_id=r2_account, name="nope-bucket")

@@ -18,6 +18,7 @@ from kumo.r2.s3 import sigv4
 class Authorized:
     claim: sigv4.SignedRequest | None  # None: an anonymous request in dev mode
     signing_key: bytes | None  # None in dev mode: chunk signatures are not checked either
+    grant: TokenGrant | None = None  # None in dev mode; its R2 scopes apply (r2/credentials.py check_scope)
 
 
 def authorize(grants: Sequence[TokenGrant], scope: dict, headers: dict[str, str], query: list[tuple[str, str]],
@@ -40,7 +41,7 @@ def authorize(grants: Sequence[TokenGrant], scope: dict, headers: dict[str, str]
                        scope["headers"])
     if not grant.allows(account):
         raise errors.AccessDenied(f"Access Denied: this token may not access account {account}.")
-    return Authorized(claim, key)
+    return Authorized(claim, key, grant)
 
 
 def parse_query(raw: bytes) -> list[tuple[str, str]]:

@@ -4,6 +4,7 @@ ListObjects (V1 and V2) and DeleteObjects."""
 from __future__ import annotations
 
 from kumo.r2 import errors
+from kumo.r2.credentials import visible_buckets
 from kumo.r2.s3 import xml
 from kumo.r2.s3.auth import Authorized
 from kumo.r2.s3.body import small_verified_body
@@ -17,7 +18,7 @@ def _owner(account: str) -> str:
 
 
 async def list_buckets(req: S3Request, auth: Authorized) -> None:
-    buckets = await req.service.list_buckets(req.account)
+    buckets = visible_buckets(auth.grant, await req.service.list_buckets(req.account))
     body = "".join(f"<Bucket><Name>{xml.text(b.name)}</Name><CreationDate>{b.created}</CreationDate></Bucket>"
                    for b in buckets)
     await respond_xml(req, "ListAllMyBucketsResult", f"{_owner(req.account)}<Buckets>{body}</Buckets>")

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kumo.metrics import MetricsMiddleware
 from kumo.r2 import errors
+from kumo.r2.credentials import check_scope
 from kumo.r2.s3 import buckets, multipart, objects
 from kumo.r2.s3.auth import authorize, parse_query
 from kumo.r2.s3.request import ClientGone, S3Request, respond_error
@@ -129,6 +130,7 @@ class R2Front:
             if not req.account:
                 raise errors.InvalidRequest("The path must begin with /r2/<account_id>/.")
             auth = authorize(self.platform.settings.api_tokens, scope, headers, req.query, req.account)
+            check_scope(auth.grant, scope["method"], req.bucket)
             owner = headers.get("x-amz-expected-bucket-owner")
             if owner is not None and owner != req.account:
                 raise errors.AccessDenied("Access Denied: the bucket is not owned by the expected account.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 from kumo.r2 import errors
+from kumo.r2.credentials import check_scope
 from kumo.r2.s3 import xml
 from kumo.r2.s3.auth import Authorized
 from kumo.r2.s3.body import incoming
@@ -186,6 +187,7 @@ async def copy_object(req: S3Request, auth: Authorized) -> None:
     if req.header("x-amz-copy-source-range") is not None:
         raise errors.InvalidArgument("x-amz-copy-source-range applies to UploadPartCopy only.")
     source_bucket, source_key = parse_copy_source(req.header("x-amz-copy-source") or "")
+    check_scope(auth.grant, "GET", source_bucket)
     directive = (req.header("x-amz-metadata-directive") or "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise errors.InvalidArgument("x-amz-metadata-directive must be COPY or REPLACE.")
