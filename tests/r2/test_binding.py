@@ -62,3 +62,16 @@ def test_checksums_and_unknown_options(env):
         bucket.put("x", b"1", {"ttl": 5})
     with pytest.raises(errors.NoSuchBucket):
         env.R2("never-made").put("x", b"1")
+
+
+def test_other_products_read_objects_through_the_service(env, tmp_path):
+    """What custom models and AI Search use: the service, streaming, and a local copy made atomically."""
+    import os
+
+    weights = os.urandom(3 * 1024 * 1024 + 17)
+    env.R2("models", create=True).put("resnet/v3.onnx", weights)
+    target = tmp_path / "v3.onnx"
+    info = env._loop.call(env.r2.download_to(env.account_id, "models", "resnet/v3.onnx", target))
+    assert target.read_bytes() == weights and info.size == len(weights)
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+    assert env._loop.call(env.r2.read_bytes(env.account_id, "models", "resnet/v3.onnx")) == weights

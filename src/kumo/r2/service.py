@@ -5,6 +5,7 @@ Reading an object from another product:
 
     reader = await platform.r2.get_object(account, "models", "resnet/v3.onnx")
     async for chunk in reader.chunks(): ...        # streams; `reader.info` has size, etag, metadata
+    await platform.r2.download_to(account, "models", "resnet/v3.onnx", Path("/tmp/v3.onnx"))  # a local file
 
 Writing: `await platform.r2.put_object(account, bucket, key, chunks, ObjectMeta(...))` with any async
 iterable of bytes (`put_bytes` for small values). Every method raises `kumo.r2.errors` (S3's codes).
@@ -18,6 +19,7 @@ import hashlib
 import re
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from kumo.r2 import errors
 from kumo.r2.digests import BodyDigests
@@ -225,6 +227,25 @@ class R2Service:
         """A whole (small) object in memory."""
         result = await self.get_object(account, bucket, key)
         return b"".join([chunk async for chunk in result.reader.chunks()])
+
+    async def download_to(self, account: str, bucket: str, key: str, path: Path) -> ObjectInfo:
+        """Stream an object into a local file (model weights, datasets): written beside `path` and renamed into
+        place when complete, so a reader of `path` never sees half a file."""
+        import asyncio
+        import os
+
+        result = await self.get_object(account, bucket, key)
+        temp = path.with_name(f".{path.name}.{result.info.version}.part")
+        try:
+            with open(temp, "wb") as out:
+                async for chunk in result.reader.chunks():
+                    await asyncio.to_thread(out.write, chunk)
+            os.replace(temp, path)
+        except BaseException:
+            await result.reader.aclose()
+            temp.unlink(missing_ok=True)
+            raise
+        return result.info
 
     async def delete_object(self, account: str, bucket_name: str, key: str) -> None:
         """S3 answers 204 whether or not the key existed."""
