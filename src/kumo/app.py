@@ -24,6 +24,8 @@ from kumo.dashboard.routes import router as dashboard_router
 from kumo.errors import InvalidRequest, KumoError
 from kumo.metrics import MetricsMiddleware
 from kumo.platform import Platform
+from kumo.r2.routes import router as r2_router
+from kumo.r2.s3.front import R2Front
 from kumo.ai.routes import openai_error_response, router as ai_router
 from kumo.aisearch.routes import router as aisearch_router
 from kumo.gateway.admin_routes import router as gateway_admin_router
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(gateway_routes_api)
     app.include_router(dashboard_router)
     app.include_router(workers_preview_router)
+    app.include_router(r2_router)
 
     async def metrics() -> bytes:
         await asyncio.to_thread(platform.gateway_logs.flush, 5)  # gateway tokens and costs are counted by the log writer
@@ -127,5 +130,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.add_middleware(MetricsMiddleware, metrics=platform.metrics)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, shapes=shapes)
     app.add_middleware(StripTrailingSlash)
+    # outermost: S3 bodies stream past the body limit, and a key may end in '/'
+    app.add_middleware(R2Front, platform=platform)
     app.add_middleware(BindingFront, platform=platform)  # outermost: binding calls re-enter the stack below it
     return app

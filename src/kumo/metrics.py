@@ -15,6 +15,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 def product_of(path: str) -> str:
     if path.startswith("/v1/"):
         return "gateway"
+    if path.startswith("/r2/") or "/r2/buckets" in path:
+        return "r2"
     for marker, product in (("/vectorize/", "vectorize"), ("/ai-gateway/", "gateway-admin"), ("/ai/", "workers-ai")):
         if marker in path:
             return product

@@ -12,6 +12,7 @@ from kumo.ai.weights import WeightsStore
 from kumo.aisearch.service import AiSearchService
 from kumo.config import Settings
 from kumo.metrics import Metrics
+from kumo.r2.service import R2Service
 from kumo.gateway.cache import MemoryCache
 from kumo.gateway.controls.byok import ProviderKeys, load_kek
 from kumo.gateway.controls import guardrails
@@ -23,6 +24,7 @@ from kumo.gateway.service import GatewayService
 from kumo.storage.sql_aisearch import SqlAiSearchStore
 from kumo.storage.sql_batches import SqlBatchStore
 from kumo.storage.sql_gateway import SqlGatewayStore
+from kumo.storage.r2_embedded import EmbeddedObjectStore
 from kumo.storage.sql_provider_keys import SqlProviderKeyStore
 from kumo.storage.sqlite import SqliteDatabase
 from kumo.storage.sqlite_cache import SqliteCache
@@ -79,6 +81,8 @@ class Platform:
             vector_store = SqliteVectorStore(data_dir / "vectorize.sqlite3")
             vector_engine = EmbeddedEngine(vector_store, data_dir / "vectorize-snapshots", ann)
         self.vectorize = VectorizeService(vector_store, vector_engine)
+        # R2: object bytes as files and their rows in SQLite (a scale-out ObjectStore plugs in here)
+        self.r2 = R2Service(EmbeddedObjectStore(data_dir / "r2", data_dir / "r2.sqlite3"))
         # folder sources: anywhere while kumo is local-only (no tokens), else only under <data_dir>/aisearch-sources
         self.aisearch = AiSearchService(SqlAiSearchStore(aisearch_db), self.ai, self.vectorize,
                                         source_root=data_dir / "aisearch-sources" if settings.api_tokens else None,
@@ -124,6 +128,7 @@ class Platform:
         """Start background threads (the ANN indexer). Async workers start in `start_async`."""
         if not self._started:
             self.vectorize.start()
+            self.r2.start()
             self._started = True
 
     async def start_async(self, app=None) -> None:
@@ -166,6 +171,7 @@ class Platform:
         self.telemetry.close()  # then the spans they made
         self.aisearch.close()
         self.vectorize.close()
+        self.r2.close()
         self.ai.close()
         self.batches.store.close()
         self.gateways.store.close()

@@ -9,6 +9,7 @@ from kumo.cli.aisearch import aisearch
 from kumo.cli.gateway import gateway
 from kumo.cli.migrate import migrate
 from kumo.cli.models import models
+from kumo.cli.r2 import r2
 from kumo.cli.serve import serve
 from kumo.cli.vectorize import vectorize
 from kumo.cli.worker import worker
@@ -29,3 +30,4 @@ main.add_command(aisearch)
 main.add_command(migrate)
 main.add_command(worker)
 main.add_command(workers)
+main.add_command(r2)

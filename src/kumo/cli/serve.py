@@ -15,7 +15,7 @@ from kumo.config import Settings
 from kumo.log_format import FORMATS, configure_logging
 
 
-_SECRET_QUERY = re.compile(r"((?:^|[?&])(?:key|api_key|api-key|token|access_token|sig|signature)=)[^&\s\"]*", re.I)
+_SECRET_QUERY = re.compile(r"((?:^|[?&])(?:key|api_key|api-key|token|access_token|sig|signature|x-amz-signature|x-amz-security-token)=)[^&\s\"]*", re.I)
 
 
 def _redact(value):

@@ -1,0 +1,496 @@
+"""R2's embedded backend: object bytes as files under `<data_dir>/r2/blobs`, rows in SQLite (`r2.sqlite3`).
+
+Files are named by a random id, never by the key, so no key (`../x`, NUL, 1024 bytes of anything) can reach
+the file system. Every blob id is referenced by at most one row (an object or a multipart part); a copy is a
+hard link under a new id. A write is durable when it returns: the bytes go to `tmp/`, are fsynced and renamed
+into `blobs/` (directory fsynced), and only then is the row committed (SQLite, synchronous=FULL). A crash
+leaves at worst a temporary file or a blob no row names: `start()` removes both, so nothing partial is ever
+visible. A reader looks the row up and opens the file under the database lock, and a replaced or deleted
+blob is unlinked only after its row is gone, so an open reader keeps its version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from kumo.r2.errors import NoSuchBucket
+from kumo.r2.store import (
+    BucketInfo,
+    HttpMetadata,
+    ObjectInfo,
+    ObjectMeta,
+    PartInfo,
+    StagedBlob,
+    UploadInfo,
+)
+from kumo.storage.sqlite import SqliteDatabase
+
+BLOCK = 1024 * 1024  # bytes per write/read call in a worker thread
+_HTTP_FIELDS = ("content_type", "content_language", "content_disposition", "content_encoding", "cache_control",
+                "expires")
+_OBJECT_COLUMNS = "key, blob, size, etag, uploaded, checksums, " + ", ".join(_HTTP_FIELDS) + \
+    ", custom_metadata, storage_class"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _meta_values(meta: ObjectMeta) -> tuple:
+    return (*(getattr(meta.http, name) for name in _HTTP_FIELDS), json.dumps(meta.custom), meta.storage_class)
+
+
+def _meta_from(row: tuple) -> ObjectMeta:
+    http = HttpMetadata(**dict(zip(_HTTP_FIELDS, row[:6])))
+    return ObjectMeta(http=http, custom=json.loads(row[6]), storage_class=row[7])
+
+
+def _object(bucket: str, row: tuple) -> ObjectInfo:
+    key, blob, size, etag, uploaded, checksums = row[:6]
+    return ObjectInfo(bucket=bucket, key=bytes(key).decode(), size=size, etag=etag, uploaded=uploaded,
+                      meta=_meta_from(row[6:]), checksums=json.loads(checksums), version=blob)
+
+
+def _prefix_bounds(prefix: str, after: bytes) -> tuple[str, list]:
+    """SQL and parameters for `key > after AND key starts with prefix`, as an index range."""
+    low = prefix.encode()
+    sql, params = " AND key > ?", [after]
+    if low:
+        # UTF-8 never has a 0xff byte: every key starting with `low` is below `low + ff`
+        sql += " AND key >= ? AND key < ?"
+        params += [low, low + b"\xff"]
+    return sql, params
+
+
+async def _blocks(body: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """The body re-cut into ~BLOCK-sized pieces: fewer, larger writes and thread hops."""
+    pending: list[bytes] = []
+    held = 0
+    async for chunk in body:
+        if chunk:
+            pending.append(chunk)
+            held += len(chunk)
+        if held >= BLOCK:
+            yield b"".join(pending)
+            pending, held = [], 0
+    if held:
+        yield b"".join(pending)
+
+
+def _keep(file, block: bytes, observe: Callable[[bytes], None] | None) -> None:
+    if observe is not None:
+        observe(block)
+    file.write(block)
+
+
+class FileReader:
+    """An open blob: `chunks()` yields bytes [start, end) and closes the file when done or left."""
+
+    def __init__(self, info: ObjectInfo, file, start: int, end: int):
+        self.info = info
+        self._file = file
+        self._start = start
+        self._end = end
+        self._first = b""
+
+    def prefetch(self) -> None:
+        """Read the first block now (in the thread that opened the file): one hop less for small objects."""
+        self._first = os.pread(self._file.fileno(), min(BLOCK, max(self._end - self._start, 0)), self._start)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        position = self._start
+        try:
+            if self._first:
+                position += len(self._first)
+                first, self._first = self._first, b""
+                yield first
+            while position < self._end:
+                size = min(BLOCK, self._end - position)
+                data = await asyncio.to_thread(os.pread, self._file.fileno(), size, position)
+                if not data:
+                    break
+                position += len(data)
+                yield data
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        self._file.close()
+
+
+class EmbeddedObjectStore:
+    def __init__(self, root: Path, database_path: Path):
+        self.root = root
+        self.blobs = root / "blobs"
+        self.tmp = root / "tmp"
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.db = SqliteDatabase(database_path, branch="r2")
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Remove what a crash left: temporary files, and blobs that no row names (a crash between a blob's
+        rename and its row's commit). Blobs younger than this start are kept: a write may be finishing."""
+        started = time.time() - 1
+        for leftover in self.tmp.iterdir():
+            leftover.unlink(missing_ok=True)
+        for shard in sorted(self.blobs.iterdir()):
+            names = {p.name for p in shard.iterdir()}
+            if not names:
+                continue
+            low, high = shard.name, shard.name + "\uffff"
+            with self.db.reading() as conn:
+                known = {r[0] for r in conn.execute(
+                    "SELECT blob FROM r2_objects WHERE blob >= ? AND blob < ? "
+                    "UNION ALL SELECT blob FROM r2_parts WHERE blob >= ? AND blob < ?", (low, high, low, high))}
+            for name in names - known:
+                path = shard / name
+                try:
+                    if path.stat().st_mtime < started:
+                        path.unlink()
+                except FileNotFoundError:
+                    pass
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- blobs ----------------------------------------------------------------------------------------------------
+
+    def _blob_path(self, ref: str) -> Path:
+        return self.blobs / ref[:2] / ref
+
+    def _publish(self, temp: Path, ref: str) -> None:
+        """Move a fsynced temporary file into place, durably."""
+        shard = self.blobs / ref[:2]
+        shard.mkdir(exist_ok=True)
+        os.rename(temp, shard / ref)
+        fd = os.open(shard, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _unlink(self, refs) -> None:
+        for ref in refs:
+            if ref:
+                self._blob_path(ref).unlink(missing_ok=True)
+
+    async def stage(self, body: AsyncIterable[bytes], observe: Callable[[bytes], None] | None = None) -> StagedBlob:
+        ref = uuid.uuid4().hex
+        temp = self.tmp / ref
+        file = await asyncio.to_thread(open, temp, "wb")
+        size = 0
+        try:
+            async for block in _blocks(body):
+                await asyncio.to_thread(_keep, file, block, observe)  # hashing and writing: one hop, GIL let go
+                size += len(block)
+            await asyncio.to_thread(self._finish_file, file)
+            await asyncio.to_thread(self._publish, temp, ref)
+        except BaseException:
+            file.close()
+            temp.unlink(missing_ok=True)
+            raise
+        return StagedBlob(ref=ref, size=size, md5="")
+
+    @staticmethod
+    def _finish_file(file) -> None:
+        file.flush()
+        os.fsync(file.fileno())
+        file.close()
+
+    async def discard(self, ref: str) -> None:
+        await asyncio.to_thread(self._unlink, [ref])
+
+    # -- buckets --------------------------------------------------------------------------------------------------
+
+    async def create_bucket(self, account: str, name: str, location: str, storage_class: str) -> BucketInfo | None:
+        def create() -> BucketInfo | None:
+            created = now_iso()
+            with self.db.transaction() as conn:
+                cursor = conn.execute(
+                    "INSERT INTO r2_buckets (account, name, location, storage_class, created) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING", (account, name, location, storage_class, created))
+                if cursor.rowcount == 0:
+                    return None
+            return BucketInfo(account, name, created, location, storage_class)
+
+        return await asyncio.to_thread(create)
+
+    async def get_bucket(self, account: str, name: str) -> BucketInfo | None:
+        def get() -> BucketInfo | None:
+            with self.db.reading() as conn:
+                row = conn.execute("SELECT location, storage_class, created FROM r2_buckets WHERE account = ? "
+                                   "AND name = ?", (account, name)).fetchone()
+            return BucketInfo(account, name, row[2], row[0], row[1]) if row else None
+
+        return await asyncio.to_thread(get)
+
+    async def list_buckets(self, account: str) -> list[BucketInfo]:
+        def listing() -> list[BucketInfo]:
+            with self.db.reading() as conn:
+                rows = conn.execute("SELECT name, location, storage_class, created FROM r2_buckets WHERE account = ?"
+                                    " ORDER BY name", (account,)).fetchall()
+            return [BucketInfo(account, r[0], r[3], r[1], r[2]) for r in rows]
+
+        return await asyncio.to_thread(listing)
+
+    async def delete_bucket(self, bucket: BucketInfo) -> bool:
+        def delete() -> bool:
+            where = (bucket.account, bucket.name)
+            with self.db.transaction() as conn:
+                if conn.execute("SELECT 1 FROM r2_objects WHERE account = ? AND bucket = ? LIMIT 1", where).fetchone():
+                    return False
+                parts = [r[0] for r in conn.execute(
+                    "SELECT p.blob FROM r2_parts p JOIN r2_uploads u USING (upload_id) WHERE u.account = ? "
+                    "AND u.bucket = ?", where)]
+                conn.execute("DELETE FROM r2_uploads WHERE account = ? AND bucket = ?", where)
+                conn.execute("DELETE FROM r2_buckets WHERE account = ? AND name = ?", where)
+            self._unlink(parts)
+            return True
+
+        return await asyncio.to_thread(delete)
+
+    # -- objects --------------------------------------------------------------------------------------------------
+
+    async def commit_object(self, bucket: BucketInfo, key: str, blob: StagedBlob, meta: ObjectMeta,
+                            etag: str, checksums: dict[str, str]) -> ObjectInfo:
+        def commit() -> ObjectInfo:
+            try:
+                with self.db.transaction() as conn:
+                    old = conn.execute("SELECT blob FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
+                                       (bucket.account, bucket.name, key.encode())).fetchone()
+                    info = self._insert_object(conn, bucket, key, blob.ref, blob.size, etag, meta, checksums)
+            except NoSuchBucket:
+                self._unlink([blob.ref])
+                raise
+            if old:
+                self._unlink([old[0]])
+            return info
+
+        return await asyncio.to_thread(commit)
+
+    @staticmethod
+    def _insert_object(conn, bucket: BucketInfo, key: str, ref: str, size: int, etag: str, meta: ObjectMeta,
+                       checksums: dict[str, str]) -> ObjectInfo:
+        """The row, in the caller's transaction; NoSuchBucket if the bucket went away (the caller's
+        transaction then rolls back and the caller drops the blob)."""
+        if not conn.execute("SELECT 1 FROM r2_buckets WHERE account = ? AND name = ?",
+                            (bucket.account, bucket.name)).fetchone():
+            raise NoSuchBucket("The specified bucket does not exist.", BucketName=bucket.name)
+        uploaded = now_iso()
+        row = (bucket.account, bucket.name, key.encode(), ref, size, etag, uploaded, json.dumps(checksums),
+               *_meta_values(meta))
+        conn.execute(f"INSERT OR REPLACE INTO r2_objects (account, bucket, {_OBJECT_COLUMNS}) "
+                     f"VALUES ({', '.join('?' * len(row))})", row)
+        return ObjectInfo(bucket.name, key, size, etag, uploaded, meta, checksums, ref)
+
+    def _lookup(self, conn, bucket: BucketInfo, key: str) -> tuple | None:
+        return conn.execute(f"SELECT {_OBJECT_COLUMNS} FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
+                            (bucket.account, bucket.name, key.encode())).fetchone()
+
+    async def head_object(self, bucket: BucketInfo, key: str) -> ObjectInfo | None:
+        def head() -> ObjectInfo | None:
+            with self.db.reading() as conn:
+                row = self._lookup(conn, bucket, key)
+            return _object(bucket.name, row) if row else None
+
+        return await asyncio.to_thread(head)
+
+    async def open_object(self, bucket: BucketInfo, key: str, start: int = 0,
+                          end: int | None = None) -> FileReader | None:
+        def open_() -> FileReader | None:
+            with self.db.reading() as conn:  # the row and its file together: a replacement unlinks after commit
+                row = self._lookup(conn, bucket, key)
+                if row is None:
+                    return None
+                file = open(self._blob_path(row[1]), "rb")
+            info = _object(bucket.name, row)
+            reader = FileReader(info, file, start, info.size if end is None else min(end, info.size))
+            try:
+                reader.prefetch()
+            except BaseException:
+                file.close()
+                raise
+            return reader
+
+        return await asyncio.to_thread(open_)
+
+    async def delete_object(self, bucket: BucketInfo, key: str) -> bool:
+        def delete() -> bool:
+            with self.db.transaction() as conn:
+                row = conn.execute("DELETE FROM r2_objects WHERE account = ? AND bucket = ? AND key = ? "
+                                   "RETURNING blob", (bucket.account, bucket.name, key.encode())).fetchone()
+            if row:
+                self._unlink([row[0]])
+            return row is not None
+
+        return await asyncio.to_thread(delete)
+
+    async def list_objects(self, bucket: BucketInfo, prefix: str, after: bytes, limit: int) -> list[ObjectInfo]:
+        def listing() -> list[ObjectInfo]:
+            bounds, params = _prefix_bounds(prefix, after)
+            with self.db.reading() as conn:
+                rows = conn.execute(f"SELECT {_OBJECT_COLUMNS} FROM r2_objects WHERE account = ? AND bucket = ?"
+                                    f"{bounds} ORDER BY key LIMIT ?",
+                                    (bucket.account, bucket.name, *params, limit)).fetchall()
+            return [_object(bucket.name, r) for r in rows]
+
+        return await asyncio.to_thread(listing)
+
+    async def copy_object(self, source: ObjectInfo, source_bucket: BucketInfo, bucket: BucketInfo, key: str,
+                          meta: ObjectMeta) -> ObjectInfo | None:
+        def copy() -> ObjectInfo | None:
+            ref = uuid.uuid4().hex
+            with self.db.reading() as conn:  # the source row and its file together, as a reader does
+                row = self._lookup(conn, source_bucket, source.key)
+                if row is None:
+                    return None
+                shard = self.blobs / ref[:2]
+                shard.mkdir(exist_ok=True)
+                os.link(self._blob_path(row[1]), shard / ref)  # same bytes, its own name: deletions stay apart
+            current = _object(source_bucket.name, row)
+            try:
+                with self.db.transaction() as conn:
+                    old = conn.execute("SELECT blob FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
+                                       (bucket.account, bucket.name, key.encode())).fetchone()
+                    info = self._insert_object(conn, bucket, key, ref, current.size, current.etag, meta,
+                                               current.checksums)
+            except BaseException:
+                self._unlink([ref])
+                raise
+            if old:
+                self._unlink([old[0]])
+            return info
+
+        return await asyncio.to_thread(copy)
+
+    # -- multipart uploads ----------------------------------------------------------------------------------------
+
+    async def create_upload(self, bucket: BucketInfo, key: str, meta: ObjectMeta,
+                            checksum_algorithm: str | None) -> UploadInfo:
+        def create() -> UploadInfo:
+            upload = UploadInfo(uuid.uuid4().hex, bucket.name, key, now_iso(), meta, checksum_algorithm)
+            row = (upload.upload_id, bucket.account, bucket.name, key.encode(), upload.initiated, checksum_algorithm,
+                   *_meta_values(meta))
+            with self.db.transaction() as conn:
+                conn.execute("INSERT INTO r2_uploads (upload_id, account, bucket, key, initiated, checksum_algorithm, "
+                             f"{', '.join(_HTTP_FIELDS)}, custom_metadata, storage_class) "
+                             f"VALUES ({', '.join('?' * len(row))})", row)
+            return upload
+
+        return await asyncio.to_thread(create)
+
+    _UPLOAD_COLUMNS = "upload_id, key, initiated, checksum_algorithm, " + ", ".join(_HTTP_FIELDS) + \
+        ", custom_metadata, storage_class"
+
+    @staticmethod
+    def _upload(bucket: str, row: tuple) -> UploadInfo:
+        return UploadInfo(row[0], bucket, bytes(row[1]).decode(), row[2], _meta_from(row[4:]), row[3])
+
+    async def get_upload(self, bucket: BucketInfo, upload_id: str) -> UploadInfo | None:
+        def get() -> UploadInfo | None:
+            with self.db.reading() as conn:
+                row = conn.execute(f"SELECT {self._UPLOAD_COLUMNS} FROM r2_uploads WHERE upload_id = ? AND "
+                                   "account = ? AND bucket = ?", (upload_id, bucket.account, bucket.name)).fetchone()
+            return self._upload(bucket.name, row) if row else None
+
+        return await asyncio.to_thread(get)
+
+    async def list_uploads(self, bucket: BucketInfo, prefix: str, after: bytes, limit: int) -> list[UploadInfo]:
+        def listing() -> list[UploadInfo]:
+            bounds, params = _prefix_bounds(prefix, after)
+            with self.db.reading() as conn:
+                rows = conn.execute(f"SELECT {self._UPLOAD_COLUMNS} FROM r2_uploads WHERE account = ? AND bucket = ?"
+                                    f"{bounds} ORDER BY key, initiated LIMIT ?",
+                                    (bucket.account, bucket.name, *params, limit)).fetchall()
+            return [self._upload(bucket.name, r) for r in rows]
+
+        return await asyncio.to_thread(listing)
+
+    async def put_part(self, upload: UploadInfo, number: int, blob: StagedBlob) -> PartInfo | None:
+        def put() -> PartInfo | None:
+            part = PartInfo(number, blob.size, blob.md5, now_iso(), blob.checksums, blob.ref)
+            with self.db.transaction() as conn:
+                if not conn.execute("SELECT 1 FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,)).fetchone():
+                    return None
+                old = conn.execute("SELECT blob FROM r2_parts WHERE upload_id = ? AND number = ?",
+                                   (upload.upload_id, number)).fetchone()
+                conn.execute("INSERT OR REPLACE INTO r2_parts (upload_id, number, blob, size, etag, uploaded, "
+                             "checksums) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (upload.upload_id, number, blob.ref, blob.size, blob.md5, part.uploaded,
+                              json.dumps(blob.checksums)))
+            if old:
+                self._unlink([old[0]])
+            return part
+
+        return await asyncio.to_thread(put)
+
+    async def list_parts(self, upload: UploadInfo) -> list[PartInfo]:
+        def listing() -> list[PartInfo]:
+            with self.db.reading() as conn:
+                rows = conn.execute("SELECT number, size, etag, uploaded, checksums, blob FROM r2_parts "
+                                    "WHERE upload_id = ? ORDER BY number", (upload.upload_id,)).fetchall()
+            return [PartInfo(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
+
+        return await asyncio.to_thread(listing)
+
+    def _join(self, parts: list[PartInfo]) -> str:
+        """Concatenate the parts' files into one new blob (kernel-side copies), durably; its ref."""
+        ref = uuid.uuid4().hex
+        temp = self.tmp / ref
+        try:
+            with open(temp, "wb") as out:
+                for part in parts:
+                    with open(self._blob_path(part.ref), "rb") as source:
+                        shutil.copyfileobj(source, out, BLOCK)
+                out.flush()
+                os.fsync(out.fileno())
+            self._publish(temp, ref)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return ref
+
+    async def complete_upload(self, bucket: BucketInfo, upload: UploadInfo, parts: list[PartInfo],
+                              etag: str) -> ObjectInfo | None:
+        def complete() -> ObjectInfo | None:
+            ref = self._join(parts)
+            size = sum(p.size for p in parts)
+            with self.db.transaction() as conn:
+                if not conn.execute("SELECT 1 FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,)).fetchone():
+                    gone = True  # aborted meanwhile (deleting the bucket aborts its uploads too)
+                else:
+                    gone = False
+                    old = conn.execute("SELECT blob FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
+                                       (bucket.account, bucket.name, upload.key.encode())).fetchone()
+                    leftovers = [r[0] for r in conn.execute("SELECT blob FROM r2_parts WHERE upload_id = ?",
+                                                            (upload.upload_id,))]
+                    info = self._insert_object(conn, bucket, upload.key, ref, size, etag, upload.meta, {})
+                    conn.execute("DELETE FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,))
+            if gone:
+                self._unlink([ref])
+                return None
+            self._unlink(leftovers + ([old[0]] if old else []))
+            return info
+
+        return await asyncio.to_thread(complete)
+
+    async def abort_upload(self, bucket: BucketInfo, upload: UploadInfo) -> bool:
+        def abort() -> bool:
+            with self.db.transaction() as conn:
+                blobs = [r[0] for r in conn.execute("SELECT blob FROM r2_parts WHERE upload_id = ?",
+                                                    (upload.upload_id,))]
+                gone = conn.execute("DELETE FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,)).rowcount
+            self._unlink(blobs)
+            return bool(gone)
+
+        return await asyncio.to_thread(abort)
