@@ -33,6 +33,13 @@ PARAMS: dict[str, list[str]] = {
     "item_id": ["nope", "\ud83d", "a" * 300],
     "log_id": ["nope", "\ud83d"],
     "route_id": ["nope", "\ud83d"],
+    "key_id": ["nope", "\ud83d"],
+    "bucket_name": ["fz-bucket", "nope", "\ud83d", "a" * 300, "UPPER"],
+    "script_name": ["fz-worker", "\ud83d", "a" * 300],
+    # the dashboard's pages
+    "index": [INDEX] * 4 + HOSTILE_STRINGS,
+    "namespace": ["default"] * 4 + HOSTILE_STRINGS,
+    "instance_id": [INSTANCE] * 4 + HOSTILE_STRINGS,
 }
 
 BODIES: dict[tuple[str, str], Any] = {
@@ -143,6 +150,8 @@ class Target:
 def product_of(path: str) -> str:
     if path.startswith("/v1/"):
         return "gateway"
+    if path.startswith("/dashboard"):
+        return "dashboard"
     for marker, product in (("/vectorize/", "vectorize"), ("/ai-gateway/", "gateway-admin"),
                             ("/ai-search/", "aisearch"), ("/ai/v1/", "openai"), ("/ai/", "workers-ai")):
         if marker in path:
@@ -170,24 +179,26 @@ def targets() -> list[Target]:
     with TemporaryDirectory() as tmp:
         app = create_app(Settings(data_dir=tmp))
         found = set()
-        for route in _walk(app.routes):
-            if route.path in SKIP:
+        for path, route in _walk(app.routes):
+            if path in SKIP:
                 continue
             for method in sorted(getattr(route, "methods", None) or []):
                 if method != "HEAD":
-                    found.add((method, route.path))
+                    found.add((method, path))
         found.update(DATA_PLANE)
         found.update(ODD_PATHS)
         app.state.platform.close()
     return [Target(product_of(path), method, path, _body_for(method, path)) for method, path in sorted(found)]
 
 
-def _walk(routes):
+def _walk(routes, prefix: str = "", owner_prefix: str = ""):
+    """(full path, route): a router included in another keeps its parent router's prefix out of its routes' paths."""
     for route in routes:
         if hasattr(route, "original_router"):  # FastAPI's included router
-            yield from _walk(route.original_router.routes)
+            sub = route.original_router
+            yield from _walk(sub.routes, prefix + owner_prefix + route.include_context.prefix, sub.prefix)
         else:
-            yield route
+            yield prefix + route.path, route
 
 
 PARAM = re.compile(r"{([a-z_]+)(?::path)?}")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.r2.conftest import s3_client
+from tests.r2.conftest import TOKEN, s3_client
 
 
 def code(exc: pytest.ExceptionInfo) -> str:
@@ -248,7 +248,7 @@ def test_wrong_signature_unknown_key_and_limited_token(r2_server, r2_account, bu
     from botocore.config import Config
 
     from kumo.r2.credentials import s3_credentials
-    from tests.r2.conftest import LIMITED, LIMITED_ACCOUNT, TOKEN
+    from tests.r2.conftest import LIMITED, LIMITED_ACCOUNT
 
     key_id, _ = s3_credentials(TOKEN)
     wrong = boto3.client("s3", endpoint_url=f"{r2_server.url}/r2/{r2_account}", aws_access_key_id=key_id,
@@ -323,7 +323,8 @@ def test_multipart_with_part_checksums(s3, bucket):
 def test_s3_requests_are_counted_in_metrics(r2_server, s3, bucket):
     s3.put_object(Bucket=bucket, Key="counted", Body=b"1")
     s3.get_object(Bucket=bucket, Key="counted")["Body"].read()
-    text = httpx.get(f"{r2_server.url}/metrics").text
+    # with tokens configured, /metrics needs a token not limited to accounts
+    text = httpx.get(f"{r2_server.url}/metrics", headers={"authorization": f"Bearer {TOKEN}"}).text
     assert 'product="r2",route="/r2/{account_id}/{bucket}/{key:path}"' in text
 
 

@@ -107,7 +107,7 @@ HOSTILE = [
     ("POST", _ai(path="/autorag/rags/x/search"), b"{}", 400, "autorag"),
     ("POST", _ai(path="/something/else"), b"", 404, "does not serve"),
     ("GET", wrapped("AI", "https://workers-binding.ai/ai-gateway/gateways/g/url/not-a-provider"), b"", 400, "provider"),
-    ("PATCH", wrapped("AI", "https://workers-binding.ai/ai-gateway/gateways/nope/logs/1"), b"{", 404, "nope"),
+    ("PATCH", wrapped("AI", "https://workers-binding.ai/ai-gateway/gateways/nope/logs/1"), b"{", 400, "JSON"),
     ("POST", wrapped("VEC", "http://vector-search/explode"), b"", 404, "does not serve"),
     ("POST", wrapped("VEC", "http://vector-search/query"), b"null", 400, ""),
     ("POST", wrapped("VEC", "http://vector-search/query"), b'{"vector": "abc"}', 400, ""),

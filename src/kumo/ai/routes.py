@@ -126,8 +126,8 @@ async def chat_completions(request: Request, account_id: str) -> Response:
         inputs = openai_compat.chat_request_to_input(body)
         ai = _ai(request)
         max_tokens = inputs.get("max_tokens", 256)
+        usage = openai_compat.include_usage(body)  # checked on every request: a wrong type is a 400 either way
         if openai_compat.stream_flag(body):
-            usage = openai_compat.include_usage(body)
             served, events = await ai.stream(body["model"], inputs)
             writer = openai_compat.ChunkWriter(body["model"], usage, max_tokens)
             return sse_response(events, headers=_headers(served), transform=writer.chunks)
