@@ -48,6 +48,9 @@ class PgVectorEngine:
     def stats(self, record: IndexRecord) -> IndexStats:
         return IndexStats(record.vector_count or 0, record.mutation_id, record.mutation_at)
 
+    def known_record(self, account: str, name: str) -> IndexRecord | None:
+        return None  # other nodes create and delete indexes: always ask the database
+
     @contextmanager
     def _locked(self, record: IndexRecord) -> Iterator[LockedIndex]:
         with self.store.locked(record.pk) as index:

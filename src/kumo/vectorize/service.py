@@ -126,15 +126,20 @@ class VectorizeService:
     def info(self, account: str, name: str) -> dict:
         record = self._record(account, name)
         stats = self.engine.stats(record)
-        return {
+        out: dict[str, Any] = {
             "dimensions": record.dimensions,
             "vectorCount": stats.vector_count,
             "processedUpToDatetime": stats.mutation_at,
             "processedUpToMutation": stats.mutation_id,
         }
+        if stats.graph is not None:  # kumo's own: how far the ANN graph built behind the writes has come
+            out["kumoGraph"] = {"indexedVectors": stats.graph[0], "pendingVectors": stats.graph[1]}
+        return out
 
     def _record(self, account: str, name: str) -> IndexRecord:
-        record = self.store.get_index(account, name) if isinstance(name, str) else None
+        if not isinstance(name, str):
+            raise index_not_found(name)
+        record = self.engine.known_record(account, name) or self.store.get_index(account, name)
         if record is None:
             raise index_not_found(name)
         return record
