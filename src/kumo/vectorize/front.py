@@ -5,8 +5,11 @@ size limit, metrics, request log, the error envelope for anything unexpected) an
 not need: FastAPI's routing over every product's routes, dependency solving, request objects. It checks
 the same credentials (`authorize`), reads the body with the same rules (`read_json`'s messages), calls the
 same service and answers the same envelope and error codes as `routes.py`, which keeps every other
-Vectorize route. The service runs on a worker thread, so the event loop parses the next request while
-hnswlib (which releases the GIL) searches on the other core.
+Vectorize route.
+
+While other requests are in flight the service runs on a worker thread, so the event loop parses the next
+request while hnswlib (which releases the GIL) searches on the other core. A request alone runs it on the
+loop: the hop to a thread and back costs ~0.15 ms of CPU and two wake-ups, and nothing waits meanwhile.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class VectorizeFront:
     def __init__(self, app: ASGIApp, platform: Platform):
         self.app = app
         self.platform = platform
+        self.in_flight = 0  # requests of this front between their start and their answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(PREFIX):
@@ -59,6 +63,7 @@ class VectorizeFront:
             return
         account, name, operation = parts[0], parts[4], parts[5]
         scope["route"] = OPERATIONS[operation]
+        self.in_flight += 1
         try:
             headers: dict[str, str] = {}
             for key, value in scope["headers"]:  # the first of repeated headers, as Starlette's `get`
@@ -66,14 +71,19 @@ class VectorizeFront:
             authorize(self.platform.settings.api_tokens, headers, account)
             body = _json_object(await _body(receive))
             service = self.platform.vectorize
-            loop = asyncio.get_running_loop()
             if operation == "query":
-                result = await loop.run_in_executor(None, _query, service, account, name, body)
+                call, args = _query, (service, account, name, body)
             else:
-                result = await loop.run_in_executor(None, service.get_by_ids, account, name, body.get("ids"))
+                call, args = service.get_by_ids, (account, name, body.get("ids"))
+            if self.in_flight == 1:
+                result = call(*args)
+            else:
+                result = await asyncio.get_running_loop().run_in_executor(None, call, *args)
         except KumoError as exc:
             await from_error(exc)(scope, receive, send)
             return
+        finally:
+            self.in_flight -= 1
         payload = orjson.dumps({"result": result, "success": True, "errors": [], "messages": []},
                                option=orjson.OPT_SERIALIZE_NUMPY)
         await send({"type": "http.response.start", "status": 200, "headers": [

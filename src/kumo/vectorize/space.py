@@ -79,7 +79,8 @@ class VectorSpace:
         self.graph_lock = SharedLock()
         self._graph_deletions: list[int] = []
         self._ef = 0
-        self.last_query = 0.0  # time.monotonic() of the latest graph search: the builder yields to queries
+        self.last_query = 0.0  # time.monotonic() of the latest unfiltered query: the builder yields to them
+        self.ann_rate = 2000.0  # vectors/s one thread adds to the graph lately (sizes the builder's steps)
 
     # ---- writes ---------------------------------------------------------------------------
     def _ensure_capacity(self, needed: int) -> None:
@@ -221,7 +222,10 @@ class VectorSpace:
         """(Without the index's lock) put the rows into the graph; writers go on meanwhile."""
         with self.graph_lock:
             if len(batch.slots):
+                started = time.perf_counter()
                 self.hnsw.add_items(batch.rows, batch.slots, num_threads=threads)
+                rate = len(batch.slots) / max(time.perf_counter() - started, 1e-6) / threads
+                self.ann_rate = 0.7 * self.ann_rate + 0.3 * rate
             self._apply_deletions()
 
     def ann_commit(self, batch: AnnBatch) -> None:
@@ -269,6 +273,7 @@ class VectorSpace:
             return []
         size = self.size
         if namespace is None and metadata_filter is None:
+            self.last_query = time.monotonic()
             if self.hnsw is not None and self.count >= self.ann.threshold:
                 try:
                     candidates, in_order = self._ann_candidates(vector, top_k)
@@ -299,7 +304,6 @@ class VectorSpace:
         k = min(max(top_k * 2, 32), self.live_in_graph)
         parts = []
         if k > 0:
-            self.last_query = time.monotonic()
             if self._graph_deletions or self._ef != self.ann.ef_search:
                 with self.graph_lock:  # alone: hnswlib's deletions and ef are not safe beside a search
                     self._apply_deletions()
