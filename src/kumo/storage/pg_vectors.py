@@ -250,9 +250,10 @@ class PgVectorStore:
     def search(
         self, record: IndexRecord, vector: np.ndarray, limit: int, *, exact: bool, ef_search: int,
         namespace: str | None = None, metadata_filter: MetadataFilter | None = None, with_metadata: bool = False,
-    ) -> tuple[list[tuple], list[MetadataIndexRecord]]:
+    ) -> tuple[list[tuple], list[MetadataIndexRecord], int | None]:
         """Up to `limit` rows `(id, namespace, embedding, metadata, seq)` nearest to `vector` by pgvector's
-        distance, and the index's metadata indexes (read in the same snapshot)."""
+        distance, the index's metadata indexes and its vector count (None: the index is gone), all read in
+        one round trip and one snapshot."""
         _, operator = _METRIC_SQL[record.metric]
         where = [sql.SQL("index_pk = {}").format(sql.Literal(record.pk))]
         params: list = []
@@ -275,13 +276,6 @@ class PgVectorStore:
             else:
                 order = sql.SQL("embedding::vector({}) {} %s").format(sql.Literal(record.dimensions),
                                                                       sql.SQL(operator))
-                # the caller chose the graph: walk it whatever the planner's statistics say (a freshly
-                # loaded index is not analysed yet), as the embedded engine walks its own
-                conn.execute(
-                    "SELECT set_config('hnsw.ef_search', ?, true), set_config('enable_seqscan', 'off', true),"
-                    " set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)",
-                    (str(ef_search),),
-                )
             query = sql.SQL(
                 "SELECT id, namespace, embedding, {metadata}, seq FROM vectorize_vectors WHERE {where}"
                 " ORDER BY {order} LIMIT {limit}"
@@ -289,8 +283,21 @@ class PgVectorStore:
                 metadata=sql.SQL("metadata" if with_metadata else "NULL::jsonb"),
                 where=sql.SQL(" AND ").join(where), order=order, limit=sql.Literal(limit),
             )
-            rows = self._cursor(conn).execute(query, (*params, vector)).fetchall()
-        return rows, meta
+            cursor = self._cursor(conn)
+            with conn.raw.pipeline():  # the index row, the settings and the query in one round trip
+                count = conn.execute("SELECT vector_count FROM vectorize_indexes WHERE pk = ?", (record.pk,))
+                if not exact:
+                    # the caller chose the graph: walk it whatever the planner's statistics say (a freshly
+                    # loaded index is not analysed yet), as the embedded engine walks its own
+                    conn.execute(
+                        "SELECT set_config('hnsw.ef_search', ?, true), set_config('enable_seqscan', 'off', true),"
+                        " set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)",
+                        (str(ef_search),),
+                    )
+                cursor.execute(query, (*params, vector))
+            rows = cursor.fetchall()
+            found = count.fetchone()
+        return rows, meta, (int(found[0]) if found else None)
 
     def close(self) -> None:
         pass  # the pool belongs to Platform

@@ -133,6 +133,9 @@ class EmbeddedEngine:
         loaded = self._by_name.get((account, name))
         return loaded.record if loaded is not None else None
 
+    def record_for_query(self, account: str, name: str) -> IndexRecord | None:
+        return None  # known_record is never stale here
+
     # ---- loading --------------------------------------------------------------------------
     def _get(self, record: IndexRecord) -> LoadedIndex:
         loaded = self._loaded.get(record.pk)

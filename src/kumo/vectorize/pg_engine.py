@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -25,7 +26,7 @@ import numpy as np
 from kumo.storage.pg_vectors import LockedIndex, PgVectorStore
 from kumo.vectorize import write_rules
 from kumo.vectorize.batch import VectorBatch
-from kumo.vectorize.engine import Hit, IndexStats, Search
+from kumo.vectorize.engine import Hit, IndexStats, Search, StaleRecord
 from kumo.vectorize.errors import index_not_found
 from kumo.vectorize.metadata import indexed_metadata
 from kumo.vectorize.scores import best_first, exact_scores
@@ -43,6 +44,7 @@ class PgVectorEngine:
         self.store = store
         self.ann = ann or AnnParams()
         self._graphs: set[int] = set()  # pks of indexes whose HNSW graph is built and valid
+        self._records: dict[tuple[str, str], IndexRecord] = {}  # (account, name) -> record, for queries
         self._stop = threading.Event()
         self._builder: threading.Thread | None = None
 
@@ -105,6 +107,11 @@ class PgVectorEngine:
     def known_record(self, account: str, name: str) -> IndexRecord | None:
         return None  # other nodes create and delete indexes: always ask the database
 
+    def record_for_query(self, account: str, name: str) -> IndexRecord | None:
+        """The record a query of this node last used: its pk, dimensions and metric never change, and
+        `query` reads the index row again in its own round trip (StaleRecord if it is gone)."""
+        return self._records.get((account, name))
+
     @contextmanager
     def _locked(self, record: IndexRecord) -> Iterator[LockedIndex]:
         with self.store.locked(record.pk) as index:
@@ -161,20 +168,29 @@ class PgVectorEngine:
 
     # ---- reads ----------------------------------------------------------------------------
     def query(self, record: IndexRecord, search: Search) -> list[Hit]:
-        count = record.vector_count or 0
-        limit = max(2 * search.top_k, 32)  # candidates to re-score, as the embedded engine takes from its graph
-        exact = (search.namespace is not None or search.filter is not None or count < self.ann.threshold
+        limit = search.top_k + 8  # float32 distances pick a few more; float64 scores rank (as VectorSpace._rank)
+        exact = (search.namespace is not None or search.filter is not None
                  or record.pk not in self._graphs)  # no graph yet: scan, as over the embedded engine's tail
         with_metadata = search.return_metadata != "none"
-        rows, meta = [], []
-        if not exact:
-            rows, meta = self.store.search(record, search.vector, limit, exact=False,
-                                           ef_search=max(self.ann.ef_search, limit), with_metadata=with_metadata)
-            exact = len(rows) < min(search.top_k, count)  # the graph found too few (deletions): scan
+        rows: list = []
+        if not exact and (record.vector_count or 0) >= self.ann.threshold:
+            rows, meta, count = self.store.search(record, search.vector, limit, exact=False,
+                                                  ef_search=max(self.ann.ef_search, limit),
+                                                  with_metadata=with_metadata)
+            # small after all (deletions), or the graph found too few: scan
+            exact = count is not None and (count < self.ann.threshold or len(rows) < min(search.top_k, count))
+        else:
+            exact = True
         if exact:
-            rows, meta = self.store.search(record, search.vector, limit, exact=True, ef_search=0,
-                                           namespace=search.namespace, metadata_filter=search.filter,
-                                           with_metadata=with_metadata)
+            rows, meta, count = self.store.search(record, search.vector, limit, exact=True, ef_search=0,
+                                                  namespace=search.namespace, metadata_filter=search.filter,
+                                                  with_metadata=with_metadata)
+        if count is None:  # deleted since the record was read
+            self._records.pop((record.account, record.name), None)
+            raise StaleRecord(record.name)
+        if len(self._records) > 10_000:
+            self._records.clear()
+        self._records[(record.account, record.name)] = replace(record, vector_count=count)
         if not rows:
             return []
         scores = exact_scores(np.stack([r[2] for r in rows]), search.vector, record.metric)

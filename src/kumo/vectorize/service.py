@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from kumo.errors import NotFound
+from kumo.errors import KumoError, NotFound
 from kumo.vectorize.batch import VectorBatch
-from kumo.vectorize.engine import Search, VectorEngine
+from kumo.vectorize.engine import Search, StaleRecord, VectorEngine
 from kumo.vectorize.errors import (
     DUPLICATE_INDEX,
     INVALID_INDEX_CONFIG,
@@ -193,7 +193,16 @@ class VectorizeService:
     # ---- reads ----------------------------------------------------------------------------
     def query(self, account: str, name: str, vector: Any = None, vector_id: Any = None,
               options: QueryOptions = QueryOptions()) -> dict:
-        record = self._record(account, name)
+        cached = self.engine.record_for_query(account, name) if isinstance(name, str) else None
+        if cached is not None:  # PostgreSQL: spares a round trip; the engine re-reads the index row anyway
+            try:
+                return self._query(cached, vector, vector_id, options)
+            except (StaleRecord, KumoError):  # gone or made again: answer (or refuse) from the database's record
+                pass
+        return self._query(self._record(account, name), vector, vector_id, options)
+
+    def _query(self, record: IndexRecord, vector: Any, vector_id: Any, options: QueryOptions) -> dict:
+        name = record.name
         top_k, return_metadata = check_options(options)
         metadata_filter = MetadataFilter.parse(options.filter)
         if options.namespace is not None and not isinstance(options.namespace, str):
@@ -212,7 +221,11 @@ class VectorizeService:
         search = Search(query_vector, top_k, options.namespace, metadata_filter, options.return_values,
                         return_metadata)
         matches = []
-        for hit in self.engine.query(record, search):
+        try:
+            hits = self.engine.query(record, search)
+        except StaleRecord:
+            raise index_not_found(name) from None
+        for hit in hits:
             item: dict[str, Any] = {"id": hit.id, "score": hit.score}
             if hit.values is not None:
                 item["values"] = hit.values
