@@ -27,8 +27,9 @@ from kumo.vectorize.space import AnnParams, VectorSpace
 from kumo.vectorize.store import IndexRecord, Mutation, StoredVector, VectorStore
 
 log = logging.getLogger("kumo.vectorize")
-# The graph builder's steps, on every core: short while queries come (each step shuts them out of the
-# graph), longer when none has come for a while, so a fresh load is indexed soon. Steps are sized in time
+# The graph builder's steps: short while queries come (each step shuts them out of the graph), longer when
+# none has come for a while; on every core but one while writes come, on all of them once they stop, so a
+# fresh load is indexed soon without slowing the load itself. Steps are sized in time
 # from the rate the graph grows at (which falls as it grows).
 QUIET_SECONDS = 0.5
 BUSY_STEP_SECONDS = 0.005
@@ -83,13 +84,15 @@ class EmbeddedEngine:
                 if self._stop.is_set():
                     return
                 space = loaded.space
-                busy = time.monotonic() - space.last_query < QUIET_SECONDS
-                step = max(8, int(space.ann_rate * cores * (BUSY_STEP_SECONDS if busy else IDLE_STEP_SECONDS)))
+                now = time.monotonic()
+                busy = now - space.last_query < QUIET_SECONDS
+                threads = max(1, cores - 1) if now - space.last_write < QUIET_SECONDS else cores
+                step = max(8, int(space.ann_rate * threads * (BUSY_STEP_SECONDS if busy else IDLE_STEP_SECONDS)))
                 with loaded.lock:
                     batch = space.ann_prepare(step)
                 if batch is None:
                     continue
-                space.ann_add(batch, cores)  # the slow part, without the index's lock
+                space.ann_add(batch, threads)  # the slow part, without the index's lock
                 with loaded.lock:
                     space.ann_commit(batch)
                 worked = True

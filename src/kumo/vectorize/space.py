@@ -80,6 +80,7 @@ class VectorSpace:
         self._graph_deletions: list[int] = []
         self._ef = 0
         self.last_query = 0.0  # time.monotonic() of the latest unfiltered query: the builder yields to them
+        self.last_write = 0.0  # and of the latest write: while writes come, the builder leaves them a core
         self.ann_rate = 2000.0  # vectors/s one thread adds to the graph lately (sizes the builder's steps)
 
     # ---- writes ---------------------------------------------------------------------------
@@ -120,6 +121,7 @@ class VectorSpace:
         n = len(ids)
         if n == 0:
             return
+        self.last_write = time.monotonic()
         self.remove(ids)
         start = self.size
         self._ensure_capacity(start + n)
