@@ -59,11 +59,15 @@ class PgVectorEngine:
             self._builder.join(timeout=30)
 
     def _build_forever(self) -> None:
+        failing = False
         while not self._stop.is_set():
             try:
                 self.build_due_graphs()
-            except Exception:  # PostgreSQL away or the index deleted meanwhile: try again later
-                log.warning("building HNSW graphs failed; retrying", exc_info=True)
+                failing = False
+            except Exception as exc:  # PostgreSQL away or the index deleted meanwhile: try again later
+                if not failing:  # once per outage, not every second
+                    log.warning("building HNSW graphs failed (%s); retrying every %.0f s", exc, CHECK_SECONDS)
+                failing = True
             self._stop.wait(CHECK_SECONDS)
 
     def build_due_graphs(self, quiet: float = QUIET_SECONDS) -> None:
