@@ -136,6 +136,10 @@ class VectorizeService:
             out["kumoGraph"] = {"indexedVectors": stats.graph[0], "pendingVectors": stats.graph[1]}
         return out
 
+    def holds_in_memory(self, account: str, name: str) -> bool:
+        """Whether a query of this index is answered from memory alone (embedded engine, index loaded)."""
+        return isinstance(name, str) and self.engine.known_record(account, name) is not None
+
     def _record(self, account: str, name: str) -> IndexRecord:
         if not isinstance(name, str):
             raise index_not_found(name)
