@@ -275,8 +275,10 @@ class VectorSpace:
             return []
         size = self.size
         if namespace is None and metadata_filter is None:
-            self.last_query = time.monotonic()
-            if self.hnsw is not None and self.count >= self.ann.threshold:
+            # while the graph covers less than half of the vectors a scan of them all costs at most twice the
+            # scan of its tail: leave the graph to the builder (queries would hold it up) and scan
+            if self.hnsw is not None and self.count >= self.ann.threshold and 2 * self.live_in_graph >= self.count:
+                self.last_query = time.monotonic()
                 try:
                     candidates, in_order = self._ann_candidates(vector, top_k)
                 except RuntimeError:  # hnswlib found fewer than k (a sparse or heavily deleted graph): scan
