@@ -4,6 +4,7 @@ their own, and the server's whole-process CPU (utime + stime from /proc) over wh
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import socket
@@ -85,6 +86,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kumo", "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
             env=environ, stdout=self.log, stderr=subprocess.STDOUT)
+        atexit.register(self.stop)  # a benchmark that fails half-way leaves no server behind
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -111,6 +113,8 @@ class Server:
         return float("nan")
 
     def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
         self.proc.terminate()
         try:
             self.proc.wait(30)

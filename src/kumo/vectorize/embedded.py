@@ -32,8 +32,8 @@ log = logging.getLogger("kumo.vectorize")
 # fresh load is indexed soon without slowing the load itself. Steps are sized in time
 # from the rate the graph grows at (which falls as it grows).
 QUIET_SECONDS = 0.5
-BUSY_STEP_SECONDS = 0.005
-IDLE_STEP_SECONDS = 0.05
+BUSY_STEP_SECONDS = 0.02  # each step also waits for the queries in flight: not too many of them
+IDLE_STEP_SECONDS = 0.1
 
 
 @dataclass
