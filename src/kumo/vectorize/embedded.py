@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from kumo.vectorize import write_rules
 from kumo.vectorize.batch import VectorBatch
@@ -59,10 +58,6 @@ class EmbeddedEngine:
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         """Start the background thread that builds ANN graphs behind the writes."""
-        # One BLAS thread: a query's products are small, and OpenBLAS's second thread spins on the core the
-        # event loop and the graph search need (measured: 3.4 ms of CPU per exact query of 2,000 vectors
-        # instead of 0.16 ms). Requests in parallel use the cores instead. (Process-wide: numpy has one BLAS.)
-        threadpool_limits(1, user_api="blas")
         if self._indexer is None:
             self._indexer = threading.Thread(target=self._index_forever, name="kumo-ann", daemon=True)
             self._indexer.start()
