@@ -12,7 +12,12 @@ What it measures, in one run, on N clustered synthetic vectors (384 dims, cosine
 * an ef_search sweep for raw hnswlib and kumo, and which ef first reaches recall@10 >= 0.98;
 * filtered queries through a metadata index at 1 % (number equality) and 50 % (string equality)
   selectivity: p50/p99 latency, and whether the results equal numpy's exact filtered top-10;
-* the process RSS (VmRSS) after each structure is loaded.
+* the process RSS (VmRSS) after each structure is loaded;
+* over HTTP (`--http`, on by default), with `kumo serve` in its own process and the same data loaded through
+  `insert`: acknowledged ingest, how long queries wait while the graph is built behind the load (and their
+  latency meanwhile), then one client interleaved with raw hnswlib and the in-process service, eight
+  client processes at once, raw hnswlib on two threads, and the filtered cases; with the server's
+  whole-process CPU per query (utime + stime over the queries served).
 
 Data: `--clusters` gaussian cluster centres on the unit sphere; each point is a random centre plus
 gaussian noise of expected norm `--noise`, normalised. Queries are drawn the same way but are not in
@@ -28,6 +33,7 @@ Run:  .venv/bin/python bench/vectorize_query.py              # N=100,000 (a few 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import importlib.metadata
 import os
@@ -229,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=1000, help="vectors per kumo write (default 1000)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    ap.add_argument("--no-http", dest="http", action="store_false", help="skip the HTTP measurements")
+    ap.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (processes; default 8)")
     args = ap.parse_args(argv)
 
     from kumo.storage.sqlite_vectors import SqliteVectorStore
@@ -329,6 +337,62 @@ def main(argv: list[str] | None = None) -> int:
     def set_kumo_ef(ef: int) -> None:
         space.ann = dataclasses.replace(space.ann, ef_search=ef)
 
+    # -- (d) the same index over HTTP: kumo serve in its own process, loaded through `insert`
+    server = client = None
+    http_rows: list[list] = []
+    if args.http:
+        import orjson
+        from vectorize_http import Client, Server, concurrent_queries, ids_of
+
+        server = Server(tmp / "http", env={
+            "KUMO_VECTORIZE_HNSW_M": str(args.m), "KUMO_VECTORIZE_HNSW_EF_CONSTRUCTION": str(args.ef_construction),
+            "KUMO_VECTORIZE_HNSW_EF_SEARCH": str(args.ef_search)})
+        client = Client(server.port)
+        base = f"/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes"
+        client.json("POST", base, {"name": INDEX, "config": {"dimensions": args.dims, "metric": "cosine"}})
+        for prop, kind in (("bucket", "number"), ("half", "string")):
+            client.json("POST", f"{base}/{INDEX}/metadata_index/create", {"propertyName": prop, "indexType": kind})
+        bodies = []
+        for start in range(0, args.n, args.batch):
+            stop = min(args.n, start + args.batch)
+            bodies.append(b"\n".join(orjson.dumps({
+                "id": ids[i], "values": data[i].tolist(), "metadata": {"bucket": int(buckets[i]), "half": "ab"[halves[i]]},
+            }) for i in range(start, stop)))
+        cpu0, t = server.cpu_seconds(), time.perf_counter()
+        for body in bodies:
+            status, payload = client.request("POST", f"{base}/{INDEX}/insert", body)
+            assert status == 200, payload
+        http_write = time.perf_counter() - t
+        http_write_cpu = server.cpu_seconds() - cpu0
+        del bodies
+        # right after the load the graph is still being built: how long, and what queries see meanwhile
+        probe_lat, probes, t = [], 0, time.perf_counter()
+        progress = []
+        while True:
+            info = client.json("GET", f"{base}/{INDEX}/info")
+            graph = info.get("kumoGraph")
+            progress.append((time.perf_counter() - t, graph))
+            if graph is not None and graph["pendingVectors"] == 0:
+                break
+            for _ in range(20):
+                body = orjson.dumps({"vector": query_lists[probes % len(query_lists)], "topK": TOP_K})
+                s0 = time.perf_counter()
+                client.request("POST", f"{base}/{INDEX}/query", body)
+                probe_lat.append(time.perf_counter() - s0)
+                probes += 1
+        http_ready = time.perf_counter() - t
+        probe_lat = np.array(probe_lat) if probe_lat else np.array([float("nan")])
+        say(f"HTTP: {args.n:,} vectors inserted in {http_write:.1f}s ({args.n / http_write:,.0f} vectors/s acknowledged, "
+            f"server CPU {http_write_cpu:.1f}s); graph complete {http_ready:.1f}s after the last insert; "
+            f"{probes} queries meanwhile, p50 {pct_ms(probe_lat, 50):.1f} ms, p99 {pct_ms(probe_lat, 99):.1f} ms; "
+            f"server RSS {server.rss_mb():,.0f} MiB")
+        query_path = f"{base}/{INDEX}/query"
+        query_bodies = [orjson.dumps({"vector": q, "topK": TOP_K}) for q in query_lists]
+
+        def http_query(i):
+            status, payload = client.request("POST", query_path, query_bodies[i])
+            return ids_of(payload)
+
     # -- ef sweep (includes kumo's setting, which is the headline)
     sweep_rows, results = [], {}
     for ef in sweep:
@@ -355,6 +419,41 @@ def main(argv: list[str] | None = None) -> int:
         batched.append(time.perf_counter() - t)
     raw_batched_qps = len(queries) / float(np.median(batched))
     raw_batched_recall = recall_at_k(labels.tolist(), truth)
+
+    # -- over HTTP at kumo's ef_search: one client interleaved with raw and in-process, then raw on 2 threads,
+    # then `--clients` client processes at once
+    if server is not None:
+        qidx = list(range(len(queries)))
+        cpu0 = server.cpu_seconds()
+        timed = interleaved({"raw": (raw_query, queries), "service": (service_query, query_lists),
+                             "http": (http_query, qidx)}, rounds=args.rounds)
+        http_cpu1 = (server.cpu_seconds() - cpu0) / (len(queries) * args.rounds) * 1000
+        one = {name: (recall_at_k(out, truth), qps, lat) for name, (out, lat, qps) in timed.items()}
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            list(pool.map(raw_query, queries[:50]))
+            t = time.perf_counter()
+            raw2_res = list(pool.map(raw_query, queries))
+            raw2_qps = len(queries) / (time.perf_counter() - t)
+        many = concurrent_queries(server, query_path, query_bodies, args.clients)
+        many_recall = recall_at_k(many["results"], truth)
+        raw1 = one["raw"][1]
+        http_rows = [
+            ["raw hnswlib knn_query, one query at a time", one["raw"][0], raw1, pct_ms(one["raw"][2], 50),
+             pct_ms(one["raw"][2], 99), "", "100%"],
+            ["raw hnswlib, 2 threads", recall_at_k(raw2_res, truth), raw2_qps, float("nan"), float("nan"), "",
+             f"{raw2_qps / raw1:.0%}"],
+            ["kumo VectorizeService.query in process", one["service"][0], one["service"][1],
+             pct_ms(one["service"][2], 50), pct_ms(one["service"][2], 99), "", f"{one['service'][1] / raw1:.0%}"],
+            ["kumo `query` over HTTP, 1 client", one["http"][0], one["http"][1], pct_ms(one["http"][2], 50),
+             pct_ms(one["http"][2], 99), http_cpu1, f"{one['http'][1] / raw1:.0%}"],
+            [f"kumo `query` over HTTP, {args.clients} clients", many_recall, many["qps"], pct_ms(many["lat"], 50),
+             pct_ms(many["lat"], 99), many["cpu_ms"], f"{many['qps'] / raw1:.0%}"],
+        ]
+        http_added = pct_ms(one["http"][2], 50) - pct_ms(one["service"][2], 50)
+        say(f"HTTP ef={args.ef_search}: 1 client {one['http'][1]:,.0f} QPS r={one['http'][0]:.4f} "
+            f"(+{http_added:.2f} ms p50 over in-process, {http_cpu1:.2f} ms server CPU/query); "
+            f"{args.clients} clients {many['qps']:,.0f} QPS r={many_recall:.4f} ({many['cpu_ms']:.2f} ms CPU/query); "
+            f"raw {raw1:,.0f} QPS, raw 2 threads {raw2_qps:,.0f} QPS")
 
     # -- filtered queries (always exact in kumo) vs numpy's exact filtered top-10
     fq = queries[: args.filtered_queries]
@@ -392,21 +491,43 @@ def main(argv: list[str] | None = None) -> int:
             return [int(m["id"]) for m in out["matches"]]
 
         idx = list(range(len(fq)))
-        timed = interleaved({"numpy": (numpy_filtered, idx), "kumo": (kumo_filtered, idx)}, rounds=1, chunk=50)
+        paths = {"numpy": (numpy_filtered, idx), "kumo": (kumo_filtered, idx)}
+        if server is not None:
+            f_bodies = [orjson.dumps({"vector": fq_lists[i], "topK": TOP_K, "filter": filters[i]}) for i in idx]
+
+            def http_filtered(i):
+                status, payload = client.request("POST", query_path, f_bodies[i])
+                return ids_of(payload)
+
+            paths["http"] = (http_filtered, idx)
+        cpu0 = server.cpu_seconds() if server is not None else 0.0
+        timed = interleaved(paths, rounds=1, chunk=50)
         (n_res, n_lat, _), (k_res, k_lat, _) = timed["numpy"], timed["kumo"]
-        mismatches = 0
-        for i, (want, got) in enumerate(zip(n_res, k_res)):
-            if want == got:
-                continue
-            # tolerate only exact ties (equal float64 scores) at the boundary
-            q64 = fq[i].astype(np.float64)
-            sw = np.sort(data[want].astype(np.float64) @ q64)
-            sg = np.sort(data[got].astype(np.float64) @ q64) if got else np.zeros(0)
-            if len(sw) != len(sg) or not np.allclose(sw, sg, rtol=0, atol=1e-9):
-                mismatches += 1
-        filter_rows.append([label, f"{selectivity:.1%}", pct_ms(n_lat, 50), pct_ms(n_lat, 99),
-                            pct_ms(k_lat, 50), pct_ms(k_lat, 99), mismatches == 0,
-                            f"{len(fq) - mismatches}/{len(fq)}"])
+
+        def mismatches_of(found) -> int:
+            wrong = 0
+            for i, (want, got) in enumerate(zip(n_res, found)):
+                if want == got:
+                    continue
+                # tolerate only exact ties (equal float64 scores) at the boundary
+                q64 = fq[i].astype(np.float64)
+                sw = np.sort(data[want].astype(np.float64) @ q64)
+                sg = np.sort(data[got].astype(np.float64) @ q64) if got else np.zeros(0)
+                if len(sw) != len(sg) or not np.allclose(sw, sg, rtol=0, atol=1e-9):
+                    wrong += 1
+            return wrong
+
+        mismatches = mismatches_of(k_res)
+        row = [label, f"{selectivity:.1%}", pct_ms(n_lat, 50), len(fq) / n_lat.sum(), pct_ms(k_lat, 50),
+               len(fq) / k_lat.sum(), f"{len(fq) - mismatches}/{len(fq)}"]
+        if server is not None:
+            h_res, h_lat, _ = timed["http"]
+            h_cpu = (server.cpu_seconds() - cpu0) / len(fq) * 1000
+            h_wrong = mismatches_of(h_res)
+            row += [pct_ms(h_lat, 50), pct_ms(h_lat, 99), len(fq) / h_lat.sum(), h_cpu, f"{len(fq) - h_wrong}/{len(fq)}"]
+            say(f"filtered {label} over HTTP: {len(fq) / h_lat.sum():,.0f} QPS, p50 {pct_ms(h_lat, 50):.2f} ms, "
+                f"exact {len(fq) - h_wrong}/{len(fq)}")
+        filter_rows.append(row)
         say(f"filtered {label}: kumo p50 {pct_ms(k_lat, 50):.2f} ms, exact {len(fq) - mismatches}/{len(fq)}")
 
     # -- report
@@ -440,8 +561,23 @@ def main(argv: list[str] | None = None) -> int:
         say(f"smallest swept ef_search with raw hnswlib recall@10 >= {TARGET_RECALL}: {raw_ok[0]}")
 
     say("\n## Filtered top-10 through a metadata index (kumo scans the matching vectors exactly)\n")
-    say(table(["filter (selectivity)", "share", "numpy p50 ms", "numpy p99 ms", "kumo p50 ms", "kumo p99 ms",
-               "exact", "equal to numpy"], filter_rows))
+    headers = ["filter (selectivity)", "share", "numpy p50 ms", "numpy QPS", "in-process p50 ms", "in-process QPS",
+               "in-process equal to numpy"]
+    if server is not None:
+        headers += ["HTTP p50 ms", "HTTP p99 ms", "HTTP QPS (1 client)", "server CPU ms/query", "HTTP equal to numpy"]
+    say(table(headers, filter_rows))
+
+    if server is not None:
+        say("\n## Over HTTP: kumo serve in its own process, clients in this one (ef_search = %d)\n" % args.ef_search)
+        say(table(["path", "recall@10", "QPS", "p50 ms", "p99 ms", "server CPU ms/query", "QPS vs raw hnswlib"],
+                  http_rows))
+        say(f"\nkumo over HTTP adds {http_added:.2f} ms p50 to the in-process service; {args.clients} clients reach "
+            f"{many['qps'] / one['http'][1]:.2f}x one client.")
+        say(f"\nload over HTTP: {args.n:,} vectors in {http_write:.1f}s = {args.n / http_write:,.0f} vectors/s acknowledged "
+            f"(NDJSON bodies of {args.batch}, one client); graph complete {http_ready:.1f}s after the last insert "
+            f"({probes} queries meanwhile: p50 {pct_ms(probe_lat, 50):.1f} ms, p99 {pct_ms(probe_lat, 99):.1f} ms)")
+        client.close()
+        server.stop()
 
     say("\n## Build and memory\n")
     say(table(["item", "value"], [

@@ -33,6 +33,7 @@ from kumo.gateway.errors import gateway_error_response
 from kumo.gateway.provider_keys_routes import router as gateway_provider_keys_router
 from kumo.gateway.front import GatewayFront
 from kumo.gateway.routes_api import router as gateway_routes_api
+from kumo.vectorize.front import VectorizeFront
 from kumo.vectorize.routes import router as vectorize_router
 from kumo.workers.front import BindingFront
 from kumo.workers.preview_routes import router as workers_preview_router
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
     # added first, so innermost: the gateway's data plane skips FastAPI's routing, not the middleware added after
     app.add_middleware(GatewayFront, platform=platform)
+    app.add_middleware(VectorizeFront, platform=platform)  # Vectorize's query/get_by_ids, likewise
     app.add_middleware(MetricsMiddleware, metrics=platform.metrics)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, shapes=shapes)
     app.add_middleware(StripTrailingSlash)

@@ -154,3 +154,23 @@ def test_kill_9_of_a_node_loses_nothing_acknowledged(tmp_path, pg_url, account):
         b.stop()
         if a.proc and a.proc.poll() is None:
             a.stop()
+
+
+def test_query_after_the_index_is_made_again_on_the_other_node(nodes, account):
+    """A node remembers the index its queries used; once the other node deletes it and makes another of
+    the same name (other dimensions), queries answer from the new one, and a deleted index is a 404."""
+    a, b = (client(n, account) for n in nodes)
+    a.post("", json={"name": "again", "config": {"dimensions": 3, "metric": "euclidean"}}).raise_for_status()
+    a.post("/again/insert", content=ndjson([{"id": "old", "values": [1, 0, 0]}])).raise_for_status()
+    assert a.post("/again/query", json={"vector": [1, 0, 0]}).json()["result"]["matches"][0]["id"] == "old"
+    b.delete("/again").raise_for_status()
+    b.post("", json={"name": "again", "config": {"dimensions": 2, "metric": "euclidean"}}).raise_for_status()
+    b.post("/again/insert", content=ndjson([{"id": "new", "values": [0, 1]}])).raise_for_status()
+    assert a.post("/again/query", json={"vector": [0, 1]}).json()["result"]["matches"][0]["id"] == "new"
+    r = a.post("/again/query", json={"vector": [1, 0, 0]})
+    assert r.status_code == 400 and "expects 2" in r.json()["errors"][0]["message"]
+    b.delete("/again").raise_for_status()
+    r = a.post("/again/query", json={"vector": [0, 1]})
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == 3000
+    a.close()
+    b.close()

@@ -67,3 +67,76 @@ def test_zero_vector_cosine_scores_zero():
     space.put(["z", "a"], np.array([[0, 0], [1, 0]], dtype=np.float32), [None, None], [None, None])
     got = space.query(np.array([1, 0], dtype=np.float32), 2)
     assert [(space.ids[m.slot], m.score) for m in got] == [("a", 1.0), ("z", 0.0)]
+
+
+def test_queries_search_the_graph_together_while_it_grows(clustered):
+    """Queries share the graph (two at once) while the builder adds to it and a writer deletes: no error,
+    and every answer holds only live vectors in exact score order."""
+    import threading
+
+    x, rng = clustered
+    space = VectorSpace(24, "cosine", AnnParams(threshold=500))
+    ids = [f"i{i}" for i in range(len(x))]
+    space.put(ids, x, [None] * len(x), [None] * len(x))
+    space.ann_step(600)
+    errors: list = []
+    stop = threading.Event()
+
+    def build() -> None:  # as the embedded engine's builder: the index's lock around prepare and commit only
+        while not stop.is_set():
+            with lock:
+                batch = space.ann_prepare(64)
+            if batch is None:
+                return
+            space.ann_add(batch, threads=2)
+            with lock:
+                space.ann_commit(batch)
+
+    def search(seed: int) -> None:
+        local = np.random.default_rng(seed)
+        try:
+            for _ in range(200):
+                q = x[local.integers(0, len(x))]
+                with lock.shared():
+                    found = space.query(q, 10)
+                    assert all(space.alive[m.slot] for m in found)
+                scores = [m.score for m in found]
+                assert scores == sorted(scores, reverse=True) and len(found) == 10
+        except Exception as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    from kumo.vectorize.rwlock import SharedLock
+
+    lock = SharedLock()
+    threads = [threading.Thread(target=build)] + [threading.Thread(target=search, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(0, 400, 40):
+        with lock:
+            space.remove(ids[i : i + 40])
+    for t in threads[1:]:
+        t.join()
+    stop.set()
+    threads[0].join()
+    assert not errors, errors[:3]
+    assert space.graph_progress is not None
+
+
+def test_string_columns_compare_codes():
+    space = VectorSpace(2, "euclidean")
+    space.add_column("tag", "string")
+    vals = np.eye(2, dtype=np.float32)[[0, 1, 0, 1]]
+    space.put(["a", "b", "c", "d"], vals, [None] * 4, [{"tag": "x"}, {"tag": "y"}, {"tag": "x"}, {"tag": 5}])
+    q = np.array([1, 0], dtype=np.float32)
+
+    def ids(raw) -> list[str]:
+        return sorted(space.ids[m.slot] for m in space.query(q, 10, metadata_filter=MetadataFilter.parse(raw)))
+
+    assert ids({"tag": "x"}) == ["a", "c"]
+    assert ids({"tag": {"$in": ["y", "zz"]}}) == ["b"]
+    assert ids({"tag": {"$ne": "x"}}) == ["b", "d"]
+    assert ids({"tag": "zz"}) == []
+    space.put(["c"], vals[:1], [None], [{"tag": "y"}])  # an upsert moves c to a new slot with a new value
+    space.remove(["b"])
+    assert ids({"tag": "x"}) == ["a"] and ids({"tag": "y"}) == ["c"]
+    assert ids({"tag": {"$gte": "x"}}) == ["a", "c"]  # ranges still compare the strings

@@ -3,9 +3,9 @@ who outgrows one machine. Rows are copied as they are (ids, sequence numbers and
 PostgreSQL transaction, so an interrupted copy leaves nothing behind and can simply be run again. The target
 must hold no kumo state yet: merging two histories is not something to guess at.
 
-Vectorize indexes go through the pgvector store (each gets its HNSW index and its metadata indexes as SQL
-indexes); vectors keep their sequence numbers, so a vector written before a metadata index existed is
-still not filterable on it, as before the move.
+Vectorize indexes go through the pgvector store (each gets its metadata indexes as SQL indexes, and its HNSW
+graph built once over all its vectors, which go in by binary COPY); vectors keep their sequence numbers, so
+a vector written before a metadata index existed is still not filterable on it, as before the move.
 
 AI Search comes last: an instance names the Vectorize index kumo manages for it (by account and name, which
 the move keeps), and its chunk ids are that index's vector ids. Its rows keep their pks (sequences are moved
@@ -158,12 +158,15 @@ def _copy_vectorize(path: Path, store: PgVectorStore, conn: PostgresConnection, 
                     " WHERE index_pk = ?", (pk,)):
                 target.add_metadata_index(prop, kind, created_seq)
             count = 0
-            for batch_seq, rows in _vector_batches(source, pk):
-                target.upsert([r[0] for r in rows], np.stack([np.frombuffer(r[2], np.float32) for r in rows]),
-                              [r[1] for r in rows], [json.loads(r[3]) if r[3] else None for r in rows], batch_seq)
+            for rows in _vector_batches(source, pk):
+                target.copy_new([r[0] for r in rows], np.stack([np.frombuffer(r[2], np.float32) for r in rows]),
+                                [r[1] for r in rows], [json.loads(r[3]) if r[3] else None for r in rows],
+                                [r[4] for r in rows])
                 count += len(rows)
                 done += len(rows)
                 progress("vectorize_vectors", done, total)
+            if count:  # load first, then build the graph over it all
+                store.build_graph_in(conn, record, count)
             conn.execute("UPDATE vectorize_indexes SET modified_on = ?, mutation_id = ?, mutation_at = ?, seq = ?,"
                          " vector_count = ? WHERE pk = ?",
                          (modified, mutation_id, mutation_at, seq, count, record.pk))
@@ -173,17 +176,9 @@ def _copy_vectorize(path: Path, store: PgVectorStore, conn: PostgresConnection, 
         source.close()
 
 
-def _vector_batches(source: sqlite3.Connection, pk: int) -> Iterator[tuple[int, list[tuple]]]:
-    """The index's vectors in runs of one sequence number (at most BATCH each)."""
-    rows: list[tuple] = []
-    current = None
-    for vid, namespace, vals, metadata, seq in source.execute(
-            "SELECT id, namespace, vals, metadata, seq FROM vectorize_vectors WHERE index_pk = ? ORDER BY seq, id",
-            (pk,)):
-        if rows and (seq != current or len(rows) == BATCH):
-            yield current, rows
-            rows = []
-        current = seq
-        rows.append((vid, namespace, vals, metadata))
-    if rows:
-        yield current, rows
+def _vector_batches(source: sqlite3.Connection, pk: int) -> Iterator[list[tuple]]:
+    """The index's vectors (id, namespace, values, metadata, seq), BATCH at a time."""
+    cursor = source.execute(
+        "SELECT id, namespace, vals, metadata, seq FROM vectorize_vectors WHERE index_pk = ? ORDER BY seq, id", (pk,))
+    while rows := cursor.fetchmany(BATCH):
+        yield rows

@@ -9,6 +9,7 @@ space is rebuilt from the database on start (or loaded with a graph snapshot tha
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -19,11 +20,19 @@ import numpy as np
 from kumo.vectorize import write_rules
 from kumo.vectorize.batch import VectorBatch
 from kumo.vectorize.engine import Hit, IndexStats, Search
+from kumo.vectorize.rwlock import SharedLock
 from kumo.vectorize.snapshots import GraphSnapshots
 from kumo.vectorize.space import AnnParams, VectorSpace
 from kumo.vectorize.store import IndexRecord, Mutation, StoredVector, VectorStore
 
 log = logging.getLogger("kumo.vectorize")
+# The graph builder's steps: short while queries come (each step shuts them out of the graph), longer when
+# none has come for a while; on every core but one while writes come, on all of them once they stop, so a
+# fresh load is indexed soon without slowing the load itself. Steps are sized in time
+# from the rate the graph grows at (which falls as it grows).
+QUIET_SECONDS = 0.5
+BUSY_STEP_SECONDS = 0.02  # each step also waits for the queries in flight: not too many of them
+IDLE_STEP_SECONDS = 0.1
 
 
 @dataclass
@@ -31,7 +40,7 @@ class LoadedIndex:
     record: IndexRecord
     space: VectorSpace
     metadata_indexes: dict[str, str]  # property name -> index type
-    lock: threading.RLock = field(default_factory=threading.RLock)
+    lock: SharedLock = field(default_factory=SharedLock)  # `with lock` to change, `lock.shared()` to query
 
 
 class EmbeddedEngine:
@@ -40,6 +49,7 @@ class EmbeddedEngine:
         self.snapshots = GraphSnapshots(snapshot_dir)
         self.ann = ann or AnnParams()
         self._loaded: dict[int, LoadedIndex] = {}
+        self._by_name: dict[tuple[str, str], LoadedIndex] = {}
         self._loading = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -62,18 +72,24 @@ class EmbeddedEngine:
                 self.snapshots.save(loaded.record, loaded.space)
 
     def _index_forever(self) -> None:
+        cores = os.cpu_count() or 1
         while not self._stop.is_set():
             worked = False
             for loaded in list(self._loaded.values()):
                 if self._stop.is_set():
                     return
+                space = loaded.space
+                now = time.monotonic()
+                busy = now - space.last_query < QUIET_SECONDS
+                threads = max(1, cores - 1) if now - space.last_write < QUIET_SECONDS else cores
+                step = max(8, int(space.ann_rate * threads * (BUSY_STEP_SECONDS if busy else IDLE_STEP_SECONDS)))
                 with loaded.lock:
-                    batch = loaded.space.ann_prepare(256)
+                    batch = space.ann_prepare(step)
                 if batch is None:
                     continue
-                loaded.space.ann_add(batch)  # the slow part, without the index's lock
+                space.ann_add(batch, threads)  # the slow part, without the index's lock
                 with loaded.lock:
-                    loaded.space.ann_commit(batch)
+                    space.ann_commit(batch)
                 worked = True
             if not worked:
                 self._wake.wait(0.5)
@@ -92,6 +108,8 @@ class EmbeddedEngine:
     def drop_index(self, record: IndexRecord) -> None:
         with self._loading:
             loaded = self._loaded.pop(record.pk, None)
+            if loaded is not None and self._by_name.get((record.account, record.name)) is loaded:
+                del self._by_name[(record.account, record.name)]
         if loaded is not None:
             loaded.lock.acquire()
         try:
@@ -103,8 +121,18 @@ class EmbeddedEngine:
 
     def stats(self, record: IndexRecord) -> IndexStats:
         loaded = self._get(record)
-        with loaded.lock:
-            return IndexStats(loaded.space.count, loaded.record.mutation_id, loaded.record.mutation_at)
+        with loaded.lock.shared():
+            return IndexStats(loaded.space.count, loaded.record.mutation_id, loaded.record.mutation_at,
+                              loaded.space.graph_progress)
+
+    def known_record(self, account: str, name: str) -> IndexRecord | None:
+        """The record of a loaded index, without asking the database (one process owns the data dir, and
+        every create, write and delete of an index goes through this engine)."""
+        loaded = self._by_name.get((account, name))
+        return loaded.record if loaded is not None else None
+
+    def record_for_query(self, account: str, name: str) -> IndexRecord | None:
+        return None  # known_record is never stale here
 
     # ---- loading --------------------------------------------------------------------------
     def _get(self, record: IndexRecord) -> LoadedIndex:
@@ -116,6 +144,7 @@ class EmbeddedEngine:
             if loaded is None:
                 loaded = self._load(record)
                 self._loaded[record.pk] = loaded
+                self._by_name[(record.account, record.name)] = loaded
                 self._wake.set()
         return loaded
 
@@ -207,7 +236,7 @@ class EmbeddedEngine:
     # ---- reads ----------------------------------------------------------------------------
     def query(self, record: IndexRecord, search: Search) -> list[Hit]:
         loaded = self._get(record)
-        with loaded.lock:
+        with loaded.lock.shared():
             space = loaded.space
             found = space.query(search.vector, search.top_k, search.namespace, search.filter)
             hits = [

@@ -23,6 +23,11 @@ class IndexStats:
     vector_count: int
     mutation_id: str | None
     mutation_at: str | None
+    graph: tuple[int, int] | None = None  # (vectors in the ANN graph, vectors not yet in it); None: no graph of ours
+
+
+class StaleRecord(Exception):
+    """The index a query was given is gone (deleted, perhaps made again under the same name): look it up again."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class VectorEngine(Protocol):
 
     def drop_index(self, record: IndexRecord) -> None: ...
     def stats(self, record: IndexRecord) -> IndexStats: ...
+    def known_record(self, account: str, name: str) -> IndexRecord | None: ...  # without a database read
+    def record_for_query(self, account: str, name: str) -> IndexRecord | None: ...  # may be stale: StaleRecord
 
     def write(self, record: IndexRecord, batch: VectorBatch, upsert: bool, mutation: Mutation) -> None: ...
     def delete(self, record: IndexRecord, ids: list[str], mutation: Mutation) -> None: ...

@@ -158,7 +158,7 @@ def _equal(column: MetadataColumn | None, value: Any, size: int) -> np.ndarray:
     target = _coerce(column, value)
     if target is None:
         return np.zeros(size, dtype=bool)
-    return (column.values[:size] == target) & column.present[:size]
+    return column.equal(target, size)
 
 
 def _compare(column: MetadataColumn | None, op: str, value: Any, size: int) -> np.ndarray:

@@ -83,16 +83,21 @@ _EMPTY = {"string": "", "number": 0.0, "boolean": False}
 
 @dataclass
 class MetadataColumn:
-    """One metadata index held in memory: a typed value per slot and whether the slot has one."""
+    """One metadata index held in memory: a typed value per slot and whether the slot has one. String
+    columns also keep each value as an int32 code (-1: none), so equality and `$in` compare integers."""
 
     kind: str
     values: np.ndarray = field(default=None)  # type: ignore[assignment]
     present: np.ndarray = field(default=None)  # type: ignore[assignment]
+    codes: np.ndarray | None = None  # string columns: code per slot
+    code_of: dict[str, int] = field(default_factory=dict)  # string -> code (grows, never shrinks)
 
     def __post_init__(self) -> None:
         if self.values is None:
             self.values = np.full(0, _EMPTY[self.kind], dtype=_DTYPES[self.kind])
             self.present = np.zeros(0, dtype=bool)
+        if self.kind == "string" and self.codes is None:
+            self.codes = np.full(len(self.present), -1, dtype=np.int32)
 
     def resize(self, capacity: int) -> None:
         old = len(self.present)
@@ -102,19 +107,36 @@ class MetadataColumn:
         values[:old] = self.values
         present = np.zeros(capacity, dtype=bool)
         present[:old] = self.present
+        if self.codes is not None:
+            codes = np.full(capacity, -1, dtype=np.int32)
+            codes[:old] = self.codes
+            self.codes = codes
         self.values, self.present = values, present
 
     def set(self, slot: int, path: str, metadata: dict | None) -> None:
         value = indexable_value(self.kind, lookup(metadata, path))
         if value is _MISSING:
-            self.present[slot] = False
+            self.clear(slot)
             self.values[slot] = _EMPTY[self.kind]
         else:
             self.present[slot] = True
             self.values[slot] = value
+            if self.codes is not None:
+                self.codes[slot] = self.code_of.setdefault(value, len(self.code_of))
 
     def clear(self, slot: int) -> None:
         self.present[slot] = False
+        if self.codes is not None:
+            self.codes[slot] = -1
+
+    def equal(self, target: Any, size: int) -> np.ndarray:
+        """Slots [0, size) whose value equals `target` (already coerced to the column's type)."""
+        if self.codes is not None:
+            code = self.code_of.get(target)
+            if code is None:
+                return np.zeros(size, dtype=bool)
+            return self.codes[:size] == code
+        return (self.values[:size] == target) & self.present[:size]
 
 
 def indexed_metadata(metadata: dict | None, properties: list[tuple[str, str]]) -> dict:

@@ -5,48 +5,116 @@ Unfiltered queries on an index of at least `AnnParams.threshold` vectors walk th
 (`hnsw.ef_search` from AnnParams); smaller indexes and queries with a namespace or a metadata filter
 scan exactly, so they return the true top-K like the embedded engine. Either way the candidates are
 re-scored in float64 (`scores.py`): pgvector's float32 distances pick, Cloudflare's scores rank.
+
+The graph of an index is built once the index reaches the threshold and its writes pause (a load is over),
+over all its rows at once, by whichever node's builder gets to it first; until then its queries scan
+exactly, as the embedded engine scans the vectors its graph does not cover yet.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timezone
 
 import numpy as np
 
 from kumo.storage.pg_vectors import LockedIndex, PgVectorStore
 from kumo.vectorize import write_rules
 from kumo.vectorize.batch import VectorBatch
-from kumo.vectorize.engine import Hit, IndexStats, Search
+from kumo.vectorize.engine import Hit, IndexStats, Search, StaleRecord
 from kumo.vectorize.errors import index_not_found
 from kumo.vectorize.metadata import indexed_metadata
 from kumo.vectorize.scores import best_first, exact_scores
 from kumo.vectorize.space import AnnParams
 from kumo.vectorize.store import IndexRecord, Mutation
 
+log = logging.getLogger("kumo.vectorize")
+COPY_MIN_ROWS = 32  # new rows from this many on go in by COPY
+QUIET_SECONDS = 1.0  # no write for this long: a load is over, build the graph
+CHECK_SECONDS = 1.0  # how often the builder looks (and learns which graphs other nodes built)
+
 
 class PgVectorEngine:
     def __init__(self, store: PgVectorStore, ann: AnnParams | None = None):
         self.store = store
         self.ann = ann or AnnParams()
+        self._graphs: set[int] = set()  # pks of indexes whose HNSW graph is built and valid
+        self._records: dict[tuple[str, str], IndexRecord] = {}  # (account, name) -> record, for queries
+        self._stop = threading.Event()
+        self._builder: threading.Thread | None = None
 
     def start(self) -> None:
-        pass  # PostgreSQL maintains the graphs as rows are written
+        if self._builder is None:
+            self._builder = threading.Thread(target=self._build_forever, name="kumo-pg-graphs", daemon=True)
+            self._builder.start()
 
     def close(self) -> None:
-        pass
+        self._stop.set()
+        if self._builder is not None:
+            self._builder.join(timeout=30)
+
+    def _build_forever(self) -> None:
+        failing = False
+        while not self._stop.is_set():
+            try:
+                self.build_due_graphs()
+                failing = False
+            except Exception as exc:  # PostgreSQL away or the index deleted meanwhile: try again later
+                if not failing:  # once per outage, not every second
+                    log.warning("building HNSW graphs failed (%s); retrying every %.0f s", exc, CHECK_SECONDS)
+                failing = True
+            self._stop.wait(CHECK_SECONDS)
+
+    def build_due_graphs(self, quiet: float = QUIET_SECONDS) -> None:
+        """Build the graph of every index that has reached the threshold and had no write for `quiet` s."""
+        states = self.store.graph_states()
+        self._graphs = {record.pk for record, valid in states if valid}
+        now = datetime.now(timezone.utc)
+        for record, valid in states:
+            count = record.vector_count or 0
+            if valid or count < self.ann.threshold or self._stop.is_set():
+                continue
+            last = datetime.fromisoformat(record.mutation_at) if record.mutation_at else None
+            if last is not None and (now - last).total_seconds() < quiet:
+                continue
+            started = time.monotonic()
+            if self.store.build_graph(record, count):
+                log.info("index %s/%s: HNSW graph of %d vectors built in %.1f s", record.account, record.name,
+                         count, time.monotonic() - started)
+                self._graphs.add(record.pk)
 
     def vector_count(self) -> int:
         return self.store.total_vectors()
 
     def wait_for_ann(self, record: IndexRecord, timeout: float = 600) -> None:
-        pass  # a write returns once its vectors are in the HNSW index
+        """Build the graph now if the index needs one (benchmarks and tests)."""
+        if (record.vector_count or 0) >= self.ann.threshold and record.pk not in self._graphs:
+            fresh = self.store.get_index(record.account, record.name) or record
+            self.store.build_graph(fresh, fresh.vector_count or 0)
+            self._graphs |= {r.pk for r, valid in self.store.graph_states() if valid}
 
     def drop_index(self, record: IndexRecord) -> None:
         self.store.delete_index(record.pk)
 
     def stats(self, record: IndexRecord) -> IndexStats:
-        return IndexStats(record.vector_count or 0, record.mutation_id, record.mutation_at)
+        count = record.vector_count or 0
+        graph = None
+        if count >= self.ann.threshold:  # below it queries scan exactly: no graph to report, as embedded
+            graph = (count, 0) if record.pk in self._graphs else (0, count)
+        return IndexStats(count, record.mutation_id, record.mutation_at, graph)
+
+    def known_record(self, account: str, name: str) -> IndexRecord | None:
+        return None  # other nodes create and delete indexes: always ask the database
+
+    def record_for_query(self, account: str, name: str) -> IndexRecord | None:
+        """The record a query of this node last used: its pk, dimensions and metric never change, and
+        `query` reads the index row again in its own round trip (StaleRecord if it is gone)."""
+        return self._records.get((account, name))
 
     @contextmanager
     def _locked(self, record: IndexRecord) -> Iterator[LockedIndex]:
@@ -69,8 +137,16 @@ class PgVectorEngine:
                 if fresh:
                     write_rules.check_namespace_count(index.namespace_count(), len(fresh))
             seq = index.bump(mutation, added=new_ids)
-            if len(batch):
-                index.upsert(batch.ids, batch.values, batch.namespaces, batch.metadatas, seq)
+            if not len(batch):
+                return
+            if new_ids >= COPY_MIN_ROWS:  # new rows by COPY, replacements by INSERT ... ON CONFLICT
+                fresh = [i for i, vid in enumerate(batch.ids) if vid not in stored]
+                part = batch.subset(fresh) if len(fresh) != len(batch) else batch
+                index.copy_new(part.ids, part.values, part.namespaces, part.metadatas, seq)
+                if len(fresh) == len(batch):
+                    return
+                batch = batch.subset([i for i, vid in enumerate(batch.ids) if vid in stored])
+            index.upsert(batch.ids, batch.values, batch.namespaces, batch.metadatas, seq)
 
     def delete(self, record: IndexRecord, ids: list[str], mutation: Mutation) -> None:
         with self._locked(record) as index:
@@ -96,19 +172,29 @@ class PgVectorEngine:
 
     # ---- reads ----------------------------------------------------------------------------
     def query(self, record: IndexRecord, search: Search) -> list[Hit]:
-        count = record.vector_count or 0
-        limit = max(2 * search.top_k, 32)  # candidates to re-score, as the embedded engine takes from its graph
-        exact = search.namespace is not None or search.filter is not None or count < self.ann.threshold
+        limit = search.top_k + 8  # float32 distances pick a few more; float64 scores rank (as VectorSpace._rank)
+        exact = (search.namespace is not None or search.filter is not None
+                 or record.pk not in self._graphs)  # no graph yet: scan, as over the embedded engine's tail
         with_metadata = search.return_metadata != "none"
-        rows, meta = [], []
-        if not exact:
-            rows, meta = self.store.search(record, search.vector, limit, exact=False,
-                                           ef_search=max(self.ann.ef_search, limit), with_metadata=with_metadata)
-            exact = len(rows) < min(search.top_k, count)  # the graph found too few (deletions): scan
+        rows: list = []
+        if not exact and (record.vector_count or 0) >= self.ann.threshold:
+            rows, meta, count = self.store.search(record, search.vector, limit, exact=False,
+                                                  ef_search=max(self.ann.ef_search, limit),
+                                                  with_metadata=with_metadata)
+            # small after all (deletions), or the graph found too few: scan
+            exact = count is not None and (count < self.ann.threshold or len(rows) < min(search.top_k, count))
+        else:
+            exact = True
         if exact:
-            rows, meta = self.store.search(record, search.vector, limit, exact=True, ef_search=0,
-                                           namespace=search.namespace, metadata_filter=search.filter,
-                                           with_metadata=with_metadata)
+            rows, meta, count = self.store.search(record, search.vector, limit, exact=True, ef_search=0,
+                                                  namespace=search.namespace, metadata_filter=search.filter,
+                                                  with_metadata=with_metadata)
+        if count is None:  # deleted since the record was read
+            self._records.pop((record.account, record.name), None)
+            raise StaleRecord(record.name)
+        if len(self._records) > 10_000:
+            self._records.clear()
+        self._records[(record.account, record.name)] = replace(record, vector_count=count)
         if not rows:
             return []
         scores = exact_scores(np.stack([r[2] for r in rows]), search.vector, record.metric)

@@ -16,6 +16,7 @@ MAX_TOP_K_WITH_DATA = 50  # with returnValues or returnMetadata=all
 MAX_IDS_PER_CALL = 1000
 MAX_LIST_COUNT = 1000
 RETURN_METADATA = ("none", "indexed", "all")
+_NUMBER_TYPES = {int, float}
 
 
 def query_error(message: str) -> Exception:
@@ -29,6 +30,17 @@ class QueryOptions:
     return_metadata: str = "none"
     namespace: str | None = None
     filter: Any = None
+
+    @classmethod
+    def from_body(cls, body: dict) -> QueryOptions:
+        """The options of a `query` request body (camelCase, Cloudflare's defaults)."""
+        return cls(
+            top_k=body.get("topK", 5),
+            return_values=body.get("returnValues", False),
+            return_metadata=body.get("returnMetadata", "none"),
+            namespace=body.get("namespace"),
+            filter=body.get("filter"),
+        )
 
 
 def check_ids(ids: Any) -> list[str]:
@@ -46,7 +58,7 @@ def check_vector(vector: Any, dims: int) -> np.ndarray:
         raise query_error("`vector` must be an array of numbers (or give `vectorId`)")
     if len(vector) != dims:
         raise query_error(f"query vector has {len(vector)} dimensions; the index expects {dims}")
-    if not all(type(v) in (int, float) for v in vector):
+    if not set(map(type, vector)) <= _NUMBER_TYPES:  # bool is not a number here
         raise query_error("`vector` must contain only numbers")
     arr = np.asarray(vector, dtype=np.float32)
     if not np.isfinite(arr).all():

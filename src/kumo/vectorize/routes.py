@@ -93,16 +93,12 @@ async def upsert(request: Request, account_id: str, index_name: str) -> JSONResp
     return await _write(request, account_id, index_name, upsert=True)
 
 
+# `query` and `get_by_ids` are served by kumo.vectorize.front before FastAPI routes a request; these two
+# routes document them (/docs) and answer them where the front is not mounted.
 @router.post("/{index_name}/query")
 async def query(request: Request, account_id: str, index_name: str) -> JSONResponse:
     body = await _object(request)
-    options = QueryOptions(
-        top_k=body.get("topK", 5),
-        return_values=body.get("returnValues", False),
-        return_metadata=body.get("returnMetadata", "none"),
-        namespace=body.get("namespace"),
-        filter=body.get("filter"),
-    )
+    options = QueryOptions.from_body(body)
     result = await blocking(
         _service(request).query, account_id, index_name, body.get("vector"), body.get("vectorId"), options
     )

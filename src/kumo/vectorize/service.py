@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from kumo.errors import NotFound
+from kumo.errors import KumoError, NotFound
 from kumo.vectorize.batch import VectorBatch
-from kumo.vectorize.engine import Search, VectorEngine
+from kumo.vectorize.engine import Search, StaleRecord, VectorEngine
 from kumo.vectorize.errors import (
     DUPLICATE_INDEX,
     INVALID_INDEX_CONFIG,
@@ -126,15 +126,24 @@ class VectorizeService:
     def info(self, account: str, name: str) -> dict:
         record = self._record(account, name)
         stats = self.engine.stats(record)
-        return {
+        out: dict[str, Any] = {
             "dimensions": record.dimensions,
             "vectorCount": stats.vector_count,
             "processedUpToDatetime": stats.mutation_at,
             "processedUpToMutation": stats.mutation_id,
         }
+        if stats.graph is not None:  # kumo's own: how far the ANN graph built behind the writes has come
+            out["kumoGraph"] = {"indexedVectors": stats.graph[0], "pendingVectors": stats.graph[1]}
+        return out
+
+    def holds_in_memory(self, account: str, name: str) -> bool:
+        """Whether a query of this index is answered from memory alone (embedded engine, index loaded)."""
+        return isinstance(name, str) and self.engine.known_record(account, name) is not None
 
     def _record(self, account: str, name: str) -> IndexRecord:
-        record = self.store.get_index(account, name) if isinstance(name, str) else None
+        if not isinstance(name, str):
+            raise index_not_found(name)
+        record = self.engine.known_record(account, name) or self.store.get_index(account, name)
         if record is None:
             raise index_not_found(name)
         return record
@@ -188,7 +197,16 @@ class VectorizeService:
     # ---- reads ----------------------------------------------------------------------------
     def query(self, account: str, name: str, vector: Any = None, vector_id: Any = None,
               options: QueryOptions = QueryOptions()) -> dict:
-        record = self._record(account, name)
+        cached = self.engine.record_for_query(account, name) if isinstance(name, str) else None
+        if cached is not None:  # PostgreSQL: spares a round trip; the engine re-reads the index row anyway
+            try:
+                return self._query(cached, vector, vector_id, options)
+            except (StaleRecord, KumoError):  # gone or made again: answer (or refuse) from the database's record
+                pass
+        return self._query(self._record(account, name), vector, vector_id, options)
+
+    def _query(self, record: IndexRecord, vector: Any, vector_id: Any, options: QueryOptions) -> dict:
+        name = record.name
         top_k, return_metadata = check_options(options)
         metadata_filter = MetadataFilter.parse(options.filter)
         if options.namespace is not None and not isinstance(options.namespace, str):
@@ -207,7 +225,11 @@ class VectorizeService:
         search = Search(query_vector, top_k, options.namespace, metadata_filter, options.return_values,
                         return_metadata)
         matches = []
-        for hit in self.engine.query(record, search):
+        try:
+            hits = self.engine.query(record, search)
+        except StaleRecord:
+            raise index_not_found(name) from None
+        for hit in hits:
             item: dict[str, Any] = {"id": hit.id, "score": hit.score}
             if hit.values is not None:
                 item["values"] = hit.values

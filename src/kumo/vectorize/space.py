@@ -12,7 +12,7 @@ graph is built behind the writes, so ingest is not slowed by it), and re-scores 
 
 from __future__ import annotations
 
-import threading
+import time
 from dataclasses import dataclass
 
 import hnswlib
@@ -20,12 +20,13 @@ import numpy as np
 
 from kumo.vectorize.filters import MetadataFilter
 from kumo.vectorize.metadata import MetadataColumn
+from kumo.vectorize.rwlock import SharedLock
 from kumo.vectorize.scores import best_first, exact_scores
 
 METRICS = ("cosine", "euclidean", "dot-product")
 HNSW_SPACE = {"cosine": "cosine", "euclidean": "l2", "dot-product": "ip"}
 _GATHER_FRACTION = 0.25  # above this share of matching slots, score everything and mask instead
-_SMALL_SET = 2048  # up to this many candidates, skip the float32 pre-selection
+_MARGIN = 8  # float32 keys pick top_k + this many; float64 scores rank them (near-ties at the boundary)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class VectorSpace:
         self.count = 0  # live vectors
         self.matrix = np.zeros((0, dimensions), dtype=np.float32)
         self.sqnorms = np.zeros(0, dtype=np.float32)
+        self.inv_norms = np.zeros(0, dtype=np.float32)  # 1/|x| (0 for a zero vector): cosine keys in one multiply
         self.alive = np.zeros(0, dtype=bool)
         self.namespaces = np.zeros(0, dtype=np.int32)
         self.ids: list[str | None] = []
@@ -72,10 +74,14 @@ class VectorSpace:
         self.ann_upto = 0  # slots [0, ann_upto) are in the graph (or were dead when it passed)
         self.live_in_graph = 0  # live vectors among slots [0, ann_upto)
         # hnswlib allows neither queries nor deletions while add_items runs: the graph has its own lock, so
-        # writers (which never touch the graph) are not held up by the builder; deletions wait in a list
-        self.graph_lock = threading.Lock()
+        # writers (which never touch the graph) are not held up by the builder; deletions wait in a list.
+        # Queries share it (knn_query releases the GIL: two searches use two cores)
+        self.graph_lock = SharedLock()
         self._graph_deletions: list[int] = []
         self._ef = 0
+        self.last_query = 0.0  # time.monotonic() of the latest unfiltered query: the builder yields to them
+        self.last_write = 0.0  # and of the latest write: while writes come, the builder leaves them a core
+        self.ann_rate = 2000.0  # vectors/s one thread adds to the graph lately (sizes the builder's steps)
 
     # ---- writes ---------------------------------------------------------------------------
     def _ensure_capacity(self, needed: int) -> None:
@@ -87,6 +93,7 @@ class VectorSpace:
         matrix[: self.size] = self.matrix[: self.size]
         self.matrix = matrix
         self.sqnorms = _grown(self.sqnorms, new, 0.0)
+        self.inv_norms = _grown(self.inv_norms, new, 0.0)
         self.alive = _grown(self.alive, new, False)
         self.namespaces = _grown(self.namespaces, new, -1)
         for column in self.columns.values():
@@ -114,12 +121,14 @@ class VectorSpace:
         n = len(ids)
         if n == 0:
             return
+        self.last_write = time.monotonic()
         self.remove(ids)
         start = self.size
         self._ensure_capacity(start + n)
         stop = start + n
         self.matrix[start:stop] = values
         self.sqnorms[start:stop] = np.einsum("ij,ij->i", values, values)
+        self.inv_norms[start:stop] = _inverse_norms(self.sqnorms[start:stop])
         self.alive[start:stop] = True
         self.namespaces[start:stop] = [self.namespace_code(ns) for ns in namespaces]
         for i, vid in enumerate(ids):
@@ -147,6 +156,7 @@ class VectorSpace:
     ) -> None:
         self.matrix[slot] = values
         self.sqnorms[slot] = float(values @ values)
+        self.inv_norms[slot] = _inverse_norms(self.sqnorms[slot : slot + 1])[0]
         self.alive[slot] = True
         self.namespaces[slot] = self.namespace_code(namespace)
         self.ids[slot] = vid
@@ -210,11 +220,14 @@ class VectorSpace:
         slots = slots[self.alive[self.ann_upto : stop]]
         return AnnBatch(self.ann_upto, stop, slots, self.matrix[slots].copy())
 
-    def ann_add(self, batch: AnnBatch) -> None:
+    def ann_add(self, batch: AnnBatch, threads: int = 1) -> None:
         """(Without the index's lock) put the rows into the graph; writers go on meanwhile."""
         with self.graph_lock:
             if len(batch.slots):
-                self.hnsw.add_items(batch.rows, batch.slots, num_threads=1)
+                started = time.perf_counter()
+                self.hnsw.add_items(batch.rows, batch.slots, num_threads=threads)
+                rate = len(batch.slots) / max(time.perf_counter() - started, 1e-6) / threads
+                self.ann_rate = 0.7 * self.ann_rate + 0.3 * rate
             self._apply_deletions()
 
     def ann_commit(self, batch: AnnBatch) -> None:
@@ -224,17 +237,25 @@ class VectorSpace:
         self.live_in_graph += int(alive.sum())
         self._graph_deletions.extend(int(s) for s in batch.slots[~alive])  # deleted while being added
 
-    def ann_step(self, max_items: int = 256) -> int:
+    def ann_step(self, max_items: int = 256, threads: int = 1) -> int:
         """prepare + add + commit in one go (single-threaded callers: tests, benchmarks, start-up)."""
         batch = self.ann_prepare(max_items)
         if batch is None:
             return 0
-        self.ann_add(batch)
+        self.ann_add(batch, threads)
         self.ann_commit(batch)
         return batch.stop - batch.start
 
+    @property
+    def graph_progress(self) -> tuple[int, int] | None:
+        """(live vectors the graph covers, live vectors it does not yet), or None while the space has no
+        graph (below the ANN threshold: every query is an exact scan)."""
+        if self.hnsw is None and self.ann_pending == 0:
+            return None
+        return self.live_in_graph, self.count - self.live_in_graph
+
     def _apply_deletions(self) -> None:
-        """(Holding graph_lock.)"""
+        """(Holding graph_lock alone.)"""
         while self._graph_deletions:
             slot = self._graph_deletions.pop()
             try:
@@ -242,7 +263,7 @@ class VectorSpace:
             except RuntimeError:
                 pass  # never added: it was dead when the builder passed
 
-    # ---- reads ----------------------------------------------------------------------------
+    # ---- reads (callers hold the index's lock, shared or whole) ----------------------------
     def query(
         self,
         vector: np.ndarray,
@@ -254,7 +275,10 @@ class VectorSpace:
             return []
         size = self.size
         if namespace is None and metadata_filter is None:
-            if self.hnsw is not None and self.count >= self.ann.threshold:
+            # while the graph covers less than half of the vectors a scan of them all costs at most twice the
+            # scan of its tail: leave the graph to the builder (queries would hold it up) and scan
+            if self.hnsw is not None and self.count >= self.ann.threshold and 2 * self.live_in_graph >= self.count:
+                self.last_query = time.monotonic()
                 try:
                     candidates, in_order = self._ann_candidates(vector, top_k)
                 except RuntimeError:  # hnswlib found fewer than k (a sparse or heavily deleted graph): scan
@@ -284,12 +308,13 @@ class VectorSpace:
         k = min(max(top_k * 2, 32), self.live_in_graph)
         parts = []
         if k > 0:
-            with self.graph_lock:
-                self._apply_deletions()
-                ef = max(self.ann.ef_search, k)
-                if ef != self._ef:
-                    self.hnsw.set_ef(ef)
-                    self._ef = ef
+            if self._graph_deletions or self._ef != self.ann.ef_search:
+                with self.graph_lock:  # alone: hnswlib's deletions and ef are not safe beside a search
+                    self._apply_deletions()
+                    if self._ef != self.ann.ef_search:
+                        self.hnsw.set_ef(self.ann.ef_search)  # knn_query searches with max(ef, k) itself
+                        self._ef = self.ann.ef_search
+            with self.graph_lock.shared():
                 labels, _ = self.hnsw.knn_query(vector, k=k, num_threads=1)
             parts.append(labels[0].astype(np.int64))
         if self.ann_upto < self.size:  # written after the graph last caught up: scan exactly
@@ -302,32 +327,34 @@ class VectorSpace:
         return candidates[self.alive[candidates]], in_order  # a deletion may not have reached the graph yet
 
     def _keys(self, vector: np.ndarray, slots: np.ndarray | None) -> np.ndarray:
-        """Lower is better for every metric, so one argpartition serves all three (float32, for choosing)."""
+        """Lower is better for every metric, so one argpartition serves all three (float32, for choosing;
+        terms the same for every row, such as the query's norm, are left out)."""
         rows = self.matrix[: self.size] if slots is None else self.matrix[slots]
         dots = rows @ vector
         if self.metric == "dot-product":
-            return -dots
-        norms = self.sqnorms[: self.size] if slots is None else self.sqnorms[slots]
+            return np.negative(dots, out=dots)
         if self.metric == "euclidean":
-            return norms - 2 * dots + float(vector @ vector)
-        denom = np.sqrt(norms * float(vector @ vector))
-        return -dots / np.where(denom > 0, denom, np.inf)
+            norms = self.sqnorms[: self.size] if slots is None else self.sqnorms[slots]
+            dots *= -2
+            dots += norms
+            return dots
+        inv = self.inv_norms[: self.size] if slots is None else self.inv_norms[slots]
+        dots *= inv
+        return np.negative(dots, out=dots)
 
     def _rank(
         self, vector: np.ndarray, slots: np.ndarray | None, top_k: int, mask: np.ndarray | None = None
     ) -> list[Match]:
-        if slots is not None and len(slots) <= _SMALL_SET:
-            # few candidates (ANN results, selective filters): one float32 pass picks, float64 scores the picks
-            return self._ordered(vector, slots[_smallest(self._keys(vector, slots), top_k)])
         keys = self._keys(vector, slots)
         if slots is None:
             keep = self.alive[: self.size] if mask is None else mask
-            keys = np.where(keep, keys, np.inf)
-            valid = int(keep.sum())
+            keys[~keep] = np.inf
+            valid = int(np.count_nonzero(keep))
         else:
             valid = len(slots)
-        part = _smallest(keys, min(top_k, valid))
-        return self._ordered(vector, part if slots is None else slots[part])
+        # float32 keys pick a few more than asked; float64 scores decide among them
+        part = _smallest(keys, min(top_k + _MARGIN, valid))
+        return self._ordered(vector, part if slots is None else slots[part])[:top_k]
 
     def _ordered(self, vector: np.ndarray, chosen: np.ndarray) -> list[Match]:
         """Matches ordered by the exact float64 score; ties by slot (older first) so results are stable."""
@@ -379,6 +406,12 @@ def _smallest(keys: np.ndarray, k: int) -> np.ndarray:
     if k >= len(keys):
         return np.arange(len(keys))
     return np.argpartition(keys, k - 1)[:k]
+
+
+def _inverse_norms(sqnorms: np.ndarray) -> np.ndarray:
+    norms = np.sqrt(sqnorms.astype(np.float64))
+    with np.errstate(divide="ignore"):
+        return np.where(norms > 0, 1.0 / norms, 0.0).astype(np.float32)
 
 
 def _grown(array: np.ndarray, capacity: int, fill) -> np.ndarray:
