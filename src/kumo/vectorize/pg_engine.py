@@ -10,23 +10,53 @@ re-scored in float64 (`scores.py`): pgvector's float32 distances pick, Cloudflar
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
 
 import numpy as np
 
-from kumo.storage.pg_vectors import LockedIndex, PgVectorStore
 from kumo.vectorize import write_rules
 from kumo.vectorize.batch import VectorBatch
 from kumo.vectorize.engine import Hit, IndexStats, Search
 from kumo.vectorize.errors import index_not_found
+from kumo.vectorize.filters import MetadataFilter
 from kumo.vectorize.metadata import indexed_metadata
 from kumo.vectorize.scores import best_first, exact_scores
 from kumo.vectorize.space import AnnParams
-from kumo.vectorize.store import IndexRecord, Mutation
+from kumo.vectorize.store import IndexRecord, MetadataIndexRecord, Mutation
+
+
+class LockedIndex(Protocol):
+    """What a writer may do while holding one index's row lock (`kumo.storage.pg_vectors` implements it)."""
+
+    record: IndexRecord
+
+    def stored_ids(self, ids: list[str]) -> set[str]: ...
+    def known_namespaces(self, names: set[str]) -> set[str]: ...
+    def namespace_count(self) -> int: ...
+    def bump(self, mutation: Mutation, added: int = 0) -> int: ...
+    def upsert(self, ids: list[str], values: np.ndarray, namespaces: list[str | None],
+               metadatas: list[dict | None], seq: int) -> None: ...
+    def delete(self, ids: list[str]) -> int: ...
+    def metadata_indexes(self) -> list[MetadataIndexRecord]: ...
+    def add_metadata_index(self, property_name: str, index_type: str, seq: int) -> None: ...
+    def drop_metadata_index(self, property_name: str) -> bool: ...
+
+
+class SqlVectors(Protocol):
+    """The SQL side this engine drives: declared here so vectorize depends on no concrete storage class."""
+
+    def total_vectors(self) -> int: ...
+    def delete_index(self, pk: int) -> None: ...
+    def locked(self, pk: int) -> AbstractContextManager[LockedIndex | None]: ...
+    def search(
+        self, record: IndexRecord, vector: np.ndarray, limit: int, *, exact: bool, ef_search: int,
+        namespace: str | None = None, metadata_filter: MetadataFilter | None = None, with_metadata: bool = False,
+    ) -> tuple[list[tuple], list[MetadataIndexRecord]]: ...
 
 
 class PgVectorEngine:
-    def __init__(self, store: PgVectorStore, ann: AnnParams | None = None):
+    def __init__(self, store: SqlVectors, ann: AnnParams | None = None):
         self.store = store
         self.ann = ann or AnnParams()
 
