@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -106,12 +107,11 @@ class Settings(BaseSettings):
     # [default: a random key kept in <data_dir>/dashboard-secret]
     dashboard_secret: str | None = Field(default=None, repr=False)
 
-    def upstream_overrides(self) -> dict[str, str]:
-        """`[upstreams]` from kumo.toml, then `KUMO_UPSTREAM_<SLUG>` (slug upper-cased, '-' -> '_')."""
-        from kumo.gateway.providers import PROVIDERS
-
+    def upstream_overrides(self, slugs: Iterable[str]) -> dict[str, str]:
+        """`[upstreams]` from kumo.toml, then `KUMO_UPSTREAM_<SLUG>` for each of `slugs` (the gateway's
+        providers, given by the caller so settings depend on no product; upper-cased, '-' -> '_')."""
         out = dict(self.upstreams)
-        for slug in PROVIDERS:
+        for slug in slugs:
             value = os.environ.get("KUMO_UPSTREAM_" + slug.upper().replace("-", "_"))
             if value:
                 out[slug] = value
