@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from starlette.requests import Request
+
 from kumo.ai.batch import BatchQueue
 from kumo.ai.catalog import Catalog
 from kumo.ai.service import AiService
@@ -180,3 +182,7 @@ class Platform:
         if self.postgres is not None:
             self.postgres.close()  # shared by the stores above: closed once they are done
 
+
+def platform_of(request: Request) -> Platform:
+    """The Platform serving this request (put on `app.state` by `create_app`)."""
+    return request.app.state.platform

@@ -10,11 +10,12 @@ from fastapi.responses import JSONResponse, Response
 
 from kumo.api.body import JsonRefused, loads, read_json
 from kumo.api.envelope import ok
-from kumo.api.routing import account_router, blocking, platform_of
+from kumo.api.routing import account_router, blocking
 from kumo.errors import InvalidRequest, NotFound
 from kumo.gateway.log_query import parse_log_query
 from kumo.gateway.providers import PROVIDERS
 from kumo.gateway.service import GatewayService
+from kumo.platform import platform_of
 
 router = account_router("/ai-gateway/gateways")
 LOG_NOT_FOUND = 7004  # kumo's code

@@ -10,10 +10,11 @@ from fastapi.responses import JSONResponse
 
 from kumo.api.body import read_json
 from kumo.api.envelope import ok
-from kumo.api.routing import account_router, blocking, platform_of
+from kumo.api.routing import account_router, blocking
 from kumo.errors import InvalidRequest, NotFound
 from kumo.gateway.routing import validate_elements
 from kumo.gateway.service import _now
+from kumo.platform import platform_of
 
 router = account_router("/ai-gateway/gateways/{gateway_id}/routes")
 ROUTE_NOT_FOUND = 7005  # kumo's code
