@@ -205,7 +205,7 @@ def _job_object(job: JobRecord, service: AiSearchService) -> dict[str, Any]:
 
 async def _job(request: Request) -> tuple[InstanceRecord, JobRecord]:
     instance = await _instance(request)
-    job = await blocking(_service(request).store.get_job, instance.pk, request.path_params["job_id"])
+    job = await blocking(_service(request).job, instance, request.path_params["job_id"])
     if job is None:
         raise job_not_found(request.path_params["job_id"])
     return instance, job
@@ -225,7 +225,7 @@ async def create_job(request: Request) -> JSONResponse:
 async def list_jobs(request: Request) -> JSONResponse:
     instance = await _instance(request)
     page, per_page = _page(request)
-    jobs, total = await blocking(_service(request).store.list_jobs, instance.pk, (page - 1) * per_page, per_page)
+    jobs, total = await blocking(_service(request).job_records, instance, (page - 1) * per_page, per_page)
     return _paged([_job_object(j, _service(request)) for j in jobs], total, page, per_page)
 
 
@@ -252,7 +252,7 @@ async def update_job(request: Request) -> JSONResponse:
 async def job_logs(request: Request) -> JSONResponse:
     _, job = await _job(request)
     page, per_page = _page(request)
-    rows = await blocking(_service(request).store.job_logs, job.pk, (page - 1) * per_page, per_page)
+    rows = await blocking(_service(request).job_logs, job, (page - 1) * per_page, per_page)
     return ok(rows, result_info={"page": page, "per_page": per_page, "count": len(rows)})
 
 
