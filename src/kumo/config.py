@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     gateway_auto_create: bool = False  # create unknown gateways on first use instead of answering 2001
     # every gateway request needs `cf-aig-authorization: Bearer <API token>`, as if every gateway were authenticated
     gateway_require_auth: bool = False
-    gateway_cache: str = "sqlite"  # sqlite | memory
+    gateway_cache: Literal["sqlite", "memory"] = "sqlite"  # a typo is refused at start, not read as sqlite
     gateway_cache_max_bytes: int = 256 * 1024 * 1024
     gateway_stream_idle_timeout: float = 60.0  # seconds without a chunk before a stream counts as stalled
     # stored provider keys are encrypted with this (any 32+ characters), or the contents of this file (mode 0600);
