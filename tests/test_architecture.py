@@ -148,10 +148,7 @@ def test_allow_list_has_no_stale_entries():
 
 
 # module -> why its HTTP code still reaches a store, for now
-STORE_ACCESS_ALLOWED: dict[str, str] = {
-    "kumo.gateway.routes": "the data plane's route lookup (`pipeline.service.store.get_route`); the file is being "
-                           "reworked by the gateway resilience change; use GatewayService.get_route once it lands",
-}
+STORE_ACCESS_ALLOWED: dict[str, str] = {}
 
 
 def test_routes_and_dashboard_call_services_never_stores():
