@@ -165,3 +165,16 @@ def test_routes_and_dashboard_call_services_never_stores():
     stale = [m for m in STORE_ACCESS_ALLOWED if m not in MODULES or not any(
         isinstance(n, ast.Attribute) and n.attr in {"store", "stores"} for n in ast.walk(MODULES[m]))]
     assert not stale, f"these modules no longer reach a store; remove them from STORE_ACCESS_ALLOWED: {stale}"
+
+
+def test_only_the_http_edge_reaches_the_platform():
+    """Services, stores and engines get their collaborators passed in; only what answers HTTP (routes, dashboard,
+    ASGI fronts) and the outside (app, cli, env) look the Platform up."""
+    def rule(module: str, target: str) -> str | None:
+        if target != "kumo.platform" or _top(module) in WIRING:
+            return None
+        if _is_http_layer(module) or module.rsplit(".", 1)[-1] == "front":
+            return None
+        return "take the collaborator as a constructor argument; platform.py passes it"
+
+    assert not _violations(rule), "\n".join(_violations(rule))
