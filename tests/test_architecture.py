@@ -134,7 +134,8 @@ def test_cli_talks_over_http_or_through_the_platform():
     allowed_targets = {"cli", "config", "errors", "log_format", "app", "platform"}
 
     def rule(module: str, target: str) -> str | None:
-        if _top(module) == "cli" and _top(target) not in allowed_targets:
+        # a product's package root (`kumo.custom_models`: names such as its prefix) is its public face
+        if _top(module) == "cli" and _top(target) not in allowed_targets and target.count(".") > 1:
             return "the CLI reaches products over HTTP (kumo.cli.client) or through Platform"
         return None
 
