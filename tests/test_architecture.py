@@ -179,3 +179,35 @@ def test_only_the_http_edge_reaches_the_platform():
         return "take the collaborator as a constructor argument; platform.py passes it"
 
     assert not _violations(rule), "\n".join(_violations(rule))
+
+
+def _defined(tree: ast.Module) -> set[str]:
+    """Top-level names a module defines or imports (conditional ones included)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return names
+
+
+def test_every_kumo_import_names_something_that_exists():
+    """When a name moves home (as `platform_of` moved from kumo.api.routing to kumo.platform), a branch that still
+    imports it from the old place fails here, naming the file, instead of at start-up."""
+    defined = {module: _defined(tree) for module, tree in MODULES.items()}
+    found = []
+    for module, tree in MODULES.items():
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in MODULES):
+                continue
+            for alias in node.names:
+                name = alias.name
+                if name != "*" and name not in defined[node.module] and f"{node.module}.{name}" not in MODULES:
+                    found.append(f"src/{module.replace('.', '/')}.py:{node.lineno} imports {name} from "
+                                 f"{node.module}, which has no such name")
+    assert not found, "\n".join(found)
