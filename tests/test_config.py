@@ -33,3 +33,23 @@ def test_toml_env_and_arguments(monkeypatch, tmp_path):
 def test_loopback_detection():
     assert Settings(host="::1").is_loopback and Settings(host="localhost").is_loopback
     assert not Settings(host="0.0.0.0").is_loopback and not Settings(host="192.168.1.5").is_loopback
+
+
+def test_a_mistyped_backend_is_refused_at_start(monkeypatch, tmp_path):
+    """`gateway_cache` is a choice: a typo stops `kumo serve` with the setting named, never means SQLite."""
+    import pytest
+    from click.testing import CliRunner
+    from pydantic import ValidationError
+
+    from kumo.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert Settings(gateway_cache="memory").gateway_cache == "memory"
+    with pytest.raises(ValidationError):
+        Settings(gateway_cache="sqllite")
+    result = CliRunner().invoke(main, ["serve", "--port", "0"], env={"KUMO_GATEWAY_CACHE": "sqllite",
+                                                                    "KUMO_API_TOKENS": '[{"tokn": "sekrit"}]'})
+    assert result.exit_code == 2, result.output
+    assert "invalid setting `gateway_cache` (kumo.toml or KUMO_GATEWAY_CACHE)" in result.output
+    assert "'sqllite'" in result.output and "Traceback" not in result.output
+    assert "invalid setting `api_tokens.0.token`" in result.output and "sekrit" not in result.output

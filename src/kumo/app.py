@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app = KumoApp(title="kumo", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.platform = platform
+    app.state.api_tokens = settings.api_tokens  # what kumo.api's account routers check
     shapes = app.state.error_shapes = error_shapes()
     app.include_router(vectorize_router)
     app.include_router(ai_router)

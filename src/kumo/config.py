@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -94,7 +95,7 @@ class Settings(BaseSettings):
     gateway_auto_create: bool = False  # create unknown gateways on first use instead of answering 2001
     # every gateway request needs `cf-aig-authorization: Bearer <API token>`, as if every gateway were authenticated
     gateway_require_auth: bool = False
-    gateway_cache: str = "sqlite"  # sqlite | memory
+    gateway_cache: Literal["sqlite", "memory"] = "sqlite"  # a typo is refused at start, not read as sqlite
     gateway_cache_max_bytes: int = 256 * 1024 * 1024
     gateway_stream_idle_timeout: float = 60.0  # seconds without a chunk before a stream counts as stalled
     # stored provider keys are encrypted with this (any 32+ characters), or the contents of this file (mode 0600);
@@ -106,12 +107,11 @@ class Settings(BaseSettings):
     # [default: a random key kept in <data_dir>/dashboard-secret]
     dashboard_secret: str | None = Field(default=None, repr=False)
 
-    def upstream_overrides(self) -> dict[str, str]:
-        """`[upstreams]` from kumo.toml, then `KUMO_UPSTREAM_<SLUG>` (slug upper-cased, '-' -> '_')."""
-        from kumo.gateway.providers import PROVIDERS
-
+    def upstream_overrides(self, slugs: Iterable[str]) -> dict[str, str]:
+        """`[upstreams]` from kumo.toml, then `KUMO_UPSTREAM_<SLUG>` for each of `slugs` (the gateway's
+        providers, given by the caller so settings depend on no product; upper-cased, '-' -> '_')."""
         out = dict(self.upstreams)
-        for slug in PROVIDERS:
+        for slug in slugs:
             value = os.environ.get("KUMO_UPSTREAM_" + slug.upper().replace("-", "_"))
             if value:
                 out[slug] = value

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from starlette.requests import Request
+
 from kumo.ai.batch import BatchQueue
 from kumo.ai.catalog import Catalog
 from kumo.ai.service import AiService
@@ -19,6 +21,7 @@ from kumo.gateway.controls import guardrails
 from kumo.gateway.controls.otel import OtelExport
 from kumo.gateway.controls.spend import MemorySpendCounter
 from kumo.gateway.logs import LogWriter
+from kumo.gateway.providers import PROVIDERS
 from kumo.gateway.ratelimit import MemoryRateLimiter
 from kumo.gateway.service import GatewayService
 from kumo.storage.sql_aisearch import SqlAiSearchStore
@@ -150,7 +153,7 @@ class Platform:
             self._clients = [client, self_client]
             self.gateway_pipeline = Pipeline(
                 self.gateways, self.gateway_cache, self.rate_limiter, self.gateway_logs, client, self_client,
-                self.settings.upstream_overrides(), self.settings.api_tokens, self.settings.gateway_stream_idle_timeout,
+                self.settings.upstream_overrides(PROVIDERS), self.settings.api_tokens, self.settings.gateway_stream_idle_timeout,
                 self.metrics, require_auth=self.settings.gateway_require_auth,
                 controls=Controls(self.spend_counter, self.provider_keys, self.rate_limiter, self.settings.api_tokens, self.ai,
                                   self.telemetry),
@@ -178,3 +181,8 @@ class Platform:
         self.gateway_cache.close()
         if self.postgres is not None:
             self.postgres.close()  # shared by the stores above: closed once they are done
+
+
+def platform_of(request: Request) -> Platform:
+    """The Platform serving this request (put on `app.state` by `create_app`)."""
+    return request.app.state.platform

@@ -13,9 +13,10 @@ from kumo.ai import openai_compat
 from kumo.ai.service import AiService
 from kumo.api.body import JsonRefused, loads, read_json
 from kumo.api.envelope import ok
-from kumo.api.routing import account_router, platform_of
+from kumo.api.routing import account_router
 from kumo.api.sse import sse_response
 from kumo.errors import InvalidRequest, KumoError
+from kumo.platform import platform_of
 
 router = account_router("/ai")
 

@@ -20,8 +20,9 @@ from kumo.aisearch.store import InstanceRecord, JobRecord
 from kumo.api.body import read_json
 from kumo.api.envelope import FastJSONResponse, ok
 from kumo.api.headers import content_disposition
-from kumo.api.routing import account_router, blocking, platform_of
+from kumo.api.routing import account_router, blocking
 from kumo.api.sse import sse_response
+from kumo.platform import platform_of
 
 router = account_router("/ai-search")
 INSTANCE_BASES = ("/instances", "/namespaces/{name}/instances")
@@ -204,7 +205,7 @@ def _job_object(job: JobRecord, service: AiSearchService) -> dict[str, Any]:
 
 async def _job(request: Request) -> tuple[InstanceRecord, JobRecord]:
     instance = await _instance(request)
-    job = await blocking(_service(request).store.get_job, instance.pk, request.path_params["job_id"])
+    job = await blocking(_service(request).job, instance, request.path_params["job_id"])
     if job is None:
         raise job_not_found(request.path_params["job_id"])
     return instance, job
@@ -224,7 +225,7 @@ async def create_job(request: Request) -> JSONResponse:
 async def list_jobs(request: Request) -> JSONResponse:
     instance = await _instance(request)
     page, per_page = _page(request)
-    jobs, total = await blocking(_service(request).store.list_jobs, instance.pk, (page - 1) * per_page, per_page)
+    jobs, total = await blocking(_service(request).job_records, instance, (page - 1) * per_page, per_page)
     return _paged([_job_object(j, _service(request)) for j in jobs], total, page, per_page)
 
 
@@ -251,7 +252,7 @@ async def update_job(request: Request) -> JSONResponse:
 async def job_logs(request: Request) -> JSONResponse:
     _, job = await _job(request)
     page, per_page = _page(request)
-    rows = await blocking(_service(request).store.job_logs, job.pk, (page - 1) * per_page, per_page)
+    rows = await blocking(_service(request).job_logs, job, (page - 1) * per_page, per_page)
     return ok(rows, result_info={"page": page, "per_page": per_page, "count": len(rows)})
 
 

@@ -27,7 +27,7 @@ from kumo.aisearch.locks import InstanceLocks
 from kumo.aisearch.metadata import index_types
 from kumo.aisearch.retrieval import Retriever, chunk_object, search_options
 from kumo.aisearch.sources import check_folder
-from kumo.aisearch.store import AiSearchStore, InstanceRecord, NamespaceRecord
+from kumo.aisearch.store import AiSearchStore, InstanceRecord, JobRecord, NamespaceRecord
 from kumo.errors import InvalidRequest, KumoError, NotFound
 from kumo.vectorize.service import INDEX_NAME, VectorizeService
 
@@ -261,6 +261,16 @@ class AiSearchService:
                                                             "outdated")}
         out.update(engine=engine, last_activity=record.last_activity, degraded=False)
         return out
+
+    def job(self, record: InstanceRecord, job_id: str) -> JobRecord | None:
+        return self.store.get_job(record.pk, job_id)
+
+    def job_records(self, record: InstanceRecord, offset: int, limit: int) -> tuple[list[JobRecord], int]:
+        """An instance's sync jobs as stored, newest first, and how many there are."""
+        return self.store.list_jobs(record.pk, offset, limit)
+
+    def job_logs(self, job: JobRecord, offset: int, limit: int) -> list[dict]:
+        return self.store.job_logs(job.pk, offset, limit)
 
     def list_jobs(self, account: str, namespace: str, instance_id: str, offset: int, limit: int
                   ) -> tuple[list[dict[str, Any]], int]:

@@ -1,4 +1,7 @@
-"""Pieces every product's routes use: the account-scoped router with auth, and blocking calls."""
+"""Pieces every product's routes use: the account-scoped router with auth, and blocking calls.
+
+It knows no product: the app puts the API tokens on `app.state.api_tokens`, and routes reach their
+services through `kumo.platform.platform_of`."""
 
 from __future__ import annotations
 
@@ -9,17 +12,17 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from kumo.api.auth import authorize
-from kumo.platform import Platform
+from kumo.config import TokenGrant
 
 T = TypeVar("T")
 
 
-def platform_of(request: Request) -> Platform:
-    return request.app.state.platform
+def api_tokens_of(request: Request) -> list[TokenGrant]:
+    return request.app.state.api_tokens
 
 
 async def require_account_access(request: Request, account_id: str) -> None:
-    authorize(platform_of(request).settings.api_tokens, request.headers, account_id)
+    authorize(api_tokens_of(request), request.headers, account_id)
 
 
 def account_router(prefix: str) -> APIRouter:

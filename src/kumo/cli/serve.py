@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from kumo.cli.settings import settings_or_exit
 from kumo.config import Settings
 from kumo.log_format import FORMATS, configure_logging
 
@@ -68,7 +69,7 @@ def serve(host, port, data_dir, insecure, log_level, log_format, drain_timeout, 
                                        log_level=log_level, log_format=log_format, drain_timeout=drain_timeout,
                                        strict_models=strict_models, workers_dev_port=workers_dev_port).items()
                  if v is not None}
-    settings = Settings(**overrides)
+    settings = settings_or_exit(**overrides)
     if not settings.is_loopback and not settings.auth_required:
         if not settings.insecure:
             click.echo(

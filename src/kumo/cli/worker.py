@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from kumo.config import Settings
+from kumo.cli.settings import settings_or_exit
 from kumo.log_format import configure_logging
 
 
@@ -33,7 +33,7 @@ def worker(data_dir, database_url) -> None:
     from kumo.platform import Platform
 
     overrides = {k: v for k, v in dict(data_dir=data_dir, database_url=database_url).items() if v is not None}
-    settings = Settings(**overrides)
+    settings = settings_or_exit(**overrides)
     if not settings.database_url:
         click.echo("kumo worker needs a shared database: set KUMO_DATABASE_URL=postgresql://... (embedded, "
                    "`kumo serve` runs batch jobs itself).", err=True)

@@ -15,10 +15,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 
-from kumo.api.routing import platform_of
 from kumo.config import TokenGrant
 from kumo.dashboard.session import COOKIE, Session, SessionKeys
 from kumo.errors import KumoError
+from kumo.platform import platform_of
 
 
 class SignInRequired(Exception):

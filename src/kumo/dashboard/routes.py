@@ -9,12 +9,13 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from kumo.api.routing import blocking, platform_of
+from kumo.api.routing import blocking
 from kumo.dashboard.guard import DashboardRoute, Visitor, checked_post, current_session, keys_of, same_origin, \
     signed_in
 from kumo.dashboard.pages import PAGES
 from kumo.dashboard.session import COOKIE, DEV, LIFETIME
 from kumo.dashboard.templating import render
+from kumo.platform import platform_of
 
 router = APIRouter(prefix="/dashboard", route_class=DashboardRoute)
 STATIC = Path(__file__).with_name("static")

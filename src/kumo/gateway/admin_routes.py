@@ -10,14 +10,14 @@ from fastapi.responses import JSONResponse, Response
 
 from kumo.api.body import JsonRefused, loads, read_json
 from kumo.api.envelope import ok
-from kumo.api.routing import account_router, blocking, platform_of
-from kumo.errors import InvalidRequest, NotFound
+from kumo.api.routing import account_router, blocking
+from kumo.errors import InvalidRequest
 from kumo.gateway.log_query import parse_log_query
 from kumo.gateway.providers import PROVIDERS
 from kumo.gateway.service import GatewayService
+from kumo.platform import platform_of
 
 router = account_router("/ai-gateway/gateways")
-LOG_NOT_FOUND = 7004  # kumo's code
 
 
 def _service(request: Request) -> GatewayService:
@@ -90,7 +90,7 @@ async def list_logs(request: Request, account_id: str, gateway_id: str) -> JSONR
     await blocking(_service(request).get, account_id, gateway_id)
     query = parse_log_query(request.query_params)
     await _flushed(request)
-    items, info = await blocking(_service(request).store.query_logs, account_id, gateway_id, query)
+    items, info = await blocking(_service(request).query_logs, account_id, gateway_id, query)
     return ok([_public(i) for i in items], result_info=info)
 
 
@@ -99,7 +99,7 @@ async def delete_logs(request: Request, account_id: str, gateway_id: str) -> JSO
     await blocking(_service(request).get, account_id, gateway_id)
     query = parse_log_query(request.query_params)
     await _flushed(request)
-    deleted = await blocking(_service(request).store.delete_logs, account_id, gateway_id, query)
+    deleted = await blocking(_service(request).delete_logs, account_id, gateway_id, query)
     response = ok(None)
     response.headers["x-kumo-deleted"] = str(deleted)
     return response
@@ -107,10 +107,7 @@ async def delete_logs(request: Request, account_id: str, gateway_id: str) -> JSO
 
 async def _log(request: Request, account_id: str, gateway_id: str, log_id: str) -> dict[str, Any]:
     await _flushed(request)
-    item = await blocking(_service(request).store.get_log, account_id, gateway_id, log_id)
-    if item is None:
-        raise NotFound(f"no log {log_id!r} in gateway {gateway_id!r}", code=LOG_NOT_FOUND)
-    return item
+    return await blocking(_service(request).log, account_id, gateway_id, log_id)
 
 
 @router.get("/{gateway_id}/logs/{log_id}")
@@ -135,14 +132,14 @@ def _body(raw: bytes | None, content_type: str | None) -> Response:
 @router.get("/{gateway_id}/logs/{log_id}/request")
 async def log_request(request: Request, account_id: str, gateway_id: str, log_id: str) -> Response:
     item = await _log(request, account_id, gateway_id, log_id)
-    raw = await blocking(_service(request).store.log_body, account_id, gateway_id, log_id, "request")
+    raw = await blocking(_service(request).log_body, account_id, gateway_id, log_id, "request")
     return _body(raw, item.get("request_content_type"))
 
 
 @router.get("/{gateway_id}/logs/{log_id}/response")
 async def log_response(request: Request, account_id: str, gateway_id: str, log_id: str) -> Response:
     item = await _log(request, account_id, gateway_id, log_id)
-    raw = await blocking(_service(request).store.log_body, account_id, gateway_id, log_id, "response")
+    raw = await blocking(_service(request).log_body, account_id, gateway_id, log_id, "response")
     return _body(raw, item.get("response_content_type"))
 
 

@@ -8,8 +8,9 @@ from fastapi.responses import JSONResponse
 
 from kumo.api.body import read_json
 from kumo.api.envelope import ok
-from kumo.api.routing import account_router, blocking, platform_of
+from kumo.api.routing import account_router, blocking
 from kumo.gateway.admin_routes import _page
+from kumo.platform import platform_of
 
 router = account_router("/ai-gateway/gateways/{gateway_id}/provider_configs")
 

@@ -113,7 +113,7 @@ def _compat_call(account: str, gateway_id: str, gateway: dict[str, Any], headers
 async def _dynamic(pipeline: Pipeline, account: str, gateway_id: str, gateway: dict[str, Any],
                    headers: dict[str, str], body: dict[str, Any], options: RequestOptions) -> Response:
     name = body["model"].split("/", 1)[1]
-    route = await asyncio.to_thread(pipeline.service.store.get_route, account, gateway_id, name, "name")
+    route = await asyncio.to_thread(pipeline.service.get_route, account, gateway_id, name, "name")
     if route is None:
         raise GatewayError(400, BAD_REQUEST, f"no dynamic route named {name!r} in gateway {gateway_id!r}")
 

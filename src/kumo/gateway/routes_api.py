@@ -10,17 +10,18 @@ from fastapi.responses import JSONResponse
 
 from kumo.api.body import read_json
 from kumo.api.envelope import ok
-from kumo.api.routing import account_router, blocking, platform_of
+from kumo.api.routing import account_router, blocking
 from kumo.errors import InvalidRequest, NotFound
 from kumo.gateway.routing import validate_elements
 from kumo.gateway.service import _now
+from kumo.platform import platform_of
 
 router = account_router("/ai-gateway/gateways/{gateway_id}/routes")
 ROUTE_NOT_FOUND = 7005  # kumo's code
 
 
-def _store(request: Request):
-    return platform_of(request).gateways.store
+def _service(request: Request):
+    return platform_of(request).gateways
 
 
 async def _gateway(request: Request, account_id: str, gateway_id: str) -> None:
@@ -29,7 +30,7 @@ async def _gateway(request: Request, account_id: str, gateway_id: str) -> None:
 
 async def _route(request: Request, account_id: str, gateway_id: str, route_id: str) -> dict[str, Any]:
     await _gateway(request, account_id, gateway_id)
-    route = await blocking(_store(request).get_route, account_id, gateway_id, route_id)
+    route = await blocking(_service(request).get_route, account_id, gateway_id, route_id)
     if route is None:
         raise NotFound(f"no dynamic route {route_id!r} in gateway {gateway_id!r}", code=ROUTE_NOT_FOUND)
     return route
@@ -49,9 +50,9 @@ async def create_route(request: Request, account_id: str, gateway_id: str) -> JS
         raise InvalidRequest("send {name, elements}")
     name = _name(body.get("name"))
     validate_elements(body.get("elements"))
-    if await blocking(_store(request).get_route, account_id, gateway_id, name, "name"):
+    if await blocking(_service(request).get_route, account_id, gateway_id, name, "name"):
         raise InvalidRequest(f"a route named {name!r} already exists in this gateway")
-    route = await blocking(_store(request).save_route, account_id, gateway_id, uuid.uuid4().hex, name,
+    route = await blocking(_service(request).save_route, account_id, gateway_id, uuid.uuid4().hex, name,
                            body["elements"], _now())
     return ok(route)
 
@@ -59,7 +60,7 @@ async def create_route(request: Request, account_id: str, gateway_id: str) -> JS
 @router.get("")
 async def list_routes(request: Request, account_id: str, gateway_id: str) -> JSONResponse:
     await _gateway(request, account_id, gateway_id)
-    routes = await blocking(_store(request).list_routes, account_id, gateway_id)
+    routes = await blocking(_service(request).list_routes, account_id, gateway_id)
     return ok(routes, result_info={"page": 1, "per_page": len(routes), "count": len(routes), "total_count": len(routes)})
 
 
@@ -77,22 +78,22 @@ async def update_route(request: Request, account_id: str, gateway_id: str, route
     name = _name(body["name"]) if "name" in body else route["name"]
     elements = body.get("elements", route["elements"])
     validate_elements(elements)
-    if name != route["name"] and await blocking(_store(request).get_route, account_id, gateway_id, name, "name"):
+    if name != route["name"] and await blocking(_service(request).get_route, account_id, gateway_id, name, "name"):
         raise InvalidRequest(f"a route named {name!r} already exists in this gateway")
-    return ok(await blocking(_store(request).save_route, account_id, gateway_id, route_id, name, elements, _now()))
+    return ok(await blocking(_service(request).save_route, account_id, gateway_id, route_id, name, elements, _now()))
 
 
 @router.delete("/{route_id}")
 async def delete_route(request: Request, account_id: str, gateway_id: str, route_id: str) -> JSONResponse:
     route = await _route(request, account_id, gateway_id, route_id)
-    await blocking(_store(request).delete_route, account_id, gateway_id, route_id)
+    await blocking(_service(request).delete_route, account_id, gateway_id, route_id)
     return ok(route)
 
 
 @router.get("/{route_id}/versions")
 async def route_versions(request: Request, account_id: str, gateway_id: str, route_id: str) -> JSONResponse:
     await _route(request, account_id, gateway_id, route_id)
-    return ok(await blocking(_store(request).route_versions, route_id))
+    return ok(await blocking(_service(request).route_versions, route_id))
 
 
 @router.post("/{route_id}/deployments")
@@ -101,8 +102,8 @@ async def deploy_version(request: Request, account_id: str, gateway_id: str, rou
     route = await _route(request, account_id, gateway_id, route_id)
     body = await read_json(request)
     wanted = body.get("version") if isinstance(body, dict) else None
-    versions = {v["version"]: v for v in await blocking(_store(request).route_versions, route_id)}
+    versions = {v["version"]: v for v in await blocking(_service(request).route_versions, route_id)}
     if wanted not in versions:
         raise InvalidRequest(f"`version` must be one of {sorted(versions)}")
-    return ok(await blocking(_store(request).save_route, account_id, gateway_id, route_id, route["name"],
+    return ok(await blocking(_service(request).save_route, account_id, gateway_id, route_id, route["name"],
                              versions[wanted]["elements"], _now()))

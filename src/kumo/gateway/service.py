@@ -127,6 +127,12 @@ class GatewayService:
         self.get(account, gateway_id)
         return self.store.explore_logs(account, gateway_id, query, before)
 
+    def query_logs(self, account: str, gateway_id: str, query: Any) -> tuple[list[dict], dict[str, Any]]:
+        return self.store.query_logs(account, gateway_id, query)
+
+    def delete_logs(self, account: str, gateway_id: str, query: Any) -> int:
+        return self.store.delete_logs(account, gateway_id, query)
+
     def log(self, account: str, gateway_id: str, log_id: str) -> dict[str, Any]:
         item = self.store.get_log(account, gateway_id, log_id)
         if item is None:
@@ -160,3 +166,19 @@ class GatewayService:
                 raise InvalidRequest("`metadata` must be an object of string, number or boolean values")
             changes["metadata"] = metadata
         self.store.patch_log(account, gateway_id, log_id, changes)
+
+    # ---- dynamic routes (their rules are checked by routes_api and gateway.routing) ---------------
+    def get_route(self, account: str, gateway_id: str, key: str, by: str = "id") -> dict | None:
+        return self.store.get_route(account, gateway_id, key, by)
+
+    def list_routes(self, account: str, gateway_id: str) -> list[dict]:
+        return self.store.list_routes(account, gateway_id)
+
+    def route_versions(self, route_id: str) -> list[dict]:
+        return self.store.route_versions(route_id)
+
+    def save_route(self, account: str, gateway_id: str, route_id: str, name: str, elements: list, now: str) -> dict:
+        return self.store.save_route(account, gateway_id, route_id, name, elements, now)
+
+    def delete_route(self, account: str, gateway_id: str, route_id: str) -> bool:
+        return self.store.delete_route(account, gateway_id, route_id)

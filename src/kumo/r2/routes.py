@@ -13,12 +13,13 @@ from fastapi.responses import JSONResponse
 from kumo.api.auth import presented_secret
 from kumo.api.body import read_json
 from kumo.api.envelope import ok
-from kumo.api.routing import account_router, platform_of
+from kumo.api.routing import account_router
 from kumo.config import TokenGrant
 from kumo.errors import InvalidRequest
 from kumo.r2.credentials import check_scope, visible_buckets
 from kumo.r2.service import R2Service
 from kumo.r2.store import BucketInfo
+from kumo.platform import platform_of
 
 router = account_router("/r2/buckets")
 JURISDICTIONS = ("default",)  # one place holds kumo's buckets

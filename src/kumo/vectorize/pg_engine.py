@@ -17,21 +17,56 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
+from typing import Protocol
 
 import numpy as np
 
-from kumo.storage.pg_vectors import LockedIndex, PgVectorStore
 from kumo.vectorize import write_rules
 from kumo.vectorize.batch import VectorBatch
 from kumo.vectorize.engine import Hit, IndexStats, Search, StaleRecord
 from kumo.vectorize.errors import index_not_found
+from kumo.vectorize.filters import MetadataFilter
 from kumo.vectorize.metadata import indexed_metadata
 from kumo.vectorize.scores import best_first, exact_scores
 from kumo.vectorize.space import AnnParams
-from kumo.vectorize.store import IndexRecord, Mutation
+from kumo.vectorize.store import IndexRecord, MetadataIndexRecord, Mutation
+
+
+class LockedIndex(Protocol):
+    """What a writer may do while holding one index's row lock (`kumo.storage.pg_vectors` implements it)."""
+
+    record: IndexRecord
+
+    def stored_ids(self, ids: list[str]) -> set[str]: ...
+    def known_namespaces(self, names: set[str]) -> set[str]: ...
+    def namespace_count(self) -> int: ...
+    def bump(self, mutation: Mutation, added: int = 0) -> int: ...
+    def upsert(self, ids: list[str], values: np.ndarray, namespaces: list[str | None],
+               metadatas: list[dict | None], seq: int) -> None: ...
+    def delete(self, ids: list[str]) -> int: ...
+    def metadata_indexes(self) -> list[MetadataIndexRecord]: ...
+    def add_metadata_index(self, property_name: str, index_type: str, seq: int) -> None: ...
+    def drop_metadata_index(self, property_name: str) -> bool: ...
+    def copy_new(self, ids: list[str], values: np.ndarray, namespaces: list[str | None],
+                 metadatas: list[dict | None], seqs: int | list[int]) -> None: ...
+
+
+class SqlVectors(Protocol):
+    """The SQL side this engine drives: declared here so vectorize depends on no concrete storage class."""
+
+    def total_vectors(self) -> int: ...
+    def delete_index(self, pk: int) -> None: ...
+    def get_index(self, account: str, name: str) -> IndexRecord | None: ...
+    def build_graph(self, record: IndexRecord, vectors: int) -> bool: ...
+    def graph_states(self) -> list[tuple[IndexRecord, bool | None]]: ...
+    def locked(self, pk: int) -> AbstractContextManager[LockedIndex | None]: ...
+    def search(
+        self, record: IndexRecord, vector: np.ndarray, limit: int, *, exact: bool, ef_search: int,
+        namespace: str | None = None, metadata_filter: MetadataFilter | None = None, with_metadata: bool = False,
+    ) -> tuple[list[tuple], list[MetadataIndexRecord], int | None]: ...
 
 log = logging.getLogger("kumo.vectorize")
 COPY_MIN_ROWS = 32  # new rows from this many on go in by COPY
@@ -40,7 +75,7 @@ CHECK_SECONDS = 1.0  # how often the builder looks (and learns which graphs othe
 
 
 class PgVectorEngine:
-    def __init__(self, store: PgVectorStore, ann: AnnParams | None = None):
+    def __init__(self, store: SqlVectors, ann: AnnParams | None = None):
         self.store = store
         self.ann = ann or AnnParams()
         self._graphs: set[int] = set()  # pks of indexes whose HNSW graph is built and valid

@@ -9,12 +9,13 @@ from fastapi.responses import JSONResponse
 
 from kumo.api.body import read_json
 from kumo.api.envelope import ok
-from kumo.api.routing import account_router, blocking, platform_of
+from kumo.api.routing import account_router, blocking
 from kumo.errors import InvalidRequest
 from kumo.vectorize.batch import parse_batch
 from kumo.vectorize.errors import UNKNOWN_CONTENT_TYPE, invalid
 from kumo.vectorize.query_rules import QueryOptions
 from kumo.vectorize.service import VectorizeService
+from kumo.platform import platform_of
 
 router = account_router("/vectorize/v2/indexes")
 MULTIPART_LIMIT = 100 * 1024 * 1024

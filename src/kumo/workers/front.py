@@ -37,7 +37,7 @@ class BindingFront:
         self.app = app
         self.platform = platform
         self.signer = SessionSigner(platform.settings.api_tokens)
-        self.workers_ai_in_process = "workers-ai" not in platform.settings.upstream_overrides()
+        self.workers_ai_in_process = "workers-ai" not in platform.settings.upstream_overrides(["workers-ai"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")

@@ -19,9 +19,10 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from kumo.api.envelope import ok
-from kumo.api.routing import account_router, platform_of
+from kumo.api.routing import account_router
 from kumo.errors import InvalidRequest
 from kumo.workers.sessions import BindingSession, SessionSigner
+from kumo.platform import platform_of
 
 router = account_router("/workers")
 SUBDOMAIN = "kumo"

@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import MultiDict
 
-from kumo.api.routing import blocking, platform_of
+from kumo.api.routing import blocking
 from kumo.dashboard.charts import lines, stacked_bars
 from kumo.dashboard.guard import Visitor, checked_post, signed_in
 from kumo.dashboard.pages import Page, page_router
@@ -21,6 +21,7 @@ from kumo.dashboard.templating import environment, render
 from kumo.errors import InvalidRequest
 from kumo.gateway.analytics import WINDOWS
 from kumo.gateway.log_query import parse_log_query
+from kumo.platform import platform_of
 
 router = page_router("ai-gateway")
 PAGE = Page("ai-gateway", "AI Gateway", router, "Gateways, analytics, logs and settings")

@@ -9,11 +9,12 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from kumo.api.routing import blocking, platform_of
+from kumo.api.routing import blocking
 from kumo.dashboard.guard import Visitor, checked_post, signed_in
 from kumo.dashboard.pages import Page, page_router
 from kumo.dashboard.templating import render
 from kumo.errors import InvalidRequest, KumoError
+from kumo.platform import platform_of
 
 router = page_router("ai-search")
 PAGE = Page("ai-search", "AI Search", router, "Instances, items, sync jobs and a search playground")

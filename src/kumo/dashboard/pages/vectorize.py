@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from kumo.api.routing import blocking, platform_of
+from kumo.api.routing import blocking
 from kumo.dashboard.guard import Visitor, checked_post, signed_in
 from kumo.dashboard.pages import Page, page_router
 from kumo.dashboard.templating import render
@@ -18,6 +18,7 @@ from kumo.errors import InvalidRequest, KumoError
 from kumo.vectorize.batch import parse_items
 from kumo.vectorize.query_rules import QueryOptions
 from kumo.vectorize.service import PRESETS
+from kumo.platform import platform_of
 
 router = page_router("vectorize")
 PAGE = Page("vectorize", "Vectorize", router, "Indexes, their vectors, and a query playground")

@@ -11,12 +11,12 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from kumo.api.routing import platform_of
 from kumo.api.sse import sse_response
 from kumo.dashboard.guard import Visitor, checked_post, signed_in
 from kumo.dashboard.pages import Page, page_router
 from kumo.dashboard.templating import render
 from kumo.errors import InvalidRequest, KumoError
+from kumo.platform import platform_of
 
 router = page_router("workers-ai")
 PAGE = Page("workers-ai", "Workers AI", router, "Models, what runs them, and a playground")
