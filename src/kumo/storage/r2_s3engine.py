@@ -23,7 +23,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from kumo.r2.errors import NoSuchBucket
+from kumo.r2.errors import NoSuchBucket, StorageUnavailable
 from kumo.r2.store import BucketInfo, ObjectInfo, ObjectMeta, PartInfo, StagedBlob, UploadInfo
 from kumo.storage.r2_embedded import (
     _OBJECT_COLUMNS,
@@ -77,6 +77,40 @@ def engine_client(config: EngineConfig):
                                       max_pool_connections=32, connect_timeout=5, read_timeout=60))
 
 
+_GONE = ("NoSuchKey", "404")
+
+
+class _Engine:
+    """The boto3 client, with the engine's failures as a 503 the client may retry (S3's ServiceUnavailable)
+    instead of a 500; "no such key" stays a ClientError for the callers that expect it."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def __getattr__(self, name: str):
+        method = getattr(self.client, name)
+        if not callable(method) or name in ("get_paginator", "close"):
+            return method
+
+        def call(*args, **kwargs):
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            try:
+                return method(*args, **kwargs)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in _GONE:
+                    raise
+                raise StorageUnavailable(f"the object store engine failed: {_code(exc)}; retry shortly") from exc
+            except BotoCoreError as exc:
+                raise StorageUnavailable("the object store engine is unreachable; retry shortly") from exc
+
+        return call
+
+
+def _code(exc) -> str:
+    return str(exc.response.get("Error", {}).get("Code") or "error")
+
+
 def _name(ref: str) -> str:
     return f"blobs/{ref}"
 
@@ -123,7 +157,7 @@ class EngineObjectStore(EmbeddedObjectStore):
         self.config = config
         self._owns_database = owns_database  # False: the platform's shared PostgreSQL pool, closed by it
         self.bucket = config.bucket
-        self.s3 = engine_client(config)
+        self.s3 = _Engine(engine_client(config))
         self.db = database
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
@@ -133,13 +167,14 @@ class EngineObjectStore(EmbeddedObjectStore):
         engine objects no row names and older than this start (a crash between an upload and its row)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        client = self.s3.client
         try:
             try:
-                self.s3.head_bucket(Bucket=self.bucket)
+                client.head_bucket(Bucket=self.bucket)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
                     raise
-                self.s3.create_bucket(Bucket=self.bucket)
+                client.create_bucket(Bucket=self.bucket)
         except (BotoCoreError, ClientError) as exc:
             raise EngineSettingsError(f"the R2 engine at {self.config.url} refused kumo "
                                       f"(bucket {self.bucket!r}): {exc}") from None
@@ -290,7 +325,7 @@ class EngineObjectStore(EmbeddedObjectStore):
                     answer = self.s3.get_object(Bucket=self.bucket, Key=_name(row[1]),
                                                 Range=f"bytes={start}-{stop - 1}")
                 except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    if _code(exc) in _GONE:
                         continue
                     raise
                 return EngineReader(info, answer["Body"])
@@ -311,7 +346,7 @@ class EngineObjectStore(EmbeddedObjectStore):
             try:
                 ref = self._copy_blob([(row[1], current.size)])
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                if _code(exc) in _GONE:
                     return None  # replaced or deleted meanwhile
                 raise
             try:
