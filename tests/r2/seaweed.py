@@ -83,11 +83,14 @@ class SeaweedFS:
                 "KUMO_R2_ENGINE_SECRET_KEY": SECRET_KEY, "KUMO_R2_ENGINE_BUCKET": bucket}
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(15)
+                self.proc.wait(3)  # weed lingers ~15 s on SIGTERM; its data is a temporary dir
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+        self.proc = None

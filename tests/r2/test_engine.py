@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import uuid
 
 import boto3
 import pytest
@@ -132,3 +131,30 @@ def test_bad_engine_settings_refuse_to_start(tmp_path, seaweed, setting, value):
     output = proc.stdout + proc.stderr
     assert setting.removeprefix("KUMO_").lower() in output or "refused kumo" in output
     assert "wrong-secret" not in output
+
+
+def test_engine_down_is_a_503_and_rows_still_answer(tmp_path_factory):
+    """On SQLite rows (one node with an engine), a private SeaweedFS stopped under the node: reads and writes
+    of bytes answer S3's 503, listings and HEADs (rows only) keep answering, nothing is half-written."""
+    engine = SeaweedFS(tmp_path_factory.mktemp("seaweedfs-private")).start()
+    node = None
+    try:
+        node = Server(tmp_path_factory.mktemp("r2-engine-sqlite") / "data",
+                      env={"KUMO_API_TOKENS": TOKENS, **engine.env("kumo-r2")}).start()
+        s3 = s3_client(node.url, "acct-down", retries={"mode": "standard", "total_max_attempts": 1})
+        s3.create_bucket(Bucket="down")
+        s3.put_object(Bucket="down", Key="kept", Body=b"before")
+        assert s3.get_object(Bucket="down", Key="kept")["Body"].read() == b"before"
+        engine.stop()
+        for call in (lambda: s3.put_object(Bucket="down", Key="new", Body=b"after"),
+                     lambda: s3.get_object(Bucket="down", Key="kept")):
+            with pytest.raises(ClientError) as exc:
+                call()
+            assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+            assert exc.value.response["Error"]["Code"] == "ServiceUnavailable"
+        assert s3.head_object(Bucket="down", Key="kept")["ContentLength"] == 6
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket="down")["Contents"]] == ["kept"]
+    finally:
+        if node is not None:
+            node.stop()
+        engine.stop()
