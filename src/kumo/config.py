@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     # Scale-out: Redis for the gateway's cache and rate limits, shared by several kumo nodes
     redis_url: str | None = None
     redis_rate_limit_fail_open: bool = True  # Redis unreachable: allow requests (True) or refuse them
+    # Scale-out: R2's object bytes in an S3-compatible engine (SeaweedFS, MinIO, AWS S3), rows in the SQL store
+    r2_engine_url: str | None = None  # http(s)://host:port [default: files under data_dir/r2]
+    r2_engine_access_key: str | None = None
+    r2_engine_secret_key: SecretStr | None = None
+    r2_engine_bucket: str = "kumo-r2"  # the one engine bucket kumo keeps every object's bytes in
+    r2_engine_region: str = "us-east-1"
     # AI Gateway
     gateway_auto_create: bool = False  # create unknown gateways on first use instead of answering 2001
     # every gateway request needs `cf-aig-authorization: Bearer <API token>`, as if every gateway were authenticated

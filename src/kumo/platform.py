@@ -37,6 +37,22 @@ from kumo.vectorize.service import VectorizeService
 from kumo.vectorize.space import AnnParams
 
 
+def _object_store(settings: Settings, postgres):
+    """R2's backend: bytes in an S3-compatible engine when one is configured (rows in PostgreSQL when
+    scaled out, else SQLite), otherwise files and SQLite under data_dir."""
+    data_dir = settings.data_dir
+    if not settings.r2_engine_url:
+        return EmbeddedObjectStore(data_dir / "r2", data_dir / "r2.sqlite3")
+    from kumo.storage.r2_s3engine import EngineConfig, EngineObjectStore
+
+    secret = settings.r2_engine_secret_key.get_secret_value() if settings.r2_engine_secret_key else ""
+    config = EngineConfig(settings.r2_engine_url, settings.r2_engine_access_key or "", secret,
+                          settings.r2_engine_bucket, settings.r2_engine_region)
+    if postgres is not None:
+        return EngineObjectStore(config, postgres, owns_database=False)
+    return EngineObjectStore(config, SqliteDatabase(data_dir / "r2.sqlite3", branch="r2"))
+
+
 AISEARCH_LOCKS = 0x6B61_6973  # advisory lock space of AI Search instances ("kais"), keyed by instance pk
 
 
@@ -84,8 +100,7 @@ class Platform:
             vector_store = SqliteVectorStore(data_dir / "vectorize.sqlite3")
             vector_engine = EmbeddedEngine(vector_store, data_dir / "vectorize-snapshots", ann)
         self.vectorize = VectorizeService(vector_store, vector_engine)
-        # R2: object bytes as files and their rows in SQLite (a scale-out ObjectStore plugs in here)
-        self.r2 = R2Service(EmbeddedObjectStore(data_dir / "r2", data_dir / "r2.sqlite3"))
+        self.r2 = R2Service(_object_store(settings, self.postgres))
         # folder sources: anywhere while kumo is local-only (no tokens), else only under <data_dir>/aisearch-sources
         self.aisearch = AiSearchService(SqlAiSearchStore(aisearch_db), self.ai, self.vectorize,
                                         source_root=data_dir / "aisearch-sources" if settings.api_tokens else None,

@@ -39,7 +39,7 @@ def s3_client(url: str, account: str, token: str = TOKEN, **config):
     key_id, secret = s3_credentials(token)
     return boto3.client("s3", endpoint_url=f"{url}/r2/{account}", aws_access_key_id=key_id,
                         aws_secret_access_key=secret, region_name="auto",
-                        config=Config(retries={"max_attempts": 1}, **config))
+                        config=Config(**{"retries": {"max_attempts": 1}, **config}))
 
 
 @pytest.fixture

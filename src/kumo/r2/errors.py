@@ -47,6 +47,7 @@ MissingContentLength = _error("MissingContentLength", 411, "MissingContentLength
 PreconditionFailed = _error("PreconditionFailed", 412, "PreconditionFailed", 10031)
 InvalidRange = _error("InvalidRange", 416, "InvalidRange")
 NotImplementedYet = _error("NotImplementedYet", 501, "NotImplemented")
+StorageUnavailable = _error("StorageUnavailable", 503, "ServiceUnavailable", 10043)  # the engine is unreachable
 
 
 class NotModified(R2Error):

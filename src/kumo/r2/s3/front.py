@@ -14,6 +14,7 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kumo.errors import ServiceUnavailable
 from kumo.metrics import MetricsMiddleware
 from kumo.r2 import errors
 from kumo.r2.credentials import check_scope
@@ -140,6 +141,9 @@ class R2Front:
         except errors.R2Error as error:
             if not started:
                 await respond_error(req, error)
+        except ServiceUnavailable as error:  # PostgreSQL unreachable (scaled out): S3's 503, retried by clients
+            if not started:
+                await respond_error(req, errors.StorageUnavailable(str(error)))
         except Exception:
             log.exception("unexpected error in the S3 API on %s %s", scope["method"], scope["path"])
             if not started:
