@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, NamedTuple
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kumo.api.auth import authorize
+from kumo.api.envelope import from_error
+from kumo.errors import KumoError
 from kumo.gateway.errors import GatewayError, gateway_error_response
 from kumo.gateway.routes import GatewayRequest, compat_chat, provider_passthrough, universal
 
@@ -31,6 +34,11 @@ class Template(NamedTuple):
 UNIVERSAL = Template("/v1/{account_id}/{gateway_id}")
 COMPAT = Template("/v1/{account_id}/{gateway_id}/compat/chat/completions")
 PASSTHROUGH = Template("/v1/{account_id}/{gateway_id}/{provider}/{path:path}")
+WORKERS_AI_RUN = Template("/client/v4/accounts/{account_id}/ai/run/{model:path}")
+WORKERS_AI_V1 = Template("/client/v4/accounts/{account_id}/ai/v1/{path:path}")
+
+ACCOUNTS = "/client/v4/accounts/"
+GATEWAY_HEADER = b"cf-aig-gateway-id"
 
 
 class GatewayFront:
@@ -41,6 +49,10 @@ class GatewayFront:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if scope["type"] == "http" else ""
         if not path.startswith(PREFIX):
+            if path.startswith(ACCOUNTS) and scope["method"] == "POST" and \
+                    any(k.lower() == GATEWAY_HEADER for k, _ in scope["headers"]):
+                if await self._workers_ai_through_gateway(path, scope, receive, send):
+                    return
             await self.app(scope, receive, send)
             return
         # /v1/{account}/{gateway}[/{provider}/{path...}]; every named part non-empty, as FastAPI's `{name}` is
@@ -73,6 +85,39 @@ class GatewayFront:
             else:
                 response = await provider_passthrough(pipeline, request, parts[2], parts[3])
         await response(scope, receive, send)
+
+
+    async def _workers_ai_through_gateway(self, path: str, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Workers AI's REST API with `cf-aig-gateway-id` (what langchain-cloudflare's `ai_gateway=` sends): the
+        call goes through that gateway, as on Cloudflare — logged, cached, rate limited, charged — to the
+        `workers-ai` provider, which calls this same route in process without the header. False when the path is
+        not one the header applies to (FastAPI answers it as usual)."""
+        parts = path[len(ACCOUNTS):].split("/", 3)
+        if len(parts) != 4 or not parts[0] or parts[1] != "ai" or not parts[3]:
+            return False
+        if parts[2] == "run":
+            template, provider_path = WORKERS_AI_RUN, "run/" + parts[3]
+        elif parts[2] == "v1" and parts[3] in ("chat/completions", "embeddings"):
+            template, provider_path = WORKERS_AI_V1, "v1/" + parts[3]
+        else:
+            return False
+        if scope["query_string"]:  # `?queueRequest=true` (the batch API) is not a gateway call: as without it
+            return False
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        scope["route"] = template
+        account, gateway_id = parts[0], headers[GATEWAY_HEADER.decode()].strip()
+        try:
+            # the caller proves access to the account here, as the route would: nothing is logged, cached or
+            # created for a caller who may not use it; that proof also admits it to an authenticated gateway
+            authorize(self.platform.settings.api_tokens, headers, account)
+        except KumoError as exc:
+            await from_error(exc)(scope, receive, send)
+            return True
+        headers.setdefault("cf-aig-authorization", headers.get("authorization", ""))
+        request = GatewayRequest(account, gateway_id, "POST", "", headers, await _body(receive))
+        response = await provider_passthrough(self.platform.gateway_pipeline, request, "workers-ai", provider_path)
+        await response(scope, receive, send)
+        return True
 
 
 async def _body(receive: Receive) -> bytes:
