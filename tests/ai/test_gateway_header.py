@@ -76,3 +76,13 @@ def test_a_gateway_that_does_not_exist_is_refused_and_credentials_are_checked_fi
     assert r.status_code == 400 and "nope" in r.text
     r = httpx.post(url, json={"prompt": "x"}, headers={"cf-aig-gateway-id": "default"})
     assert r.status_code in (400, 401, 403) and r.json()["success"] is False
+
+
+def test_unified_run_envelope_through_a_gateway(server, account, admin):
+    url = f"{server.url}/client/v4/accounts/{account}/ai/run"
+    r = httpx.post(url, json={"model": LLM, "input": {"prompt": "Say hi.", "max_tokens": 6}}, timeout=120,
+                   headers={"authorization": "Bearer t", "cf-aig-gateway-id": "default"})
+    assert r.status_code == 200 and r.json()["result"]["response"] and r.headers["cf-aig-log-id"]
+    assert any(row["model"] == LLM and row["id"] == r.headers["cf-aig-log-id"] for row in logs(admin, "default", 1))
+    r = httpx.post(url, json={"model": LLM}, headers={"authorization": "Bearer t", "cf-aig-gateway-id": "default"})
+    assert r.status_code == 400 and r.json()["success"] is False  # no input: the route's own answer

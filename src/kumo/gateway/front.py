@@ -7,6 +7,7 @@ know goes on to FastAPI, which answers the usual 404."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, NamedTuple
 
 from starlette.requests import ClientDisconnect
@@ -98,10 +99,12 @@ class GatewayFront:
           limited, charged — to the `workers-ai` provider, which calls the same route in process without it;
         - a third-party model id (`openai/gpt-4o-mini`, `anthropic/claude-...`) on `/ai/v1/chat/completions`: the
           gateway's /compat pipeline, through `cf-aig-gateway-id` or the account's `default` gateway."""
+        named = any(k.lower() == GATEWAY_HEADER for k, _ in scope["headers"])
         parts = path[len(ACCOUNTS):].split("/", 3)
+        if named and len(parts) == 3 and parts[0] and parts[1:] == ["ai", "run"] and not scope["query_string"]:
+            return await self._unified_run(parts[0], scope, receive, send)
         if len(parts) != 4 or not parts[0] or parts[1] != "ai" or not parts[3] or scope["query_string"]:
             return receive  # (`?queueRequest=true`, the batch API, is not a gateway call)
-        named = any(k.lower() == GATEWAY_HEADER for k, _ in scope["headers"])
         chat = parts[2] == "v1" and parts[3] == "chat/completions"
         if parts[2] == "run" and named:
             template, provider_path = WORKERS_AI_RUN, "run/" + parts[3]
@@ -134,6 +137,33 @@ class GatewayFront:
         else:
             request = GatewayRequest(account, gateway_id, "POST", "", headers, body)
             response = await provider_passthrough(pipeline, request, "workers-ai", provider_path)
+        await response(scope, receive, send)
+        return None
+
+
+    async def _unified_run(self, account: str, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """`POST /ai/run` `{"model": "@cf/...", "input": {...}}` with `cf-aig-gateway-id`: as `/ai/run/{model}`
+        with the input as its body. Any other body goes on to the route, which says what is wrong with it."""
+        body = await _body(receive)
+        try:
+            envelope = loads(body)
+        except JsonRefused:
+            envelope = None
+        model = envelope.get("model") if isinstance(envelope, dict) else None
+        if not (isinstance(model, str) and model.startswith("@") and "input" in envelope):
+            return _replayed(body, receive)
+        scope["route"] = WORKERS_AI_RUN
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            authorize(self.platform.settings.api_tokens, headers, account)
+        except KumoError as exc:
+            await from_error(exc)(scope, receive, send)
+            return None
+        headers.setdefault("cf-aig-authorization", headers.get("authorization", ""))
+        headers["content-type"] = "application/json"
+        request = GatewayRequest(account, headers[GATEWAY_HEADER.decode()].strip() or DEFAULT_GATEWAY, "POST", "",
+                                 headers, json.dumps(envelope["input"]).encode())
+        response = await provider_passthrough(self.platform.gateway_pipeline, request, "workers-ai", "run/" + model)
         await response(scope, receive, send)
         return None
 
