@@ -216,3 +216,32 @@ def test_a_stored_keys_own_rate_limit(gw_server, fake, admin, cfsdk, acct):
     assert statuses == [200, 200, 429]
     r = httpx.post(url, json=body, headers={**auth, "authorization": "Bearer sk-own"})  # the stored key is still
     assert r.status_code == 429  # the one an authenticated caller spends, and it is spent for this hour
+
+
+def test_third_party_models_on_workers_ai_openai_api(gw_server, fake, admin, cfsdk, acct):
+    """Cloudflare's unified REST API: `openai/...` and `anthropic/...` on `/ai/v1/chat/completions` go through the
+    `default` gateway (or the one `cf-aig-gateway-id` names) with the stored provider key; the API token never
+    reaches the provider."""
+    base = f"{gw_server.url}/client/v4/accounts/{acct}/ai/v1"
+    oa = openai.OpenAI(api_key="t", base_url=base, max_retries=0)
+    ask = {"messages": [{"role": "user", "content": "hi"}]}
+    oa.chat.completions.create(model="openai/gpt-4o-mini", **ask)  # no stored key yet: the provider gets none
+    assert last_credentials(fake) == (None, None)  # (the fake answers anyway; OpenAI would say 401)
+    assert admin.get("/gateways/default").status_code == 200  # made on first use
+    cfsdk.ai_gateway.provider_configs.create("default", account_id=acct, alias="default", default_config=True,
+                                             provider_slug="openai", secret=OPENAI_KEY)
+    cfsdk.ai_gateway.provider_configs.create("default", account_id=acct, alias="default", default_config=True,
+                                             provider_slug="anthropic", secret=ANTHROPIC_KEY)
+    done = oa.chat.completions.with_raw_response.create(model="openai/gpt-4o-mini", **ask)
+    assert done.parse().choices[0].message.content and done.headers["cf-aig-log-id"]
+    assert last_credentials(fake) == (f"Bearer {OPENAI_KEY}", None)
+    chunks = list(oa.chat.completions.create(model="anthropic/claude-3-5-haiku-latest", max_tokens=20, stream=True,
+                                             **ask))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert last_credentials(fake) == (None, ANTHROPIC_KEY)
+    logs = admin.get("/gateways/default/logs").json()["result"]
+    assert {row["provider"] for row in logs} >= {"openai", "anthropic"}
+    # a gateway that does not exist is refused; @cf ids still run on Workers AI without a gateway
+    with pytest.raises(openai.BadRequestError):
+        openai.OpenAI(api_key="t", base_url=base, max_retries=0, default_headers={"cf-aig-gateway-id": "nope"}
+                      ).chat.completions.create(model="openai/gpt-4o-mini", **ask)

@@ -50,16 +50,22 @@ def backoff_delay(options: RequestOptions, attempt: int) -> float:
 
 
 async def send(client: Upstream, method: str, url: str, headers: dict[str, str], body: bytes,
-               options: RequestOptions) -> Sent:
+               options: RequestOptions, retry_timeouts: bool = True) -> Sent:
     """Send with retries. Returns the last response (maybe an error status) or raises GatewayError when no
-    response came at all."""
+    response came at all.
+
+    With a fallback to go to (`retry_timeouts` False), a timed-out attempt is not retried: a provider that just
+    took the whole timeout is likely to take it again, and the next step is waiting. A `Retry-After` is waited
+    for only when the retry can still start within the deadline (the request timeout, or MAX_RETRY_AFTER_S without
+    one, counted from the first attempt); a longer one makes this answer the step's last."""
     timeout = options.timeout_ms / 1000 if options.timeout_ms else None
+    deadline = time.monotonic() + (timeout if timeout is not None else MAX_RETRY_AFTER_S)
     attempts = max(1, options.max_attempts)
     for attempt in range(1, attempts + 1):
         try:
             response = await asyncio.wait_for(client.open(method, url, headers, body), timeout)
         except (asyncio.TimeoutError, UpstreamTimeout):
-            if attempt == attempts:
+            if attempt == attempts or not retry_timeouts:
                 waited = f"within {options.timeout_ms} ms" if options.timeout_ms else "(the connection timed out)"
                 raise GatewayError(504, UPSTREAM_TIMEOUT, f"the provider sent no response {waited}") from None
             await asyncio.sleep(backoff_delay(options, attempt))
@@ -72,6 +78,8 @@ async def send(client: Upstream, method: str, url: str, headers: dict[str, str],
             continue
         if response.status in RETRYABLE and attempt < attempts:
             wait = retry_after_seconds(response)
+            if wait is not None and time.monotonic() + wait > deadline:
+                return Sent(response, attempt)  # asked to wait past the deadline: this answer stands
             await response.close()
             await asyncio.sleep(wait if wait is not None else backoff_delay(options, attempt))
             continue

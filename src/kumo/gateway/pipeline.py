@@ -28,7 +28,7 @@ from kumo.gateway.errors import (
     gateway_error_response,
 )
 from kumo.gateway.controls import Controls
-from kumo.gateway.finished import MAX_LOGGED_BODY, Finished
+from kumo.gateway.finished import MAX_LOGGED_BODY, Finished, loads
 from kumo.gateway.logs import LogWriter, new_ulid
 from kumo.gateway.options import RequestOptions
 from kumo.gateway.providers.base import Provider
@@ -61,6 +61,7 @@ class Call:
     options: RequestOptions
     step: int | None = None
     wait_for_first_byte: bool = False  # universal: a stream must start before its step counts as a success
+    has_fallback: bool = False  # a next step waits: a timed-out attempt moves on instead of being retried
     response_json: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # compat translation
     response_stream: Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]] | None = None
     log_path: str | None = None
@@ -75,6 +76,7 @@ class Outcome:
     ok: bool
     response: Response
     error: KumoError | None = None
+    final: bool = False  # a failure no fallback step may be asked to retry (a content-policy refusal)
 
 
 class Pipeline:
@@ -166,7 +168,7 @@ class Pipeline:
                    and k not in ("cf-skip-cache", "cf-cache-ttl")}
         headers.update(c.extra_headers)
         try:
-            sent = await forwarding.send(client, c.method, url, headers, c.body, o)
+            sent = await forwarding.send(client, c.method, url, headers, c.body, o, retry_timeouts=not c.has_fallback)
         except GatewayError as error:
             self._log(c, log_id, started, error.status, False, False)
             return Outcome(False, _gateway_error(error, base_headers), error)
@@ -207,7 +209,8 @@ class Pipeline:
             self._log(c, log_id, started, status, success, False, body, upstream.headers.get("content-type"),
                       upstream.headers)
             await _settled(c)
-            return Outcome(success, Response(client_body, status, headers=response_headers), None)
+            final = not success and c.provider.policy_refusal(status, loads(body))
+            return Outcome(success, Response(client_body, status, headers=response_headers), None, final)
         return await self._stream(c, upstream, response_headers, log_id, started, key)
 
     # ---- streams --------------------------------------------------------------------------------------
@@ -243,7 +246,7 @@ class Pipeline:
                     seen.append(chunk)
                     state["size"] += len(chunk)
                 yield chunk
-            state["complete"] = c.provider.stream_complete(b"".join(seen).decode("utf-8", "replace"))
+            state["complete"] = c.provider.stream_complete(b"".join(seen).decode("utf-8", "replace"), loads(c.body))
 
         async def body() -> AsyncIterator[bytes]:
             status, success, failure = upstream.status, 200 <= upstream.status < 300, None

@@ -47,8 +47,9 @@ async def universal(pipeline: Pipeline, r: GatewayRequest) -> Response:
         outcome = None
         for index, step in enumerate(steps):
             call = _step_call(r.account, r.gateway_id, gateway, headers, step, index)
+            call.has_fallback = index < len(steps) - 1
             outcome = await pipeline.call(call)
-            if outcome.ok:
+            if outcome.ok or outcome.final:  # a content-policy refusal is not asked of the next provider
                 return outcome.response
         assert outcome is not None
         return outcome.response
@@ -117,7 +118,7 @@ async def _dynamic(pipeline: Pipeline, account: str, gateway_id: str, gateway: d
     if route is None:
         raise GatewayError(400, BAD_REQUEST, f"no dynamic route named {name!r} in gateway {gateway_id!r}")
 
-    async def call_model(props: dict[str, Any]):
+    async def call_model(props: dict[str, Any], has_fallback: bool):
         step_options = RequestOptions(**options.__dict__)
         if props.get("timeout"):
             step_options.timeout_ms = int(props["timeout"])
@@ -125,6 +126,7 @@ async def _dynamic(pipeline: Pipeline, account: str, gateway_id: str, gateway: d
             step_options.max_attempts = max(1, min(5, int(props["retries"]) + 1))
         model = f"{props['provider']}/{props['model']}"
         call = _compat_call(account, gateway_id, gateway, headers, {**body, "model": model}, step_options)
+        call.has_fallback = has_fallback
         call.budgets = list(cost_budgets)  # the route's cost limits passed on the way: this call is charged to them
         outcome = await pipeline.call(call)
         outcome.response.headers["cf-aig-model"] = props["model"]

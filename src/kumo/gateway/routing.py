@@ -113,7 +113,7 @@ def matches(condition: dict[str, Any], context: dict[str, Any]) -> bool:
 
 
 async def walk(route: dict[str, Any], context: dict[str, Any],
-               call_model: Callable[[dict[str, Any]], Awaitable[Any]],
+               call_model: Callable[[dict[str, Any], bool], Awaitable[Any]],
                hit_limit: Callable[[str, float, int, str, str], Awaitable[bool]], rng: random.Random) -> Any:
     """Returns the Outcome of the model element that answered, or the last failure."""
     elements = validate_elements(route["elements"])
@@ -147,8 +147,8 @@ async def walk(route: dict[str, Any], context: dict[str, Any],
                                       props.get("limitType", "count"))
             current = _target(outputs.get("success" if allowed else "fallback"))
         elif kind == "model":
-            outcome = await call_model(props)
-            if outcome.ok:
+            outcome = await call_model(props, _target(outputs.get("fallback")) is not None)
+            if outcome.ok or outcome.final:  # a content-policy refusal is not asked of the fallback
                 return outcome
             last = outcome
             current = _target(outputs.get("fallback"))

@@ -37,8 +37,12 @@ def usage_from_stream(text: str) -> Usage:
     return usage
 
 
-def stream_complete(text: str) -> bool:
-    return "message_stop" in text
+def stream_complete(text: str, request: Any = None) -> bool:
+    """`message_stop`, or a clean end after the `message_delta` that carries the stop reason and the usage."""
+    if "message_stop" in text:
+        return True
+    return any(isinstance(p, dict) and p.get("type") == "message_delta" and (p.get("delta") or {}).get("stop_reason")
+               for p in sse_payloads(text))
 
 
 # ---- /compat: OpenAI chat <-> Messages ----------------------------------------------------------------

@@ -89,8 +89,48 @@ def openai_usage_from_stream(text: str) -> Usage:
     return usage
 
 
-def openai_stream_complete(text: str) -> bool:
-    return "data: [DONE]" in text or "data:[DONE]" in text or '"type":"response.completed"' in text.replace(" ", "")
+def openai_stream_complete(text: str, request: Any = None) -> bool:
+    """A stream that ended cleanly is complete with its `[DONE]` (or the Responses API's `response.completed`), or
+    without it once every choice has its `finish_reason` and the usage chunk, when the request asked for one, came:
+    the client has the whole answer, and a missing `[DONE]` alone is no reason to throw it away."""
+    if "data: [DONE]" in text or "data:[DONE]" in text or '"type":"response.completed"' in text.replace(" ", ""):
+        return True
+    if not text.replace("\r\n", "\n").endswith("\n\n"):  # the last event itself was cut
+        return False
+    choices: set[Any] = set()
+    finished: set[Any] = set()
+    usage_seen = False
+    for payload in sse_payloads(text):
+        if not isinstance(payload, dict):
+            continue
+        usage_seen = usage_seen or bool(payload.get("usage"))
+        for choice in payload.get("choices") or ():
+            if isinstance(choice, dict):
+                choices.add(choice.get("index", 0))
+                if choice.get("finish_reason"):
+                    finished.add(choice.get("index", 0))
+    options = request.get("stream_options") if isinstance(request, dict) else None
+    wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+    return bool(choices) and choices == finished and (usage_seen or not wants_usage)
+
+
+# error codes by which providers say "this content breaks our usage policy" (OpenAI, Azure OpenAI's content filter)
+POLICY_CODES = frozenset({"content_policy_violation", "content_filter", "invalid_prompt",
+                          "ResponsibleAIPolicyViolation"})
+
+
+def policy_refusal(status: int, body: Any) -> bool:
+    """Is this error answer a refusal of the content itself? Read from the provider's error body: `error.code`,
+    `error.type` or `error.innererror.code` (Azure) is one of POLICY_CODES. A context-length 400
+    (`context_length_exceeded`) is not: another model may well take the request."""
+    if not 400 <= status < 500 or not isinstance(body, dict):
+        return False
+    error = body.get("error")
+    if not isinstance(error, dict):
+        return False
+    inner = error.get("innererror")
+    codes = (error.get("code"), error.get("type"), inner.get("code") if isinstance(inner, dict) else None)
+    return any(isinstance(code, str) and code in POLICY_CODES for code in codes)
 
 
 def model_from_body(path: str, body: Any) -> str | None:
@@ -126,8 +166,11 @@ class Provider:
     answer_headers: tuple[str, ...] = ()
     usage_from_json: Callable[[Any], Usage] = openai_usage_from_json
     usage_from_stream: Callable[[str], Usage] = openai_usage_from_stream
-    stream_complete: Callable[[str], bool] = openai_stream_complete
+    # (the stream's text, the request's JSON) -> did it end complete (asked only of a stream that ended cleanly)
+    stream_complete: Callable[[str, Any], bool] = openai_stream_complete
     model_of: Callable[[str, Any], str | None] = model_from_body
+    # (status, the error answer's JSON) -> a content-policy refusal, which no fallback step may be asked to try
+    policy_refusal: Callable[[int, Any], bool] = policy_refusal
     prices: dict[str, Price] = field(default_factory=dict)
     # for /compat/chat/completions: the provider's path of OpenAI-format chat, or None (see compat.py)
     chat_path: str | None = "chat/completions"

@@ -33,8 +33,8 @@ def usage_from_stream(text: str) -> Usage:
     return openai_usage_from_stream(text)
 
 
-def stream_complete(text: str) -> bool:
-    return '"message-end"' in text or openai_stream_complete(text)
+def stream_complete(text: str, request: Any = None) -> bool:
+    return '"message-end"' in text or openai_stream_complete(text, request)
 
 
 PROVIDER = Provider(

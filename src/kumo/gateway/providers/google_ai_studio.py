@@ -40,7 +40,7 @@ def usage_from_stream(text: str) -> Usage:
     return usage
 
 
-def stream_complete(text: str) -> bool:
+def stream_complete(text: str, request: Any = None) -> bool:
     return '"finishReason"' in text
 
 
