@@ -26,7 +26,8 @@ def _target(output: Any) -> str | None:
     if isinstance(output, str):
         return output
     if isinstance(output, dict):
-        return output.get("elementId") or output.get("element_id")
+        target = output.get("elementId") or output.get("element_id")
+        return target if isinstance(target, str) else None
     return None
 
 
@@ -37,7 +38,7 @@ def validate_elements(elements: Any) -> dict[str, dict[str, Any]]:
     for el in elements:
         if not isinstance(el, dict) or not isinstance(el.get("id"), str):
             raise InvalidRequest("each element needs a string `id`")
-        if el.get("type") not in TYPES:
+        if not isinstance(el.get("type"), str) or el["type"] not in TYPES:
             raise InvalidRequest(f"element {el['id']}: `type` must be one of {', '.join(sorted(TYPES))}")
         if el["id"] in by_id:
             raise InvalidRequest(f"element id {el['id']!r} is used twice")
@@ -54,8 +55,10 @@ def validate_elements(elements: Any) -> dict[str, dict[str, Any]]:
             if target is not None and target not in by_id:
                 raise InvalidRequest(f"element {el['id']}: output {name!r} points to unknown element {target!r}")
         props = el.get("properties") or {}
+        if not isinstance(props, dict):
+            raise InvalidRequest(f"element {el['id']}: `properties` must be an object")
         if el["type"] == "model":
-            if props.get("provider") not in PROVIDERS or not isinstance(props.get("model"), str):
+            if not isinstance(props.get("provider"), str) or props["provider"] not in PROVIDERS or not isinstance(props.get("model"), str):
                 raise InvalidRequest(f"element {el['id']}: a model element needs a known `provider` and a `model`")
         elif el["type"] == "conditional":
             if not isinstance(props.get("condition"), dict) or not props["condition"]:

@@ -17,7 +17,6 @@ nothing waits meanwhile. Anything that may touch a database (PostgreSQL, SQLite)
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
@@ -25,6 +24,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kumo.api.auth import authorize
+from kumo.api.body import parse_json
 from kumo.api.envelope import from_error
 from kumo.errors import InvalidRequest, KumoError
 from kumo.vectorize.query_rules import QueryOptions
@@ -70,7 +70,9 @@ class VectorizeFront:
         # {account}/vectorize/v2/indexes/{name}/{operation}, named parts non-empty as FastAPI's `{name}` is
         parts = scope["path"][len(PREFIX):].split("/")
         if (len(parts) != 6 or parts[1:4] != ["vectorize", "v2", "indexes"] or not parts[0] or not parts[4]
-                or parts[5] not in OPERATIONS):
+                or parts[5] not in OPERATIONS or not (parts[0] + parts[4]).isprintable()
+                or any("\ud800" <= ch <= "\udfff" for ch in parts[0] + parts[4])):
+            # odd names (a lone surrogate, control characters) take the routed path, whose checks refuse them
             await self.app(scope, receive, send)
             return
         account, name, operation = parts[0], parts[4], parts[5]
@@ -107,19 +109,10 @@ def _query(service: VectorizeService, account: str, name: str, body: dict) -> di
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
-    """The body as a JSON object, with `kumo.api.body.read_json`'s rules and messages."""
+    """The body as a JSON object, under `kumo.api.body`'s rules and messages (depth, numbers, surrogates)."""
     if not raw.strip():
         raise InvalidRequest("The request body is empty; expected a JSON object.", code=10001)
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        # what orjson refuses, json may take (NaN, a BOM, huge integers) or explain in read_json's words
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidRequest(f"The request body is not valid JSON: {exc}", code=10001) from None
-        except RecursionError:
-            raise InvalidRequest("The request body is not valid JSON: nested too deeply", code=10001) from None
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise InvalidRequest(f"Expected a JSON object in the request body, got {type(data).__name__}.")
     return data
