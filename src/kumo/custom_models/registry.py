@@ -8,10 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kumo.custom_models import PREFIX
-from kumo.errors import InvalidRequest
+from kumo.errors import InvalidRequest, KumoError
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+class Conflict(KumoError):
+    """The registry's state forbids it: a version that exists, one still served, nothing to roll back to."""
+    status = 409
+    code = 10022
 
 
 @dataclass(frozen=True)

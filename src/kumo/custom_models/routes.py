@@ -12,9 +12,10 @@ from fastapi.responses import JSONResponse
 from kumo.api.auth import presented_secret
 from kumo.api.body import read_json
 from kumo.api.envelope import ok
-from kumo.api.routing import account_router, platform_of
+from kumo.api.routing import account_router, api_tokens_of
 from kumo.custom_models.service import CustomModelService
 from kumo.errors import InvalidRequest, PermissionDenied
+from kumo.platform import platform_of
 from kumo.r2.credentials import check_scope
 
 router = account_router("/ai/custom-models")
@@ -28,7 +29,7 @@ def _service(request: Request) -> CustomModelService:
 
 def _grant(request: Request):
     """The token the request came with (already checked for the account); None in dev mode (no tokens)."""
-    grants = platform_of(request).settings.api_tokens
+    grants = api_tokens_of(request)
     secret = presented_secret(request.headers)
     if not grants or secret is None:
         return None

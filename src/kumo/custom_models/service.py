@@ -16,7 +16,7 @@ from typing import Any
 from kumo.custom_models import PREFIX, formats
 from kumo.custom_models.cache import LoadedModels
 from kumo.custom_models.features import rows_of
-from kumo.custom_models.registry import ModelVersion, model_name, version_name
+from kumo.custom_models.registry import Conflict, ModelVersion, model_name, version_name
 from kumo.errors import InvalidRequest, KumoError, NotFound
 from kumo.r2.errors import R2Error
 
@@ -67,8 +67,6 @@ class CustomModelService:
         fmt = formats.format_of(key, fmt)
         formats.refuse_untrusted(fmt, trusted)
         if await asyncio.to_thread(self.store.version, account, name, version):
-            from kumo.storage.sql_custom_models import Conflict
-
             raise Conflict(f"version {version!r} of {PREFIX}{name} already exists; versions are immutable")
         staging = self.files_dir / ".staging" / uuid.uuid4().hex  # one per attempt: concurrent ones never meet
         staging.mkdir(parents=True, exist_ok=True)

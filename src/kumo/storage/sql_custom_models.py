@@ -6,16 +6,10 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from kumo.custom_models.registry import CustomModel, ModelVersion
-from kumo.errors import KumoError
+from kumo.custom_models.registry import Conflict, CustomModel, ModelVersion
 
 _MODEL_COLUMNS = "name, served, history, created, split, shadow"
 _VERSION_COLUMNS = "name, version, format, bucket, key, etag, size, trusted, signature, created"
-
-
-class Conflict(KumoError):
-    status = 409
-    code = 10022
 
 
 def _now() -> str:
