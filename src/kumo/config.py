@@ -30,13 +30,15 @@ class TokenGrant(BaseModel):
     id: str | None = None  # the token's id (R2's S3 Access Key ID); derived from the token when not given
     r2_read_only: bool = False  # R2 only: objects and buckets may be read, not written
     r2_buckets: list[str] = Field(default_factory=list)  # R2 only: limited to these buckets (empty = all)
+    custom_models_trusted: bool = False  # may register joblib/pickle custom model versions (loading runs code)
 
     def allows(self, account_id: str) -> bool:
         return not self.accounts or account_id in self.accounts
 
     def __repr__(self) -> str:  # never print the secret
         return (f"TokenGrant(token='***', accounts={self.accounts!r}, id={self.id!r}, "
-                f"r2_read_only={self.r2_read_only!r}, r2_buckets={self.r2_buckets!r})")
+                f"r2_read_only={self.r2_read_only!r}, r2_buckets={self.r2_buckets!r}, "
+                f"custom_models_trusted={self.custom_models_trusted!r})")
 
 
 def parse_token_list(value: str) -> list[dict[str, Any]]:
@@ -97,6 +99,8 @@ class Settings(BaseSettings):
     r2_engine_secret_key: SecretStr | None = None
     r2_engine_bucket: str = "kumo-r2"  # the one engine bucket kumo keeps every object's bytes in
     r2_engine_region: str = "us-east-1"
+    # custom models: loaded models kept in memory, bounded by their files' bytes (files also stay on disk)
+    custom_models_cache_bytes: int = 1024 * 1024 * 1024
     # AI Gateway
     gateway_auto_create: bool = False  # create unknown gateways on first use instead of answering 2001
     # every gateway request needs `cf-aig-authorization: Bearer <API token>`, as if every gateway were authenticated

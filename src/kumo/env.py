@@ -36,7 +36,8 @@ class Env:
         self.platform.start()
         self._loop = EventLoopThread()
         self._loop.call(self.platform.start_async())
-        self.AI = AiBinding(self.platform.ai, self.platform.batches, account_id, self._loop)
+        self.AI = AiBinding(self.platform.ai, self.platform.batches, account_id, self._loop,
+                            self.platform.custom_models)
 
     @property
     def vectorize(self):

@@ -43,6 +43,13 @@ class Metrics:
         self.inference = Histogram("kumo_ai_inference_seconds", "Workers AI inference time", ["model"],
                                    buckets=LATENCY_BUCKETS, registry=r)
         self.model_load = Gauge("kumo_ai_model_load_seconds", "Time it took to load a model", ["model"], registry=r)
+        self.custom_calls = Counter("kumo_custom_model_calls_total", "Custom model calls by version and outcome",
+                                    ["account", "model", "version", "outcome"], registry=r)
+        self.custom_latency = Histogram("kumo_custom_model_inference_seconds", "Custom model prediction time",
+                                        ["account", "model", "version"], buckets=LATENCY_BUCKETS, registry=r)
+        self.custom_predictions = Counter("kumo_custom_model_predictions_total",
+                                          "Rows predicted by custom classifiers, by predicted class",
+                                          ["account", "model", "version", "prediction"], registry=r)
         self._gauges: list[tuple[str, str, Callable[[], float]]] = []
         r.register(_Callbacks(self._gauges))
 

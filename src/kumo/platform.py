@@ -13,6 +13,8 @@ from kumo.ai.service import AiService
 from kumo.ai.weights import WeightsStore
 from kumo.aisearch.service import AiSearchService
 from kumo.config import Settings
+from kumo.custom_models.service import CustomModelService
+from kumo.storage.sql_custom_models import SqlCustomModelStore
 from kumo.metrics import Metrics
 from kumo.r2.service import R2Service
 from kumo.gateway.cache import MemoryCache
@@ -101,6 +103,10 @@ class Platform:
             vector_engine = EmbeddedEngine(vector_store, data_dir / "vectorize-snapshots", ann)
         self.vectorize = VectorizeService(vector_store, vector_engine)
         self.r2 = R2Service(_object_store(settings, self.postgres))
+        # custom models: registry in SQL (shared by every node), files from R2 cached under the data dir
+        custom_db = self.postgres or SqliteDatabase(data_dir / "custom-models.sqlite3", branch="custom_models")
+        self.custom_models = CustomModelService(SqlCustomModelStore(custom_db), self.r2, data_dir / "custom-models",
+                                                settings.custom_models_cache_bytes)
         # folder sources: anywhere while kumo is local-only (no tokens), else only under <data_dir>/aisearch-sources
         self.aisearch = AiSearchService(SqlAiSearchStore(aisearch_db), self.ai, self.vectorize,
                                         source_root=data_dir / "aisearch-sources" if settings.api_tokens else None,
@@ -135,6 +141,7 @@ class Platform:
         self.gateway_pipeline = None  # built on the event loop by start_async (it holds HTTP clients)
         self.telemetry = OtelExport()  # gateways' `otel` exporters, made when first used
         self.ai.metrics = self.metrics
+        self.custom_models.metrics = self.metrics
         self.metrics.gauge("kumo_ai_batch_queue_depth", "Batch jobs queued or running",
                            lambda: self.batches.store.pending_count())
         self.metrics.gauge("kumo_vectorize_vectors", "Vectors in the indexes loaded (embedded) or stored (PostgreSQL)",

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from kumo.ai.batch import BatchQueue
 from kumo.ai.service import AiService
+from kumo.custom_models import PREFIX as CUSTOM_PREFIX
 
 T = TypeVar("T")
 
@@ -46,8 +47,10 @@ class EventLoopThread:
 
 
 class AiBinding:
-    def __init__(self, service: AiService, batches: BatchQueue, account_id: str, loop: EventLoopThread):
+    def __init__(self, service: AiService, batches: BatchQueue, account_id: str, loop: EventLoopThread,
+                 custom_models=None):
         self._service = service
+        self._custom = custom_models  # @custom/<name>: a team's own models (custom_models/)
         self._batches = batches
         self._account = account_id
         self._loop = loop
@@ -58,6 +61,9 @@ class AiBinding:
             if isinstance(inputs, dict) and "request_id" in inputs:
                 return self._batches.poll(self._account, inputs["request_id"])
             return self._batches.submit(self._account, model, inputs)
+        if model.startswith(CUSTOM_PREFIX) and self._custom is not None:
+            caller = options.get("caller_key")  # sticks the caller to one version of a split
+            return self._loop.call(self._custom.run(self._account, model, inputs, caller))[0]
         if isinstance(inputs, dict) and inputs.get("stream") is True:
             return self._stream(model, inputs)
         return self._loop.call(self._service.run(model, inputs)).output.result

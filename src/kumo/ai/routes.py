@@ -15,6 +15,7 @@ from kumo.api.body import JsonRefused, loads, read_json
 from kumo.api.envelope import ok
 from kumo.api.routing import account_router
 from kumo.api.sse import sse_response
+from kumo.custom_models import CALLER_KEY_HEADER, PREFIX as CUSTOM_PREFIX
 from kumo.errors import InvalidRequest, KumoError
 from kumo.platform import platform_of
 
@@ -55,11 +56,17 @@ async def run_model(request: Request, account_id: str, model: str) -> Response:
         if isinstance(body, dict) and "request_id" in body:
             return ok(batch.poll(account_id, body["request_id"]))
         return ok(batch.submit(account_id, model, body))
-    return await _answer(ai, model, body)
+    return await _answer(ai, model, body, request, account_id)
 
 
-async def _answer(ai: AiService, model: str, inputs: Any) -> Response:
+async def _answer(ai: AiService, model: str, inputs: Any, request: Request, account: str) -> Response:
     """The model's answer as Cloudflare sends it: SSE when streaming, raw bytes for PNG, else the envelope."""
+    if model.startswith(CUSTOM_PREFIX):  # a team's own model (custom_models/), not the catalog's
+        caller = request.headers.get(CALLER_KEY_HEADER)  # sticks the caller to one version of a split
+        answer, version = await platform_of(request).custom_models.run(account, model, inputs, caller)
+        response = ok(answer)
+        response.headers.update({**_headers(model), "x-kumo-model-version": version})
+        return response
     if isinstance(inputs, dict) and inputs.get("stream") is True:
         served, events = await ai.stream(model, inputs)
         return sse_response(events, headers=_headers(served))
@@ -78,7 +85,7 @@ async def run_any_model(request: Request, account_id: str) -> Response:
     body = await _input(request)
     if not isinstance(body, dict) or not isinstance(body.get("model"), str) or "input" not in body:
         raise InvalidRequest('send {"model": "@cf/...", "input": {...model input...}}', code=5006)
-    return await _answer(_ai(request), body["model"], body["input"])
+    return await _answer(_ai(request), body["model"], body["input"], request, account_id)
 
 
 @router.get("/models/search")

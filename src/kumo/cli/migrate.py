@@ -11,7 +11,8 @@ import click
 from kumo.config import Settings
 
 SQLITE_FILES = {"vectorize": "vectorize.sqlite3", "gateway": "gateway.sqlite3", "batches": "ai-batches.sqlite3",
-                "cache": "gateway-cache.sqlite3", "aisearch": "aisearch.sqlite3"}
+                "cache": "gateway-cache.sqlite3", "aisearch": "aisearch.sqlite3",
+                "custom_models": "custom-models.sqlite3"}
 
 
 @click.command()

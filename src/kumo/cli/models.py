@@ -1,4 +1,5 @@
-"""`kumo models list|pull|rm`: which models have real weights here, which run on a stand-in, fetching more."""
+"""`kumo models list|pull|rm`: which models have real weights here, which run on a stand-in, fetching more;
+and `register|versions|promote|rollback`: custom models (@custom/<name>) on a server."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.table import Table
 from kumo.ai.catalog import Catalog
 from kumo.ai.service import AiService
 from kumo.ai.weights import WeightsStore
+from kumo.cli.client import client_options, make_client
 from kumo.config import Settings
 from kumo.errors import KumoError
 
@@ -27,7 +29,7 @@ data_dir_option = click.option("--data-dir", type=click.Path(path_type=Path), de
 
 @click.group()
 def models() -> None:
-    """Workers AI models: list, pull weights, remove them."""
+    """Workers AI models: list, pull weights, remove them; custom models: register, versions, promote, rollback."""
 
 
 @models.command("list")
@@ -84,3 +86,116 @@ def rm(names, data_dir):
             console.print(f"Removed the pulled weights of {name}.")
         else:
             console.print(f"{name} has no pulled weights here.")
+
+
+# ---- custom models (@custom/<name>): talk to a server like the other product commands ----------------------
+
+def _custom(name: str) -> str:
+    """The path segment of a custom model: `@custom/churn` and `churn` are the same model."""
+    from kumo.custom_models import PREFIX
+
+    return name[len(PREFIX):] if name.startswith(PREFIX) else name
+
+
+def _version_table(versions: list[dict]) -> Table:
+    table = Table("version", "served", "format", "source", "etag", "trusted", "features", "registered")
+    for v in versions:
+        features = ", ".join(v["features"]) if v.get("features") else f"{v.get('n_features')} (unnamed)"
+        table.add_row(v["version"], "[green]yes[/]" if v["served"] else "", v["format"], v["source"], v["etag"],
+                      "yes" if v["trusted"] else "", features, v["created_on"])
+    return table
+
+
+@models.command("register")
+@click.argument("name")
+@click.option("--version", "version", required=True, help="The new version's name, e.g. v2 (immutable).")
+@click.option("--from", "source", required=True, metavar="r2://BUCKET/KEY", help="The model file in R2.")
+@click.option("--trusted", is_flag=True,
+              help="Allow a joblib/pickle file: loading one runs any code it contains.")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "skops", "joblib", "pickle"]), default=None,
+              help="The file's format [default: from its extension].")
+@client_options
+def register(name, version, source, trusted, fmt, **kw):
+    """Register a version of a custom model (@custom/NAME) from a file in R2."""
+    body = {"version": version, "source": source, "trusted": trusted, **({"format": fmt} if fmt else {})}
+    with make_client(kw) as api:
+        result = api.request("POST", f"/ai/custom-models/{_custom(name)}/versions", json=body)
+    served = " (served)" if result["served"] else ""
+    Console().print(f"[green]Registered[/] {result['model']} {result['version']}{served}: {result['format']}, "
+                    f"{result['size']} bytes, etag {result['etag']}")
+
+
+@models.command("versions")
+@click.argument("name")
+@client_options
+def versions(name, **kw):
+    """List a custom model's versions and which one is served."""
+    with make_client(kw) as api:
+        result = api.request("GET", f"/ai/custom-models/{_custom(name)}/versions")
+    Console().print(_version_table(result))
+
+
+@models.command("promote")
+@click.argument("name")
+@click.argument("version")
+@client_options
+def promote(name, version, **kw):
+    """Serve VERSION of a custom model from now on (every node, no restart)."""
+    with make_client(kw) as api:
+        result = api.request("POST", f"/ai/custom-models/{_custom(name)}/promote", json={"version": version})
+    Console().print(f"{result['model']} now serves [bold]{result['served_version']}[/]")
+
+
+@models.command("rollback")
+@click.argument("name")
+@client_options
+def rollback(name, **kw):
+    """Serve the version that was served before the current one."""
+    with make_client(kw) as api:
+        result = api.request("POST", f"/ai/custom-models/{_custom(name)}/rollback")
+    Console().print(f"{result['model']} rolled back to [bold]{result['served_version']}[/]")
+
+
+@models.command("split")
+@click.argument("name")
+@click.argument("weights", nargs=-1, metavar="VERSION=WEIGHT...")
+@click.option("--off", is_flag=True, help="End the split: serve the promoted version alone.")
+@client_options
+def split(name, weights, off, **kw):
+    """Split traffic between versions, e.g. `v1=90 v2=10` (sticky per x-kumo-caller-key)."""
+    if off == bool(weights):
+        raise click.UsageError("give VERSION=WEIGHT pairs, or --off")
+    parsed = {}
+    for pair in weights:
+        version, sep, weight = pair.partition("=")
+        if not sep or not weight.isdigit():
+            raise click.UsageError(f"{pair!r}: write VERSION=WEIGHT, e.g. v2=10")
+        parsed[version] = int(weight)
+    with make_client(kw) as api:
+        if off:
+            result = api.request("DELETE", f"/ai/custom-models/{_custom(name)}/split")
+        else:
+            result = api.request("PUT", f"/ai/custom-models/{_custom(name)}/split", json={"weights": parsed})
+    if result["split"]:
+        shares = ", ".join(f"{v} {w}" for v, w in result["split"].items())
+        Console().print(f"{result['model']} traffic split: {shares}")
+    else:
+        Console().print(f"{result['model']} serves {result['served_version']} alone")
+
+
+@models.command("shadow")
+@click.argument("name")
+@click.argument("version", required=False)
+@click.option("--off", is_flag=True, help="Stop copying traffic to a shadow version.")
+@client_options
+def shadow(name, version, off, **kw):
+    """Send a copy of every call to VERSION; its answers are recorded (GET .../shadow), never returned."""
+    if off == bool(version):
+        raise click.UsageError("give a VERSION, or --off")
+    with make_client(kw) as api:
+        if off:
+            result = api.request("DELETE", f"/ai/custom-models/{_custom(name)}/shadow")
+        else:
+            result = api.request("PUT", f"/ai/custom-models/{_custom(name)}/shadow", json={"version": version})
+    shadowing = f"shadowed by {result['shadow_version']}" if result["shadow_version"] else "no shadow"
+    Console().print(f"{result['model']} serves {result['served_version']}, {shadowing}")

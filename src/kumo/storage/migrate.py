@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # the gateway cache lives in Redis when scaled out
-POSTGRES_BRANCHES = ("vectorize", "gateway", "batches", "aisearch", "r2")
+POSTGRES_BRANCHES = ("vectorize", "gateway", "batches", "aisearch", "r2", "custom_models")
 _LOCK_KEY = 0x6B756D6F  # "kumo": one advisory lock for every node's migrations
 
 

@@ -1,0 +1,151 @@
+"""Custom models over HTTP (kumo's own v4 paths, beside Workers AI's): register versions, list, inspect,
+promote, roll back, delete. Predictions go through Workers AI's `/ai/run/@custom/<name>`."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from kumo.api.auth import presented_secret
+from kumo.api.body import read_json
+from kumo.api.envelope import ok
+from kumo.api.routing import account_router, api_tokens_of
+from kumo.custom_models.service import CustomModelService
+from kumo.errors import InvalidRequest, PermissionDenied
+from kumo.platform import platform_of
+from kumo.r2.credentials import check_scope
+
+router = account_router("/ai/custom-models")
+
+_REGISTER_FIELDS = {"version", "source", "trusted", "format"}
+
+
+def _service(request: Request) -> CustomModelService:
+    return platform_of(request).custom_models
+
+
+def _grant(request: Request):
+    """The token the request came with (already checked for the account); None in dev mode (no tokens)."""
+    grants = api_tokens_of(request)
+    secret = presented_secret(request.headers)
+    if not grants or secret is None:
+        return None
+    return next((g for g in grants if hmac.compare_digest(g.token.encode(), secret.encode())), None)
+
+
+def _check_may_register(request: Request, source: Any, trusted: Any) -> None:
+    """The token must be able to read the file in R2 (its R2 scopes), and to vouch for a pickle."""
+    from kumo.custom_models.service import parse_source
+
+    grant = _grant(request)
+    bucket, _ = parse_source(source)
+    check_scope(grant, "GET", bucket)
+    if trusted is True and grant is not None and not grant.custom_models_trusted:
+        raise PermissionDenied("this API token may not register trusted versions (loading a joblib/pickle file runs"
+                               " any code it contains); an operator allows it with custom_models_trusted = true on"
+                               " the token", code=10000)
+
+
+async def _object(request: Request, allowed: set[str]) -> dict[str, Any]:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.", code=10001)
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidRequest(f"unknown field {unknown[0]!r}; this call takes {', '.join(sorted(allowed))}",
+                             code=10001)
+    return body
+
+
+@router.get("")
+async def list_models(request: Request, account_id: str) -> JSONResponse:
+    return ok(await _service(request).list_models(account_id))
+
+
+@router.get("/{name}")
+async def get_model(request: Request, account_id: str, name: str) -> JSONResponse:
+    return ok(await _service(request).describe(account_id, name))
+
+
+@router.delete("/{name}")
+async def delete_model(request: Request, account_id: str, name: str) -> JSONResponse:
+    await _service(request).delete_model(account_id, name)
+    return ok(None)
+
+
+@router.post("/{name}/versions")
+async def register_version(request: Request, account_id: str, name: str) -> JSONResponse:
+    body = await _object(request, _REGISTER_FIELDS)
+    if "version" not in body or "source" not in body:
+        raise InvalidRequest('send {"version": "v1", "source": "r2://BUCKET/KEY"} (and "trusted": true for a '
+                             'joblib/pickle file)', code=10001)
+    _check_may_register(request, body["source"], body.get("trusted", False))
+    result = await _service(request).register(account_id, name, body["version"], body["source"],
+                                              body.get("trusted", False), body.get("format"))
+    return ok(result, status=201)
+
+
+@router.get("/{name}/versions")
+async def list_versions(request: Request, account_id: str, name: str) -> JSONResponse:
+    return ok(await _service(request).versions(account_id, name))
+
+
+@router.get("/{name}/versions/{version}")
+async def get_version(request: Request, account_id: str, name: str, version: str) -> JSONResponse:
+    return ok(await _service(request).version(account_id, name, version))
+
+
+@router.delete("/{name}/versions/{version}")
+async def delete_version(request: Request, account_id: str, name: str, version: str) -> JSONResponse:
+    await _service(request).delete_version(account_id, name, version)
+    return ok(None)
+
+
+@router.post("/{name}/promote")
+async def promote(request: Request, account_id: str, name: str) -> JSONResponse:
+    body = await _object(request, {"version"})
+    if not isinstance(body.get("version"), str):
+        raise InvalidRequest('send {"version": "v2"}: the version to serve', code=10001)
+    return ok(await _service(request).promote(account_id, name, body["version"]))
+
+
+@router.post("/{name}/rollback")
+async def rollback(request: Request, account_id: str, name: str) -> JSONResponse:
+    return ok(await _service(request).rollback(account_id, name))
+
+
+@router.put("/{name}/split")
+async def split(request: Request, account_id: str, name: str) -> JSONResponse:
+    body = await _object(request, {"weights"})
+    if "weights" not in body:
+        raise InvalidRequest('send {"weights": {"v1": 90, "v2": 10}}', code=10001)
+    return ok(await _service(request).split(account_id, name, body["weights"]))
+
+
+@router.delete("/{name}/split")
+async def end_split(request: Request, account_id: str, name: str) -> JSONResponse:
+    return ok(await _service(request).split(account_id, name, None))
+
+
+@router.put("/{name}/shadow")
+async def set_shadow(request: Request, account_id: str, name: str) -> JSONResponse:
+    body = await _object(request, {"version"})
+    if not isinstance(body.get("version"), str):
+        raise InvalidRequest('send {"version": "v2"}: the version to receive a copy of the traffic', code=10001)
+    return ok(await _service(request).set_shadow(account_id, name, body["version"]))
+
+
+@router.delete("/{name}/shadow")
+async def end_shadow(request: Request, account_id: str, name: str) -> JSONResponse:
+    return ok(await _service(request).set_shadow(account_id, name, None))
+
+
+@router.get("/{name}/shadow")
+async def shadow_report(request: Request, account_id: str, name: str) -> JSONResponse:
+    raw = request.query_params.get("limit", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise InvalidRequest(f"limit {raw!r}: a whole number from 1 to 1000", code=10001)
+    return ok(await _service(request).shadow_report(account_id, name, int(raw)))
