@@ -34,6 +34,7 @@ PARAMS: dict[str, list[str]] = {
     "log_id": ["nope", "\ud83d"],
     "route_id": ["nope", "\ud83d"],
     "key_id": ["nope", "\ud83d"],
+    "version": ["v1", "nope", "\ud83d", "a" * 300],
     "bucket_name": ["fz-bucket", "nope", "\ud83d", "a" * 300, "UPPER"],
     "script_name": ["fz-worker", "\ud83d", "a" * 300],
     # the dashboard's pages

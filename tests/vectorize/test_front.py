@@ -80,7 +80,7 @@ def index(http, account):
     (b'"text"', 400, 10001, "got str"),
     (b"null", 400, 10001, "got nonetype"),
     (b"[" * 100_000, 400, 10001, "not valid json"),
-    (b'{"vector": [NaN, 0, 0]}', 400, 10001, "not valid JSON"),  # NaN is not JSON (kumo.api.body, README "Input rules")
+    (b'{"vector": [NaN, 0, 0]}', 400, 10001, "not valid json"),  # NaN is not JSON (kumo.api.body, README "Input rules")
     (b'{"vector": [1, 0]}', 400, 40008, "dimensions"),
     (b'{"vector": [1, true, 0]}', 400, 40008, "only numbers"),
     (b'{"vector": [1, 0, 0], "topK": 0}', 400, 40008, "topk"),
