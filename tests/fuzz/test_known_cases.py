@@ -178,3 +178,10 @@ def test_renaming_a_dynamic_route_onto_another(client):
     assert second.status_code == 200, second.text
     assert "already exists" in envelope(client.patch(f"{routes}/{second.json()['result']['id']}",
                                                      json={"name": first["name"]}))
+
+
+@pytest.mark.parametrize("path", [f"{BASE}/ai-gateway/gateways", f"{BASE}/ai-gateway/gateways/{GATEWAY}/provider_configs",
+                                  f"{BASE}/ai/models/search", f"{BASE}/ai-search/instances"])
+@pytest.mark.parametrize("page", ["1" + "0" * 40, "1" + "0" * 5000, "-1", "1e3"])
+def test_huge_and_odd_page_numbers(client, path, page):
+    assert "page" in envelope(client.get(path, params={"page": page}))

@@ -13,6 +13,7 @@ from kumo.ai import openai_compat
 from kumo.ai.service import AiService
 from kumo.api.body import JsonRefused, loads, read_json
 from kumo.api.envelope import ok
+from kumo.api.pagination import page_params
 from kumo.api.routing import account_router
 from kumo.api.sse import sse_response
 from kumo.custom_models import CALLER_KEY_HEADER, PREFIX as CUSTOM_PREFIX
@@ -91,13 +92,7 @@ async def run_any_model(request: Request, account_id: str) -> Response:
 @router.get("/models/search")
 async def search_models(request: Request, account_id: str) -> JSONResponse:
     q = request.query_params
-    try:
-        page = int(q.get("page", 1))
-        per_page = int(q.get("per_page", 50))
-    except ValueError:
-        raise InvalidRequest("`page` and `per_page` must be integers") from None
-    if page < 1 or not 1 <= per_page <= 1000:
-        raise InvalidRequest("`page` must be ≥ 1 and `per_page` from 1 to 1000")
+    page, per_page = page_params(q, per_page_default=50, per_page_max=1000)
     ai = _ai(request)
     entries = ai.catalog.search(task=q.get("task"), search=q.get("search"), author=q.get("author"))
     chunk = entries[(page - 1) * per_page : page * per_page]

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from kumo.api.body import JsonRefused, loads, read_json
 from kumo.api.envelope import ok
+from kumo.api.pagination import page_params
 from kumo.api.routing import account_router, blocking
 from kumo.errors import InvalidRequest
 from kumo.gateway.log_query import parse_log_query
@@ -25,14 +26,7 @@ def _service(request: Request) -> GatewayService:
 
 
 def _page(request: Request) -> tuple[int, int]:
-    try:
-        page = int(request.query_params.get("page", 1))
-        per_page = int(request.query_params.get("per_page", 20))
-    except ValueError:
-        raise InvalidRequest("`page` and `per_page` must be integers") from None
-    if page < 1 or not 1 <= per_page <= 100:
-        raise InvalidRequest("`page` must be ≥ 1 and `per_page` from 1 to 100")
-    return page, per_page
+    return page_params(request.query_params)
 
 
 @router.post("")
