@@ -257,9 +257,17 @@ class Pipeline:
             if self.controls is not None:
                 source = self.controls.on_stream(c, source)
             event = None
+            last = None  # the chunk holding `data: [DONE]`: sent once the call is logged and charged, so the
+            # caller's next request sees this one's cost (spend limits)
             try:
                 async for chunk in source:
                     sent_chunks.append(chunk)
+                    if last is not None:
+                        yield last
+                        last = None
+                    if b"[DONE]" in chunk:
+                        last = chunk
+                        continue
                     yield chunk
                 if success and not state["complete"]:
                     failure = "the provider's stream ended before it was complete"
@@ -276,7 +284,7 @@ class Pipeline:
             finally:
                 await upstream.close()
             if failure is not None:  # never let a broken stream look like a clean end
-                success = False
+                success, last = False, None
                 yield event or _error_event(failure)
             elif success and key is not None:
                 entry = CachedResponse(status, _cacheable_headers(headers), sent_chunks,
@@ -285,6 +293,8 @@ class Pipeline:
             self._log(c, log_id, started, status, success, False, b"".join(seen),
                       upstream.headers.get("content-type"), upstream.headers, stream=True)
             await _settled(c)
+            if last is not None:
+                yield last
 
         # closed as soon as the client leaves: the upstream (a model generating in process) stops with it
         return Outcome(True, ClosingStreamingResponse(body(), status_code=upstream.status, headers=headers))
