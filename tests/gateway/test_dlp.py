@@ -20,8 +20,8 @@ SAMPLES = [
     ("government-identifiers", "br-cpf", "CPF 390.533.447-05"),
     ("personal-information", "email-address", "write to jane.doe@example.com now"),
     ("personal-information", "phone-number", "call +1 650-253-0000 later"),
-    ("credentials-and-secrets", "cloud-keys", "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE"),
-    ("credentials-and-secrets", "code-hosting-tokens", "token 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"),
+    ("credentials-and-secrets", "cloud-keys", "AWS_ACCESS_KEY_ID=" + "AKIA" + "KUMOTESTONLY0000"),
+    ("credentials-and-secrets", "code-hosting-tokens", "token " + "ghp_" + "kumoTestOnlyNotAToken" * 2 + "x" * 2),
     ("credentials-and-secrets", "private-keys", "-----BEGIN RSA PRIVATE KEY----- MIIB"),
 ]
 CLEAN = "What is the capital of France?"

@@ -11,7 +11,7 @@ from kumo.workers.sessions import BindingSession
 @dataclass(frozen=True)
 class CallContext:
     session: BindingSession
-    credential: str  # an API token of this kumo allowed on the account (a placeholder in dev mode): in process only
+    credential: str  # an API token of this kumo allowed on the account (any string in dev mode): in process only
     public_base: str  # e.g. http://127.0.0.1:8787
     workers_ai_in_process: bool  # the gateway's workers-ai upstream is this kumo (no override elsewhere)
 

@@ -1,6 +1,6 @@
 """Stored provider keys (BYOK), as Cloudflare's provider keys API has them: an admin stores a provider key once per
 gateway, provider and alias; for callers the gateway authenticated (`cf-aig-authorization`) the stored key takes the
-place of whatever key (or placeholder) they send, in the provider's own header (`cf-aig-byok-alias` picks an
+place of whatever key (or stand-in value) they send, in the provider's own header (`cf-aig-byok-alias` picks an
 alias); anonymous callers never spend it. `byok_only` makes every call use a stored key.
 
 Keys are encrypted with AES-GCM under a key-encryption key that never reaches the database: from

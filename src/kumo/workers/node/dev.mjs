@@ -53,9 +53,9 @@ const esbuild = createRequire(createRequire(import.meta.dirname + "/").resolve("
 const kumo = args.kumo.replace(/\/+$/, "");
 
 // Any URL: only the bindings' presence matters here, their connection strings are set below.
-const placeholder = new URL(`${kumo}/workers/bindings`);
+const bindingsUrl = new URL(`${kumo}/workers/bindings`);
 const { workerOptions, main, define } = wrangler.unstable_getMiniflareWorkerOptions(configPath, args.env, {
-  remoteProxyConnectionString: placeholder,
+  remoteProxyConnectionString: bindingsUrl,
 });
 if (!main) fail(`${configPath} names no \`main\` entry`);
 const workerName = wrangler.unstable_readConfig({ config: configPath, env: args.env }).name ?? "worker";
