@@ -185,3 +185,9 @@ def test_renaming_a_dynamic_route_onto_another(client):
 @pytest.mark.parametrize("page", ["1" + "0" * 40, "1" + "0" * 5000, "-1", "1e3"])
 def test_huge_and_odd_page_numbers(client, path, page):
     assert "page" in envelope(client.get(path, params={"page": page}))
+
+
+@pytest.mark.parametrize("count", ["²", "١٢", "9" * 5000])
+def test_non_ascii_and_huge_digit_strings(client, count):
+    # str.isdigit() is true for "²" and Arabic-Indic digits, which int() refuses: a 400, not a 500
+    assert "count" in envelope(client.get(f"{BASE}/vectorize/v2/indexes/{INDEX}/list", params={"count": count}))

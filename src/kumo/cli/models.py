@@ -168,7 +168,7 @@ def split(name, weights, off, **kw):
     parsed = {}
     for pair in weights:
         version, sep, weight = pair.partition("=")
-        if not sep or not weight.isdigit():
+        if not sep or not (weight.isascii() and weight.isdigit()):
             raise click.UsageError(f"{pair!r}: write VERSION=WEIGHT, e.g. v2=10")
         parsed[version] = int(weight)
     with make_client(kw) as api:

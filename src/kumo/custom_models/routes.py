@@ -146,6 +146,6 @@ async def end_shadow(request: Request, account_id: str, name: str) -> JSONRespon
 @router.get("/{name}/shadow")
 async def shadow_report(request: Request, account_id: str, name: str) -> JSONResponse:
     raw = request.query_params.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= 1000:  # "²" is a digit too
         raise InvalidRequest(f"limit {raw!r}: a whole number from 1 to 1000", code=10001)
     return ok(await _service(request).shadow_report(account_id, name, int(raw)))

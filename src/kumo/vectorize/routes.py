@@ -123,7 +123,7 @@ async def list_vectors(request: Request, account_id: str, index_name: str) -> JS
     raw_count = request.query_params.get("count")
     count: Any = None
     if raw_count is not None:
-        if not raw_count.isdigit() or len(raw_count) > 4:
+        if not (raw_count.isascii() and raw_count.isdigit()) or len(raw_count) > 4:
             raise InvalidRequest("`count` must be an integer from 1 to 1000.")
         count = int(raw_count)
     cursor = request.query_params.get("cursor")

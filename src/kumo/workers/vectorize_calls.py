@@ -51,7 +51,7 @@ def bare_result(answer: InnerAnswer) -> Response:
 
 def _write_size(call: BindingCall) -> int:
     declared = call.headers.get("cf-vector-search-dim-height", "")
-    if declared.isdigit():
+    if declared.isascii() and declared.isdigit() and len(declared) <= 19:
         return int(declared)
     return sum(1 for line in call.body.splitlines() if line.strip())
 

@@ -18,7 +18,7 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 def _length(value: str | None, name: str) -> int | None:
     if value is None:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit() and len(value) <= 19):
         raise errors.InvalidArgument(f"{name} must be a non-negative integer.")
     return int(value)
 

@@ -59,7 +59,7 @@ async def get_location(req: S3Request, auth: Authorized) -> None:
 
 def _max_keys(req: S3Request, name: str = "max-keys") -> int:
     value = req.q.get(name, str(MAX_LIST_KEYS))
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit() and len(value) <= 19):
         raise errors.InvalidArgument(f"{name} must be a non-negative integer.", ArgumentName=name,
                                      ArgumentValue=value)
     return min(int(value), MAX_LIST_KEYS)

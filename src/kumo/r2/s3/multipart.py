@@ -35,7 +35,7 @@ async def create_upload(req: S3Request, auth: Authorized) -> None:
 
 def _part_number(req: S3Request) -> int:
     value = req.q.get("partNumber", "")
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit() and len(value) <= 19):
         raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, inclusive.",
                                      ArgumentName="partNumber", ArgumentValue=value)
     return int(value)
@@ -57,7 +57,8 @@ async def complete_upload(req: S3Request, auth: Authorized) -> None:
     chosen = []
     for node in document.findall("Part"):
         number, etag = xml.child_text(node, "PartNumber"), xml.child_text(node, "ETag")
-        if number is None or etag is None or not number.strip().isdigit():
+        digits = (number or "").strip()
+        if number is None or etag is None or not (digits.isascii() and digits.isdigit() and len(digits) <= 5):
             raise errors.MalformedXML("Each <Part> needs a <PartNumber> and an <ETag>.")
         chosen.append((int(number), etag.strip()))
     info = await req.service.complete_multipart_upload(req.account, req.bucket, req.key, req.q["uploadId"], chosen)
@@ -74,7 +75,7 @@ async def abort_upload(req: S3Request, auth: Authorized) -> None:
 
 def _int(req: S3Request, name: str, default: int) -> int:
     value = req.q.get(name, str(default))
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit() and len(value) <= 19):
         raise errors.InvalidArgument(f"{name} must be a non-negative integer.", ArgumentName=name)
     return int(value)
 
