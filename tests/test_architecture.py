@@ -211,3 +211,34 @@ def test_every_kumo_import_names_something_that_exists():
                     found.append(f"src/{module.replace('.', '/')}.py:{node.lineno} imports {name} from "
                                  f"{node.module}, which has no such name")
     assert not found, "\n".join(found)
+
+
+def test_only_the_platform_builds_backends():
+    """Backends are chosen from one table (`kumo.platform.choose_backends`) and built in platform.py: any other
+    module outside storage that imports a concrete backend is picking one on its own."""
+    def rule(module: str, target: str) -> str | None:
+        if _top(target) != "storage" or _top(module) == "storage" or module == "kumo.platform":
+            return None
+        return "backends are built in kumo/platform.py from its Backends table"
+
+    assert not _violations(rule), "\n".join(_violations(rule))
+
+
+# module -> why it reads a setting that chooses a backend (the choice itself is kumo.platform.choose_backends)
+BACKEND_SETTING_READS_ALLOWED = {
+    "kumo.cli.migrate": "`kumo migrate` migrates the database the URL names",
+}
+BACKEND_SETTINGS = {"database_url", "redis_url", "r2_engine_url", "gateway_cache"}
+
+
+def test_backend_settings_are_read_where_backends_are_chosen():
+    found = []
+    for module, tree in MODULES.items():
+        if module in {"kumo.config", "kumo.platform"} or module in BACKEND_SETTING_READS_ALLOWED:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in BACKEND_SETTINGS and \
+                    isinstance(node.value, ast.Name) and node.value.id == "settings":
+                found.append(f"src/{module.replace('.', '/')}.py:{node.lineno} reads settings.{node.attr}: "
+                             "ask kumo.platform.choose_backends which backend serves")
+    assert not found, "\n".join(found)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     # NoDecode: the env form is `tok1,tok2:acct1|acct2` (or a JSON list), parsed below.
     api_tokens: Annotated[list[TokenGrant], NoDecode] = Field(default_factory=list)
     insecure: bool = False
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
     # with API tokens configured, /metrics and /docs (+ /openapi.json) need a token unless these open them
     public_metrics: bool = False
@@ -105,7 +105,8 @@ class Settings(BaseSettings):
     gateway_auto_create: bool = False  # create unknown gateways on first use instead of answering 2001
     # every gateway request needs `cf-aig-authorization: Bearer <API token>`, as if every gateway were authenticated
     gateway_require_auth: bool = False
-    gateway_cache: Literal["sqlite", "memory"] = "sqlite"  # a typo is refused at start, not read as sqlite
+    # a typo is refused at start, not read as sqlite [default: redis with redis_url, else sqlite]
+    gateway_cache: Literal["sqlite", "memory", "redis"] | None = None
     gateway_cache_max_bytes: int = 256 * 1024 * 1024
     gateway_stream_idle_timeout: float = 60.0  # seconds without a chunk before a stream counts as stalled
     # stored provider keys are encrypted with this (any 32+ characters), or the contents of this file (mode 0600);
@@ -126,6 +127,18 @@ class Settings(BaseSettings):
             if value:
                 out[slug] = value
         return out
+
+    @field_validator("gateway_cache")
+    @classmethod
+    def _redis_cache_needs_redis(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value == "redis" and not info.data.get("redis_url"):
+            raise ValueError("the redis cache needs redis_url")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("api_tokens", mode="before")
     @classmethod

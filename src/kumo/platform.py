@@ -3,7 +3,8 @@ in-process mode all hold a Platform; backends are chosen here and nowhere else."
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal, Union
 
 from starlette.requests import Request
 
@@ -11,20 +12,21 @@ from kumo.ai.batch import BatchQueue
 from kumo.ai.catalog import Catalog
 from kumo.ai.service import AiService
 from kumo.ai.weights import WeightsStore
+from kumo.aisearch.locks import InstanceLocks
 from kumo.aisearch.service import AiSearchService
 from kumo.config import Settings
 from kumo.custom_models.service import CustomModelService
 from kumo.storage.sql_custom_models import SqlCustomModelStore
 from kumo.metrics import Metrics
 from kumo.r2.service import R2Service
-from kumo.gateway.cache import MemoryCache
+from kumo.gateway.cache import MemoryCache, ResponseCache
 from kumo.gateway.controls.byok import ProviderKeys, load_kek
 from kumo.gateway.controls import guardrails
 from kumo.gateway.controls.otel import OtelExport
-from kumo.gateway.controls.spend import MemorySpendCounter
+from kumo.gateway.controls.spend import MemorySpendCounter, SpendCounter
 from kumo.gateway.logs import LogWriter
 from kumo.gateway.providers import PROVIDERS
-from kumo.gateway.ratelimit import MemoryRateLimiter
+from kumo.gateway.ratelimit import MemoryRateLimiter, RateLimiter
 from kumo.gateway.service import GatewayService
 from kumo.storage.sql_aisearch import SqlAiSearchStore
 from kumo.storage.sql_batches import SqlBatchStore
@@ -38,29 +40,48 @@ from kumo.vectorize.embedded import EmbeddedEngine
 from kumo.vectorize.service import VectorizeService
 from kumo.vectorize.space import AnnParams
 
+if TYPE_CHECKING:
+    from kumo.storage.postgres import PostgresDatabase
 
-def _object_store(settings: Settings, postgres):
-    """R2's backend: bytes in an S3-compatible engine when one is configured (rows in PostgreSQL when
-    scaled out, else SQLite), otherwise files and SQLite under data_dir."""
-    data_dir = settings.data_dir
-    if not settings.r2_engine_url:
-        return EmbeddedObjectStore(data_dir / "r2", data_dir / "r2.sqlite3")
-    from kumo.storage.r2_s3engine import EngineConfig, EngineObjectStore
-
-    secret = settings.r2_engine_secret_key.get_secret_value() if settings.r2_engine_secret_key else ""
-    config = EngineConfig(settings.r2_engine_url, settings.r2_engine_access_key or "", secret,
-                          settings.r2_engine_bucket, settings.r2_engine_region)
-    if postgres is not None:
-        return EngineObjectStore(config, postgres, owns_database=False)
-    return EngineObjectStore(config, SqliteDatabase(data_dir / "r2.sqlite3", branch="r2"))
+Database = Union[SqliteDatabase, "PostgresDatabase"]  # the same execute/transaction surface, either engine
 
 
-AISEARCH_LOCKS = 0x6B61_6973  # advisory lock space of AI Search instances ("kais"), keyed by instance pk
+Sql = Literal["sqlite", "postgresql"]
+Vectors = Literal["embedded", "pgvector"]
+GatewayCache = Literal["sqlite", "memory", "redis"]
+Counters = Literal["memory", "redis"]
+ObjectBytes = Literal["files", "s3-engine"]
+
+
+@dataclass(frozen=True)
+class Backends:
+    """Which backend holds each kind of state: every choice kumo makes between backends is this one table,
+    read from Settings by `choose_backends` (typed, so a typo is refused at start-up)."""
+
+    sql: Sql  # gateways and their logs, batch jobs, AI Search, custom models' registry, provider keys, R2's rows
+    vectors: Vectors  # Vectorize: SQLite + an in-memory space per index, or every read and write in pgvector
+    gateway_cache: GatewayCache
+    counters: Counters  # the gateway's rate limits and spend limits
+    r2_bytes: ObjectBytes  # object bytes: files under data_dir, or an S3-compatible engine
+
+
+def choose_backends(settings: Settings) -> Backends:
+    """database_url: PostgreSQL for all SQL state and pgvector for Vectorize; redis_url: Redis for the gateway's
+    counters and (unless `gateway_cache` says otherwise) its cache; r2_engine_url: R2's bytes in that engine."""
+    shared_sql, redis = bool(settings.database_url), bool(settings.redis_url)
+    return Backends(
+        sql="postgresql" if shared_sql else "sqlite",
+        vectors="pgvector" if shared_sql else "embedded",
+        gateway_cache=settings.gateway_cache or ("redis" if redis else "sqlite"),
+        counters="redis" if redis else "memory",
+        r2_bytes="s3-engine" if settings.r2_engine_url else "files",
+    )
 
 
 class Platform:
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.backends = backends = choose_backends(settings)
         data_dir = settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = Metrics()
@@ -76,43 +97,30 @@ class Platform:
             strict=settings.strict_models,
             threads=settings.threads,
         )
-        self.postgres = None
-        if settings.database_url:
-            from kumo.storage.migrate import upgrade_postgres
-            from kumo.storage.postgres import PostgresDatabase
+        self.ai.metrics = self.metrics
+        self.postgres = _postgres(settings) if backends.sql == "postgresql" else None
 
-            upgrade_postgres(settings.database_url)  # several nodes may start at once: under an advisory lock
-            self.postgres = PostgresDatabase(settings.database_url,
-                                             max_connections=settings.database_max_connections,
-                                             connect_timeout=settings.database_timeout)
-            batch_db = gateway_db = aisearch_db = self.postgres
-            from kumo.storage.pg_locks import AdvisoryLocks
-            from kumo.storage.pg_vectors import PgVectorStore
-            from kumo.vectorize.pg_engine import PgVectorEngine
+        def sql(file: str, branch: str) -> Database:
+            """One PostgreSQL shared by every product, or a SQLite file each under data_dir."""
+            return self.postgres or SqliteDatabase(data_dir / file, branch=branch)
 
-            # AI Search instances index one thing at a time across nodes
-            aisearch_locks = AdvisoryLocks(settings.database_url, AISEARCH_LOCKS, settings.database_timeout)
-            vector_store = PgVectorStore(self.postgres, ann.m, ann.ef_construction)
-            vector_engine = PgVectorEngine(vector_store, replace(ann, ef_search=settings.vectorize_pgvector_ef_search))
-        else:
-            batch_db = SqliteDatabase(data_dir / "ai-batches.sqlite3", branch="batches")
-            gateway_db = SqliteDatabase(data_dir / "gateway.sqlite3", branch="gateway")
-            aisearch_db = SqliteDatabase(data_dir / "aisearch.sqlite3", branch="aisearch")
-            aisearch_locks = None  # one process: an asyncio lock per instance
-            vector_store = SqliteVectorStore(data_dir / "vectorize.sqlite3")
-            vector_engine = EmbeddedEngine(vector_store, data_dir / "vectorize-snapshots", ann)
-        self.vectorize = VectorizeService(vector_store, vector_engine)
-        self.r2 = R2Service(_object_store(settings, self.postgres))
+        gateway_db = sql("gateway.sqlite3", "gateway")
+        self.vectorize = _vectorize(backends.vectors, settings, ann, self.postgres)
+        self.r2 = R2Service(_object_store(backends.r2_bytes, settings, self.postgres))
         # custom models: registry in SQL (shared by every node), files from R2 cached under the data dir
-        custom_db = self.postgres or SqliteDatabase(data_dir / "custom-models.sqlite3", branch="custom_models")
-        self.custom_models = CustomModelService(SqlCustomModelStore(custom_db), self.r2, data_dir / "custom-models",
-                                                settings.custom_models_cache_bytes)
+        self.custom_models = CustomModelService(
+            store=SqlCustomModelStore(sql("custom-models.sqlite3", "custom_models")), r2=self.r2,
+            files_dir=data_dir / "custom-models", max_bytes=settings.custom_models_cache_bytes)
+        self.custom_models.metrics = self.metrics
         # folder sources: anywhere while kumo is local-only (no tokens), else only under <data_dir>/aisearch-sources
-        self.aisearch = AiSearchService(SqlAiSearchStore(aisearch_db), self.ai, self.vectorize,
-                                        source_root=data_dir / "aisearch-sources" if settings.api_tokens else None,
-                                        locks=aisearch_locks, shared=self.postgres is not None)
-        self.batches = BatchQueue(SqlBatchStore(batch_db, settings.batch_lease_seconds), self.ai,
-                                  exclusive=self.postgres is None)
+        self.aisearch = AiSearchService(
+            store=SqlAiSearchStore(sql("aisearch.sqlite3", "aisearch")), ai=self.ai, vectorize=self.vectorize,
+            source_root=data_dir / "aisearch-sources" if settings.api_tokens else None,
+            # AI Search instances index one thing at a time across nodes; one process: an asyncio lock per instance
+            locks=_advisory_locks(settings) if backends.sql == "postgresql" else None,
+            shared=self.postgres is not None)
+        self.batches = BatchQueue(SqlBatchStore(sql("ai-batches.sqlite3", "batches"), settings.batch_lease_seconds),
+                                  self.ai, exclusive=self.postgres is None)
         self.gateways = GatewayService(SqlGatewayStore(gateway_db), auto_create=settings.gateway_auto_create,
                                        settings_ttl=2.0 if self.postgres else None,
                                        check=lambda gateway: guardrails.check_available(self.ai, gateway))
@@ -122,26 +130,10 @@ class Platform:
             lambda: load_kek(settings.gateway_key_encryption_key, settings.gateway_key_encryption_key_file,
                              data_dir, shared=self.postgres is not None),
             ttl=2.0)  # a rotation, or a gateway deleted, reaches every node within seconds
-        if settings.redis_url:
-            from kumo.storage.redis_cache import RedisCache
-            from kumo.storage.redis_ratelimit import RedisRateLimiter
-
-            self.gateway_cache = RedisCache(settings.redis_url)
-            self.rate_limiter = RedisRateLimiter(settings.redis_url, fail_open=settings.redis_rate_limit_fail_open)
-            from kumo.storage.redis_spend import RedisSpendCounter
-
-            self.spend_counter = RedisSpendCounter(settings.redis_url, fail_open=settings.redis_rate_limit_fail_open)
-        else:
-            if settings.gateway_cache == "memory":
-                self.gateway_cache = MemoryCache(settings.gateway_cache_max_bytes)
-            else:
-                self.gateway_cache = SqliteCache(data_dir / "gateway-cache.sqlite3", settings.gateway_cache_max_bytes)
-            self.rate_limiter = MemoryRateLimiter()
-            self.spend_counter = MemorySpendCounter()
+        self.gateway_cache = _gateway_cache(backends.gateway_cache, settings)
+        self.rate_limiter, self.spend_counter = _counters(backends.counters, settings)
         self.gateway_pipeline = None  # built on the event loop by start_async (it holds HTTP clients)
         self.telemetry = OtelExport()  # gateways' `otel` exporters, made when first used
-        self.ai.metrics = self.metrics
-        self.custom_models.metrics = self.metrics
         self.metrics.gauge("kumo_ai_batch_queue_depth", "Batch jobs queued or running",
                            lambda: self.batches.store.pending_count())
         self.metrics.gauge("kumo_vectorize_vectors", "Vectors in the indexes loaded (embedded) or stored (PostgreSQL)",
@@ -174,11 +166,13 @@ class Platform:
             self_client = HttpxUpstream(httpx.AsyncClient(transport=StreamingASGITransport(app), timeout=300))
             self._clients = [client, self_client]
             self.gateway_pipeline = Pipeline(
-                self.gateways, self.gateway_cache, self.rate_limiter, self.gateway_logs, client, self_client,
-                self.settings.upstream_overrides(PROVIDERS), self.settings.api_tokens, self.settings.gateway_stream_idle_timeout,
-                self.metrics, require_auth=self.settings.gateway_require_auth,
-                controls=Controls(self.spend_counter, self.provider_keys, self.rate_limiter, self.settings.api_tokens, self.ai,
-                                  self.telemetry),
+                service=self.gateways, cache=self.gateway_cache, limiter=self.rate_limiter, logs=self.gateway_logs,
+                client=client, self_client=self_client, upstreams=self.settings.upstream_overrides(PROVIDERS),
+                grants=self.settings.api_tokens, stream_idle_timeout=self.settings.gateway_stream_idle_timeout,
+                metrics=self.metrics, require_auth=self.settings.gateway_require_auth,
+                controls=Controls(spend_counter=self.spend_counter, provider_keys=self.provider_keys,
+                                  limiter=self.rate_limiter, grants=self.settings.api_tokens, ai=self.ai,
+                                  telemetry=self.telemetry),
             )
 
     async def stop_async(self) -> None:

@@ -46,7 +46,7 @@ def namespace_object(record: NamespaceRecord) -> dict[str, Any]:
 
 
 class AiSearchService:
-    def __init__(self, store: AiSearchStore, ai: AiService, vectorize: VectorizeService, *,
+    def __init__(self, *, store: AiSearchStore, ai: AiService, vectorize: VectorizeService,
                  source_root: Any = None, locks: InstanceLocks | None = None, shared: bool = False):
         self.store = store
         self.ai = ai

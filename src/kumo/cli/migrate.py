@@ -23,6 +23,7 @@ SQLITE_FILES = {"vectorize": "vectorize.sqlite3", "gateway": "gateway.sqlite3", 
 @click.option("--to", "target", default=None, help="... into this PostgreSQL database (which must hold no kumo state).")
 def migrate(data_dir, database_url, source, target) -> None:
     """Apply schema migrations (kumo also applies them when it starts), or copy a data dir into PostgreSQL."""
+    from kumo.platform import choose_backends
     from kumo.storage import migrate as migrations
 
     if source is not None or target is not None:
@@ -32,7 +33,7 @@ def migrate(data_dir, database_url, source, target) -> None:
         return
     overrides = {k: v for k, v in dict(data_dir=data_dir, database_url=database_url).items() if v is not None}
     settings = Settings(**overrides)
-    if settings.database_url:
+    if choose_backends(settings).sql == "postgresql" and settings.database_url:
         applied = migrations.upgrade_postgres(settings.database_url)
         click.echo(f"PostgreSQL: applied {', '.join(applied)}" if applied else "PostgreSQL: up to date")
         return

@@ -30,11 +30,11 @@ async def _run_until_signalled(platform) -> None:
 @click.option("--database-url", default=None, help="postgresql://... [default: KUMO_DATABASE_URL].")
 def worker(data_dir, database_url) -> None:
     """Run batch jobs (`?queueRequest=true`) from the shared database."""
-    from kumo.platform import Platform
+    from kumo.platform import Platform, choose_backends
 
     overrides = {k: v for k, v in dict(data_dir=data_dir, database_url=database_url).items() if v is not None}
     settings = settings_or_exit(**overrides)
-    if not settings.database_url:
+    if choose_backends(settings).sql != "postgresql":
         click.echo("kumo worker needs a shared database: set KUMO_DATABASE_URL=postgresql://... (embedded, "
                    "`kumo serve` runs batch jobs itself).", err=True)
         sys.exit(2)

@@ -45,7 +45,7 @@ def _dir_name(*parts: str) -> str:
 
 
 class CustomModelService:
-    def __init__(self, store, r2, files_dir: Path, max_bytes: int = 1 << 30):
+    def __init__(self, *, store, r2, files_dir: Path, max_bytes: int = 1 << 30):
         self.store = store
         self.r2 = r2
         self.files_dir = files_dir

@@ -80,7 +80,7 @@ class Outcome:
 
 
 class Pipeline:
-    def __init__(self, service: GatewayService, cache: ResponseCache, limiter: RateLimiter, logs: LogWriter,
+    def __init__(self, *, service: GatewayService, cache: ResponseCache, limiter: RateLimiter, logs: LogWriter,
                  client: Upstream, self_client: Upstream, upstreams: dict[str, str],
                  grants: list[TokenGrant], stream_idle_timeout: float, metrics=None, require_auth: bool = False,
                  controls: Controls | None = None):

@@ -28,7 +28,7 @@ GUARD_UNAVAILABLE = 2018  # kumo's: the guardrails model could not judge (503)
 
 
 class Controls:
-    def __init__(self, spend_counter: spend.SpendCounter, provider_keys: byok.ProviderKeys | None = None,
+    def __init__(self, *, spend_counter: spend.SpendCounter, provider_keys: byok.ProviderKeys | None = None,
                  limiter=None, grants=(), ai=None, telemetry: otel.OtelExport | None = None):
         self.spend_counter = spend_counter
         self.provider_keys = provider_keys
