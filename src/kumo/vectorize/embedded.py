@@ -12,8 +12,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -23,7 +25,23 @@ from kumo.vectorize.engine import Hit, IndexStats, Search
 from kumo.vectorize.rwlock import SharedLock
 from kumo.vectorize.snapshots import GraphSnapshots
 from kumo.vectorize.space import AnnParams, VectorSpace
-from kumo.vectorize.store import IndexRecord, Mutation, StoredVector, VectorStore
+from kumo.vectorize.store import IndexRecord, MetadataIndexRecord, Mutation, StoredVector
+
+
+
+class EmbeddedStore(Protocol):
+    """The durable side of this engine: every write lands here first, and a space is rebuilt from it."""
+
+    def delete_index(self, pk: int) -> None: ...
+    def write_vectors(self, pk: int, vectors: list[StoredVector], mutation: Mutation) -> int: ...
+    def delete_vectors(self, pk: int, ids: list[str], mutation: Mutation) -> int: ...
+    def get_vectors(self, pk: int, ids: list[str]) -> list[StoredVector]: ...
+    def iter_vectors(self, pk: int) -> Iterator[StoredVector]: ...
+    def count_vectors(self, pk: int) -> int: ...
+    def metadata_indexes(self, pk: int) -> list[MetadataIndexRecord]: ...
+    def create_metadata_index(self, pk: int, property_name: str, index_type: str, mutation: Mutation) -> int: ...
+    def delete_metadata_index(self, pk: int, property_name: str, mutation: Mutation) -> int: ...
+
 
 log = logging.getLogger("kumo.vectorize")
 # The graph builder's steps: short while queries come (each step shuts them out of the graph), longer when
@@ -44,7 +62,7 @@ class LoadedIndex:
 
 
 class EmbeddedEngine:
-    def __init__(self, store: VectorStore, snapshot_dir: Path, ann: AnnParams | None = None):
+    def __init__(self, store: EmbeddedStore, snapshot_dir: Path, ann: AnnParams | None = None):
         self.store = store
         self.snapshots = GraphSnapshots(snapshot_dir)
         self.ann = ann or AnnParams()

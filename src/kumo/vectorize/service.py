@@ -36,7 +36,7 @@ from kumo.vectorize.query_rules import (
     query_error,
 )
 from kumo.vectorize.space import METRICS
-from kumo.vectorize.store import IndexRecord, Mutation, VectorStore
+from kumo.vectorize.store import IndexCatalog, IndexRecord, Mutation
 
 INDEX_NAME = re.compile(r"^[a-z]+[a-z0-9_-]*[a-z0-9]+$")
 MAX_INDEX_NAME_BYTES = 64
@@ -60,7 +60,7 @@ def _config_error(message: str) -> Exception:
 
 
 class VectorizeService:
-    def __init__(self, store: VectorStore, engine: VectorEngine):
+    def __init__(self, store: IndexCatalog, engine: VectorEngine):
         self.store = store  # index records, metadata-index records and vectors by id
         self.engine = engine
 

@@ -1,11 +1,11 @@
-"""What Vectorize needs from durable storage. The database is the source of truth; the embedded engine's
-in-memory `VectorSpace` is rebuilt from it. Implementations live in `kumo.storage`: `SqliteVectorStore`
-(all of `VectorStore`) and `PgVectorStore` (the index records and reads by id that `VectorizeService`
-uses, plus the transactional writes and SQL queries of the pgvector engine)."""
+"""What Vectorize's service needs from durable storage (`IndexCatalog`), and the records it holds. The database
+is the source of truth. Each engine declares what else it needs next to itself: `EmbeddedStore`
+(kumo.vectorize.embedded: vectors written and read back to rebuild the in-memory space) and `SqlVectors`
+(kumo.vectorize.pg_engine: transactional writes and SQL queries). Implementations live in `kumo.storage`:
+`SqliteVectorStore` (IndexCatalog + EmbeddedStore) and `PgVectorStore` (IndexCatalog + SqlVectors)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,7 +49,9 @@ class Mutation:
     at: str
 
 
-class VectorStore(Protocol):
+class IndexCatalog(Protocol):
+    """What `VectorizeService` reads and creates: index records, metadata-index records, vectors by id."""
+
     def create_index(
         self, account: str, name: str, description: str | None, dimensions: int, metric: str,
         preset: str | None, now: str,
@@ -57,16 +59,7 @@ class VectorStore(Protocol):
 
     def get_index(self, account: str, name: str) -> IndexRecord | None: ...
     def list_indexes(self, account: str) -> list[IndexRecord]: ...
-    def delete_index(self, pk: int) -> None: ...
-
-    def write_vectors(self, pk: int, vectors: list[StoredVector], mutation: Mutation) -> int: ...
-    def delete_vectors(self, pk: int, ids: list[str], mutation: Mutation) -> int: ...
     def get_vectors(self, pk: int, ids: list[str]) -> list[StoredVector]: ...
-    def iter_vectors(self, pk: int) -> Iterator[StoredVector]: ...
-    def count_vectors(self, pk: int) -> int: ...
     def list_ids(self, pk: int, after: str | None, count: int) -> tuple[list[str], int]: ...
-
     def metadata_indexes(self, pk: int) -> list[MetadataIndexRecord]: ...
-    def create_metadata_index(self, pk: int, property_name: str, index_type: str, mutation: Mutation) -> int: ...
-    def delete_metadata_index(self, pk: int, property_name: str, mutation: Mutation) -> int: ...
     def close(self) -> None: ...
