@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, NamedTuple
 
-from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kumo.api.asgi_body import read_body, replayed
 from kumo.api.auth import authorize
 from kumo.api.body import JsonRefused, loads
 from kumo.api.envelope import from_error
@@ -79,7 +79,7 @@ class GatewayFront:
         else:
             request = GatewayRequest(parts[0], parts[1], method, scope["query_string"].decode(),
                                      {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
-                                     await _body(receive))
+                                     await read_body(receive))
             pipeline = self.platform.gateway_pipeline
             if template is UNIVERSAL:
                 response = await universal(pipeline, request)
@@ -112,10 +112,10 @@ class GatewayFront:
             template, provider_path = WORKERS_AI_V1, "v1/" + parts[3]
         else:
             return receive
-        body = await _body(receive)
+        body = await read_body(receive)
         third_party = chat and _third_party(body)
         if not (named or third_party):
-            return _replayed(body, receive)
+            return replayed(body, receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         scope["route"] = template
         account = parts[0]
@@ -144,14 +144,14 @@ class GatewayFront:
     async def _unified_run(self, account: str, scope: Scope, receive: Receive, send: Send) -> Receive | None:
         """`POST /ai/run` `{"model": "@cf/...", "input": {...}}` with `cf-aig-gateway-id`: as `/ai/run/{model}`
         with the input as its body. Any other body goes on to the route, which says what is wrong with it."""
-        body = await _body(receive)
+        body = await read_body(receive)
         try:
             envelope = loads(body)
         except JsonRefused:
             envelope = None
         model = envelope.get("model") if isinstance(envelope, dict) else None
         if not (isinstance(model, str) and model.startswith("@") and "input" in envelope):
-            return _replayed(body, receive)
+            return replayed(body, receive)
         scope["route"] = WORKERS_AI_RUN
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
@@ -175,29 +175,3 @@ def _third_party(body: bytes) -> bool:
     except (JsonRefused, AttributeError):
         return False
     return isinstance(model, str) and "/" in model and not model.startswith("@")
-
-
-def _replayed(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that gives the body already read, then whatever the connection says next (a disconnect)."""
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def replay() -> dict:
-        return pending.pop() if pending else await receive()
-    return replay
-
-
-async def _body(receive: Receive) -> bytes:
-    message = await receive()
-    if message["type"] == "http.disconnect":
-        raise ClientDisconnect()
-    body = message.get("body", b"")
-    if not message.get("more_body", False):
-        return body
-    chunks = [body]
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)

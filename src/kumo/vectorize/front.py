@@ -20,9 +20,9 @@ import asyncio
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
-from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kumo.api.asgi_body import read_body
 from kumo.api.auth import authorize
 from kumo.api.body import parse_json
 from kumo.api.envelope import from_error
@@ -82,7 +82,7 @@ class VectorizeFront:
             for key, value in scope["headers"]:  # the first of repeated headers, as Starlette's `get`
                 headers.setdefault(key.decode("latin-1"), value.decode("latin-1"))
             authorize(self.platform.settings.api_tokens, headers, account)
-            body = _json_object(await _body(receive))
+            body = _json_object(await read_body(receive))
             service = self.platform.vectorize
             if operation == "query":
                 call, args = _query, (service, account, name, body)
@@ -116,14 +116,3 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidRequest(f"Expected a JSON object in the request body, got {type(data).__name__}.")
     return data
-
-
-async def _body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
