@@ -11,12 +11,12 @@ import logging
 import os
 import socket
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
 from kumo.ai.service import AiService
 from kumo.ai.store import BatchJob, BatchStore
 from kumo.errors import InvalidRequest, KumoError, NotFound
+from kumo.timestamps import iso_now
 
 log = logging.getLogger("kumo.ai.batch")
 MAX_REQUESTS = 500
@@ -42,7 +42,7 @@ class BatchQueue:
         if not all(isinstance(r, dict) for r in requests):
             raise InvalidRequest("each batch request must be a JSON object (a model input)", code=5006)
         job = BatchJob(str(uuid.uuid4()), account, model, "queued", requests, None, None, 0,
-                       datetime.now(timezone.utc).isoformat())
+                       iso_now("microseconds"))
         self.store.add(job)
         if self._wake is not None:
             self._wake.set()

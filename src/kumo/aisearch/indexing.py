@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +24,7 @@ from kumo.aisearch.errors import UnreadableDocument
 from kumo.aisearch.metadata import index_types
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, ItemLog, ItemRecord, NewChunk
 from kumo.errors import KumoError
+from kumo.timestamps import iso_now
 from kumo.vectorize.batch import VectorBatch
 from kumo.vectorize.service import VectorizeService
 
@@ -34,9 +34,6 @@ EMBED_BATCH = 32  # texts per embeddings call (Workers AI takes up to 100)
 VECTOR_BATCH = 1000
 Progress = Callable[[int], None]
 
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Indexer:
@@ -62,7 +59,7 @@ class Indexer:
                     progress: Progress | None = None) -> ItemRecord:
         """Index `data` as the item's content; failures end on the item (status `error`) and in its logs."""
         started = time.perf_counter()
-        await run_in_threadpool(self.store.set_item_status, item.pk, "running", None, now_iso())
+        await run_in_threadpool(self.store.set_item_status, item.pk, "running", None, iso_now())
         old_ids = await run_in_threadpool(self.store.chunk_ids, item.pk)
         try:
             text = await run_in_threadpool(to_text, item.key, data)
@@ -90,7 +87,7 @@ class Indexer:
             progress(len(chunks))
         record = await run_in_threadpool(
             self.store.replace_chunks, item.pk, chunks, keyword=config["index_method"]["keyword"],
-            status="completed", error=None, index_signature=index_config_signature(config), now=now_iso())
+            status="completed", error=None, index_signature=index_config_signature(config), now=iso_now())
         stale = sorted(set(old_ids) - {c.chunk_id for c in chunks})
         await run_in_threadpool(self._delete_vectors, instance, stale)
         await self._log(instance, item, "index", len(chunks), None,
@@ -102,7 +99,7 @@ class Indexer:
         # the item's previous chunks described content it no longer has: they leave both indexes
         await run_in_threadpool(self._delete_vectors, instance, old_ids)
         record = await run_in_threadpool(self.store.replace_chunks, item.pk, [], keyword=True, status="error",
-                                         error=message, index_signature=None, now=now_iso())
+                                         error=message, index_signature=None, now=iso_now())
         await self._log(instance, item, "index", 0, kind, message, started)
         return record
 
@@ -151,6 +148,6 @@ class Indexer:
     async def _log(self, instance: InstanceRecord, item: ItemRecord, action: str, chunks: int, error_type: str | None,
                    message: str, started: float) -> None:
         entry = ItemLog(action, item.key, chunks, error_type, message, int((time.perf_counter() - started) * 1000),
-                        now_iso())
+                        iso_now())
         await run_in_threadpool(self.store.add_item_log, instance.pk, item.id, entry)
         await run_in_threadpool(self.store.touch_instance, instance.pk, entry.timestamp)

@@ -15,12 +15,13 @@ from starlette.concurrency import run_in_threadpool
 from kumo.aisearch import convert, sources
 from kumo.aisearch.config import index_config_signature
 from kumo.aisearch.errors import UNSUPPORTED_FILE, bad_config, item_not_found
-from kumo.aisearch.indexing import Indexer, now_iso
+from kumo.aisearch.indexing import Indexer
 from kumo.aisearch.jobs import Jobs
 from kumo.aisearch.metadata import built_in, index_types, matches, parse_custom
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, ItemRecord
 from kumo.api.body import JsonRefused, loads
 from kumo.errors import InvalidRequest, KumoError
+from kumo.timestamps import iso_now
 from kumo.vectorize.filters import MetadataFilter
 
 MAX_KEY_CHARS = 128
@@ -87,7 +88,7 @@ class Items:
         item_metadata = {**built_in(key, int(time.time() * 1000)), **custom}
         item = await run_in_threadpool(
             self.store.put_item, instance.pk, existing.id if existing else str(uuid.uuid4()), key, "builtin",
-            checksum, len(data), item_metadata, data, "queued", now_iso())
+            checksum, len(data), item_metadata, data, "queued", iso_now())
         if wait:
             async with self.jobs.lock(instance.pk):
                 item = await self.indexer.index(instance, item, data)
@@ -114,7 +115,7 @@ class Items:
             data, checksum = await run_in_threadpool(sources.read, sources.SourceFile(key, path, 0, 0))
             item = await run_in_threadpool(
                 self.store.put_item, instance.pk, str(uuid.uuid4()), key, sources.source_id(folder), checksum,
-                len(data), built_in(key, int(path.stat().st_mtime * 1000)), None, "queued", now_iso())
+                len(data), built_in(key, int(path.stat().st_mtime * 1000)), None, "queued", iso_now())
         if item is None:
             raise item_not_found(key)
         return await self.reindex(instance, item, wait)
@@ -127,7 +128,7 @@ class Items:
         if wait:
             item = await run()
         else:
-            await run_in_threadpool(self.store.set_item_status, item.pk, "queued", None, now_iso())
+            await run_in_threadpool(self.store.set_item_status, item.pk, "queued", None, iso_now())
             self.jobs.in_background(run())
             item = await run_in_threadpool(self.get, instance, item.id)
         return item_object(item, instance.namespace)

@@ -24,10 +24,11 @@ from starlette.concurrency import run_in_threadpool
 from kumo.aisearch import sources
 from kumo.aisearch.config import index_config_signature
 from kumo.aisearch.errors import bad_config
-from kumo.aisearch.indexing import Indexer, now_iso
+from kumo.aisearch.indexing import Indexer
 from kumo.aisearch.locks import InstanceLocks, LocalLocks
 from kumo.aisearch.metadata import built_in
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, ItemRecord, JobRecord
+from kumo.timestamps import iso, iso_now
 
 log = logging.getLogger("kumo.aisearch")
 
@@ -84,7 +85,7 @@ class Jobs:
     def _interrupt_dead(self) -> int:
         """Close the jobs nobody runs any more: embedded, every unfinished one (this process just started);
         shared, those whose lease ran out (other nodes' jobs are alive)."""
-        return self.store.interrupt_unfinished_jobs(now_iso(), expired_only=self.shared)
+        return self.store.interrupt_unfinished_jobs(iso_now(), expired_only=self.shared)
 
     def in_background(self, coro: Awaitable) -> None:
         task = asyncio.ensure_future(coro)
@@ -113,7 +114,7 @@ class Jobs:
         if self.running_job_here(instance.pk) is not None:
             return None
         job = await run_in_threadpool(self.store.create_job, instance.pk, str(uuid.uuid4()), source, description,
-                                      now_iso(), lease_until=time.time() + LEASE_SECONDS if self.shared else None,
+                                      iso_now(), lease_until=time.time() + LEASE_SECONDS if self.shared else None,
                                       not_since=not_since)
         if job is not None:
             task = asyncio.create_task(self._run(instance, job), name=f"kumo-aisearch-job-{job.id}")
@@ -163,7 +164,7 @@ class Jobs:
         finally:
             if lease is not None:
                 lease.cancel()
-            await asyncio.shield(run_in_threadpool(self.store.finish_job, job.pk, reason, now_iso()))
+            await asyncio.shield(run_in_threadpool(self.store.finish_job, job.pk, reason, iso_now()))
             self._running.pop(instance.pk, None)
             self.runs.pop(job.pk, None)
 
@@ -197,7 +198,7 @@ class Jobs:
         else:
             counts = await self._reindex_managed(instance, note, state)
         await note(INFO, "sync finished: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-        await run_in_threadpool(self.store.touch_instance, instance.pk, now_iso())
+        await run_in_threadpool(self.store.touch_instance, instance.pk, iso_now())
         return counts
 
     async def _sync_folder(self, instance: InstanceRecord, folder: str, note: Callable[[int, str], Awaitable[None]],
@@ -233,7 +234,7 @@ class Jobs:
             metadata = built_in(file.key, file.mtime_ms)
             record = await run_in_threadpool(
                 self.store.put_item, instance.pk, item.id if item else str(uuid.uuid4()), file.key, source_id,
-                checksum, len(data), metadata, None, "queued", now_iso())
+                checksum, len(data), metadata, None, "queued", iso_now())
             record = await self.indexer.index(instance, record, data)
             if record.status == "error":
                 counts["errors"] += 1
@@ -283,7 +284,7 @@ class Jobs:
             return replace(item, status="error", error="the file is no longer in the source folder", chunks_count=0)
         item = await run_in_threadpool(
             self.store.put_item, instance.pk, item.id, item.key, item.source_id, hashlib.sha256(data).hexdigest(),
-            len(data), built_in(item.key, mtime_ms), None, "queued", now_iso())
+            len(data), built_in(item.key, mtime_ms), None, "queued", iso_now())
         return await self.indexer.index(instance, item, data)
 
     # ---- the schedule -------------------------------------------------------------------------------
@@ -307,9 +308,4 @@ class Jobs:
             if not config.get("source") or config.get("paused"):
                 continue
             await self.try_start(instance, "schedule", "scheduled sync",
-                                 not_since=_iso(now - timedelta(seconds=config["sync_interval"])))
-
-
-def _iso(moment: datetime) -> str:
-    """As `now_iso` writes it, so stamps compare as strings."""
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+                                 not_since=iso(now - timedelta(seconds=config["sync_interval"])))

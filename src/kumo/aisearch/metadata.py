@@ -12,6 +12,7 @@ from typing import Any
 
 from kumo.aisearch.errors import bad_config
 from kumo.api.body import JsonRefused, loads
+from kumo.timestamps import parse_iso
 from kumo.vectorize.filters import Condition, MetadataFilter
 from kumo.vectorize.metadata import _MISSING, indexable_value
 
@@ -79,7 +80,7 @@ def _typed(kind: str, value: Any) -> Any:
         return True if text in _TRUE else False if text in _FALSE else _MISSING
     if isinstance(value, str):  # datetime: ISO 8601, kept as text so comparisons sort in time order
         try:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parse_iso(value)
         except ValueError:
             return _MISSING
         return value

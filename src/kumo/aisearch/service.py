@@ -20,7 +20,7 @@ from kumo.aisearch.errors import (
     instance_not_found,
     namespace_not_found,
 )
-from kumo.aisearch.indexing import Indexer, now_iso
+from kumo.aisearch.indexing import Indexer
 from kumo.aisearch.items import Items
 from kumo.aisearch.jobs import Jobs
 from kumo.aisearch.locks import InstanceLocks
@@ -29,6 +29,7 @@ from kumo.aisearch.retrieval import Retriever, chunk_object, search_options
 from kumo.aisearch.sources import check_folder
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, JobRecord, NamespaceRecord
 from kumo.errors import InvalidRequest, KumoError, NotFound
+from kumo.timestamps import iso_now
 from kumo.vectorize.service import INDEX_NAME, VectorizeService
 
 log = logging.getLogger("kumo.aisearch")
@@ -74,7 +75,7 @@ class AiSearchService:
             raise bad_config("the `default` namespace always exists and cannot be created")
         if description is not None and not isinstance(description, str):
             raise bad_config("`description` must be a string")
-        record = self.store.create_namespace(account, name, description, now_iso())
+        record = self.store.create_namespace(account, name, description, iso_now())
         if record is None:
             raise InvalidRequest(f"namespace {name!r} already exists", code=DUPLICATE)
         return namespace_object(record)
@@ -161,7 +162,7 @@ class AiSearchService:
             await run_in_threadpool(self._create_vector_index, account, index, dims, config, instance_id)
         try:
             record = await run_in_threadpool(self.store.create_instance, account, namespace, instance_id, config,
-                                             index, now_iso())
+                                             index, iso_now())
         except BaseException:
             if index:
                 await run_in_threadpool(self._drop_vector_index, account, index)
@@ -230,7 +231,7 @@ class AiSearchService:
         if record.vector_index:
             for prop, kind in index_types(updated).items():  # new custom fields become filterable
                 await run_in_threadpool(self.vectorize.create_metadata_index, account, record.vector_index, prop, kind)
-        await run_in_threadpool(self.store.update_instance, record.pk, updated, now_iso())
+        await run_in_threadpool(self.store.update_instance, record.pk, updated, iso_now())
         changed = cfg.index_config_signature(updated) != cfg.index_config_signature(record.config)
         record = await run_in_threadpool(self.instance, account, namespace, instance_id)
         if changed:  # as on Cloudflare: new chunking re-indexes (not started while a job already runs)
@@ -301,7 +302,7 @@ class AiSearchService:
             prompt = rewrite.get("rewrite_prompt") or record.config.get("system_prompt_rewrite_query")
             query = await answer.rewrite_query(self.ai, model, prompt, query)
         hits = await self.retriever.search(record, query, opts)
-        await run_in_threadpool(self.store.touch_instance, record.pk, now_iso())
+        await run_in_threadpool(self.store.touch_instance, record.pk, iso_now())
         return hits, query
 
     async def search(self, account: str, namespace: str, instance_id: str, body: Any) -> dict[str, Any]:

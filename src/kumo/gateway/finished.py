@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from kumo.api import body as json_body
@@ -16,6 +15,7 @@ from kumo.gateway.pricing import cost_of
 from kumo.gateway.providers import CREDENTIAL_HEADERS
 from kumo.gateway.providers.base import Usage
 from kumo.gateway.store import LogRecord
+from kumo.timestamps import iso_from_epoch
 
 if TYPE_CHECKING:
     from kumo.gateway.pipeline import Call
@@ -69,7 +69,7 @@ class Finished:
         keep = c.options.collect_payload
         counted = bool(usage.tokens_in or usage.tokens_out)
         return LogRecord(
-            id=self.log_id, account=c.account, gateway=c.gateway_id, created_at=_iso(self.ended_at),
+            id=self.log_id, account=c.account, gateway=c.gateway_id, created_at=iso_from_epoch(self.ended_at),
             provider=c.provider.slug, model=model, path=c.log_path or c.path, status_code=self.status,
             success=self.success, cached=self.cached, duration=int(self.duration * 1000),
             tokens_in=usage.tokens_in if counted else None, tokens_out=usage.tokens_out if counted else None,
@@ -137,5 +137,3 @@ def public_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

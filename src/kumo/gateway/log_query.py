@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from kumo.api.body import JsonRefused, loads
 from kumo.errors import InvalidRequest
+from kumo.timestamps import parse_iso
 
 NUMBER_KEYS = {"cost", "tokens_in", "tokens_out", "total_tokens", "duration", "feedback", "status_code", "step",
                "score", "tokens"}
@@ -60,7 +60,7 @@ def _coerce(key: str, value: Any) -> Any:
         raise InvalidRequest(f"filter on {key} needs true or false, got {value!r}")
     if key in DATE_KEYS:
         try:
-            datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            parse_iso(str(value))
         except ValueError:
             raise InvalidRequest(f"filter on {key} needs an ISO-8601 date, got {value!r}") from None
         return str(value)

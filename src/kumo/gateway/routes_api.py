@@ -13,8 +13,8 @@ from kumo.api.envelope import ok
 from kumo.api.routing import account_router, blocking
 from kumo.errors import InvalidRequest, NotFound
 from kumo.gateway.routing import validate_elements
-from kumo.gateway.service import _now
 from kumo.platform import platform_of
+from kumo.timestamps import iso_now
 
 router = account_router("/ai-gateway/gateways/{gateway_id}/routes")
 ROUTE_NOT_FOUND = 7005  # kumo's code
@@ -53,7 +53,7 @@ async def create_route(request: Request, account_id: str, gateway_id: str) -> JS
     if await blocking(_service(request).get_route, account_id, gateway_id, name, "name"):
         raise InvalidRequest(f"a route named {name!r} already exists in this gateway")
     route = await blocking(_service(request).save_route, account_id, gateway_id, uuid.uuid4().hex, name,
-                           body["elements"], _now())
+                           body["elements"], iso_now())
     return ok(route)
 
 
@@ -80,7 +80,7 @@ async def update_route(request: Request, account_id: str, gateway_id: str, route
     validate_elements(elements)
     if name != route["name"] and await blocking(_service(request).get_route, account_id, gateway_id, name, "name"):
         raise InvalidRequest(f"a route named {name!r} already exists in this gateway")
-    return ok(await blocking(_service(request).save_route, account_id, gateway_id, route_id, name, elements, _now()))
+    return ok(await blocking(_service(request).save_route, account_id, gateway_id, route_id, name, elements, iso_now()))
 
 
 @router.delete("/{route_id}")
@@ -106,4 +106,4 @@ async def deploy_version(request: Request, account_id: str, gateway_id: str, rou
     if wanted not in versions:
         raise InvalidRequest(f"`version` must be one of {sorted(versions)}")
     return ok(await blocking(_service(request).save_route, account_id, gateway_id, route_id, route["name"],
-                             versions[wanted]["elements"], _now()))
+                             versions[wanted]["elements"], iso_now()))

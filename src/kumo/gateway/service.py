@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from kumo.errors import InvalidRequest, NotFound, ServiceUnavailable
@@ -13,6 +12,7 @@ from kumo.gateway.analytics import Analytics, gateway_analytics
 from kumo.gateway.errors import GATEWAY_NOT_FOUND, UNAUTHORIZED, GatewayError
 from kumo.gateway.model import validate_id, validate_settings
 from kumo.gateway.store import GatewayStore
+from kumo.timestamps import iso_now
 
 DEFAULT_GATEWAY = "default"
 DEFAULT_SETTINGS = {
@@ -22,9 +22,6 @@ DEFAULT_SETTINGS = {
 GATEWAY_NOT_FOUND_API = 7002  # management API: kumo's code for a missing gateway
 LOG_NOT_FOUND = 7004  # kumo's code
 
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def gateway_object(stored: dict[str, Any]) -> dict[str, Any]:
@@ -47,7 +44,7 @@ class GatewayService:
         settings = validate_settings(body)
         if self.check is not None:
             self.check(settings)
-        if not self.store.create_gateway(account, gateway_id, settings, _now()):
+        if not self.store.create_gateway(account, gateway_id, settings, iso_now()):
             raise InvalidRequest(f"a gateway named {gateway_id!r} already exists in this account", code=7001)
         return self.get(account, gateway_id)
 
@@ -67,7 +64,7 @@ class GatewayService:
         settings = validate_settings(body)
         if self.check is not None:
             self.check(settings)
-        self.store.update_gateway(account, gateway_id, settings, _now())
+        self.store.update_gateway(account, gateway_id, settings, iso_now())
         self._cache.pop((account, gateway_id), None)
         return self.get(account, gateway_id)
 
@@ -101,7 +98,7 @@ class GatewayService:
                                    "`cf-aig-authorization: Bearer <API token>` for this account creates it on first "
                                    f"use (or: `kumo gateway create {gateway_id}`, or the API)")
             validate_id(gateway_id)
-            self.store.create_gateway(account, gateway_id, dict(DEFAULT_SETTINGS), _now())
+            self.store.create_gateway(account, gateway_id, dict(DEFAULT_SETTINGS), iso_now())
             stored = self.store.get_gateway(account, gateway_id)
         assert stored is not None
         self._cache[(account, gateway_id)] = (stored, time.monotonic() + (self.settings_ttl or 0))

@@ -17,6 +17,7 @@ from kumo.r2.digests import BodyDigests
 from kumo.r2.preconditions import Conditions
 from kumo.r2.service import R2Service
 from kumo.r2.store import HttpMetadata, ObjectInfo, ObjectMeta
+from kumo.timestamps import parse_iso
 
 BLOCK = 1024 * 1024
 _HTTP_NAMES = {"contentType": "content_type", "contentLanguage": "content_language",
@@ -35,7 +36,7 @@ class R2Object:
         self.size = info.size
         self.etag = info.etag
         self.httpEtag = info.http_etag  # noqa: N815 (Workers names)
-        self.uploaded = datetime.fromisoformat(info.uploaded.replace("Z", "+00:00"))
+        self.uploaded = parse_iso(info.uploaded)
         self.httpMetadata = _http_metadata(info.meta.http)  # noqa: N815
         self.customMetadata = dict(info.meta.custom)  # noqa: N815
         self.checksums = {"md5": info.etag} if "-" not in info.etag else {}

@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 
 from kumo.r2 import errors
 from kumo.r2.store import ObjectInfo
+from kumo.timestamps import parse_iso
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Conditions:
 
     def check(self, info: ObjectInfo, reading: bool = True) -> None:
         """Raise PreconditionFailed (412) or, for reads, NotModified (304), as RFC 9110 orders them."""
-        modified = datetime.fromisoformat(info.uploaded.replace("Z", "+00:00")).replace(microsecond=0)
+        modified = parse_iso(info.uploaded).replace(microsecond=0)
         if self.if_match is not None:
             if "*" not in self.if_match and info.etag not in self.if_match:
                 raise errors.PreconditionFailed("At least one of the pre-conditions you specified did not hold",

@@ -18,7 +18,6 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
 from kumo.r2.errors import NoSuchBucket
@@ -32,6 +31,7 @@ from kumo.r2.store import (
     UploadInfo,
 )
 from kumo.storage.sqlite import SqliteDatabase
+from kumo.timestamps import iso_now
 
 BLOCK = 1024 * 1024  # bytes per write/read call in a worker thread
 _HTTP_FIELDS = ("content_type", "content_language", "content_disposition", "content_encoding", "cache_control",
@@ -39,9 +39,6 @@ _HTTP_FIELDS = ("content_type", "content_language", "content_disposition", "cont
 _OBJECT_COLUMNS = "key, blob, size, etag, uploaded, checksums, " + ", ".join(_HTTP_FIELDS) + \
     ", custom_metadata, storage_class"
 
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _meta_values(meta: ObjectMeta) -> tuple:
@@ -214,7 +211,7 @@ class EmbeddedObjectStore:
 
     async def create_bucket(self, account: str, name: str, location: str, storage_class: str) -> BucketInfo | None:
         def create() -> BucketInfo | None:
-            created = now_iso()
+            created = iso_now()
             with self.db.transaction() as conn:
                 cursor = conn.execute(
                     "INSERT INTO r2_buckets (account, name, location, storage_class, created) VALUES (?, ?, ?, ?, ?)"
@@ -286,7 +283,7 @@ class EmbeddedObjectStore:
         if not conn.execute("SELECT 1 FROM r2_buckets WHERE account = ? AND name = ?",
                             (bucket.account, bucket.name)).fetchone():
             raise NoSuchBucket("The specified bucket does not exist.", BucketName=bucket.name)
-        uploaded = now_iso()
+        uploaded = iso_now()
         row = (bucket.account, bucket.name, key.encode(), ref, size, etag, uploaded, json.dumps(checksums),
                *_meta_values(meta))
         conn.execute(f"INSERT OR REPLACE INTO r2_objects (account, bucket, {_OBJECT_COLUMNS}) "
@@ -378,7 +375,7 @@ class EmbeddedObjectStore:
     async def create_upload(self, bucket: BucketInfo, key: str, meta: ObjectMeta,
                             checksum_algorithm: str | None) -> UploadInfo:
         def create() -> UploadInfo:
-            upload = UploadInfo(uuid.uuid4().hex, bucket.name, key, now_iso(), meta, checksum_algorithm)
+            upload = UploadInfo(uuid.uuid4().hex, bucket.name, key, iso_now(), meta, checksum_algorithm)
             row = (upload.upload_id, bucket.account, bucket.name, key.encode(), upload.initiated, checksum_algorithm,
                    *_meta_values(meta))
             with self.db.transaction() as conn:
@@ -418,7 +415,7 @@ class EmbeddedObjectStore:
 
     async def put_part(self, upload: UploadInfo, number: int, blob: StagedBlob) -> PartInfo | None:
         def put() -> PartInfo | None:
-            part = PartInfo(number, blob.size, blob.md5, now_iso(), blob.checksums, blob.ref)
+            part = PartInfo(number, blob.size, blob.md5, iso_now(), blob.checksums, blob.ref)
             with self.db.transaction() as conn:
                 if not conn.execute("SELECT 1 FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,)).fetchone():
                     return None

@@ -32,8 +32,8 @@ from kumo.storage.r2_embedded import (
     _blocks,
     _meta_values,
     _object,
-    now_iso,
 )
+from kumo.timestamps import iso_now
 
 PART_SIZE = 8 * 1024 * 1024  # engine multipart part (S3's minimum is 5 MiB, except the last)
 COPY_PART_SIZE = 1024 * 1024 * 1024  # a server-side copy part (S3's maximum is 5 GiB)
@@ -295,7 +295,7 @@ class EngineObjectStore(EmbeddedObjectStore):
         if not conn.execute("SELECT 1 FROM r2_buckets WHERE account = ? AND name = ?",
                             (bucket.account, bucket.name)).fetchone():
             raise NoSuchBucket("The specified bucket does not exist.", BucketName=bucket.name)
-        uploaded = now_iso()
+        uploaded = iso_now()
         row = (bucket.account, bucket.name, key.encode(), ref, size, etag, uploaded, json.dumps(checksums),
                *_meta_values(meta))
         columns = [c.strip() for c in _OBJECT_COLUMNS.split(",")]
@@ -370,7 +370,7 @@ class EngineObjectStore(EmbeddedObjectStore):
         def put() -> PartInfo | None:
             import json
 
-            part = PartInfo(number, blob.size, blob.md5, now_iso(), blob.checksums, blob.ref)
+            part = PartInfo(number, blob.size, blob.md5, iso_now(), blob.checksums, blob.ref)
             with self.db.transaction() as conn:
                 if not conn.execute("SELECT 1 FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,)).fetchone():
                     return None

@@ -4,16 +4,13 @@ names, versions and served version, so a promotion reaches all of them without a
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 from kumo.custom_models.registry import Conflict, CustomModel, ModelVersion
+from kumo.timestamps import iso_now
 
 _MODEL_COLUMNS = "name, served, history, created, split, shadow"
 _VERSION_COLUMNS = "name, version, format, bucket, key, etag, size, trusted, signature, created"
 
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _model(row) -> CustomModel:
@@ -31,7 +28,7 @@ class SqlCustomModelStore:
 
     def add_version(self, account: str, v: ModelVersion) -> ModelVersion:
         """Insert a version, and the model itself (served = this version) when it is the first one."""
-        created = _now()
+        created = iso_now()
         with self.db.transaction() as conn:
             # ON CONFLICT: two nodes registering one version at once get one row and one 409, not a 500
             cur = conn.execute(f"INSERT INTO custom_model_versions (account, {_VERSION_COLUMNS}) VALUES"

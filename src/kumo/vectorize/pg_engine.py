@@ -24,6 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
+from kumo.timestamps import parse_iso
 from kumo.vectorize import write_rules
 from kumo.vectorize.batch import VectorBatch
 from kumo.vectorize.engine import Hit, IndexStats, Search, StaleRecord
@@ -114,7 +115,7 @@ class PgVectorEngine:
             count = record.vector_count or 0
             if valid or count < self.ann.threshold or self._stop.is_set():
                 continue
-            last = datetime.fromisoformat(record.mutation_at) if record.mutation_at else None
+            last = parse_iso(record.mutation_at) if record.mutation_at else None
             if last is not None and (now - last).total_seconds() < quiet:
                 continue
             started = time.monotonic()

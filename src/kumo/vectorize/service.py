@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
 from kumo.errors import KumoError, NotFound
+from kumo.timestamps import iso_now
 from kumo.vectorize.batch import VectorBatch
 from kumo.vectorize.engine import Search, StaleRecord, VectorEngine
 from kumo.vectorize.errors import (
@@ -50,9 +50,6 @@ PRESETS = {
     "cohere/embed-multilingual-v2.0": (768, "cosine"),
 }
 
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _config_error(message: str) -> Exception:
@@ -92,7 +89,7 @@ class VectorizeService:
         dimensions, metric, preset = self._parse_config(config)
         if len(self.store.list_indexes(account)) >= MAX_INDEXES_PER_ACCOUNT:
             raise _config_error(f"an account may have at most {MAX_INDEXES_PER_ACCOUNT} indexes")
-        record = self.store.create_index(account, name, description, dimensions, metric, preset, now_iso())
+        record = self.store.create_index(account, name, description, dimensions, metric, preset, iso_now("microseconds"))
         if record is None:
             raise invalid("index.duplicate_name", f'Index name "{name}" already exists', DUPLICATE_INDEX)
         return index_object(record)
@@ -151,7 +148,7 @@ class VectorizeService:
     # ---- writes ---------------------------------------------------------------------------
     @staticmethod
     def _mutation() -> Mutation:
-        return Mutation(str(uuid.uuid4()), now_iso())
+        return Mutation(str(uuid.uuid4()), iso_now("microseconds"))
 
     def write(self, account: str, name: str, batch: VectorBatch, *, upsert: bool) -> dict:
         mutation = self._mutation()

@@ -16,7 +16,6 @@ import stat
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ from kumo.api.auth import authorize
 from kumo.errors import InvalidRequest, KumoError, NotFound
 from kumo.gateway.errors import UNAUTHORIZED, GatewayError
 from kumo.gateway.providers import PROVIDERS
+from kumo.timestamps import iso_now
 
 if TYPE_CHECKING:
     from kumo.gateway.pipeline import Call
@@ -74,9 +74,6 @@ def load_kek(secret: str | None, path: Path | None, data_dir: Path, shared: bool
                                       "-base64 32`)")
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"kumo gateway provider keys").derive(raw)
 
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +138,7 @@ class ProviderKeys:
             "id": uuid.uuid4().hex, "account": account, "gateway": gateway, "provider_slug": slug, "alias": alias,
             "default_config": default, "ciphertext": base64.b64encode(sealed).decode(),
             "secret_preview": "****" + secret[-4:] if len(secret) > 8 else "****",
-            "rate_limit": rate_limit, "rate_limit_period": period, "modified_at": _now()})
+            "rate_limit": rate_limit, "rate_limit_period": period, "modified_at": iso_now()})
         self.forget(account, gateway)
         return _public(row)
 

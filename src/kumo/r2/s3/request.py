@@ -7,13 +7,13 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.utils import format_datetime
-from datetime import datetime
 
 from starlette.types import Receive, Scope, Send
 
 from kumo.r2 import errors
 from kumo.r2.s3 import xml
 from kumo.r2.service import R2Service
+from kumo.timestamps import parse_iso
 
 
 
@@ -69,7 +69,7 @@ class S3Request:
 
 
 def http_date(iso: str) -> str:
-    return format_datetime(datetime.fromisoformat(iso.replace("Z", "+00:00")), usegmt=True)
+    return format_datetime(parse_iso(iso), usegmt=True)
 
 
 def _headers(headers: dict[str, str] | list[tuple[str, str]], request_id: str) -> list[tuple[bytes, bytes]]:
