@@ -12,6 +12,7 @@ from kumo.ai.openai_compat import ChunkWriter, chat_completion, chat_request_to_
 from kumo.ai.service import AiService
 from kumo.aisearch.errors import bad_search
 from kumo.aisearch.retrieval import Hit
+from kumo.api.message_content import content_text
 from kumo.api.sse import NamedEvent
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -27,14 +28,6 @@ MAX_SOURCE_CHARS = 2000  # per chunk in the prompt: small models have small cont
 DEFAULT_MAX_TOKENS = 512
 _GENERATION_KEYS = ("max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed",
                     "repetition_penalty", "frequency_penalty", "presence_penalty")
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
 
 
 def check_messages(messages: Any) -> list[dict[str, Any]]:
@@ -58,8 +51,8 @@ def query_of(body: dict[str, Any]) -> str:
     if messages is None:
         raise bad_search("give a `query` string or `messages` with a user message")
     for message in reversed(check_messages(messages)):
-        if message["role"] == "user" and _text(message.get("content")).strip():
-            return _text(message["content"]).strip()
+        if message["role"] == "user" and content_text(message.get("content")).strip():
+            return content_text(message["content"]).strip()
     raise bad_search("`messages` has no user message with text to search for")
 
 
@@ -85,7 +78,7 @@ def generation_input(body: dict[str, Any], system_prompt: str | None, hits: list
     """The Workers AI text-generation input: our system prompt with the sources, then the conversation."""
     messages = [m for m in check_messages(body.get("messages"))]
     request = {"messages": [{"role": "system", "content": sources_prompt(system_prompt, hits)},
-                            *({"role": m["role"], "content": _text(m.get("content"))} for m in messages)]}
+                            *({"role": m["role"], "content": content_text(m.get("content"))} for m in messages)]}
     for key in _GENERATION_KEYS:
         if body.get(key) is not None:
             request[key] = body[key]

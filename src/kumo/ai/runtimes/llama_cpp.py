@@ -21,19 +21,12 @@ from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.errors import ModelBusy
 from kumo.ai.runtimes.base import RunOutput, Runtime, require
+from kumo.api.message_content import content_text
 from kumo.errors import InvalidRequest
 
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TEMPERATURE = 0.6
 DEFAULT_CONTEXT = 4096
-
-
-def _text_of(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return "".join(part.get("text", "") for part in content if isinstance(part, dict))
 
 
 def normalise_tools(tools: list[dict]) -> list[dict]:
@@ -178,7 +171,7 @@ class LlamaCpp(Runtime):
                 return inputs["prompt"]
             messages = [{"role": "user", "content": inputs["prompt"]}]
         else:
-            messages = [{"role": m["role"], "content": _text_of(m.get("content"))} for m in inputs["messages"]]
+            messages = [{"role": m["role"], "content": content_text(m.get("content"))} for m in inputs["messages"]]
             for original, message in zip(inputs["messages"], messages):
                 if original.get("tool_calls") and not message["content"]:
                     message["content"] = json.dumps({"tool_calls": original["tool_calls"]})

@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 
 from kumo.ai.runtimes.base import RunOutput, Runtime
-from kumo.ai.runtimes.llama_cpp import _text_of, normalise_tools
+from kumo.ai.runtimes.llama_cpp import normalise_tools
+from kumo.api.message_content import content_text
 from kumo.errors import InvalidRequest, ServiceUnavailable
 
 _SAMPLING = ("max_tokens", "temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
@@ -46,7 +47,7 @@ class RemoteOpenAI(Runtime):
         if "prompt" in inputs:
             messages = [{"role": "user", "content": inputs["prompt"]}]
         else:
-            messages = [{"role": m["role"], "content": _text_of(m.get("content"))} for m in inputs["messages"]]
+            messages = [{"role": m["role"], "content": content_text(m.get("content"))} for m in inputs["messages"]]
         body: dict[str, Any] = {"model": self.model, "messages": messages}
         body.update({k: inputs[k] for k in _SAMPLING if inputs.get(k) is not None})
         body.setdefault("max_tokens", 256)

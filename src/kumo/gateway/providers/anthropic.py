@@ -10,7 +10,8 @@ from typing import Any
 
 from kumo.gateway.providers.base import Price, Provider, Usage, sse_payloads
 from kumo.errors import InvalidRequest
-from kumo.gateway.providers.chat import Translation, bearer_token, message_text, tool_arguments
+from kumo.api.message_content import content_text
+from kumo.gateway.providers.chat import Translation, bearer_token, tool_arguments
 
 
 def usage_from_json(body: Any) -> Usage:
@@ -52,14 +53,14 @@ def to_chat(provider: Provider, model: str, body: dict[str, Any], headers: dict[
     for m in body.get("messages") or []:
         role = m.get("role")
         if role in ("system", "developer"):
-            system.append(message_text(m.get("content")))
+            system.append(content_text(m.get("content")))
         elif role == "tool":
             messages.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": m.get("tool_call_id"),
-                                                          "content": message_text(m.get("content"))}]})
+                                                          "content": content_text(m.get("content"))}]})
         elif role == "assistant" and m.get("tool_calls"):
             blocks: list[dict[str, Any]] = []
             if m.get("content"):
-                blocks.append({"type": "text", "text": message_text(m.get("content"))})
+                blocks.append({"type": "text", "text": content_text(m.get("content"))})
             calls = m["tool_calls"]
             if not isinstance(calls, list) or not all(isinstance(c, dict) and isinstance(c.get("function") or {}, dict)
                                                       for c in calls):
@@ -70,7 +71,7 @@ def to_chat(provider: Provider, model: str, body: dict[str, Any], headers: dict[
                                "input": tool_arguments(fn.get("arguments"))})
             messages.append({"role": "assistant", "content": blocks})
         else:
-            messages.append({"role": role, "content": message_text(m.get("content"))})
+            messages.append({"role": role, "content": content_text(m.get("content"))})
     out: dict[str, Any] = {"model": model, "messages": messages,
                            "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or 1024}
     if system:

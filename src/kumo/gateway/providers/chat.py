@@ -31,15 +31,6 @@ class Translation:
 ChatTranslator = Callable[["Provider", str, dict[str, Any], dict[str, str], bool], Translation]
 
 
-def message_text(content: Any) -> str:
-    """An OpenAI message's `content` (a string or a list of parts) as plain text."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
-
-
 def bearer_token(headers: dict[str, str]) -> str | None:
     """The key an OpenAI client sends (`Authorization: Bearer <key>`), for providers that want it elsewhere."""
     auth = headers.get("authorization", "")

@@ -10,7 +10,8 @@ import uuid
 from typing import Any
 
 from kumo.gateway.providers.base import Price, Provider, Usage, sse_payloads
-from kumo.gateway.providers.chat import Translation, bearer_token, message_text
+from kumo.api.message_content import content_text
+from kumo.gateway.providers.chat import Translation, bearer_token
 
 _MODEL_IN_PATH = re.compile(r"models/([^/:]+)")
 
@@ -51,10 +52,10 @@ def to_chat(provider: Provider, model: str, body: dict[str, Any], headers: dict[
     for m in body.get("messages") or []:
         role = m.get("role")
         if role in ("system", "developer"):
-            system.append(message_text(m.get("content")))
+            system.append(content_text(m.get("content")))
             continue
         contents.append({"role": "model" if role == "assistant" else "user",
-                         "parts": [{"text": message_text(m.get("content"))}]})
+                         "parts": [{"text": content_text(m.get("content"))}]})
     out: dict[str, Any] = {"contents": contents}
     if system:
         out["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
