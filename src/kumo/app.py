@@ -18,6 +18,7 @@ from kumo.api.error_shapes import ErrorShapes
 from kumo.api.keep_alive import KeepAliveAfterError, mark_logged
 from kumo.api.middleware import BodySizeLimit, StripTrailingSlash
 from kumo.api.operator_pages import add_operator_pages
+from kumo.api.redaction import quiet_secrets
 from kumo.api.request_log import RequestLog
 from kumo.config import Settings
 from kumo.dashboard.routes import router as dashboard_router
@@ -61,6 +62,7 @@ def error_shapes() -> ErrorShapes:
 
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
     settings = settings or Settings()
+    quiet_secrets()
     platform = platform or Platform(settings)
 
     @asynccontextmanager

@@ -12,6 +12,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kumo.api.redaction import redact
 from kumo.api.request_id import INCOMING_HEADERS, REQUEST_ID, acceptable, new_request_id
 from kumo.metrics import product_of
 
@@ -77,7 +78,7 @@ class RequestLog:
         path = scope["path"]
         query = scope.get("query_string")
         if query:
-            path = f"{path}?{query.decode('latin-1')}"  # secrets in it are redacted by the logger's filter
+            path = redact(f"{path}?{query.decode('latin-1')}")
         client = scope.get("client")
         route = scope.get("route")  # set by the router on this same scope dict
         fields = {

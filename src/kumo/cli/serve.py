@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -14,34 +12,6 @@ import click
 from kumo.cli.settings import settings_or_exit
 from kumo.config import Settings
 from kumo.log_format import FORMATS, configure_logging
-
-
-_SECRET_QUERY = re.compile(r"((?:^|[?&])(?:key|api_key|api-key|token|access_token|sig|signature|x-amz-signature|x-amz-security-token)=)[^&\s\"]*", re.I)
-
-
-def _redact(value):
-    if isinstance(value, str) and "=" in value:  # the check spares the regex on most values (µs per access line)
-        return _SECRET_QUERY.sub(r"\1[redacted]", value)
-    return value
-
-
-class RedactQuery(logging.Filter):
-    """Google accepts `?key=<API key>`: never let a secret in a query string reach the access log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, Mapping):  # kumo's access line: one mapping, written as fields in JSON
-            record.args = {k: _redact(v) for k, v in record.args.items()}
-        elif record.args:
-            record.args = tuple(_redact(a) for a in record.args)
-        return True
-
-
-def quiet_secrets() -> None:
-    logging.getLogger("kumo.access").addFilter(RedactQuery())
-    logging.getLogger("uvicorn.access").addFilter(RedactQuery())
-    logging.getLogger("uvicorn.error").addFilter(RedactQuery())  # it logs refused WebSockets with their query
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # httpx logs full upstream URLs at INFO
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 @click.command()
@@ -93,7 +63,6 @@ def serve(host, port, data_dir, insecure, log_level, log_format, drain_timeout, 
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_config=None,
                             log_level=settings.log_level, access_log=False,
                             timeout_graceful_shutdown=settings.drain_timeout)
-    quiet_secrets()  # after uvicorn has configured its loggers
     # One BLAS thread in the server: Vectorize's products are small, and OpenBLAS's second thread spins on the
     # core the event loop and the graph search need (3.4 ms of CPU per exact query of 2,000 vectors instead of
     # 0.16 ms); concurrent requests use the cores instead. Not in kumo.Env: that process is the user's.
