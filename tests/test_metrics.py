@@ -40,3 +40,20 @@ def test_metrics(gw_server, admin, acct):
     assert delta("kumo_ai_inference_seconds_count", model="@kumo/all-minilm-l6-v2-int8") == 1
     assert value(after, "kumo_http_request_duration_seconds_count", route="/v1/{account_id}/{gateway_id}/{provider}/{path:path}") >= 4
     assert ("kumo_ai_batch_queue_depth", ()) in after and ("kumo_vectorize_vectors", ()) in after
+
+
+def test_every_product_has_its_own_label():
+    from kumo.metrics import product_of
+
+    account = "/client/v4/accounts/a1"
+    assert {path: product_of(path) for path in (
+        "/v1/a1/g/openai/chat/completions", "/r2/bucket/key", f"{account}/r2/buckets/b", f"{account}/vectorize/v2/indexes",
+        f"{account}/ai/run/@cf/x", f"{account}/ai/v1/chat/completions", f"{account}/ai/custom-models/m",
+        f"{account}/ai-search/instances", f"{account}/ai-gateway/gateways", f"{account}/workers/scripts",
+        "/dashboard/a1", "/healthz", f"{account}/nothing", "/client/v4/accounts/a1")} == {
+        "/v1/a1/g/openai/chat/completions": "gateway", "/r2/bucket/key": "r2", f"{account}/r2/buckets/b": "r2",
+        f"{account}/vectorize/v2/indexes": "vectorize", f"{account}/ai/run/@cf/x": "workers-ai",
+        f"{account}/ai/v1/chat/completions": "workers-ai", f"{account}/ai/custom-models/m": "custom-models",
+        f"{account}/ai-search/instances": "ai-search", f"{account}/ai-gateway/gateways": "gateway-admin",
+        f"{account}/workers/scripts": "workers", "/dashboard/a1": "dashboard", "/healthz": "other",
+        f"{account}/nothing": "other", "/client/v4/accounts/a1": "other"}

@@ -12,14 +12,27 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
+_ACCOUNT = "/client/v4/accounts/"
+# the path segment after /client/v4/accounts/{account_id}/ -> the product label of metrics and access lines
+_ACCOUNT_PRODUCTS = {"vectorize": "vectorize", "ai-gateway": "gateway-admin", "ai-search": "ai-search",
+                     "ai": "workers-ai", "r2": "r2", "workers": "workers"}
+
+
 def product_of(path: str) -> str:
+    """`gateway` (the data plane), `r2` (S3 and the REST API), `vectorize`, `workers-ai`, `custom-models`,
+    `ai-search`, `gateway-admin`, `workers`, `dashboard`, else `other` (operator pages, unknown paths)."""
     if path.startswith("/v1/"):
         return "gateway"
-    if path.startswith("/r2/") or "/r2/buckets" in path:
+    if path.startswith("/r2/"):
         return "r2"
-    for marker, product in (("/vectorize/", "vectorize"), ("/ai-gateway/", "gateway-admin"), ("/ai/", "workers-ai")):
-        if marker in path:
-            return product
+    if path.startswith("/dashboard"):
+        return "dashboard"
+    if path.startswith(_ACCOUNT):
+        parts = path[len(_ACCOUNT):].split("/", 3)
+        if len(parts) > 1:
+            if parts[1] == "ai" and len(parts) > 2 and parts[2] == "custom-models":
+                return "custom-models"
+            return _ACCOUNT_PRODUCTS.get(parts[1], "other")
     return "other"
 
 
