@@ -38,6 +38,8 @@ _HTTP_FIELDS = ("content_type", "content_language", "content_disposition", "cont
                 "expires")
 _OBJECT_COLUMNS = "key, blob, size, etag, uploaded, checksums, " + ", ".join(_HTTP_FIELDS) + \
     ", custom_metadata, storage_class"
+# an object written again keeps its row (upsert, which SQLite and PostgreSQL both take)
+_OBJECT_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in (c.strip() for c in _OBJECT_COLUMNS.split(",")) if c != "key")
 
 
 
@@ -286,9 +288,26 @@ class EmbeddedObjectStore:
         uploaded = iso_now()
         row = (bucket.account, bucket.name, key.encode(), ref, size, etag, uploaded, json.dumps(checksums),
                *_meta_values(meta))
-        conn.execute(f"INSERT OR REPLACE INTO r2_objects (account, bucket, {_OBJECT_COLUMNS}) "
-                     f"VALUES ({', '.join('?' * len(row))})", row)
+        conn.execute(f"INSERT INTO r2_objects (account, bucket, {_OBJECT_COLUMNS}) "
+                     f"VALUES ({', '.join('?' * len(row))}) "
+                     f"ON CONFLICT (account, bucket, key) DO UPDATE SET {_OBJECT_UPDATES}", row)
         return ObjectInfo(bucket.name, key, size, etag, uploaded, meta, checksums, ref)
+
+    def _replace_object(self, bucket: BucketInfo, key: str, ref: str, source: ObjectInfo,
+                        meta: ObjectMeta) -> ObjectInfo:
+        """A copy's row: `ref` (a blob of the source's bytes, already made) under `key`; the blob it replaces
+        is dropped after the commit, `ref` itself if the commit fails."""
+        try:
+            with self.db.transaction() as conn:
+                old = conn.execute("SELECT blob FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
+                                   (bucket.account, bucket.name, key.encode())).fetchone()
+                info = self._insert_object(conn, bucket, key, ref, source.size, source.etag, meta, source.checksums)
+        except BaseException:
+            self._unlink([ref])
+            raise
+        if old:
+            self._unlink([old[0]])
+        return info
 
     def _lookup(self, conn, bucket: BucketInfo, key: str) -> tuple | None:
         return conn.execute(f"SELECT {_OBJECT_COLUMNS} FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
@@ -354,19 +373,7 @@ class EmbeddedObjectStore:
                 shard = self.blobs / ref[:2]
                 shard.mkdir(exist_ok=True)
                 os.link(self._blob_path(row[1]), shard / ref)  # same bytes, its own name: deletions stay apart
-            current = _object(source_bucket.name, row)
-            try:
-                with self.db.transaction() as conn:
-                    old = conn.execute("SELECT blob FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
-                                       (bucket.account, bucket.name, key.encode())).fetchone()
-                    info = self._insert_object(conn, bucket, key, ref, current.size, current.etag, meta,
-                                               current.checksums)
-            except BaseException:
-                self._unlink([ref])
-                raise
-            if old:
-                self._unlink([old[0]])
-            return info
+            return self._replace_object(bucket, key, ref, _object(source_bucket.name, row), meta)
 
         return await asyncio.to_thread(copy)
 
@@ -414,22 +421,25 @@ class EmbeddedObjectStore:
         return await asyncio.to_thread(listing)
 
     async def put_part(self, upload: UploadInfo, number: int, blob: StagedBlob) -> PartInfo | None:
-        def put() -> PartInfo | None:
-            part = PartInfo(number, blob.size, blob.md5, iso_now(), blob.checksums, blob.ref)
-            with self.db.transaction() as conn:
-                if not conn.execute("SELECT 1 FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,)).fetchone():
-                    return None
-                old = conn.execute("SELECT blob FROM r2_parts WHERE upload_id = ? AND number = ?",
-                                   (upload.upload_id, number)).fetchone()
-                conn.execute("INSERT OR REPLACE INTO r2_parts (upload_id, number, blob, size, etag, uploaded, "
-                             "checksums) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             (upload.upload_id, number, blob.ref, blob.size, blob.md5, part.uploaded,
-                              json.dumps(blob.checksums)))
-            if old:
-                self._unlink([old[0]])
-            return part
+        return await asyncio.to_thread(self._record_part, upload, number, blob)
 
-        return await asyncio.to_thread(put)
+    def _record_part(self, upload: UploadInfo, number: int, blob: StagedBlob) -> PartInfo | None:
+        """The part's row (None: the upload is gone); a part sent again replaces the earlier one and its blob."""
+        part = PartInfo(number, blob.size, blob.md5, iso_now(), blob.checksums, blob.ref)
+        with self.db.transaction() as conn:
+            if not conn.execute("SELECT 1 FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,)).fetchone():
+                return None
+            old = conn.execute("SELECT blob FROM r2_parts WHERE upload_id = ? AND number = ?",
+                               (upload.upload_id, number)).fetchone()
+            conn.execute("INSERT INTO r2_parts (upload_id, number, blob, size, etag, uploaded, checksums) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (upload_id, number) DO UPDATE SET "
+                         "blob = excluded.blob, size = excluded.size, etag = excluded.etag, "
+                         "uploaded = excluded.uploaded, checksums = excluded.checksums",
+                         (upload.upload_id, number, blob.ref, blob.size, blob.md5, part.uploaded,
+                          json.dumps(blob.checksums)))
+        if old:
+            self._unlink([old[0]])
+        return part
 
     async def list_parts(self, upload: UploadInfo) -> list[PartInfo]:
         def listing() -> list[PartInfo]:
@@ -460,26 +470,26 @@ class EmbeddedObjectStore:
     async def complete_upload(self, bucket: BucketInfo, upload: UploadInfo, parts: list[PartInfo],
                               etag: str) -> ObjectInfo | None:
         def complete() -> ObjectInfo | None:
-            ref = self._join(parts)
-            size = sum(p.size for p in parts)
-            with self.db.transaction() as conn:
-                if not conn.execute("SELECT 1 FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,)).fetchone():
-                    gone = True  # aborted meanwhile (deleting the bucket aborts its uploads too)
-                else:
-                    gone = False
-                    old = conn.execute("SELECT blob FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
-                                       (bucket.account, bucket.name, upload.key.encode())).fetchone()
-                    leftovers = [r[0] for r in conn.execute("SELECT blob FROM r2_parts WHERE upload_id = ?",
-                                                            (upload.upload_id,))]
-                    info = self._insert_object(conn, bucket, upload.key, ref, size, etag, upload.meta, {})
-                    conn.execute("DELETE FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,))
-            if gone:
-                self._unlink([ref])
-                return None
-            self._unlink(leftovers + ([old[0]] if old else []))
+            info, garbage = self._commit_upload(bucket, upload, self._join(parts), sum(p.size for p in parts), etag)
+            self._unlink(garbage)
             return info
 
         return await asyncio.to_thread(complete)
+
+    def _commit_upload(self, bucket: BucketInfo, upload: UploadInfo, ref: str, size: int,
+                       etag: str) -> tuple[ObjectInfo | None, list[str]]:
+        """The joined blob `ref` becomes the object and the upload ends, in one transaction; with the blobs to
+        drop after it (the parts and a replaced object's, or `ref` itself if the upload is gone)."""
+        with self.db.transaction() as conn:
+            if not conn.execute("SELECT 1 FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,)).fetchone():
+                return None, [ref]  # aborted meanwhile (deleting the bucket aborts its uploads too)
+            old = conn.execute("SELECT blob FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
+                               (bucket.account, bucket.name, upload.key.encode())).fetchone()
+            leftovers = [r[0] for r in conn.execute("SELECT blob FROM r2_parts WHERE upload_id = ?",
+                                                    (upload.upload_id,))]
+            info = self._insert_object(conn, bucket, upload.key, ref, size, etag, upload.meta, {})
+            conn.execute("DELETE FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,))
+        return info, leftovers + ([old[0]] if old else [])
 
     async def abort_upload(self, bucket: BucketInfo, upload: UploadInfo) -> bool:
         def abort() -> bool:

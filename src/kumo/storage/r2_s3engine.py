@@ -23,17 +23,9 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from kumo.r2.errors import NoSuchBucket, StorageUnavailable
+from kumo.r2.errors import StorageUnavailable
 from kumo.r2.store import BucketInfo, ObjectInfo, ObjectMeta, PartInfo, StagedBlob, UploadInfo
-from kumo.storage.r2_embedded import (
-    _OBJECT_COLUMNS,
-    BLOCK,
-    EmbeddedObjectStore,
-    _blocks,
-    _meta_values,
-    _object,
-)
-from kumo.timestamps import iso_now
+from kumo.storage.r2_embedded import BLOCK, EmbeddedObjectStore, _blocks, _object
 
 PART_SIZE = 8 * 1024 * 1024  # engine multipart part (S3's minimum is 5 MiB, except the last)
 COPY_PART_SIZE = 1024 * 1024 * 1024  # a server-side copy part (S3's maximum is 5 GiB)
@@ -285,26 +277,6 @@ class EngineObjectStore(EmbeddedObjectStore):
             raise
         return ref
 
-    # -- rows (the embedded backend's, with SQL both SQLite and PostgreSQL take) -----------------------------------
-
-    @staticmethod
-    def _insert_object(conn, bucket: BucketInfo, key: str, ref: str, size: int, etag: str, meta: ObjectMeta,
-                       checksums: dict[str, str]) -> ObjectInfo:
-        import json
-
-        if not conn.execute("SELECT 1 FROM r2_buckets WHERE account = ? AND name = ?",
-                            (bucket.account, bucket.name)).fetchone():
-            raise NoSuchBucket("The specified bucket does not exist.", BucketName=bucket.name)
-        uploaded = iso_now()
-        row = (bucket.account, bucket.name, key.encode(), ref, size, etag, uploaded, json.dumps(checksums),
-               *_meta_values(meta))
-        columns = [c.strip() for c in _OBJECT_COLUMNS.split(",")]
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "key")
-        conn.execute(f"INSERT INTO r2_objects (account, bucket, {_OBJECT_COLUMNS}) "
-                     f"VALUES ({', '.join('?' * len(row))}) "
-                     f"ON CONFLICT (account, bucket, key) DO UPDATE SET {updates}", row)
-        return ObjectInfo(bucket.name, key, size, etag, uploaded, meta, checksums, ref)
-
     # -- objects --------------------------------------------------------------------------------------------------
 
     async def open_object(self, bucket: BucketInfo, key: str, start: int = 0,
@@ -349,44 +321,11 @@ class EngineObjectStore(EmbeddedObjectStore):
                 if _code(exc) in _GONE:
                     return None  # replaced or deleted meanwhile
                 raise
-            try:
-                with self.db.transaction() as conn:
-                    old = conn.execute("SELECT blob FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
-                                       (bucket.account, bucket.name, key.encode())).fetchone()
-                    info = self._insert_object(conn, bucket, key, ref, current.size, current.etag, meta,
-                                               current.checksums)
-            except BaseException:
-                self._unlink([ref])
-                raise
-            if old:
-                self._unlink([old[0]])
-            return info
+            return self._replace_object(bucket, key, ref, current, meta)
 
         return await asyncio.to_thread(copy)
 
     # -- multipart uploads ----------------------------------------------------------------------------------------
-
-    async def put_part(self, upload: UploadInfo, number: int, blob: StagedBlob) -> PartInfo | None:
-        def put() -> PartInfo | None:
-            import json
-
-            part = PartInfo(number, blob.size, blob.md5, iso_now(), blob.checksums, blob.ref)
-            with self.db.transaction() as conn:
-                if not conn.execute("SELECT 1 FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,)).fetchone():
-                    return None
-                old = conn.execute("SELECT blob FROM r2_parts WHERE upload_id = ? AND number = ?",
-                                   (upload.upload_id, number)).fetchone()
-                conn.execute("INSERT INTO r2_parts (upload_id, number, blob, size, etag, uploaded, checksums) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (upload_id, number) DO UPDATE SET "
-                             "blob = excluded.blob, size = excluded.size, etag = excluded.etag, "
-                             "uploaded = excluded.uploaded, checksums = excluded.checksums",
-                             (upload.upload_id, number, blob.ref, blob.size, blob.md5, part.uploaded,
-                              json.dumps(blob.checksums)))
-            if old:
-                self._unlink([old[0]])
-            return part
-
-        return await asyncio.to_thread(put)
 
     async def complete_upload(self, bucket: BucketInfo, upload: UploadInfo, parts: list[PartInfo],
                               etag: str) -> ObjectInfo | None:
@@ -397,20 +336,8 @@ class EngineObjectStore(EmbeddedObjectStore):
             ref = (await self.stage(self._read_parts(parts))).ref
         size = sum(p.size for p in parts)
 
-        def commit() -> tuple[ObjectInfo | None, list[str]]:
-            with self.db.transaction() as conn:
-                if not conn.execute("SELECT 1 FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,)).fetchone():
-                    return None, [ref]  # aborted meanwhile (deleting the bucket aborts its uploads too)
-                old = conn.execute("SELECT blob FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
-                                   (bucket.account, bucket.name, upload.key.encode())).fetchone()
-                leftovers = [r[0] for r in conn.execute("SELECT blob FROM r2_parts WHERE upload_id = ?",
-                                                        (upload.upload_id,))]
-                info = self._insert_object(conn, bucket, upload.key, ref, size, etag, upload.meta, {})
-                conn.execute("DELETE FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,))
-            return info, leftovers + ([old[0]] if old else [])
-
         try:
-            info, garbage = await asyncio.to_thread(commit)
+            info, garbage = await asyncio.to_thread(self._commit_upload, bucket, upload, ref, size, etag)
         except BaseException:
             await asyncio.shield(asyncio.to_thread(self._unlink, [ref]))
             raise
