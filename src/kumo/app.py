@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from kumo.api.middleware import BodySizeLimit, StripTrailingSlash
 from kumo.api.operator_pages import add_operator_pages
 from kumo.api.redaction import quiet_secrets
 from kumo.api.request_log import RequestLog
+from kumo.api.threads import blocking
 from kumo.config import Settings
 from kumo.dashboard.routes import router as dashboard_router
 from kumo.errors import InvalidRequest, KumoError
@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(custom_models_router)
 
     async def metrics() -> bytes:
-        await asyncio.to_thread(platform.gateway_logs.flush, 5)  # gateway tokens and costs are counted by the log writer
+        await blocking(platform.gateway_logs.flush, 5)  # gateway tokens and costs are counted by the log writer
         return platform.metrics.exposition()
 
     add_operator_pages(app, settings, metrics)

@@ -15,6 +15,7 @@ from typing import Any
 
 from kumo.ai.service import AiService
 from kumo.ai.store import BatchJob, BatchStore
+from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest, KumoError, NotFound
 from kumo.timestamps import iso_now
 
@@ -79,7 +80,7 @@ class BatchQueue:
         assert self._wake is not None
         while True:
             try:
-                job = await asyncio.to_thread(self.store.claim_next, self.owner)
+                job = await blocking(self.store.claim_next, self.owner)
             except KumoError as exc:  # the database is unreachable: try again shortly
                 log.warning("batch queue: %s", exc.message)
                 await asyncio.sleep(1.0)
@@ -102,7 +103,7 @@ class BatchQueue:
         while True:
             await asyncio.sleep(self.store.lease_seconds / 3)
             try:
-                await asyncio.to_thread(self.store.renew, job_id, self.owner)
+                await blocking(self.store.renew, job_id, self.owner)
             except KumoError as exc:
                 log.warning("batch job %s: lease not renewed: %s", job_id, exc.message)
 
@@ -137,7 +138,7 @@ class BatchQueue:
                     usage = {}
             done += 1
             if done % 10 == 0:
-                await asyncio.to_thread(self.store.renew, job.id, self.owner, done)
+                await blocking(self.store.renew, job.id, self.owner, done)
             return item | {"_usage": usage}
 
         items = await asyncio.gather(*(one(i, r) for i, r in enumerate(job.requests)))
@@ -146,7 +147,7 @@ class BatchQueue:
             for key in totals:
                 totals[key] += int(item["_usage"].get(key, 0) or 0)
             del item["_usage"]
-        if await asyncio.to_thread(self.store.finish, job.id, items, totals, self.owner):
+        if await blocking(self.store.finish, job.id, items, totals, self.owner):
             log.info("batch job %s done: %d requests", job.id, len(items))
         else:
             log.warning("batch job %s: another worker took it over after this one's lease ran out", job.id)

@@ -17,7 +17,8 @@ from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+from kumo.api.threads import blocking
+
 
 
 MIN_BUDGET = 256  # padded tokens: a batch of ~20 sentences, however slow the machine; one long text costs as much
@@ -106,7 +107,7 @@ class MicroBatcher:
             waiting.rotate(-1)  # the next batch starts with the next request
             started = time.perf_counter()
             try:
-                results = await run_in_threadpool(self.fn, batch[0][0].key, [job.items[i] for job, i in batch])
+                results = await blocking(self.fn, batch[0][0].key, [job.items[i] for job, i in batch])
                 self._learn(padded, time.perf_counter() - started)
             except Exception as exc:  # every waiter of this batch gets the error; the worker carries on
                 for job, _ in batch:

@@ -15,13 +15,13 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
-from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.catalog import Catalog, ModelEntry
 from kumo.ai.errors import INVALID_BASE64, bad_input, no_such_model
 from kumo.ai.runtimes import runtime_class
 from kumo.ai.runtimes.base import RunOutput, Runtime
 from kumo.ai.weights import WeightsStore
+from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest, KumoError, ServiceUnavailable
 
 log = logging.getLogger("kumo.ai")
@@ -116,7 +116,7 @@ class AiService:
     async def prepare(self, name: str) -> Served:
         requested = self.entry(name)
         served = self._choose(requested)
-        runtime = self._runtimes.get(served.name) or await run_in_threadpool(self._load, served)
+        runtime = self._runtimes.get(served.name) or await blocking(self._load, served)
         return Served(requested, served, runtime)
 
     # ---- validation ----------------------------------------------------------------------------------

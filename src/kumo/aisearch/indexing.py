@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.service import AiService
 from kumo.aisearch.chunking import chunk_text
@@ -23,6 +22,7 @@ from kumo.aisearch.convert import to_text
 from kumo.aisearch.errors import UnreadableDocument
 from kumo.aisearch.metadata import index_types
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, ItemLog, ItemRecord, NewChunk
+from kumo.api.threads import blocking
 from kumo.errors import KumoError
 from kumo.timestamps import iso_now
 from kumo.vectorize.batch import VectorBatch
@@ -59,10 +59,10 @@ class Indexer:
                     progress: Progress | None = None) -> ItemRecord:
         """Index `data` as the item's content; failures end on the item (status `error`) and in its logs."""
         started = time.perf_counter()
-        await run_in_threadpool(self.store.set_item_status, item.pk, "running", None, iso_now())
-        old_ids = await run_in_threadpool(self.store.chunk_ids, item.pk)
+        await blocking(self.store.set_item_status, item.pk, "running", None, iso_now())
+        old_ids = await blocking(self.store.chunk_ids, item.pk)
         try:
-            text = await run_in_threadpool(to_text, item.key, data)
+            text = await blocking(to_text, item.key, data)
             return await self._index_text(instance, item, text, old_ids, started, progress)
         except UnreadableDocument as exc:
             return await self._fail(instance, item, old_ids, exc.message, exc.kind, started)
@@ -82,14 +82,14 @@ class Indexer:
                   for p in pieces]
         if config["index_method"]["vector"] and instance.vector_index:
             vectors = await self.embed(config["embedding_model"], [c.text for c in chunks], progress)
-            await run_in_threadpool(self._write_vectors, instance, item, chunks, vectors)
+            await blocking(self._write_vectors, instance, item, chunks, vectors)
         elif progress is not None:
             progress(len(chunks))
-        record = await run_in_threadpool(
+        record = await blocking(
             self.store.replace_chunks, item.pk, chunks, keyword=config["index_method"]["keyword"],
             status="completed", error=None, index_signature=index_config_signature(config), now=iso_now())
         stale = sorted(set(old_ids) - {c.chunk_id for c in chunks})
-        await run_in_threadpool(self._delete_vectors, instance, stale)
+        await blocking(self._delete_vectors, instance, stale)
         await self._log(instance, item, "index", len(chunks), None,
                         f"indexed {len(chunks)} chunks ({len(text)} characters)", started)
         return record
@@ -97,17 +97,17 @@ class Indexer:
     async def _fail(self, instance: InstanceRecord, item: ItemRecord, old_ids: list[str], message: str, kind: str,
                     started: float) -> ItemRecord:
         # the item's previous chunks described content it no longer has: they leave both indexes
-        await run_in_threadpool(self._delete_vectors, instance, old_ids)
-        record = await run_in_threadpool(self.store.replace_chunks, item.pk, [], keyword=True, status="error",
+        await blocking(self._delete_vectors, instance, old_ids)
+        record = await blocking(self.store.replace_chunks, item.pk, [], keyword=True, status="error",
                                          error=message, index_signature=None, now=iso_now())
         await self._log(instance, item, "index", 0, kind, message, started)
         return record
 
     async def remove(self, instance: InstanceRecord, item: ItemRecord, reason: str) -> None:
         started = time.perf_counter()
-        ids = await run_in_threadpool(self.store.chunk_ids, item.pk)
-        await run_in_threadpool(self._delete_vectors, instance, ids)
-        await run_in_threadpool(self.store.delete_item, item.pk)
+        ids = await blocking(self.store.chunk_ids, item.pk)
+        await blocking(self._delete_vectors, instance, ids)
+        await blocking(self.store.delete_item, item.pk)
         await self._log(instance, item, "delete", len(ids), None, reason, started)
 
     def orphan_vectors(self, instance: InstanceRecord) -> list[str]:
@@ -149,5 +149,5 @@ class Indexer:
                    message: str, started: float) -> None:
         entry = ItemLog(action, item.key, chunks, error_type, message, int((time.perf_counter() - started) * 1000),
                         iso_now())
-        await run_in_threadpool(self.store.add_item_log, instance.pk, item.id, entry)
-        await run_in_threadpool(self.store.touch_instance, instance.pk, entry.timestamp)
+        await blocking(self.store.add_item_log, instance.pk, item.id, entry)
+        await blocking(self.store.touch_instance, instance.pk, entry.timestamp)

@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 
 from kumo.aisearch import convert, sources
 from kumo.aisearch.config import index_config_signature
@@ -20,6 +19,7 @@ from kumo.aisearch.jobs import Jobs
 from kumo.aisearch.metadata import built_in, index_types, matches, parse_custom
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, ItemRecord
 from kumo.api.body import JsonRefused, loads
+from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest, KumoError
 from kumo.timestamps import iso_now
 from kumo.vectorize.filters import MetadataFilter
@@ -79,14 +79,14 @@ class Items:
             raise InvalidRequest(convert.unsupported_message(key), code=UNSUPPORTED_FILE)
         custom, warnings = parse_custom(metadata, instance.config)
         checksum = hashlib.sha256(data).hexdigest()
-        existing = await run_in_threadpool(self.store.get_item_by_key, instance.pk, key)
+        existing = await blocking(self.store.get_item_by_key, instance.pk, key)
         if existing is not None and existing.checksum == checksum and existing.status == "completed" \
                 and existing.index_signature == index_config_signature(instance.config) \
                 and {k: v for k, v in existing.metadata.items() if k not in _BUILT_IN} == custom:
             out = item_object(existing, instance.namespace)  # same bytes, same settings: nothing to embed
             return {**out, "warnings": warnings} if warnings else out
         item_metadata = {**built_in(key, int(time.time() * 1000)), **custom}
-        item = await run_in_threadpool(
+        item = await blocking(
             self.store.put_item, instance.pk, existing.id if existing else str(uuid.uuid4()), key, "builtin",
             checksum, len(data), item_metadata, data, "queued", iso_now())
         if wait:
@@ -99,21 +99,21 @@ class Items:
 
     async def _index_later(self, instance: InstanceRecord, item: ItemRecord, data: bytes) -> None:
         async with self.jobs.lock(instance.pk):
-            current = await run_in_threadpool(self.store.get_item, instance.pk, item.id)
+            current = await blocking(self.store.get_item, instance.pk, item.id)
             if current is not None and current.checksum == item.checksum:  # not replaced or deleted meanwhile
                 await self.indexer.index(instance, current, data)
 
     async def index_key(self, instance: InstanceRecord, key: Any, wait: bool) -> dict[str, Any]:
         """PUT .../items {key, next_action: INDEX}: (re)index the item with this key from where it lives."""
         key = check_key(key)
-        item = await run_in_threadpool(self.store.get_item_by_key, instance.pk, key)
+        item = await blocking(self.store.get_item_by_key, instance.pk, key)
         folder = instance.config.get("source")
         if item is None and folder:
             path = Path(folder) / key
             if not path.is_file():
                 raise item_not_found(key)
-            data, checksum = await run_in_threadpool(sources.read, sources.SourceFile(key, path, 0, 0))
-            item = await run_in_threadpool(
+            data, checksum = await blocking(sources.read, sources.SourceFile(key, path, 0, 0))
+            item = await blocking(
                 self.store.put_item, instance.pk, str(uuid.uuid4()), key, sources.source_id(folder), checksum,
                 len(data), built_in(key, int(path.stat().st_mtime * 1000)), None, "queued", iso_now())
         if item is None:
@@ -128,9 +128,9 @@ class Items:
         if wait:
             item = await run()
         else:
-            await run_in_threadpool(self.store.set_item_status, item.pk, "queued", None, iso_now())
+            await blocking(self.store.set_item_status, item.pk, "queued", None, iso_now())
             self.jobs.in_background(run())
-            item = await run_in_threadpool(self.get, instance, item.id)
+            item = await blocking(self.get, instance, item.id)
         return item_object(item, instance.namespace)
 
     def list(self, instance: InstanceRecord, params: dict[str, Any], page: int, per_page: int
@@ -159,12 +159,12 @@ class Items:
         return [item_object(i, instance.namespace) for i in items], total
 
     async def download(self, instance: InstanceRecord, item_id: str) -> tuple[bytes, str, str]:
-        item = await run_in_threadpool(self.get, instance, item_id)
+        item = await blocking(self.get, instance, item_id)
         folder = instance.config.get("source")
         if folder:
-            data = await run_in_threadpool(sources.read_key, folder, item.key)
+            data = await blocking(sources.read_key, folder, item.key)
         else:
-            data = await run_in_threadpool(self.store.item_content, item.pk)
+            data = await blocking(self.store.item_content, item.pk)
         if data is None:
             raise item_not_found(item_id)
         media = mimetypes.guess_type(item.key)[0] or "application/octet-stream"
@@ -177,7 +177,7 @@ class Items:
                 for c in self.store.item_chunks(item.pk, offset, limit)]
 
     async def delete(self, instance: InstanceRecord, item_id: str) -> dict[str, Any]:
-        item = await run_in_threadpool(self.get, instance, item_id)
+        item = await blocking(self.get, instance, item_id)
         async with self.jobs.lock(instance.pk):
             await self.indexer.remove(instance, item, "deleted through the API")
         return {"key": item.key}

@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from starlette.concurrency import run_in_threadpool
 
 from kumo.aisearch import sources
 from kumo.aisearch.config import index_config_signature
@@ -28,6 +27,7 @@ from kumo.aisearch.indexing import Indexer
 from kumo.aisearch.locks import InstanceLocks, LocalLocks
 from kumo.aisearch.metadata import built_in
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, ItemRecord, JobRecord
+from kumo.api.threads import blocking
 from kumo.timestamps import iso, iso_now
 
 log = logging.getLogger("kumo.aisearch")
@@ -69,7 +69,7 @@ class Jobs:
 
     # ---- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
-        interrupted = await run_in_threadpool(self._interrupt_dead)
+        interrupted = await blocking(self._interrupt_dead)
         if interrupted:
             log.info("AI Search: %d indexing job(s) were interrupted by the last shutdown", interrupted)
         self._scheduler = asyncio.create_task(self._schedule_forever(), name="kumo-aisearch-scheduler")
@@ -98,7 +98,7 @@ class Jobs:
         here = self.running_job_here(instance_pk)
         if here is not None or not self.shared:
             return here
-        return await run_in_threadpool(self.store.running_job, instance_pk)
+        return await blocking(self.store.running_job, instance_pk)
 
     async def start_job(self, instance: InstanceRecord, source: str, description: str | None) -> JobRecord:
         job = await self.try_start(instance, source, description)
@@ -113,7 +113,7 @@ class Jobs:
         after that time."""
         if self.running_job_here(instance.pk) is not None:
             return None
-        job = await run_in_threadpool(self.store.create_job, instance.pk, str(uuid.uuid4()), source, description,
+        job = await blocking(self.store.create_job, instance.pk, str(uuid.uuid4()), source, description,
                                       iso_now(), lease_until=time.time() + LEASE_SECONDS if self.shared else None,
                                       not_since=not_since)
         if job is not None:
@@ -132,7 +132,7 @@ class Jobs:
             await asyncio.gather(entry[1], return_exceptions=True)
             return
         while self.shared and job_pk is not None \
-                and await run_in_threadpool(self.store.running_job, instance_pk) == job_pk:
+                and await blocking(self.store.running_job, instance_pk) == job_pk:
             await asyncio.sleep(0.2)
 
     async def cancel(self, instance_pk: int, job_pk: int) -> bool:
@@ -141,7 +141,7 @@ class Jobs:
         if entry is not None and entry[0] == job_pk and not entry[1].done() and job_pk in self.runs:
             self.runs[job_pk].cancelled = True
             return True
-        return self.shared and await run_in_threadpool(self.store.request_cancel, job_pk)
+        return self.shared and await blocking(self.store.request_cancel, job_pk)
 
     async def _run(self, instance: InstanceRecord, job: JobRecord) -> None:
         note = self._logger(job)
@@ -164,7 +164,7 @@ class Jobs:
         finally:
             if lease is not None:
                 lease.cancel()
-            await asyncio.shield(run_in_threadpool(self.store.finish_job, job.pk, reason, iso_now()))
+            await asyncio.shield(blocking(self.store.finish_job, job.pk, reason, iso_now()))
             self._running.pop(instance.pk, None)
             self.runs.pop(job.pk, None)
 
@@ -172,7 +172,7 @@ class Jobs:
         while True:
             await asyncio.sleep(RENEW_SECONDS)
             try:
-                answer = await run_in_threadpool(self.store.renew_job, job.pk, time.time() + LEASE_SECONDS)
+                answer = await blocking(self.store.renew_job, job.pk, time.time() + LEASE_SECONDS)
             except Exception:  # PostgreSQL away for a moment: try again; the lease is long enough
                 log.warning("AI Search job %s: could not renew its lease", job.id, exc_info=True)
                 continue
@@ -181,7 +181,7 @@ class Jobs:
 
     def _logger(self, job: JobRecord) -> Callable[[int, str], Awaitable[None]]:
         async def note(kind: int, message: str) -> None:
-            await run_in_threadpool(self.store.add_job_log, job.pk, message, kind, time.time())
+            await blocking(self.store.add_job_log, job.pk, message, kind, time.time())
         return note
 
     # ---- the work -----------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ class Jobs:
                    state: RunState | None = None) -> dict[str, int]:
         """Bring the indexes in line with the source (call with the instance's lock held)."""
         state = state if state is not None else RunState()
-        removed = await run_in_threadpool(self.indexer.remove_orphans, instance)
+        removed = await blocking(self.indexer.remove_orphans, instance)
         if removed:
             await note(WARNING, f"removed {removed} vectors left behind by an interrupted indexing")
         folder = instance.config.get("source")
@@ -198,15 +198,15 @@ class Jobs:
         else:
             counts = await self._reindex_managed(instance, note, state)
         await note(INFO, "sync finished: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-        await run_in_threadpool(self.store.touch_instance, instance.pk, iso_now())
+        await blocking(self.store.touch_instance, instance.pk, iso_now())
         return counts
 
     async def _sync_folder(self, instance: InstanceRecord, folder: str, note: Callable[[int, str], Awaitable[None]],
                            state: RunState) -> dict[str, int]:
         params = instance.config.get("source_params") or {}
-        files = await run_in_threadpool(sources.scan, folder, params)
+        files = await blocking(sources.scan, folder, params)
         source_id = sources.source_id(folder)
-        existing, _ = await run_in_threadpool(self.store.list_items, instance.pk)
+        existing, _ = await blocking(self.store.list_items, instance.pk)
         by_key = {item.key: item for item in existing}
         signature = index_config_signature(instance.config)
         counts = {"indexed": 0, "unchanged": 0, "deleted": 0, "errors": 0}
@@ -222,7 +222,7 @@ class Jobs:
                 counts["unchanged"] += 1  # same size and modification time: not even read
                 continue
             try:
-                data, checksum = await run_in_threadpool(sources.read, file)
+                data, checksum = await blocking(sources.read, file)
             except OSError as exc:
                 counts["errors"] += 1
                 await note(ERROR, f"{file.key}: cannot read the file: {exc}")
@@ -232,7 +232,7 @@ class Jobs:
                 counts["unchanged"] += 1  # touched but identical bytes: keep its chunks and vectors
                 continue
             metadata = built_in(file.key, file.mtime_ms)
-            record = await run_in_threadpool(
+            record = await blocking(
                 self.store.put_item, instance.pk, item.id if item else str(uuid.uuid4()), file.key, source_id,
                 checksum, len(data), metadata, None, "queued", iso_now())
             record = await self.indexer.index(instance, record, data)
@@ -252,7 +252,7 @@ class Jobs:
     async def _reindex_managed(self, instance: InstanceRecord, note: Callable[[int, str], Awaitable[None]],
                                state: RunState) -> dict[str, int]:
         signature = index_config_signature(instance.config)
-        items, _ = await run_in_threadpool(self.store.list_items, instance.pk)
+        items, _ = await blocking(self.store.list_items, instance.pk)
         todo = [i for i in items if i.status != "completed" or i.index_signature != signature]
         await note(INFO, f"sync started: {len(items)} uploaded items, {len(todo)} to index")
         counts = {"indexed": 0, "unchanged": len(items) - len(todo), "errors": 0}
@@ -273,16 +273,16 @@ class Jobs:
         """Index an item again: from its stored bytes (uploads) or from its file as it is now (folder sources)."""
         folder = instance.config.get("source")
         if not folder:
-            data = await run_in_threadpool(self.store.item_content, item.pk)
+            data = await blocking(self.store.item_content, item.pk)
             return await self.indexer.index(instance, item, data or b"")
         path = Path(folder) / item.key
         try:
-            data = await run_in_threadpool(path.read_bytes)
+            data = await blocking(path.read_bytes)
             mtime_ms = int(path.stat().st_mtime * 1000)
         except OSError:
             await self.indexer.remove(instance, item, "the file is no longer in the source folder")
             return replace(item, status="error", error="the file is no longer in the source folder", chunks_count=0)
-        item = await run_in_threadpool(
+        item = await blocking(
             self.store.put_item, instance.pk, item.id, item.key, item.source_id, hashlib.sha256(data).hexdigest(),
             len(data), built_in(item.key, mtime_ms), None, "queued", iso_now())
         return await self.indexer.index(instance, item, data)
@@ -301,9 +301,9 @@ class Jobs:
     async def _start_due_syncs(self) -> None:
         """Every node ticks; the store opens a due instance's job for one of them only."""
         if self.shared:
-            await run_in_threadpool(self._interrupt_dead)
+            await blocking(self._interrupt_dead)
         now = datetime.now(timezone.utc)
-        for instance in await run_in_threadpool(self.store.all_instances):
+        for instance in await blocking(self.store.all_instances):
             config = instance.config
             if not config.get("source") or config.get("paused"):
                 continue

@@ -15,12 +15,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.service import AiService
 from kumo.aisearch.errors import bad_search
 from kumo.aisearch.metadata import index_types, matches
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, ItemRecord, StoredChunk
+from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest, KumoError
 from kumo.vectorize.filters import MetadataFilter
 from kumo.vectorize.query_rules import QueryOptions
@@ -160,18 +160,18 @@ class Retriever:
             keyword = [(cid, s) for cid, s in await self._keyword(instance, query, pool, opts)
                        if s >= opts.match_threshold]
         fused = fuse(vector, keyword, opts.fusion_method if opts.retrieval_type == "hybrid" else None)
-        hits = await run_in_threadpool(self._resolve, instance, fused)
+        hits = await blocking(self._resolve, instance, fused)
         if opts.rerank and hits:
             hits = await self._rerank(query, hits[: max(opts.max_num_results * 2, 20)], opts)
         hits = hits[: opts.max_num_results]
-        await run_in_threadpool(self._expand, hits, opts.context_expansion)
+        await blocking(self._expand, hits, opts.context_expansion)
         return hits
 
     async def _vector(self, instance: InstanceRecord, query: str, pool: int,
                       opts: SearchOptions) -> list[tuple[str, float]]:
         result = await self.ai.run(instance.config["embedding_model"], {"text": [query]})
         embedding = [float(v) for v in result.output.result["data"][0]]
-        found = await run_in_threadpool(
+        found = await blocking(
             self.vectorize.query, instance.account, instance.vector_index, embedding,
             None, QueryOptions(top_k=pool, filter=opts.filters, return_metadata="none"))
         return [(m["id"], float(m["score"])) for m in found["matches"]]
@@ -181,9 +181,9 @@ class Retriever:
         allowed = None
         if opts.metadata_filter is not None:
             types = index_types(instance.config)
-            rows = await run_in_threadpool(self.store.items_metadata, instance.pk)
+            rows = await blocking(self.store.items_metadata, instance.pk)
             allowed = {pk for pk, meta in rows if matches(opts.metadata_filter, meta, types)}
-        found = await run_in_threadpool(self.store.keyword_search, instance.pk, keyword_terms(query),
+        found = await blocking(self.store.keyword_search, instance.pk, keyword_terms(query),
                                         opts.keyword_match_mode, pool, allowed)
         best = found[0][1] if found and found[0][1] > 0 else 1.0
         return [(cid, score / best) for cid, score in found]

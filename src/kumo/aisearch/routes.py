@@ -20,7 +20,8 @@ from kumo.aisearch.store import InstanceRecord, JobRecord
 from kumo.api.body import read_json
 from kumo.api.envelope import FastJSONResponse, ok
 from kumo.api.headers import content_disposition
-from kumo.api.routing import account_router, blocking
+from kumo.api.routing import account_router
+from kumo.api.threads import blocking
 from kumo.api.sse import sse_response
 from kumo.platform import platform_of
 

@@ -9,7 +9,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.service import AiService
 from kumo.aisearch import answer, config as cfg
@@ -28,6 +27,7 @@ from kumo.aisearch.metadata import index_types
 from kumo.aisearch.retrieval import Retriever, chunk_object, search_options
 from kumo.aisearch.sources import check_folder
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, JobRecord, NamespaceRecord
+from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest, KumoError, NotFound
 from kumo.timestamps import iso_now
 from kumo.vectorize.service import INDEX_NAME, VectorizeService
@@ -153,23 +153,23 @@ class AiSearchService:
         config = cfg.new_config(cfg.normalise(body))
         dims = self._check_models(config)
         self._check_source(config)
-        await run_in_threadpool(self.namespace, account, namespace)
-        if await run_in_threadpool(self.store.get_instance, account, namespace, instance_id) is not None:
+        await blocking(self.namespace, account, namespace)
+        if await blocking(self.store.get_instance, account, namespace, instance_id) is not None:
             raise InvalidRequest(f"AI Search instance {instance_id!r} already exists", code=DUPLICATE)
         index = None
         if config["index_method"]["vector"]:
             index = vector_index_name(namespace, instance_id)
-            await run_in_threadpool(self._create_vector_index, account, index, dims, config, instance_id)
+            await blocking(self._create_vector_index, account, index, dims, config, instance_id)
         try:
-            record = await run_in_threadpool(self.store.create_instance, account, namespace, instance_id, config,
+            record = await blocking(self.store.create_instance, account, namespace, instance_id, config,
                                              index, iso_now())
         except BaseException:
             if index:
-                await run_in_threadpool(self._drop_vector_index, account, index)
+                await blocking(self._drop_vector_index, account, index)
             raise
         if record is None:  # lost a race with another create of the same id
             if index:
-                await run_in_threadpool(self._drop_vector_index, account, index)
+                await blocking(self._drop_vector_index, account, index)
             raise InvalidRequest(f"AI Search instance {instance_id!r} already exists", code=DUPLICATE)
         if config.get("source"):  # Cloudflare starts indexing a new instance's source right away
             await self.jobs.start_job(record, "user", "initial sync")
@@ -222,7 +222,7 @@ class AiSearchService:
         return [self.instance_object(r) for r in records]
 
     async def update_instance(self, account: str, namespace: str, instance_id: str, body: Any) -> dict[str, Any]:
-        record = await run_in_threadpool(self.instance, account, namespace, instance_id)
+        record = await blocking(self.instance, account, namespace, instance_id)
         updated = cfg.apply_update(record.config, cfg.normalise(body))
         if updated["index_method"]["vector"] != record.config["index_method"]["vector"]:
             raise bad_config("`index_method.vector` cannot change after the instance is created; create a new "
@@ -230,24 +230,24 @@ class AiSearchService:
         self._check_models(updated)
         if record.vector_index:
             for prop, kind in index_types(updated).items():  # new custom fields become filterable
-                await run_in_threadpool(self.vectorize.create_metadata_index, account, record.vector_index, prop, kind)
-        await run_in_threadpool(self.store.update_instance, record.pk, updated, iso_now())
+                await blocking(self.vectorize.create_metadata_index, account, record.vector_index, prop, kind)
+        await blocking(self.store.update_instance, record.pk, updated, iso_now())
         changed = cfg.index_config_signature(updated) != cfg.index_config_signature(record.config)
-        record = await run_in_threadpool(self.instance, account, namespace, instance_id)
+        record = await blocking(self.instance, account, namespace, instance_id)
         if changed:  # as on Cloudflare: new chunking re-indexes (not started while a job already runs)
             await self.jobs.try_start(record, "user", "re-index after a settings change")
         return self.instance_object(record)
 
     async def delete_instance(self, account: str, namespace: str, instance_id: str) -> dict[str, Any]:
-        record = await run_in_threadpool(self.instance, account, namespace, instance_id)
+        record = await blocking(self.instance, account, namespace, instance_id)
         running = await self.jobs.running_job(record.pk)
         if running is not None:
             await self.jobs.cancel(record.pk, running)
             await self.jobs.wait(record.pk, running)
         async with self.jobs.lock(record.pk):
-            await run_in_threadpool(self.store.delete_instance, record.pk)
+            await blocking(self.store.delete_instance, record.pk)
             if record.vector_index:
-                await run_in_threadpool(self._drop_vector_index, account, record.vector_index)
+                await blocking(self._drop_vector_index, account, record.vector_index)
         return self.instance_object(record)
 
     def stats(self, account: str, namespace: str, instance_id: str) -> dict[str, Any]:
@@ -302,13 +302,13 @@ class AiSearchService:
             prompt = rewrite.get("rewrite_prompt") or record.config.get("system_prompt_rewrite_query")
             query = await answer.rewrite_query(self.ai, model, prompt, query)
         hits = await self.retriever.search(record, query, opts)
-        await run_in_threadpool(self.store.touch_instance, record.pk, iso_now())
+        await blocking(self.store.touch_instance, record.pk, iso_now())
         return hits, query
 
     async def search(self, account: str, namespace: str, instance_id: str, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_config("expected a JSON object with `query` or `messages`")
-        record = await run_in_threadpool(self.instance, account, namespace, instance_id)
+        record = await blocking(self.instance, account, namespace, instance_id)
         query = answer.query_of(body)
         hits, used = await self._retrieve(record, body, query)
         return {"search_query": used, "query_kind": "text", "chunks": [chunk_object(h) for h in hits]}
@@ -318,7 +318,7 @@ class AiSearchService:
         """(the answer, or its stream of chunks when `stream` is true; the model that really runs)."""
         if not isinstance(body, dict):
             raise bad_config("expected a JSON object with `messages`")
-        record = await run_in_threadpool(self.instance, account, namespace, instance_id)
+        record = await blocking(self.instance, account, namespace, instance_id)
         query = answer.query_of({"messages": answer.check_messages(body.get("messages"))})
         model = self._chat_model(body, record)
         hits, _ = await self._retrieve(record, body, query)
@@ -343,7 +343,7 @@ class AiSearchService:
                              ) -> tuple[list[tuple[str, Any]], list[dict], str, list[InstanceRecord]]:
         """Hits of every instance in `ai_search_options.instance_ids`, best first; a missing or failing
         instance becomes an entry of `errors` instead of failing the request."""
-        await run_in_threadpool(self.namespace, account, namespace)
+        await blocking(self.namespace, account, namespace)
         options = body.get("ai_search_options")
         ids = options.get("instance_ids") if isinstance(options, dict) else None
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids) or len(ids) > 10:
@@ -353,7 +353,7 @@ class AiSearchService:
         errors, records, used = [], [], query
         for instance_id in dict.fromkeys(ids):
             try:
-                record = await run_in_threadpool(self.instance, account, namespace, instance_id)
+                record = await blocking(self.instance, account, namespace, instance_id)
                 found, used = await self._retrieve(record, per_instance, query)
             except InvalidRequest:
                 raise  # the request itself is wrong: the same mistake for every instance

@@ -13,7 +13,6 @@ what kumo cannot keep (README "Input rules"):
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -22,6 +21,7 @@ import orjson
 from fastapi import Request
 from pydantic import ValidationError
 
+from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest
 
 MAX_DEPTH = 64
@@ -96,7 +96,7 @@ async def decode_body(raw: bytes, *, code: int = 10001, empty: Any = ...) -> Any
             return empty
         raise InvalidRequest("The request body is empty; expected a JSON object.", code=code)
     if len(raw) > _OFF_LOOP_BYTES:
-        return await asyncio.to_thread(parse_json, raw, code=code)
+        return await blocking(parse_json, raw, code=code)
     return parse_json(raw, code=code)
 
 

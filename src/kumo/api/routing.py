@@ -1,20 +1,14 @@
-"""Pieces every product's routes use: the account-scoped router with auth, and blocking calls.
+"""Pieces every product's routes use: the account-scoped router with auth.
 
 It knows no product: the app puts the API tokens on `app.state.api_tokens`, and routes reach their
 services through `kumo.platform.platform_of`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
-
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from kumo.api.auth import authorize
 from kumo.config import TokenGrant
-
-T = TypeVar("T")
 
 
 def api_tokens_of(request: Request) -> list[TokenGrant]:
@@ -28,8 +22,3 @@ async def require_account_access(request: Request, account_id: str) -> None:
 def account_router(prefix: str) -> APIRouter:
     """A router under `/client/v4/accounts/{account_id}` that checks credentials for that account."""
     return APIRouter(prefix="/client/v4/accounts/{account_id}" + prefix, dependencies=[Depends(require_account_access)])
-
-
-async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run service code (SQLite, numpy) off the event loop."""
-    return await run_in_threadpool(fn, *args, **kwargs)

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from kumo.api.threads import blocking
 from kumo.custom_models import PREFIX, formats
 from kumo.custom_models.cache import LoadedModels
 from kumo.custom_models.features import rows_of
@@ -66,24 +67,24 @@ class CustomModelService:
         bucket, key = parse_source(source)
         fmt = formats.format_of(key, fmt)
         formats.refuse_untrusted(fmt, trusted)
-        if await asyncio.to_thread(self.store.version, account, name, version):
+        if await blocking(self.store.version, account, name, version):
             raise Conflict(f"version {version!r} of {PREFIX}{name} already exists; versions are immutable")
         staging = self.files_dir / ".staging" / uuid.uuid4().hex  # one per attempt: concurrent ones never meet
         staging.mkdir(parents=True, exist_ok=True)
         try:
             path = staging / ("model" + Path(key).suffix.lower())
             info = await self._download(account, bucket, key, path)
-            model = await asyncio.to_thread(formats.load, fmt, path, trusted)
+            model = await blocking(formats.load, fmt, path, trusted)
             registered = ModelVersion(name, version, fmt, bucket, key, info.etag, info.size, trusted,
                                       model.signature)
-            registered = await asyncio.to_thread(self.store.add_version, account, registered)
+            registered = await blocking(self.store.add_version, account, registered)
             final = self._file(account, registered)
             final.parent.mkdir(parents=True, exist_ok=True)
             path.replace(final)
             self.loaded.put((account, name, version, info.etag), model, info.size)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        model_row = await asyncio.to_thread(self.store.model, account, name)
+        model_row = await blocking(self.store.model, account, name)
         return registered.describe(model_row.served if model_row else None)
 
     async def _download(self, account: str, bucket: str, key: str, path: Path):
@@ -104,14 +105,14 @@ class CustomModelService:
         return model
 
     async def describe(self, account: str, name: str) -> dict[str, Any]:
-        model = await asyncio.to_thread(self._model, account, name)
-        versions = await asyncio.to_thread(self.store.versions, account, model.name)
+        model = await blocking(self._model, account, name)
+        versions = await blocking(self.store.versions, account, model.name)
         return {"model": PREFIX + model.name, "served_version": model.served, "created_on": model.created,
                 "previously_served": model.history, "split": model.split, "shadow_version": model.shadow,
                 "versions": [v.describe(model.served) for v in versions]}
 
     async def list_models(self, account: str) -> list[dict[str, Any]]:
-        models = await asyncio.to_thread(self.store.models, account)
+        models = await blocking(self.store.models, account)
         return [{"model": PREFIX + m.name, "served_version": m.served, "split": m.split, "created_on": m.created}
                 for m in models]
 
@@ -119,22 +120,22 @@ class CustomModelService:
         return (await self.describe(account, name))["versions"]
 
     async def version(self, account: str, name: str, version: str) -> dict[str, Any]:
-        model = await asyncio.to_thread(self._model, account, name)
-        found = await asyncio.to_thread(self.store.version, account, model.name, version)
+        model = await blocking(self._model, account, name)
+        found = await blocking(self.store.version, account, model.name, version)
         if found is None:
             raise NotFound(f"{PREFIX}{model.name} has no version {version!r}", code=10030)
         return found.describe(model.served)
 
     async def promote(self, account: str, name: str, version: str) -> dict[str, Any]:
         await self.version(account, name, version)  # 404 names what is missing
-        model = await asyncio.to_thread(self.store.set_served, account, model_name(name), version)
+        model = await blocking(self.store.set_served, account, model_name(name), version)
         if model is None:
             raise NotFound(f"no custom model {PREFIX}{model_name(name)} in this account", code=10029)
         return {"model": PREFIX + model.name, "served_version": model.served, "previously_served": model.history}
 
     async def rollback(self, account: str, name: str) -> dict[str, Any]:
-        await asyncio.to_thread(self._model, account, name)
-        model = await asyncio.to_thread(self.store.set_served, account, model_name(name), None)
+        await blocking(self._model, account, name)
+        model = await blocking(self.store.set_served, account, model_name(name), None)
         if model is None:
             raise NotFound(f"no custom model {PREFIX}{model_name(name)} in this account", code=10029)
         return {"model": PREFIX + model.name, "served_version": model.served, "previously_served": model.history}
@@ -151,21 +152,21 @@ class CustomModelService:
                                          code=10021)
             if sum(weights.values()) == 0:
                 raise InvalidRequest("weights: at least one must be above 0", code=10021)
-        await asyncio.to_thread(self._model, account, name)
-        model = await asyncio.to_thread(self.store.set_split, account, model_name(name), weights)
+        await blocking(self._model, account, name)
+        model = await blocking(self.store.set_split, account, model_name(name), weights)
         if model is None:
             raise NotFound(f"no custom model {PREFIX}{model_name(name)} in this account", code=10029)
         return {"model": PREFIX + model.name, "served_version": model.served, "split": model.split}
 
     async def delete_version(self, account: str, name: str, version: str) -> None:
         name = model_name(name)
-        if not await asyncio.to_thread(self.store.delete_version, account, name, version):
+        if not await blocking(self.store.delete_version, account, name, version):
             raise NotFound(f"{PREFIX}{name} has no version {version!r}", code=10030)
         self.loaded.drop((account, name, version))
 
     async def delete_model(self, account: str, name: str) -> None:
         name = model_name(name)
-        if not await asyncio.to_thread(self.store.delete_model, account, name):
+        if not await blocking(self.store.delete_model, account, name):
             raise NotFound(f"no custom model {PREFIX}{name} in this account", code=10029)
         self.loaded.drop((account, name))
 
@@ -175,9 +176,9 @@ class CustomModelService:
                   ) -> tuple[dict[str, Any], str]:
         """The answer of the served version (or, under a split, of the version the caller's key goes to), and
         that version."""
-        model = await asyncio.to_thread(self._model, account, name)
+        model = await blocking(self._model, account, name)
         chosen = model.version_for(caller_key, random.random())
-        version = await asyncio.to_thread(self.store.version, account, model.name, chosen)
+        version = await blocking(self.store.version, account, model.name, chosen)
         if version is None:
             raise NotFound(f"{PREFIX}{model.name}'s version {chosen!r} is gone", code=10030)
         labels = (account, PREFIX + model.name, version.version)
@@ -185,7 +186,7 @@ class CustomModelService:
         try:
             loaded = await self._loaded(account, version)
             rows, many = rows_of(inputs, loaded.signature)
-            predictions, probabilities = await asyncio.to_thread(loaded.predict, rows)
+            predictions, probabilities = await blocking(loaded.predict, rows)
         except Exception as exc:
             if self.metrics:
                 refused = isinstance(exc, KumoError) and exc.status < 500
@@ -220,12 +221,12 @@ class CustomModelService:
         started = time.perf_counter()
         agreed, rows, error, latency = 0, 0, None, None
         try:
-            version = await asyncio.to_thread(self.store.version, account, name, shadow)
+            version = await blocking(self.store.version, account, name, shadow)
             if version is None:
                 return
             loaded = await self._loaded(account, version)
             shadow_rows, _ = rows_of(inputs, loaded.signature)
-            predictions, _ = await asyncio.to_thread(loaded.predict, shadow_rows)
+            predictions, _ = await blocking(loaded.predict, shadow_rows)
             latency = (time.perf_counter() - started) * 1000
             rows = len(predictions)
             agreed = sum(1 for a, b in zip(predictions, served_predictions) if a == b)
@@ -234,14 +235,14 @@ class CustomModelService:
         except Exception as exc:  # noqa: BLE001 - a shadow's failure is data about it, not the caller's problem
             error = f"{type(exc).__name__}: {exc}"
         try:
-            await asyncio.to_thread(self.store.record_shadow, account, name, shadow, served, time.time(), rows,
+            await blocking(self.store.record_shadow, account, name, shadow, served, time.time(), rows,
                                     agreed, latency, error)
         except Exception:  # noqa: BLE001
             log.exception("could not record a shadow answer of @custom/%s %s", name, shadow)
 
     async def set_shadow(self, account: str, name: str, version: str | None) -> dict[str, Any]:
-        await asyncio.to_thread(self._model, account, name)
-        model = await asyncio.to_thread(self.store.set_shadow, account, model_name(name), version)
+        await blocking(self._model, account, name)
+        model = await blocking(self.store.set_shadow, account, model_name(name), version)
         if model is None:
             raise NotFound(f"no custom model {PREFIX}{model_name(name)} in this account", code=10029)
         return {"model": PREFIX + model.name, "served_version": model.served, "shadow_version": model.shadow}
@@ -249,8 +250,8 @@ class CustomModelService:
     async def shadow_report(self, account: str, name: str, limit: int = 100) -> dict[str, Any]:
         """The shadow version's recent calls and a summary of them: agreement with the served answers,
         errors, latency."""
-        model = await asyncio.to_thread(self._model, account, name)
-        recent = await asyncio.to_thread(self.store.shadow_log, account, model.name, limit)
+        model = await blocking(self._model, account, name)
+        recent = await blocking(self.store.shadow_log, account, model.name, limit)
         rows = sum(r["rows"] for r in recent)
         latencies = sorted(r["latency_ms"] for r in recent if r["latency_ms"] is not None)
         return {"model": PREFIX + model.name, "served_version": model.served, "shadow_version": model.shadow,
@@ -279,7 +280,7 @@ class CustomModelService:
                         raise ObjectChanged(f"r2://{v.bucket}/{v.key} changed since version {v.version!r} was "
                                             f"registered (ETag {v.etag}, now {info.etag}); register it as a new "
                                             "version", code=10027)
-                model = await asyncio.to_thread(formats.load, v.format, path, v.trusted)
+                model = await blocking(formats.load, v.format, path, v.trusted)
                 self.loaded.put(key, model, v.size)
         self._loading.pop(key, None)
         return model

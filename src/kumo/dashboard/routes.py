@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from kumo.api.routing import blocking
+from kumo.api.threads import blocking
 from kumo.dashboard.guard import DashboardRoute, Visitor, checked_post, current_session, keys_of, same_origin, \
     signed_in
 from kumo.dashboard.pages import PAGES

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import Request
@@ -11,7 +10,8 @@ from fastapi.responses import JSONResponse, Response
 from kumo.api.body import JsonRefused, loads, read_json
 from kumo.api.envelope import ok
 from kumo.api.pagination import page_params
-from kumo.api.routing import account_router, blocking
+from kumo.api.routing import account_router
+from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest
 from kumo.gateway.log_query import parse_log_query
 from kumo.gateway.providers import PROVIDERS
@@ -70,7 +70,7 @@ async def gateway_url(request: Request, account_id: str, gateway_id: str, provid
 
 # ---- logs ------------------------------------------------------------------------------------------
 async def _flushed(request: Request) -> None:
-    await asyncio.to_thread(platform_of(request).gateway_logs.flush, 5)  # read your own writes
+    await blocking(platform_of(request).gateway_logs.flush, 5)  # read your own writes
 
 
 def _public(item: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from starlette.responses import Response, StreamingResponse
 
 from kumo.api.auth import authorize
 from kumo.api.sse import ClosingStreamingResponse
+from kumo.api.threads import blocking
 from kumo.config import TokenGrant
 from kumo.errors import KumoError
 from kumo.gateway import forwarding
@@ -152,7 +153,7 @@ class Pipeline:
             generation = c.gateway.get("modified_at", "") if c.gateway.get("cache_invalidate_on_update") else ""
             key = cache_key(c.account, c.gateway_id + "@" + generation, c.provider, c.path, c.query, c.body,
                             {**c.headers, **c.extra_headers}, o.cache_key)
-            hit = await asyncio.to_thread(self.cache.get, key)
+            hit = await blocking(self.cache.get, key)
             if hit is not None:
                 return self._replay(c, hit, log_id, base_headers, started)
             base_headers["cf-aig-cache-status"] = "MISS"
@@ -205,7 +206,7 @@ class Pipeline:
             if success and key is not None and len(client_body) <= MAX_LOGGED_BODY:
                 entry = CachedResponse(status, _cacheable_headers(response_headers), [client_body],
                                        time.time() + o.cache_ttl)
-                await asyncio.to_thread(self.cache.put, key, entry)
+                await blocking(self.cache.put, key, entry)
             self._log(c, log_id, started, status, success, False, body, upstream.headers.get("content-type"),
                       upstream.headers)
             await _settled(c)
@@ -289,7 +290,7 @@ class Pipeline:
             elif success and key is not None:
                 entry = CachedResponse(status, _cacheable_headers(headers), sent_chunks,
                                        time.time() + c.options.cache_ttl)
-                await asyncio.to_thread(self.cache.put, key, entry)
+                await blocking(self.cache.put, key, entry)
             self._log(c, log_id, started, status, success, False, b"".join(seen),
                       upstream.headers.get("content-type"), upstream.headers, stream=True)
             await _settled(c)

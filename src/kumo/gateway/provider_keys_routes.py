@@ -8,7 +8,8 @@ from fastapi.responses import JSONResponse
 
 from kumo.api.body import read_json
 from kumo.api.envelope import ok
-from kumo.api.routing import account_router, blocking
+from kumo.api.routing import account_router
+from kumo.api.threads import blocking
 from kumo.gateway.admin_routes import _page
 from kumo.platform import platform_of
 

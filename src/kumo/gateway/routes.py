@@ -4,7 +4,6 @@ These handlers take a GatewayRequest, not a framework request: front.py serves t
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from starlette.responses import Response
 
 from kumo.api.body import JsonRefused, loads
+from kumo.api.threads import blocking
 from kumo.errors import KumoError
 from kumo.gateway.compat import translate, translate_sse
 from kumo.gateway.controls.spend import Budget
@@ -114,7 +114,7 @@ def _compat_call(account: str, gateway_id: str, gateway: dict[str, Any], headers
 async def _dynamic(pipeline: Pipeline, account: str, gateway_id: str, gateway: dict[str, Any],
                    headers: dict[str, str], body: dict[str, Any], options: RequestOptions) -> Response:
     name = body["model"].split("/", 1)[1]
-    route = await asyncio.to_thread(pipeline.service.get_route, account, gateway_id, name, "name")
+    route = await blocking(pipeline.service.get_route, account, gateway_id, name, "name")
     if route is None:
         raise GatewayError(400, BAD_REQUEST, f"no dynamic route named {name!r} in gateway {gateway_id!r}")
 

@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 
 from kumo.api.body import read_json
 from kumo.api.envelope import ok
-from kumo.api.routing import account_router, blocking
+from kumo.api.routing import account_router
+from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest, NotFound
 from kumo.gateway.routing import validate_elements
 from kumo.platform import platform_of

@@ -5,13 +5,13 @@ httpMetadata, customMetadata, checksums, storageClass; a body is read with `text
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
 
+from kumo.api.threads import blocking
 from kumo.r2 import errors
 from kumo.r2.digests import BodyDigests
 from kumo.r2.preconditions import Conditions
@@ -121,7 +121,7 @@ async def _chunks_of(value: Any) -> AsyncIterator[bytes]:
     elif value is None:
         return
     elif hasattr(value, "read"):  # a file object: read in a worker thread, a block at a time
-        while block := await asyncio.to_thread(value.read, BLOCK):
+        while block := await blocking(value.read, BLOCK):
             yield block
     else:
         for block in value:  # an iterable of bytes

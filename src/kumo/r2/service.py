@@ -21,6 +21,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from kumo.api.threads import blocking
 from kumo.r2 import errors
 from kumo.r2.digests import BodyDigests
 from kumo.r2.preconditions import ByteRange, Conditions, parse_range
@@ -239,7 +240,7 @@ class R2Service:
         try:
             with open(temp, "wb") as out:
                 async for chunk in result.reader.chunks():
-                    await asyncio.to_thread(out.write, chunk)
+                    await blocking(out.write, chunk)
             os.replace(temp, path)
         except BaseException:
             await result.reader.aclose()

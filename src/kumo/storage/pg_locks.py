@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import psycopg
-from starlette.concurrency import run_in_threadpool
 
+from kumo.api.threads import blocking
 from kumo.errors import ServiceUnavailable
 from kumo.storage.postgres import UNAVAILABLE
 
@@ -31,13 +31,13 @@ class AdvisoryLocks:
     @asynccontextmanager
     async def hold(self, key: int) -> AsyncIterator[None]:
         async with self._local.setdefault(key, asyncio.Lock()):
-            conn = await run_in_threadpool(self._connect)
+            conn = await blocking(self._connect)
             try:
-                while not await run_in_threadpool(self._try, conn, key):
+                while not await blocking(self._try, conn, key):
                     await asyncio.sleep(POLL_SECONDS)
                 yield
             finally:
-                await asyncio.shield(run_in_threadpool(conn.close))  # closing the session releases the lock
+                await asyncio.shield(blocking(conn.close))  # closing the session releases the lock
 
     def _connect(self) -> psycopg.Connection:
         try:

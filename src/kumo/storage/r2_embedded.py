@@ -11,7 +11,6 @@ blob is unlinked only after its row is gone, so an open reader keeps its version
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
 
+from kumo.api.threads import blocking
 from kumo.r2.errors import NoSuchBucket
 from kumo.r2.store import (
     BucketInfo,
@@ -113,7 +113,7 @@ class FileReader:
                 yield first
             while position < self._end:
                 size = min(BLOCK, self._end - position)
-                data = await asyncio.to_thread(os.pread, self._file.fileno(), size, position)
+                data = await blocking(os.pread, self._file.fileno(), size, position)
                 if not data:
                     break
                 position += len(data)
@@ -186,14 +186,14 @@ class EmbeddedObjectStore:
     async def stage(self, body: AsyncIterable[bytes], observe: Callable[[bytes], None] | None = None) -> StagedBlob:
         ref = uuid.uuid4().hex
         temp = self.tmp / ref
-        file = await asyncio.to_thread(open, temp, "wb")
+        file = await blocking(open, temp, "wb")
         size = 0
         try:
             async for block in _blocks(body):
-                await asyncio.to_thread(_keep, file, block, observe)  # hashing and writing: one hop, GIL let go
+                await blocking(_keep, file, block, observe)  # hashing and writing: one hop, GIL let go
                 size += len(block)
-            await asyncio.to_thread(self._finish_file, file)
-            await asyncio.to_thread(self._publish, temp, ref)
+            await blocking(self._finish_file, file)
+            await blocking(self._publish, temp, ref)
         except BaseException:
             file.close()
             temp.unlink(missing_ok=True)
@@ -207,7 +207,7 @@ class EmbeddedObjectStore:
         file.close()
 
     async def discard(self, ref: str) -> None:
-        await asyncio.to_thread(self._unlink, [ref])
+        await blocking(self._unlink, [ref])
 
     # -- buckets --------------------------------------------------------------------------------------------------
 
@@ -222,7 +222,7 @@ class EmbeddedObjectStore:
                     return None
             return BucketInfo(account, name, created, location, storage_class)
 
-        return await asyncio.to_thread(create)
+        return await blocking(create)
 
     async def get_bucket(self, account: str, name: str) -> BucketInfo | None:
         def get() -> BucketInfo | None:
@@ -231,7 +231,7 @@ class EmbeddedObjectStore:
                                    "AND name = ?", (account, name)).fetchone()
             return BucketInfo(account, name, row[2], row[0], row[1]) if row else None
 
-        return await asyncio.to_thread(get)
+        return await blocking(get)
 
     async def list_buckets(self, account: str) -> list[BucketInfo]:
         def listing() -> list[BucketInfo]:
@@ -240,7 +240,7 @@ class EmbeddedObjectStore:
                                     " ORDER BY name", (account,)).fetchall()
             return [BucketInfo(account, r[0], r[3], r[1], r[2]) for r in rows]
 
-        return await asyncio.to_thread(listing)
+        return await blocking(listing)
 
     async def delete_bucket(self, bucket: BucketInfo) -> bool:
         def delete() -> bool:
@@ -256,7 +256,7 @@ class EmbeddedObjectStore:
             self._unlink(parts)
             return True
 
-        return await asyncio.to_thread(delete)
+        return await blocking(delete)
 
     # -- objects --------------------------------------------------------------------------------------------------
 
@@ -275,7 +275,7 @@ class EmbeddedObjectStore:
                 self._unlink([old[0]])
             return info
 
-        return await asyncio.to_thread(commit)
+        return await blocking(commit)
 
     @staticmethod
     def _insert_object(conn, bucket: BucketInfo, key: str, ref: str, size: int, etag: str, meta: ObjectMeta,
@@ -319,7 +319,7 @@ class EmbeddedObjectStore:
                 row = self._lookup(conn, bucket, key)
             return _object(bucket.name, row) if row else None
 
-        return await asyncio.to_thread(head)
+        return await blocking(head)
 
     async def open_object(self, bucket: BucketInfo, key: str, start: int = 0,
                           end: int | None = None) -> FileReader | None:
@@ -338,7 +338,7 @@ class EmbeddedObjectStore:
                 raise
             return reader
 
-        return await asyncio.to_thread(open_)
+        return await blocking(open_)
 
     async def delete_object(self, bucket: BucketInfo, key: str) -> bool:
         def delete() -> bool:
@@ -349,7 +349,7 @@ class EmbeddedObjectStore:
                 self._unlink([row[0]])
             return row is not None
 
-        return await asyncio.to_thread(delete)
+        return await blocking(delete)
 
     async def list_objects(self, bucket: BucketInfo, prefix: str, after: bytes, limit: int) -> list[ObjectInfo]:
         def listing() -> list[ObjectInfo]:
@@ -360,7 +360,7 @@ class EmbeddedObjectStore:
                                     (bucket.account, bucket.name, *params, limit)).fetchall()
             return [_object(bucket.name, r) for r in rows]
 
-        return await asyncio.to_thread(listing)
+        return await blocking(listing)
 
     async def copy_object(self, source: ObjectInfo, source_bucket: BucketInfo, bucket: BucketInfo, key: str,
                           meta: ObjectMeta) -> ObjectInfo | None:
@@ -375,7 +375,7 @@ class EmbeddedObjectStore:
                 os.link(self._blob_path(row[1]), shard / ref)  # same bytes, its own name: deletions stay apart
             return self._replace_object(bucket, key, ref, _object(source_bucket.name, row), meta)
 
-        return await asyncio.to_thread(copy)
+        return await blocking(copy)
 
     # -- multipart uploads ----------------------------------------------------------------------------------------
 
@@ -391,7 +391,7 @@ class EmbeddedObjectStore:
                              f"VALUES ({', '.join('?' * len(row))})", row)
             return upload
 
-        return await asyncio.to_thread(create)
+        return await blocking(create)
 
     _UPLOAD_COLUMNS = "upload_id, key, initiated, checksum_algorithm, " + ", ".join(_HTTP_FIELDS) + \
         ", custom_metadata, storage_class"
@@ -407,7 +407,7 @@ class EmbeddedObjectStore:
                                    "account = ? AND bucket = ?", (upload_id, bucket.account, bucket.name)).fetchone()
             return self._upload(bucket.name, row) if row else None
 
-        return await asyncio.to_thread(get)
+        return await blocking(get)
 
     async def list_uploads(self, bucket: BucketInfo, prefix: str, after: bytes, limit: int) -> list[UploadInfo]:
         def listing() -> list[UploadInfo]:
@@ -418,10 +418,10 @@ class EmbeddedObjectStore:
                                     (bucket.account, bucket.name, *params, limit)).fetchall()
             return [self._upload(bucket.name, r) for r in rows]
 
-        return await asyncio.to_thread(listing)
+        return await blocking(listing)
 
     async def put_part(self, upload: UploadInfo, number: int, blob: StagedBlob) -> PartInfo | None:
-        return await asyncio.to_thread(self._record_part, upload, number, blob)
+        return await blocking(self._record_part, upload, number, blob)
 
     def _record_part(self, upload: UploadInfo, number: int, blob: StagedBlob) -> PartInfo | None:
         """The part's row (None: the upload is gone); a part sent again replaces the earlier one and its blob."""
@@ -448,7 +448,7 @@ class EmbeddedObjectStore:
                                     "WHERE upload_id = ? ORDER BY number", (upload.upload_id,)).fetchall()
             return [PartInfo(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
 
-        return await asyncio.to_thread(listing)
+        return await blocking(listing)
 
     def _join(self, parts: list[PartInfo]) -> str:
         """Concatenate the parts' files into one new blob (kernel-side copies), durably; its ref."""
@@ -474,7 +474,7 @@ class EmbeddedObjectStore:
             self._unlink(garbage)
             return info
 
-        return await asyncio.to_thread(complete)
+        return await blocking(complete)
 
     def _commit_upload(self, bucket: BucketInfo, upload: UploadInfo, ref: str, size: int,
                        etag: str) -> tuple[ObjectInfo | None, list[str]]:
@@ -500,4 +500,4 @@ class EmbeddedObjectStore:
             self._unlink(blobs)
             return bool(gone)
 
-        return await asyncio.to_thread(abort)
+        return await blocking(abort)

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from kumo.api.threads import blocking
 from kumo.r2.errors import StorageUnavailable
 from kumo.r2.store import BucketInfo, ObjectInfo, ObjectMeta, PartInfo, StagedBlob, UploadInfo
 from kumo.storage.r2_embedded import BLOCK, EmbeddedObjectStore, _blocks, _object
@@ -133,7 +134,7 @@ class EngineReader:
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
             while True:
-                data = await asyncio.to_thread(self._body.read, BLOCK)
+                data = await blocking(self._body.read, BLOCK)
                 if not data:
                     break
                 yield data
@@ -141,7 +142,7 @@ class EngineReader:
             await self.aclose()
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self._body.close)
+        await blocking(self._body.close)
 
 
 class EngineObjectStore(EmbeddedObjectStore):
@@ -216,30 +217,30 @@ class EngineObjectStore(EmbeddedObjectStore):
         try:
             async for part in _parts(body):
                 if observe is not None:
-                    await asyncio.to_thread(observe, part)
+                    await blocking(observe, part)
                 size += len(part)
                 if first is None:
                     first = part  # held back: a body of one part is one PUT
                     continue
                 if upload_id is None:
-                    upload_id = (await asyncio.to_thread(self.s3.create_multipart_upload, Bucket=self.bucket,
+                    upload_id = (await blocking(self.s3.create_multipart_upload, Bucket=self.bucket,
                                                          Key=name))["UploadId"]
                     etags.append(await self._put_part(name, upload_id, 1, first))
                     first = b""
                 etags.append(await self._put_part(name, upload_id, len(etags) + 1, part))
             if upload_id is None:
-                await asyncio.to_thread(self.s3.put_object, Bucket=self.bucket, Key=name, Body=first or b"")
+                await blocking(self.s3.put_object, Bucket=self.bucket, Key=name, Body=first or b"")
             else:
-                await asyncio.to_thread(self.s3.complete_multipart_upload, Bucket=self.bucket, Key=name,
+                await blocking(self.s3.complete_multipart_upload, Bucket=self.bucket, Key=name,
                                         UploadId=upload_id, MultipartUpload={"Parts": etags})
         except BaseException:
             if upload_id is not None:
-                await asyncio.shield(asyncio.to_thread(self._abort_quietly, name, upload_id))
+                await asyncio.shield(blocking(self._abort_quietly, name, upload_id))
             raise
         return StagedBlob(ref=ref, size=size, md5="")
 
     async def _put_part(self, name: str, upload_id: str, number: int, data: bytes) -> dict:
-        answer = await asyncio.to_thread(self.s3.upload_part, Bucket=self.bucket, Key=name, UploadId=upload_id,
+        answer = await blocking(self.s3.upload_part, Bucket=self.bucket, Key=name, UploadId=upload_id,
                                          PartNumber=number, Body=data)
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
@@ -303,7 +304,7 @@ class EngineObjectStore(EmbeddedObjectStore):
                 return EngineReader(info, answer["Body"])
             return None
 
-        return await asyncio.to_thread(open_)
+        return await blocking(open_)
 
     async def copy_object(self, source: ObjectInfo, source_bucket: BucketInfo, bucket: BucketInfo, key: str,
                           meta: ObjectMeta) -> ObjectInfo | None:
@@ -323,7 +324,7 @@ class EngineObjectStore(EmbeddedObjectStore):
                 raise
             return self._replace_object(bucket, key, ref, current, meta)
 
-        return await asyncio.to_thread(copy)
+        return await blocking(copy)
 
     # -- multipart uploads ----------------------------------------------------------------------------------------
 
@@ -331,22 +332,22 @@ class EngineObjectStore(EmbeddedObjectStore):
                               etag: str) -> ObjectInfo | None:
         # the parts joined inside the engine when S3 allows it (every part but the last >= 5 MiB), else streamed
         if all(p.size >= 5 * 1024 * 1024 for p in parts[:-1]):
-            ref = await asyncio.to_thread(self._copy_blob, [(p.ref, p.size) for p in parts])
+            ref = await blocking(self._copy_blob, [(p.ref, p.size) for p in parts])
         else:
             ref = (await self.stage(self._read_parts(parts))).ref
         size = sum(p.size for p in parts)
 
         try:
-            info, garbage = await asyncio.to_thread(self._commit_upload, bucket, upload, ref, size, etag)
+            info, garbage = await blocking(self._commit_upload, bucket, upload, ref, size, etag)
         except BaseException:
-            await asyncio.shield(asyncio.to_thread(self._unlink, [ref]))
+            await asyncio.shield(blocking(self._unlink, [ref]))
             raise
-        await asyncio.to_thread(self._unlink, garbage)
+        await blocking(self._unlink, garbage)
         return info
 
     async def _read_parts(self, parts: list[PartInfo]) -> AsyncIterator[bytes]:
         for part in parts:
-            answer = await asyncio.to_thread(self.s3.get_object, Bucket=self.bucket, Key=_name(part.ref))
+            answer = await blocking(self.s3.get_object, Bucket=self.bucket, Key=_name(part.ref))
             async for chunk in EngineReader(None, answer["Body"]).chunks():
                 yield chunk
 

@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from kumo.api.body import read_json
 from kumo.api.envelope import ok
-from kumo.api.routing import account_router, blocking
+from kumo.api.routing import account_router
+from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest
 from kumo.vectorize.batch import parse_batch
 from kumo.vectorize.errors import UNKNOWN_CONTENT_TYPE, invalid

@@ -8,9 +8,9 @@ import io
 from pathlib import Path
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.runtimes.base import RunOutput, Runtime, require
+from kumo.api.threads import blocking
 
 
 class Diffusers(Runtime):
@@ -39,7 +39,7 @@ class Diffusers(Runtime):
         return buffer.getvalue()
 
     async def run(self, inputs: dict[str, Any], options: dict[str, Any]) -> RunOutput:
-        png = await run_in_threadpool(self._generate, inputs)
+        png = await blocking(self._generate, inputs)
         if (options.get("output") or self.entry.config.get("output")) == "base64":
             return RunOutput({"image": base64.b64encode(png).decode()})
         return RunOutput(png, content_type="image/png")

@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.errors import ModelBusy
 from kumo.ai.runtimes.base import RunOutput, Runtime, require
 from kumo.api.message_content import content_text
+from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest
 
 DEFAULT_MAX_TOKENS = 256
@@ -234,7 +234,7 @@ class LlamaCpp(Runtime):
                 raise self._too_long(used, max_tokens)
             return prompt, self._params(inputs, stop), used
 
-        return build() if size < _INLINE_PROMPT_BYTES else await run_in_threadpool(build)
+        return build() if size < _INLINE_PROMPT_BYTES else await blocking(build)
 
     # ---- non-streaming ------------------------------------------------------------------------
     def _schema(self, inputs: dict[str, Any]) -> tuple[list[dict] | None, dict | None]:

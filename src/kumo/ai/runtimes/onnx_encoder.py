@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.batching import MicroBatcher
 from kumo.ai.errors import bad_input
 from kumo.ai.runtimes.base import RunOutput, Runtime, require
 from kumo.ai.weights import package_dir
+from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest
 
 MAX_BATCH = 64
@@ -147,7 +147,7 @@ class OnnxEncoder(Runtime):
     async def _tokens(self, texts: list[str], limit: int | None) -> list[_Tokens]:
         if sum(len(t) for t in texts) <= _INLINE_CHARS:  # a few sentences: cheaper than a thread hop
             return self._tokenize(texts, limit)
-        return await run_in_threadpool(self._tokenize, texts, limit)
+        return await blocking(self._tokenize, texts, limit)
 
     # ---- requests ------------------------------------------------------------------------------
     async def embed(self, texts: list[str], pooling: str = "mean", limit: int | None = None) -> tuple[np.ndarray, int]:
@@ -187,7 +187,7 @@ class OnnxEncoder(Runtime):
         query = inputs["query"]
         prefix = self.max_tokens * _PREFIX_CHARS_PER_TOKEN  # what truncation keeps lies in the first characters
         texts = [(query[:prefix], c["text"][:prefix]) for c in inputs["contexts"]]
-        pairs = [_Tokens(e.ids, e.type_ids, len(e.ids)) for e in await run_in_threadpool(self.pairs.encode_batch, texts)]
+        pairs = [_Tokens(e.ids, e.type_ids, len(e.ids)) for e in await blocking(self.pairs.encode_batch, texts)]
         logits = await self.batcher.submit("pairs", pairs, [len(p.ids) for p in pairs])
         scores = [float(1 / (1 + np.exp(-np.asarray(l).reshape(-1)[0]))) for l in logits]
         ranked = sorted(({"id": i, "score": s} for i, s in enumerate(scores)), key=lambda r: -r["score"])

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.runtimes.base import RunOutput, Runtime, require
+from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest
 
 TOP = 5
@@ -61,4 +61,4 @@ class OnnxImageClassifier(Runtime):
         return [{"label": self.labels.get(int(i), str(int(i))), "score": float(probs[i])} for i in top]
 
     async def run(self, inputs: dict[str, Any], options: dict[str, Any]) -> RunOutput:
-        return RunOutput(await run_in_threadpool(self._classify, inputs["image"]))
+        return RunOutput(await blocking(self._classify, inputs["image"]))

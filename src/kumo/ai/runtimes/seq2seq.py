@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.runtimes.base import RunOutput, Runtime, require
+from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest
 
 # Cloudflare's catalog lists languages by name; its schema uses ISO codes. Accept both.
@@ -60,7 +60,7 @@ class CTranslate2Seq2Seq(Runtime):
         if self.entry.task.slug == "translation":
             source = language_code(inputs.get("source_lang", "en"))
             target = language_code(inputs["target_lang"])
-            text = await run_in_threadpool(self._translate, inputs["text"], source, target)
+            text = await blocking(self._translate, inputs["text"], source, target)
             return RunOutput({"translated_text": text})
-        summary = await run_in_threadpool(self._summarize, inputs["input_text"], inputs.get("max_length", 1024))
+        summary = await blocking(self._summarize, inputs["input_text"], inputs.get("max_length", 1024))
         return RunOutput({"summary": summary})

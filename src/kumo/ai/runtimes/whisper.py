@@ -7,9 +7,9 @@ import io
 from pathlib import Path
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.runtimes.base import RunOutput, Runtime, require
+from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest
 
 
@@ -83,6 +83,6 @@ class FasterWhisper(Runtime):
     async def run(self, inputs: dict[str, Any], options: dict[str, Any]) -> RunOutput:
         audio = inputs["audio"]
         shape = options.get("output") or self.entry.config.get("output")
-        result = await run_in_threadpool(self._transcribe, audio, inputs, shape)
+        result = await blocking(self._transcribe, audio, inputs, shape)
         seconds = result.pop("_seconds", 0.0)
         return RunOutput(result, usage={"audio_seconds": int(round(seconds))})

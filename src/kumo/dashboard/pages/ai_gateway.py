@@ -3,7 +3,6 @@ GatewayService, so the next request runs with them) and the log explorer with it
 
 from __future__ import annotations
 
-import asyncio
 import json
 from html import escape
 from typing import Any
@@ -13,7 +12,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import MultiDict
 
-from kumo.api.routing import blocking
+from kumo.api.threads import blocking
 from kumo.dashboard.charts import lines, stacked_bars
 from kumo.dashboard.guard import Visitor, checked_post, signed_in
 from kumo.dashboard.pages import Page, page_router
@@ -34,7 +33,7 @@ def _gateways(request: Request):
 
 
 async def _flushed(request: Request) -> None:
-    await asyncio.to_thread(platform_of(request).gateway_logs.flush, 5)  # the page shows requests just made
+    await blocking(platform_of(request).gateway_logs.flush, 5)  # the page shows requests just made
 
 
 # ---- gateways ------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING
 
+from kumo.api.threads import blocking
 from kumo.errors import KumoError
 from kumo.gateway.controls import byok, dlp, guardrails, otel, spend
 from kumo.gateway.errors import RATE_LIMITED, GatewayError
@@ -136,7 +137,7 @@ class Controls:
     async def _use_stored_key(self, c: Call) -> None:
         keys = self.provider_keys.fresh(c.account, c.gateway_id)
         if keys is None:
-            keys = await asyncio.to_thread(self.provider_keys.keys, c.account, c.gateway_id)
+            keys = await blocking(self.provider_keys.keys, c.account, c.gateway_id)
         entry = byok.stored_key_for(keys, c)
         if entry is None:
             return
