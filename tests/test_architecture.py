@@ -242,3 +242,23 @@ def test_backend_settings_are_read_where_backends_are_chosen():
                 found.append(f"src/{module.replace('.', '/')}.py:{node.lineno} reads settings.{node.attr}: "
                              "ask kumo.platform.choose_backends which backend serves")
     assert not found, "\n".join(found)
+
+
+# one home for each small shared idea: the helper, and the spellings it replaced
+ONE_HOME = {
+    "kumo.api.threads": ({"to_thread", "run_in_threadpool"}, "run blocking work with kumo.api.threads.blocking"),
+    "kumo.timestamps": ({"isoformat", "fromisoformat"}, "write and read timestamps with kumo.timestamps"),
+}
+
+
+def test_small_shared_ideas_have_one_home():
+    found = []
+    for home, (names, advice) in ONE_HOME.items():
+        for module, tree in MODULES.items():
+            if module == home:
+                continue
+            for node in ast.walk(tree):
+                name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
+                if name in names:
+                    found.append(f"src/{module.replace('.', '/')}.py:{node.lineno} uses {name}: {advice}")
+    assert not found, "\n".join(found)

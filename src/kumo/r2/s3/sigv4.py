@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, unquote
 
 from kumo.r2 import errors
+from kumo.timestamps import iso
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -120,7 +121,7 @@ def check_time(claim: SignedRequest, now: datetime | None = None) -> None:
     if claim.presigned:
         if now > signed_at + timedelta(seconds=claim.expires or 0):
             raise errors.AccessDenied("Request has expired", XAmzExpires=str(claim.expires),
-                                      Expires=(signed_at + timedelta(seconds=claim.expires or 0)).isoformat())
+                                      Expires=iso(signed_at + timedelta(seconds=claim.expires or 0), "seconds"))
         if signed_at - now > MAX_SKEW:
             raise errors.AccessDenied("Request is not valid yet")
     elif abs(now - signed_at) > MAX_SKEW:
