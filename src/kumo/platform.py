@@ -19,6 +19,7 @@ from kumo.custom_models.service import CustomModelService
 from kumo.storage.sql_custom_models import SqlCustomModelStore
 from kumo.metrics import Metrics
 from kumo.r2.service import R2Service
+from kumo.r2.store import ObjectStore
 from kumo.gateway.cache import MemoryCache, ResponseCache
 from kumo.gateway.controls.byok import ProviderKeys, load_kek
 from kumo.gateway.controls import guardrails
@@ -41,6 +42,7 @@ from kumo.vectorize.service import VectorizeService
 from kumo.vectorize.space import AnnParams
 
 if TYPE_CHECKING:
+    from kumo.gateway.pipeline import Pipeline
     from kumo.storage.postgres import PostgresDatabase
 
 Database = Union[SqliteDatabase, "PostgresDatabase"]  # the same execute/transaction surface, either engine
@@ -76,6 +78,79 @@ def choose_backends(settings: Settings) -> Backends:
         counters="redis" if redis else "memory",
         r2_bytes="s3-engine" if settings.r2_engine_url else "files",
     )
+
+
+def _postgres(settings: Settings) -> PostgresDatabase:
+    from kumo.storage.migrate import upgrade_postgres
+    from kumo.storage.postgres import PostgresDatabase
+
+    assert settings.database_url
+    upgrade_postgres(settings.database_url)  # several nodes may start at once: under an advisory lock
+    return PostgresDatabase(settings.database_url, max_connections=settings.database_max_connections,
+                            connect_timeout=settings.database_timeout)
+
+
+AISEARCH_LOCKS = 0x6B61_6973  # advisory lock space of AI Search instances ("kais"), keyed by instance pk
+
+
+def _advisory_locks(settings: Settings) -> InstanceLocks:
+    from kumo.storage.pg_locks import AdvisoryLocks
+
+    assert settings.database_url
+    return AdvisoryLocks(settings.database_url, AISEARCH_LOCKS, settings.database_timeout)
+
+
+def _vectorize(kind: Vectors, settings: Settings, ann: AnnParams, postgres: PostgresDatabase | None) -> VectorizeService:
+    if kind == "pgvector":
+        assert postgres is not None  # choose_backends picks pgvector with database_url only
+        from kumo.storage.pg_vectors import PgVectorStore
+        from kumo.vectorize.pg_engine import PgVectorEngine
+
+        pg_store = PgVectorStore(postgres, ann.m, ann.ef_construction)
+        pg_ann = replace(ann, ef_search=settings.vectorize_pgvector_ef_search)
+        return VectorizeService(pg_store, PgVectorEngine(pg_store, pg_ann))
+    store = SqliteVectorStore(settings.data_dir / "vectorize.sqlite3")
+    return VectorizeService(store, EmbeddedEngine(store, settings.data_dir / "vectorize-snapshots", ann))
+
+
+def _object_store(kind: ObjectBytes, settings: Settings, postgres: PostgresDatabase | None) -> ObjectStore:
+    """R2's backend: bytes in an S3-compatible engine (rows in PostgreSQL when scaled out, else SQLite), or
+    files and SQLite under data_dir."""
+    data_dir = settings.data_dir
+    if kind == "files":
+        return EmbeddedObjectStore(data_dir / "r2", data_dir / "r2.sqlite3")
+    from kumo.storage.r2_s3engine import EngineConfig, EngineObjectStore
+
+    secret = settings.r2_engine_secret_key.get_secret_value() if settings.r2_engine_secret_key else ""
+    config = EngineConfig(settings.r2_engine_url or "", settings.r2_engine_access_key or "", secret,
+                          settings.r2_engine_bucket, settings.r2_engine_region)
+    if postgres is not None:
+        return EngineObjectStore(config, postgres, owns_database=False)
+    return EngineObjectStore(config, SqliteDatabase(data_dir / "r2.sqlite3", branch="r2"))
+
+
+def _gateway_cache(kind: GatewayCache, settings: Settings) -> ResponseCache:
+    if kind == "redis":
+        assert settings.redis_url  # Settings refuses gateway_cache = "redis" without it
+        from kumo.storage.redis_cache import RedisCache
+
+        return RedisCache(settings.redis_url)
+    if kind == "memory":
+        return MemoryCache(settings.gateway_cache_max_bytes)
+    return SqliteCache(settings.data_dir / "gateway-cache.sqlite3", settings.gateway_cache_max_bytes)
+
+
+def _counters(kind: Counters, settings: Settings) -> tuple[RateLimiter, SpendCounter]:
+    """The gateway's rate-limit and spend-limit counters: exact across nodes in Redis, else in this process."""
+    if kind == "redis":
+        from kumo.storage.redis_ratelimit import RedisRateLimiter
+        from kumo.storage.redis_spend import RedisSpendCounter
+
+        assert settings.redis_url  # choose_backends counts in Redis with redis_url only
+        fail_open = settings.redis_rate_limit_fail_open
+        return (RedisRateLimiter(settings.redis_url, fail_open=fail_open),
+                RedisSpendCounter(settings.redis_url, fail_open=fail_open))
+    return MemoryRateLimiter(), MemorySpendCounter()
 
 
 class Platform:
@@ -132,7 +207,7 @@ class Platform:
             ttl=2.0)  # a rotation, or a gateway deleted, reaches every node within seconds
         self.gateway_cache = _gateway_cache(backends.gateway_cache, settings)
         self.rate_limiter, self.spend_counter = _counters(backends.counters, settings)
-        self.gateway_pipeline = None  # built on the event loop by start_async (it holds HTTP clients)
+        self.gateway_pipeline: Pipeline | None = None  # built on the event loop by start_async (it holds HTTP clients)
         self.telemetry = OtelExport()  # gateways' `otel` exporters, made when first used
         self.metrics.gauge("kumo_ai_batch_queue_depth", "Batch jobs queued or running",
                            lambda: self.batches.store.pending_count())

@@ -23,6 +23,7 @@ from kumo.ai.runtimes.base import RunOutput, Runtime
 from kumo.ai.weights import WeightsStore
 from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest, KumoError, ServiceUnavailable
+from kumo.metrics import Metrics
 
 log = logging.getLogger("kumo.ai")
 
@@ -50,7 +51,7 @@ class AiService:
         self._loading: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._validators: dict[str, Draft202012Validator] = {}
-        self.metrics = None  # kumo.metrics.Metrics, set by the Platform
+        self.metrics: Metrics | None = None  # set by the Platform
 
     # ---- catalog --------------------------------------------------------------------------------
     def entry(self, name: str) -> ModelEntry:

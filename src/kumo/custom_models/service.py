@@ -19,6 +19,7 @@ from kumo.custom_models.cache import LoadedModels
 from kumo.custom_models.features import rows_of
 from kumo.custom_models.registry import Conflict, ModelVersion, model_name, version_name
 from kumo.errors import InvalidRequest, KumoError, NotFound
+from kumo.metrics import Metrics
 from kumo.r2.errors import R2Error
 
 
@@ -53,7 +54,7 @@ class CustomModelService:
         self.loaded = LoadedModels(max_bytes)
         self._loading: dict[tuple, asyncio.Lock] = {}
         self._shadows: set[asyncio.Task] = set()  # held so they are not collected mid-flight
-        self.metrics = None  # kumo.metrics.Metrics, set by the platform
+        self.metrics: Metrics | None = None  # set by the platform
 
     # registry
 
