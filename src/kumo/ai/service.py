@@ -8,7 +8,7 @@ import binascii
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -162,7 +162,7 @@ class AiService:
             self.metrics.inference.labels(served.served.name).observe(time.perf_counter() - started)
         return RunResult(output, served.served.name)
 
-    async def stream(self, name: str, inputs: Any) -> tuple[str, AsyncIterator[dict[str, Any]]]:
+    async def stream(self, name: str, inputs: Any) -> tuple[str, AsyncGenerator[dict[str, Any], None]]:
         entry = self.entry(name)
         inputs, options = self.validate(entry, inputs)
         served = await self.prepare(name)
@@ -172,7 +172,7 @@ class AiService:
         except StopAsyncIteration:
             first = None
 
-        async def events() -> AsyncIterator[dict[str, Any]]:
+        async def events() -> AsyncGenerator[dict[str, Any], None]:
             async with aclosing(iterator):  # closing the events stops the model
                 if first is not None:
                     yield first

@@ -4,7 +4,7 @@ and asks the model to cite them. The response (or a stream's first event, `event
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
@@ -97,13 +97,13 @@ async def complete(ai: AiService, model: str, inputs: dict[str, Any],
 
 
 async def complete_stream(ai: AiService, model: str, inputs: dict[str, Any],
-                          chunks: list[dict]) -> tuple[AsyncIterator[dict[str, Any]], str]:
+                          chunks: list[dict]) -> tuple[AsyncGenerator[dict[str, Any] | NamedEvent, None], str]:
     """(The retrieved chunks as their own `event: chunks`, then OpenAI `chat.completion.chunk` events, as
     Cloudflare streams them; the model that really runs)."""
     served, events = await ai.stream(model, {**inputs, "stream": True})
     writer = ChunkWriter(model, include_usage=True, max_tokens=inputs.get("max_tokens"))
 
-    async def generate() -> AsyncIterator[dict[str, Any] | NamedEvent]:
+    async def generate() -> AsyncGenerator[dict[str, Any] | NamedEvent, None]:
         yield NamedEvent("chunks", chunks)
         async with aclosing(events):  # closing the answer stops the model
             async for event in events:

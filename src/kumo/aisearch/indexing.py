@@ -115,7 +115,8 @@ class Indexer:
         if not instance.vector_index:
             return []
         known = self.store.instance_chunk_ids(instance.pk)
-        orphans, cursor = [], None
+        orphans: list[str] = []
+        cursor = None
         while True:
             page = self.vectorize.list_vectors(instance.account, instance.vector_index, 1000, cursor)
             orphans.extend(v["id"] for v in page["vectors"] if v["id"] not in known)
@@ -130,6 +131,7 @@ class Indexer:
 
     def _write_vectors(self, instance: InstanceRecord, item: ItemRecord, chunks: list[NewChunk],
                        vectors: np.ndarray) -> None:
+        assert instance.vector_index, "vectors are written for instances with an index only"
         filterable = index_types(instance.config)
         base = {k: v for k, v in item.metadata.items() if k in filterable}
         base["key"] = item.key

@@ -3,6 +3,7 @@ An upload of bytes the item already has, under the same settings, is answered wi
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import mimetypes
 import time
@@ -141,8 +142,8 @@ class Items:
         sort_by = params.get("sort_by") or "status"
         if sort_by not in ("status", "modified_at"):
             raise bad_config("`sort_by` must be status or modified_at")
-        query = dict(status=status, key=params.get("key"), item_id=params.get("item_id"),
-                     source_id=params.get("source"), search=params.get("search"), sort_by=sort_by)
+        query: dict[str, Any] = dict(status=status, key=params.get("key"), item_id=params.get("item_id"),
+                                     source_id=params.get("source"), search=params.get("search"), sort_by=sort_by)
         raw_filter = params.get("metadata_filter")
         if raw_filter:
             try:
@@ -170,7 +171,7 @@ class Items:
         media = mimetypes.guess_type(item.key)[0] or "application/octet-stream"
         return data, media, item.key
 
-    def chunks(self, instance: InstanceRecord, item_id: str, offset: int, limit: int) -> list[dict[str, Any]]:
+    def chunks(self, instance: InstanceRecord, item_id: str, offset: int, limit: int) -> builtins.list[dict[str, Any]]:
         item = self.get(instance, item_id)
         ref = {"key": item.key, "metadata": item.metadata, "timestamp": item.metadata.get("timestamp")}
         return [{"id": c.chunk_id, "item": ref, "text": c.text, "start_byte": c.start_byte, "end_byte": c.end_byte}
@@ -182,7 +183,7 @@ class Items:
             await self.indexer.remove(instance, item, "deleted through the API")
         return {"key": item.key}
 
-    def logs(self, instance: InstanceRecord, item_id: str, cursor: Any, limit: int) -> tuple[list[dict], str | None]:
+    def logs(self, instance: InstanceRecord, item_id: str, cursor: Any, limit: int) -> tuple[builtins.list[dict], str | None]:
         """The item's indexing history; it outlives the item, so a deletion can be looked up afterwards."""
         try:
             after = int(cursor) if cursor else 0

@@ -106,7 +106,7 @@ def _condition(cond: Condition, metadata: dict[str, Any], types: dict[str, str])
     if op in ("$in", "$nin"):
         hit = present and any(_equal(kind, value, t) for t in target)
         return hit if op == "$in" else not hit
-    if not present or kind == "boolean":
+    if not present or not kind or kind == "boolean":  # present: the key has a type
         return False
     target = indexable_value(kind, target)
     if target is _MISSING:

@@ -138,11 +138,12 @@ async def create_instance(request: Request) -> JSONResponse:
 
 @_route("", ["GET"])
 async def list_instances(request: Request) -> JSONResponse:
-    service, account, namespace = _where(request)
+    service, account, name = _where(request)
+    namespace: str | None = name
     if "name" not in request.path_params:  # the older path lists every namespace unless asked for one
         namespace = request.query_params.get("namespace")
-    elif namespace != DEFAULT_NAMESPACE:
-        await blocking(service.namespace, account, namespace)
+    elif name != DEFAULT_NAMESPACE:
+        await blocking(service.namespace, account, name)
     direction = request.query_params.get("order_by_direction", "asc")
     if direction not in ("asc", "desc"):
         raise bad_config("`order_by_direction` must be asc or desc")
@@ -196,8 +197,9 @@ def _chat_response(result: Any, served: str) -> Response:
 
 # ---- jobs ----------------------------------------------------------------------------------------------
 def _job_object(job: JobRecord, service: AiSearchService) -> dict[str, Any]:
-    out = {"id": job.id, "source": job.source, "description": job.description, "started_at": job.started_at,
-           "ended_at": job.ended_at, "end_reason": job.end_reason, "last_seen_at": job.last_seen_at}
+    out: dict[str, Any] = {
+        "id": job.id, "source": job.source, "description": job.description, "started_at": job.started_at,
+        "ended_at": job.ended_at, "end_reason": job.end_reason, "last_seen_at": job.last_seen_at}
     run = service.jobs.runs.get(job.pk)
     if run is not None and job.ended_at is None:  # kumo's addition, for progress bars
         out["progress"] = {"done": run.done, "total": run.total}

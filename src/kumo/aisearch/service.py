@@ -27,6 +27,7 @@ from kumo.aisearch.metadata import index_types
 from kumo.aisearch.retrieval import Retriever, chunk_object, search_options
 from kumo.aisearch.sources import check_folder
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, JobRecord, NamespaceRecord
+from kumo.api.sse import NamedEvent
 from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest, KumoError, NotFound
 from kumo.timestamps import iso_now
@@ -258,7 +259,7 @@ class AiSearchService:
         if record.vector_index:
             info = self.vectorize.info(account, record.vector_index)
             engine["vectorize"] = {"dimensions": info["dimensions"], "vectorsCount": info["vectorCount"]}
-        out = {status: counts.get(status, 0) for status in ("queued", "running", "completed", "error", "skipped",
+        out: dict[str, Any] = {status: counts.get(status, 0) for status in ("queued", "running", "completed", "error", "skipped",
                                                             "outdated")}
         out.update(engine=engine, last_activity=record.last_activity, degraded=False)
         return out
@@ -280,8 +281,9 @@ class AiSearchService:
         jobs, total = self.store.list_jobs(record.pk, offset, limit)
         out = []
         for job in jobs:
-            item = {"id": job.id, "source": job.source, "description": job.description, "started_at": job.started_at,
-                    "ended_at": job.ended_at, "end_reason": job.end_reason, "last_seen_at": job.last_seen_at}
+            item: dict[str, Any] = {
+                "id": job.id, "source": job.source, "description": job.description, "started_at": job.started_at,
+                "ended_at": job.ended_at, "end_reason": job.end_reason, "last_seen_at": job.last_seen_at}
             run = self.jobs.runs.get(job.pk)
             if run is not None and job.ended_at is None:
                 item["progress"] = {"done": run.done, "total": run.total}
@@ -314,7 +316,7 @@ class AiSearchService:
         return {"search_query": used, "query_kind": "text", "chunks": [chunk_object(h) for h in hits]}
 
     async def chat(self, account: str, namespace: str, instance_id: str,
-                   body: Any) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any]], str]:
+                   body: Any) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any] | NamedEvent], str]:
         """(the answer, or its stream of chunks when `stream` is true; the model that really runs)."""
         if not isinstance(body, dict):
             raise bad_config("expected a JSON object with `messages`")
@@ -332,7 +334,7 @@ class AiSearchService:
         return model
 
     async def _answer(self, body: dict[str, Any], model: str, record: InstanceRecord, hits: list,
-                      chunks: list[dict]) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any]], str]:
+                      chunks: list[dict]) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any] | NamedEvent], str]:
         inputs = answer.generation_input(body, record.config.get("system_prompt_ai_search"), hits)
         if body.get("stream"):
             return await answer.complete_stream(self.ai, model, inputs, chunks)
@@ -345,7 +347,8 @@ class AiSearchService:
         instance becomes an entry of `errors` instead of failing the request."""
         await blocking(self.namespace, account, namespace)
         options = body.get("ai_search_options")
-        ids = options.get("instance_ids") if isinstance(options, dict) else None
+        options = options if isinstance(options, dict) else {}
+        ids = options.get("instance_ids")
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids) or len(ids) > 10:
             raise bad_config("`ai_search_options.instance_ids` must list 1-10 instance ids of this namespace")
         per_instance = {**body, "ai_search_options": {k: v for k, v in options.items() if k != "instance_ids"}}
@@ -378,7 +381,7 @@ class AiSearchService:
         return out
 
     async def chat_namespace(self, account: str, namespace: str,
-                             body: Any) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any]], str]:
+                             body: Any) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any] | NamedEvent], str]:
         if not isinstance(body, dict):
             raise bad_config("expected a JSON object with `messages` and `ai_search_options.instance_ids`")
         query = answer.query_of({"messages": answer.check_messages(body.get("messages"))})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -69,7 +69,7 @@ class ClosingStreamingResponse(StreamingResponse):
             await self.background()
 
 
-def sse_response(events: AsyncIterator[Any], headers: dict[str, str] | None = None,
+def sse_response(events: AsyncGenerator[Any, None], headers: dict[str, str] | None = None,
                  transform: Callable[[Any], list[Any]] | None = None) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
         async with aclosing(events):  # closing the body closes the events, and the work behind them

@@ -56,9 +56,8 @@ def open_client(url: str | None, token: str | None, account: str, local: bool, d
         from kumo.app import create_app
         from kumo.config import Settings
 
-        overrides = {"data_dir": data_dir} if data_dir else {}
-        app = create_app(Settings(**overrides))
-        client = TestClient(app, base_url="http://kumo.local", raise_server_exceptions=False)
+        app = create_app(Settings(data_dir=data_dir) if data_dir else Settings())
+        client: httpx.Client = TestClient(app, base_url="http://kumo.local", raise_server_exceptions=False)
         client.__enter__()  # runs the app's lifespan: services start, and close on exit
         client.headers["authorization"] = "Bearer local"
         return ApiClient(client, account, lambda: client.__exit__(None, None, None))

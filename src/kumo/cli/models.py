@@ -17,8 +17,7 @@ from kumo.config import Settings
 from kumo.errors import KumoError
 
 def _service(data_dir: Path | None, strict: bool = False) -> AiService:
-    overrides = {"data_dir": data_dir} if data_dir else {}
-    settings = Settings(**overrides)
+    settings = Settings(data_dir=data_dir) if data_dir else Settings()
     weights = WeightsStore(settings.models_dir or settings.data_dir / "models")
     return AiService(Catalog.load(settings.models), weights, strict=strict)
 

@@ -147,7 +147,7 @@ class OnnxModel:
         out = self.session.run(wanted, self._feed(rows))
         predictions = _python(np.asarray(out[0]).reshape(-1))
         probabilities = None
-        if self._proba:
+        if self._proba and self.classes is not None:
             proba = out[1]
             if isinstance(proba, list):
                 probabilities = [[float(row[c]) for c in self.classes] for row in proba]

@@ -64,7 +64,7 @@ class CustomModel:
             if point < weight:
                 return version
             point -= weight
-        return max(self.split, key=self.split.get)
+        return max(self.split, key=lambda version: self.split[version])
 
 
 def model_name(raw: str) -> str:

@@ -18,7 +18,7 @@ def stacked_bars(title: str, buckets: list[str], series: dict[str, list[float]],
     bar_w = plot_w / max(len(buckets), 1)
     parts = _frame(title, width, height, left, top, plot_w, plot_h, peak, unit)
     for i, bucket in enumerate(buckets):
-        y = top + plot_h
+        y: float = top + plot_h
         for k, (name, values) in enumerate(series.items()):
             h = plot_h * values[i] / peak
             if h <= 0:

@@ -26,7 +26,7 @@ class Analytics:
     window: str
     buckets: list[str]  # labels, oldest first
     total: Rollup
-    by_bucket: dict[str, dict[str, Rollup]]  # provider -> one Rollup per bucket, in `buckets` order
+    by_bucket: dict[str, list[Rollup]]  # provider -> one Rollup per bucket, in `buckets` order
     by_model: dict[tuple[str, str], Rollup] = field(default_factory=dict)  # (provider, model) -> totals
     per_bucket: list[Rollup] = field(default_factory=list)  # all providers, one per bucket
 

@@ -3,6 +3,7 @@ through a gateway runs with. Knows nothing of HTTP."""
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable
 from typing import Any
@@ -119,12 +120,12 @@ class GatewayService:
         return gateway_analytics(self.store, account, gateway_id, window)
 
     def explore_logs(self, account: str, gateway_id: str, query: Any, before: tuple[str, str] | None = None
-                     ) -> tuple[list[dict], dict[str, Any]]:
+                     ) -> tuple[builtins.list[dict], dict[str, Any]]:
         """The log explorer's step: newest first from the `before` cursor, a bounded number of logs looked at."""
         self.get(account, gateway_id)
         return self.store.explore_logs(account, gateway_id, query, before)
 
-    def query_logs(self, account: str, gateway_id: str, query: Any) -> tuple[list[dict], dict[str, Any]]:
+    def query_logs(self, account: str, gateway_id: str, query: Any) -> tuple[builtins.list[dict], dict[str, Any]]:
         return self.store.query_logs(account, gateway_id, query)
 
     def delete_logs(self, account: str, gateway_id: str, query: Any) -> int:
@@ -168,10 +169,10 @@ class GatewayService:
     def get_route(self, account: str, gateway_id: str, key: str, by: str = "id") -> dict | None:
         return self.store.get_route(account, gateway_id, key, by)
 
-    def list_routes(self, account: str, gateway_id: str) -> list[dict]:
+    def list_routes(self, account: str, gateway_id: str) -> builtins.list[dict]:
         return self.store.list_routes(account, gateway_id)
 
-    def route_versions(self, route_id: str) -> list[dict]:
+    def route_versions(self, route_id: str) -> builtins.list[dict]:
         return self.store.route_versions(route_id)
 
     def save_route(self, account: str, gateway_id: str, route_id: str, name: str, elements: list, now: str) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -62,7 +62,7 @@ class R2Object:
 class R2ObjectBody(R2Object):
     """An object with its bytes, read once: `text()`, `json()`, `arrayBuffer()`, or iterate `body`."""
 
-    def __init__(self, info: ObjectInfo, chunks: AsyncIterator[bytes], loop, range_: dict | None):
+    def __init__(self, info: ObjectInfo, chunks: AsyncGenerator[bytes, None], loop, range_: dict | None):
         super().__init__(info, range_)
         self._chunks = chunks
         self._loop = loop
@@ -113,7 +113,7 @@ def _conditions(only_if: dict | None) -> Conditions | None:
                       if_modified_since=only_if.get("uploadedAfter"))
 
 
-async def _chunks_of(value: Any) -> AsyncIterator[bytes]:
+async def _chunks_of(value: Any) -> AsyncGenerator[bytes, None]:
     if isinstance(value, str):
         yield value.encode()
     elif isinstance(value, (bytes, bytearray, memoryview)):

@@ -214,7 +214,7 @@ class R2Service:
         if offset is not None or length is not None:
             start = min(offset or 0, info.size)
             end = info.size if length is None else min(start + length, info.size)
-            wanted = ByteRange(start, end, info.size)
+            wanted: ByteRange | None = ByteRange(start, end, info.size)
         else:
             wanted = parse_range(range_header, info.size)
         reader = await self.store.open_object(bucket, key, *((wanted.start, wanted.end) if wanted else (0, None)))
@@ -258,7 +258,7 @@ class R2Service:
         if len(keys) > 1000:
             raise errors.MalformedXML("A DeleteObjects request may name at most 1000 keys.")
         bucket = await self.bucket(account, bucket_name)
-        results = []
+        results: list[tuple[str, errors.R2Error | None]] = []
         for key in keys:
             try:
                 check_key(key)

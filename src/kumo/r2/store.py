@@ -19,7 +19,7 @@ service); listings are in the UTF-8 byte order of keys, as S3's.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -108,7 +108,7 @@ class ObjectReader(Protocol):
 
     info: ObjectInfo
 
-    def chunks(self) -> AsyncIterator[bytes]: ...
+    def chunks(self) -> AsyncGenerator[bytes, None]: ...
 
     async def aclose(self) -> None: ...
 

@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
 
 from kumo.api.threads import blocking
@@ -104,7 +104,7 @@ class FileReader:
         """Read the first block now (in the thread that opened the file): one hop less for small objects."""
         self._first = os.pread(self._file.fileno(), min(BLOCK, max(self._end - self._start, 0)), self._start)
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         position = self._start
         try:
             if self._first:

@@ -19,7 +19,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -131,7 +131,7 @@ class EngineReader:
         self.info = info
         self._body = body
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         try:
             while True:
                 data = await blocking(self._body.read, BLOCK)

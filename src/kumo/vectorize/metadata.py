@@ -87,15 +87,14 @@ class MetadataColumn:
     columns also keep each value as an int32 code (-1: none), so equality and `$in` compare integers."""
 
     kind: str
-    values: np.ndarray = field(default=None)  # type: ignore[assignment]
-    present: np.ndarray = field(default=None)  # type: ignore[assignment]
+    values: np.ndarray = field(init=False)
+    present: np.ndarray = field(init=False)
     codes: np.ndarray | None = None  # string columns: code per slot
     code_of: dict[str, int] = field(default_factory=dict)  # string -> code (grows, never shrinks)
 
     def __post_init__(self) -> None:
-        if self.values is None:
-            self.values = np.full(0, _EMPTY[self.kind], dtype=_DTYPES[self.kind])
-            self.present = np.zeros(0, dtype=bool)
+        self.values = np.full(0, _EMPTY[self.kind], dtype=_DTYPES[self.kind])
+        self.present = np.zeros(0, dtype=bool)
         if self.kind == "string" and self.codes is None:
             self.codes = np.full(len(self.present), -1, dtype=np.int32)
 

@@ -27,7 +27,7 @@ def query_error(message: str) -> Exception:
 class QueryOptions:
     top_k: int = 5
     return_values: bool = False
-    return_metadata: str = "none"
+    return_metadata: str | bool | None = "none"  # as sent; check_options reads it
     namespace: str | None = None
     filter: Any = None
 

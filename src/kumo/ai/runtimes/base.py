@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,7 +32,7 @@ class Runtime(ABC):
     async def run(self, inputs: dict[str, Any], options: dict[str, Any]) -> RunOutput:
         """Run one request whose input has already been validated against the task's schema."""
 
-    async def stream(self, inputs: dict[str, Any], options: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, inputs: dict[str, Any], options: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         raise InvalidRequest(f"{self.entry.name} does not support streaming")
         yield {}  # pragma: no cover
 

@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,7 @@ class LlamaCpp(Runtime):
         return future
 
     async def _generate(self, prompt: str, params: dict[str, Any],
-                        options: dict[str, Any]) -> AsyncIterator[tuple[str, str | None]]:
+                        options: dict[str, Any]) -> AsyncGenerator[tuple[str, str | None], None]:
         """(text, finish_reason) per token, generated on a worker thread. Closing this iterator (or cancelling its
         consumer) stops the generation after the token in progress; nothing here awaits on the way out, so
         even a consumer cancelled again while it closes cannot leave the model generating."""
@@ -267,7 +267,7 @@ class LlamaCpp(Runtime):
             raise InvalidRequest(f"this JSON schema cannot be turned into a grammar: {exc}") from None
 
     # ---- streaming ------------------------------------------------------------------------------
-    async def stream(self, inputs: dict[str, Any], options: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, inputs: dict[str, Any], options: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         if inputs.get("response_format"):
             raise InvalidRequest("JSON mode does not support streaming; set stream to false")
         tools, schema = self._schema(inputs)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ class RemoteOpenAI(Runtime):
                 raise InvalidRequest("JSON Mode couldn't be met: the remote model did not answer JSON") from None
         return RunOutput({"response": response, "tool_calls": tool_calls, "usage": usage}, usage=usage)
 
-    async def stream(self, inputs: dict[str, Any], options: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, inputs: dict[str, Any], options: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         body = self._chat_body(inputs) | {"stream": True, "stream_options": {"include_usage": True}}
         usage: dict[str, Any] = {}
         calls: dict[int, dict[str, str]] = {}  # tool calls arrive in pieces (OpenAI's deltas), sent whole at the end

@@ -34,7 +34,7 @@ class ChunkedDecoder:
         self.trailers: dict[str, str] = {}
 
     def _check_chunk(self, signature: str | None, digest: str) -> None:
-        if self._key is None:
+        if self._key is None or self._claim is None:
             return
         if signature is None:
             raise errors.SignatureDoesNotMatch("A chunk of the aws-chunked body carries no chunk-signature.")
@@ -127,7 +127,7 @@ class ChunkedDecoder:
                 continue
             signed_part += f"{name}:{value}\n"
             self.trailers[name] = value
-        if self._key is not None and self._claim.payload == sigv4.STREAMING_SIGNED_TRAILER:
+        if self._key is not None and self._claim is not None and self._claim.payload == sigv4.STREAMING_SIGNED_TRAILER:
             if signature is None:
                 raise errors.SignatureDoesNotMatch("The aws-chunked trailer carries no x-amz-trailer-signature.")
             digest = hashlib.sha256(signed_part.encode()).hexdigest()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 
@@ -46,7 +46,7 @@ class S3Request:
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
 
-    async def body_chunks(self) -> AsyncIterator[bytes]:
+    async def body_chunks(self) -> AsyncGenerator[bytes, None]:
         """The raw request body as it arrives; ClientGone if the client leaves before its end."""
         while True:
             message = await self.receive()
@@ -107,7 +107,7 @@ async def respond_error(request: S3Request, error: errors.R2Error) -> None:
     await respond(request, status, xml.error_document(error, resource, request.request_id), headers)
 
 
-async def stream(request: S3Request, status: int, headers: dict, chunks: AsyncIterator[bytes]) -> None:
+async def stream(request: S3Request, status: int, headers: dict, chunks: AsyncGenerator[bytes, None]) -> None:
     """Send the body as it is read; stop reading as soon as the client leaves."""
     gone = asyncio.Event()
 
