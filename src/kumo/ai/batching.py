@@ -35,7 +35,7 @@ class _Job:
 
 
 class MicroBatcher:
-    def __init__(self, fn: Callable[[Hashable, list[Any]], list[Any]], max_items: int = 64,
+    def __init__(self, fn: Callable[[Any, list[Any]], list[Any]], max_items: int = 64,
                  target_seconds: float = 0.025, start_budget: int = 1024):
         """`fn(key, items) -> results` runs in a worker thread; items of one batch share a key. An item's size
         (its token count) prices a batch as items x longest item: the padded tensor the model runs."""

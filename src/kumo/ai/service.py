@@ -117,7 +117,9 @@ class AiService:
     async def prepare(self, name: str) -> Served:
         requested = self.entry(name)
         served = self._choose(requested)
-        runtime = self._runtimes.get(served.name) or await blocking(self._load, served)
+        runtime = self._runtimes.get(served.name)
+        if runtime is None:
+            runtime = await blocking(self._load, served)
         return Served(requested, served, runtime)
 
     # ---- validation ----------------------------------------------------------------------------------

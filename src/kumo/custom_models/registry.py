@@ -53,18 +53,19 @@ class CustomModel:
     def version_for(self, caller_key: str | None, draw: float) -> str:
         """The version a call goes to: the served one, or under a split the one the caller's key hashes to
         (so one caller always sees one version); a call without a key uses `draw` (uniform in [0, 1))."""
-        if not self.split:
+        split = self.split
+        if not split:
             return self.served
-        total = sum(self.split.values())
+        total = sum(split.values())
         if caller_key is not None:
             digest = hashlib.sha256(f"{self.name}\0{caller_key}".encode()).digest()
             draw = int.from_bytes(digest[:8], "big") / 2**64
         point = draw * total
-        for version, weight in sorted(self.split.items()):
+        for version, weight in sorted(split.items()):
             if point < weight:
                 return version
             point -= weight
-        return max(self.split, key=lambda version: self.split[version])
+        return max(split, key=lambda version: split[version])
 
 
 def model_name(raw: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
@@ -31,7 +32,7 @@ REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
     "log_classification": ((None, False), "kumo has no log classifier"),
 }
 # The controls kumo applies: each module validates its own setting (the value stored, or an error naming the field).
-CONTROLS = {
+CONTROLS: dict[str, Callable[[Any], Any]] = {
     "spend_limits": spend.validate,
     "dlp": dlp.validate,
     "guardrails": guardrails.validate,

@@ -72,7 +72,7 @@ def parse_options(headers: dict[str, str], gateway: dict[str, Any]) -> RequestOp
             raise GatewayError(400, BAD_REQUEST, f"cf-aig-metadata must be a JSON object: {exc.reason}") from None
         if not isinstance(metadata, dict):
             raise GatewayError(400, BAD_REQUEST, "cf-aig-metadata must be a JSON object")
-        kept = {}
+        kept: dict[str, Any] = {}
         for key, value in metadata.items():  # up to 5 entries, scalar values; extras are ignored
             if len(kept) >= MAX_METADATA:
                 break

@@ -183,9 +183,9 @@ class Pipeline:
                 body = await upstream.read()
             except UpstreamBroken as exc:
                 await upstream.close()
-                error = GatewayError(502, UPSTREAM_UNREACHABLE, f"the provider's answer broke off: {exc}")
+                broken = GatewayError(502, UPSTREAM_UNREACHABLE, f"the provider's answer broke off: {exc}")
                 self._log(c, log_id, started, 502, False, False)
-                return Outcome(False, _gateway_error(error, base_headers), error)
+                return Outcome(False, _gateway_error(broken, base_headers), broken)
             await upstream.close()
             client_body = body
             if c.response_json is not None and 200 <= status < 300:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -100,7 +101,7 @@ async def list_buckets(request: Request, account_id: str) -> JSONResponse:
     if after:
         buckets = [b for b in buckets if (b.name > after if direction == "asc" else b.name < after)]
     page = buckets[:per_page]
-    info = {"per_page": per_page}
+    info: dict[str, Any] = {"per_page": per_page}
     if len(buckets) > per_page:
         info["cursor"] = base64.urlsafe_b64encode(page[-1].name.encode()).decode()
     return ok({"buckets": [_bucket(b) for b in page]}, result_info=info)

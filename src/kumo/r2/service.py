@@ -107,7 +107,7 @@ class R2Service:
 
     # -- buckets --------------------------------------------------------------------------------------------------
 
-    async def create_bucket(self, account: str, name: str, location_hint: str | None = None,
+    async def create_bucket(self, account: str, name: object, location_hint: str | None = None,
                             storage_class: str | None = None) -> BucketInfo:
         if not isinstance(name, str) or not BUCKET_NAME.match(name):
             raise errors.InvalidBucketName(

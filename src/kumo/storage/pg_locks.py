@@ -16,7 +16,7 @@ import psycopg
 
 from kumo.api.threads import blocking
 from kumo.errors import ServiceUnavailable
-from kumo.storage.postgres import UNAVAILABLE
+from kumo.storage.postgres import UNAVAILABLE, scalar
 
 POLL_SECONDS = 0.1
 
@@ -47,6 +47,6 @@ class AdvisoryLocks:
 
     def _try(self, conn: psycopg.Connection, key: int) -> bool:
         try:
-            return conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (self.space, key)).fetchone()[0]
+            return bool(scalar(conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (self.space, key))))
         except psycopg.OperationalError as exc:
             raise ServiceUnavailable(UNAVAILABLE) from exc

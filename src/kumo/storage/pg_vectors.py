@@ -36,7 +36,7 @@ from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
 from kumo.storage.pg_filters import filter_sql, metadata_expression
-from kumo.storage.postgres import PostgresConnection, PostgresDatabase, UnstorableValue
+from kumo.storage.postgres import PostgresConnection, PostgresDatabase, UnstorableValue, scalar
 from kumo.vectorize.errors import INVALID_VECTOR, invalid
 from kumo.vectorize.filters import MetadataFilter
 from kumo.vectorize.store import IndexRecord, MetadataIndexRecord, Mutation, StoredVector
@@ -150,7 +150,7 @@ class PgVectorStore:
         and done again. One node builds a graph at a time (an advisory lock); False: it was there already
         or another node is building it."""
         with psycopg.connect(self.db.url, autocommit=True) as conn:
-            if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (_GRAPH_LOCK, record.pk)).fetchone()[0]:
+            if not scalar(conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (_GRAPH_LOCK, record.pk))):
                 return False
             valid = conn.execute(
                 "SELECT x.indisvalid FROM pg_class c JOIN pg_index x ON x.indexrelid = c.oid WHERE c.relname = %s",
@@ -199,7 +199,7 @@ class PgVectorStore:
 
     def total_vectors(self) -> int:
         with self.db.reading() as conn:
-            return int(conn.execute("SELECT coalesce(sum(vector_count), 0) FROM vectorize_indexes").fetchone()[0])
+            return int(scalar(conn.execute("SELECT coalesce(sum(vector_count), 0) FROM vectorize_indexes")))
 
     # ---- reads by id ----------------------------------------------------------------------
     def get_vectors(self, pk, ids):
@@ -255,7 +255,7 @@ class PgVectorStore:
         distance, the index's metadata indexes and its vector count (None: the index is gone), all read in
         one round trip and one snapshot."""
         _, operator = _METRIC_SQL[record.metric]
-        where = [sql.SQL("index_pk = {}").format(sql.Literal(record.pk))]
+        where: list[sql.Composable] = [sql.SQL("index_pk = {}").format(sql.Literal(record.pk))]
         params: list = []
         with self.db.reading() as conn:
             meta = _metadata_indexes(conn, record.pk) if (metadata_filter or with_metadata) else []
@@ -326,7 +326,7 @@ class LockedIndex:
 
     def namespace_count(self) -> int:
         # one index probe per namespace (a loose index scan), not one row per vector
-        return int(self.conn.execute(
+        return int(scalar(self.conn.execute(
             """
             WITH RECURSIVE ns(name) AS (
                 (SELECT namespace FROM vectorize_vectors WHERE index_pk = ? AND namespace IS NOT NULL
@@ -338,15 +338,15 @@ class LockedIndex:
             ) SELECT count(name) FROM ns
             """,
             (self.pk, self.pk),
-        ).fetchone()[0])
+        )))
 
     def bump(self, mutation: Mutation, added: int = 0) -> int:
         """The next mutation: sequence number, id and time, and the vector count's change."""
-        return self.conn.execute(
+        return int(scalar(self.conn.execute(
             "UPDATE vectorize_indexes SET seq = seq + 1, mutation_id = ?, mutation_at = ?,"
             " vector_count = vector_count + ? WHERE pk = ? RETURNING seq",
             (mutation.id, mutation.at, added, self.pk),
-        ).fetchone()[0]
+        )))
 
     def upsert(self, ids: list[str], values: np.ndarray, namespaces: list[str | None],
                metadatas: list[dict | None], seq: int) -> None:

@@ -23,6 +23,13 @@ class UnstorableValue(InvalidRequest):
     400 with nothing applied; SQLite takes such values, so the same request must not become a 500 here."""
 
 
+def scalar(cursor: Any) -> Any:
+    """The one value of a query that always answers one row (an aggregate, a function call, `RETURNING`)."""
+    row = cursor.fetchone()
+    assert row is not None, "the query answers one row"
+    return row[0]
+
+
 @functools.lru_cache(maxsize=1024)
 def to_psycopg(sql: str) -> str:
     """`?` parameter marks (sqlite3 style) as psycopg's `%s`; a literal `%` is doubled."""

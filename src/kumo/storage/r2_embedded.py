@@ -26,6 +26,7 @@ from kumo.r2.store import (
     HttpMetadata,
     ObjectInfo,
     ObjectMeta,
+    ObjectReader,
     PartInfo,
     StagedBlob,
     UploadInfo,
@@ -322,7 +323,7 @@ class EmbeddedObjectStore:
         return await blocking(head)
 
     async def open_object(self, bucket: BucketInfo, key: str, start: int = 0,
-                          end: int | None = None) -> FileReader | None:
+                          end: int | None = None) -> ObjectReader | None:
         def open_() -> FileReader | None:
             with self.db.reading() as conn:  # the row and its file together: a replacement unlinks after commit
                 row = self._lookup(conn, bucket, key)

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from kumo.api.threads import blocking
@@ -124,22 +125,27 @@ async def _parts(body: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         yield bytes(pending)
 
 
-class EngineReader:
-    """An engine GET: `chunks()` yields its body and closes it when done or left."""
+async def _body_chunks(body: Any) -> AsyncGenerator[bytes, None]:
+    """An engine GET's body (botocore's StreamingBody) in blocks, closed when done or left."""
+    try:
+        while True:
+            data = await blocking(body.read, BLOCK)
+            if not data:
+                break
+            yield data
+    finally:
+        await blocking(body.close)
 
-    def __init__(self, info: ObjectInfo, body):
+
+class EngineReader:
+    """An object read from the engine: `chunks()` yields its body and closes it when done or left."""
+
+    def __init__(self, info: ObjectInfo, body: Any):
         self.info = info
         self._body = body
 
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
-        try:
-            while True:
-                data = await blocking(self._body.read, BLOCK)
-                if not data:
-                    break
-                yield data
-        finally:
-            await self.aclose()
+    def chunks(self) -> AsyncGenerator[bytes, None]:
+        return _body_chunks(self._body)
 
     async def aclose(self) -> None:
         await blocking(self._body.close)
@@ -261,7 +267,7 @@ class EngineObjectStore(EmbeddedObjectStore):
             return ref
         upload_id = self.s3.create_multipart_upload(Bucket=self.bucket, Key=name)["UploadId"]
         try:
-            parts = []
+            parts: list[dict[str, Any]] = []
             for source, size in sources:
                 for offset in range(0, max(size, 1), COPY_PART_SIZE):
                     last = min(offset + COPY_PART_SIZE, size) - 1
@@ -348,7 +354,7 @@ class EngineObjectStore(EmbeddedObjectStore):
     async def _read_parts(self, parts: list[PartInfo]) -> AsyncIterator[bytes]:
         for part in parts:
             answer = await blocking(self.s3.get_object, Bucket=self.bucket, Key=_name(part.ref))
-            async for chunk in EngineReader(None, answer["Body"]).chunks():
+            async for chunk in _body_chunks(answer["Body"]):
                 yield chunk
 
 

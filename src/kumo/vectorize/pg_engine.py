@@ -169,9 +169,9 @@ class PgVectorEngine:
             write_rules.check_vector_count(index.record.vector_count or 0, new_ids)
             named = {ns for ns in batch.namespaces if ns is not None}
             if named:
-                fresh = named - index.known_namespaces(named)
-                if fresh:
-                    write_rules.check_namespace_count(index.namespace_count(), len(fresh))
+                unknown = named - index.known_namespaces(named)
+                if unknown:
+                    write_rules.check_namespace_count(index.namespace_count(), len(unknown))
             seq = index.bump(mutation, added=new_ids)
             if not len(batch):
                 return

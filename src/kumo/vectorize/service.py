@@ -104,12 +104,12 @@ class VectorizeService:
                 raise _config_error(f"unknown preset {preset!r}; known presets: {', '.join(PRESETS)}")
             dims, metric = PRESETS[preset]
             return dims, metric, preset
-        dims, metric = config.get("dimensions"), config.get("metric")
-        if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= MAX_DIMENSIONS:
+        asked_dims, asked_metric = config.get("dimensions"), config.get("metric")
+        if isinstance(asked_dims, bool) or not isinstance(asked_dims, int) or not 1 <= asked_dims <= MAX_DIMENSIONS:
             raise _config_error(f"`config.dimensions` must be an integer from 1 to {MAX_DIMENSIONS}")
-        if metric not in METRICS:
+        if not isinstance(asked_metric, str) or asked_metric not in METRICS:
             raise _config_error(f"`config.metric` must be one of {', '.join(METRICS)}")
-        return dims, metric, None
+        return asked_dims, asked_metric, None
 
     def list_indexes(self, account: str) -> list[dict]:
         return [index_object(r) for r in self.store.list_indexes(account)]

@@ -223,6 +223,7 @@ class VectorSpace:
     def ann_add(self, batch: AnnBatch, threads: int = 1) -> None:
         """(Without the index's lock) put the rows into the graph; writers go on meanwhile."""
         with self.graph_lock:
+            assert self.hnsw is not None  # made by ann_prepare
             if len(batch.slots):
                 started = time.perf_counter()
                 self.hnsw.add_items(batch.rows, batch.slots, num_threads=threads)
@@ -256,10 +257,12 @@ class VectorSpace:
 
     def _apply_deletions(self) -> None:
         """(Holding graph_lock alone.)"""
+        graph = self.hnsw
         while self._graph_deletions:
+            assert graph is not None  # only slots already in a graph are queued
             slot = self._graph_deletions.pop()
             try:
-                self.hnsw.mark_deleted(slot)
+                graph.mark_deleted(slot)
             except RuntimeError:
                 pass  # never added: it was dead when the builder passed
 

@@ -97,7 +97,8 @@ class BindingFront:
 
     async def _body(self, receive: Receive) -> bytes | None:
         limit = self.platform.settings.max_body_bytes
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":

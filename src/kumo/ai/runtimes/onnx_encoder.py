@@ -177,7 +177,8 @@ class OnnxEncoder(Runtime):
         [logits] = await self.batcher.submit("logits", [tokens], [len(tokens.ids)])
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
-        result = [{"label": self.labels.get(i, str(i)), "score": float(p)} for i, p in enumerate(probs)]
+        result: list[dict[str, Any]] = [{"label": self.labels.get(i, str(i)), "score": float(p)}
+                                        for i, p in enumerate(probs)]
         result.sort(key=lambda r: -r["score"])
         return RunOutput(result)
 

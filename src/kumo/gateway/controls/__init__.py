@@ -43,7 +43,7 @@ class Controls:
         scanner = dlp.scanners(c.gateway.get("dlp"))["REQUEST"]
         if scanner is not None:
             findings, action = scanner.scan(dlp.text_of(c.body))
-            if findings:
+            if findings and action is not None:  # findings come with an action
                 dlp.record(c.account, c.gateway_id, "-", findings, action)
                 if action == "BLOCK":
                     raise dlp.Blocked("REQUEST", findings)
@@ -73,16 +73,16 @@ class Controls:
         if wanted:
             try:
                 verdict = await self._judge(guardrails.conversation(dlp.text_of(c.body), dlp.text_of(body)))
-            except GatewayError as error:
-                return error
-            error = guardrails.decide(verdict, wanted, "response", f"{c.account}/{c.gateway_id}")
-            if error is not None:
-                return error
+            except GatewayError as unavailable:
+                return unavailable
+            blocked = guardrails.decide(verdict, wanted, "response", f"{c.account}/{c.gateway_id}")
+            if blocked is not None:
+                return blocked
         scanner = dlp.scanners(c.gateway.get("dlp"))["RESPONSE"]
         if scanner is None:
             return None
         findings, action = scanner.scan(dlp.text_of(body))
-        if not findings:
+        if not findings or action is None:
             return None
         dlp.record(c.account, c.gateway_id, headers.get("cf-aig-log-id", "-"), findings, action)
         if action == "BLOCK":
@@ -126,7 +126,7 @@ class Controls:
 
     async def before_send(self, c: Call) -> None:
         if self.provider_keys is not None and byok.wants_stored_key(c):
-            await self._use_stored_key(c)
+            await self._use_stored_key(c, self.provider_keys)
         limits = c.gateway.get("spend_limits")
         if limits:
             model = c.provider.model_of(c.path, loads(c.body))
@@ -134,10 +134,10 @@ class Controls:
             await spend.check(self.spend_counter, rules)
             c.budgets = c.budgets + rules  # with a dynamic route's cost limits, if it came through one
 
-    async def _use_stored_key(self, c: Call) -> None:
-        keys = self.provider_keys.fresh(c.account, c.gateway_id)
+    async def _use_stored_key(self, c: Call, provider_keys: byok.ProviderKeys) -> None:
+        keys = provider_keys.fresh(c.account, c.gateway_id)
         if keys is None:
-            keys = await blocking(self.provider_keys.keys, c.account, c.gateway_id)
+            keys = await blocking(provider_keys.keys, c.account, c.gateway_id)
         entry = byok.stored_key_for(keys, c)
         if entry is None:
             return

@@ -52,6 +52,13 @@ class Profile:
     entries: tuple[Entry, ...]
 
 
+def matches(regex: re.Pattern[str]) -> Find:
+    """Every match of a regular expression (a custom profile's entry)."""
+    def find(text: str) -> Iterator[Span]:
+        return (m.span() for m in regex.finditer(text))
+    return find
+
+
 def checked(pattern: str, valid: Callable[[str], bool], flags: int = 0) -> Find:
     """Candidates by a regular expression, kept when the library's validator accepts them."""
     regex = re.compile(pattern, flags)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from kumo.gateway.controls.detectors import PROFILES, Entry, Profile
+from kumo.gateway.controls.detectors import PROFILES, Entry, Profile, matches
 from kumo.gateway.controls.memo import Memo
 from kumo.gateway.errors import GatewayError
 
@@ -99,7 +99,7 @@ def _profile(spec: str | dict[str, Any]) -> Profile:
         except re.error as exc:
             raise ValueError(f"custom profile {spec['id']!r}, entry {e['id']!r}: the regex does not compile: "
                              f"{exc}") from None
-        entries.append(Entry(e["id"], e.get("name") or e["id"], lambda text, r=regex: (m.span() for m in r.finditer(text))))
+        entries.append(Entry(e["id"], e.get("name") or e["id"], matches(regex)))
     return Profile(spec["id"], spec.get("name") or spec["id"], tuple(entries))
 
 

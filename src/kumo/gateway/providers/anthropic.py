@@ -97,7 +97,7 @@ def to_chat(provider: Provider, model: str, body: dict[str, Any], headers: dict[
                        stream_events=state.chunks)
 
 
-_ANTHROPIC_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
+_ANTHROPIC_FINISH: dict[str | None, str] = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
 
 
 def _from_anthropic(r: dict[str, Any], model: str) -> dict[str, Any]:

@@ -11,7 +11,9 @@ from kumo.gateway.providers.base import Provider, Usage
 def usage_from_json(body: Any) -> Usage:
     if not isinstance(body, dict):
         return Usage()
-    metrics = body.get("metrics") if isinstance(body.get("metrics"), dict) else {}
+    metrics = body.get("metrics")
+    if not isinstance(metrics, dict):
+        metrics = {}
     model = body.get("model") if isinstance(body.get("model"), str) else None
     return Usage(tokens_in=int(metrics.get("input_token_count", 0) or 0),
                  tokens_out=int(metrics.get("output_token_count", 0) or 0), model=model)

@@ -4,7 +4,8 @@ only) any credentials, or none, are accepted without checking the signature: kum
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -21,7 +22,7 @@ class Authorized:
     grant: TokenGrant | None = None  # None in dev mode; its R2 scopes apply (r2/credentials.py check_scope)
 
 
-def authorize(grants: Sequence[TokenGrant], scope: dict, headers: dict[str, str], query: list[tuple[str, str]],
+def authorize(grants: Sequence[TokenGrant], scope: Mapping[str, Any], headers: dict[str, str], query: list[tuple[str, str]],
               account: str) -> Authorized:
     claim = sigv4.parse(headers, query)
     if not grants:

@@ -76,9 +76,10 @@ def checksum_headers(checksums: dict[str, str]) -> dict[str, str]:
     return {f"x-amz-checksum-{algorithm}": value for algorithm, value in checksums.items()}
 
 
-def object_headers(info: ObjectInfo, req: S3Request) -> dict[str, str]:
+def object_headers(info: ObjectInfo, req: S3Request) -> dict[str, str | None]:
+    """The object's headers; a field it has no value for is None (left out of the answer)."""
     http = info.meta.http
-    headers = {
+    headers: dict[str, str | None] = {
         "etag": info.http_etag,
         "last-modified": http_date(info.uploaded),
         "accept-ranges": "bytes",
