@@ -250,6 +250,12 @@ class Platform:
                                   telemetry=self.telemetry),
             )
 
+    def pipeline(self) -> Pipeline:
+        """The gateway's data plane (built by `start_async`, which the app's lifespan runs)."""
+        if self.gateway_pipeline is None:
+            raise RuntimeError("the gateway's pipeline is not built: start_async has not run")
+        return self.gateway_pipeline
+
     async def stop_async(self) -> None:
         await self.aisearch.stop()
         await self.batches.stop()

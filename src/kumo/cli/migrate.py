@@ -44,12 +44,12 @@ def migrate(data_dir, database_url, source, target) -> None:
 
 
 def _copy(source: Path, target: str) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
     from kumo.errors import KumoError
     from kumo.storage.transfer import copy_data_dir
 
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
     with Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn()) as bar:
         def progress(table: str, done: int, total: int) -> None:

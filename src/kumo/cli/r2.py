@@ -168,6 +168,8 @@ def put(file: Path, target: str, content_type, **kw):
 def _put_in_parts(s3: S3Session, bucket_name: str, key: str, file: Path, size: int, headers: dict, advance) -> str:
     created = s3.send("POST", bucket_name, key, [("uploads", "")], headers)
     upload_id = ET.fromstring(created.content).findtext("{*}UploadId")
+    if upload_id is None:
+        raise click.ClickException(f"the server started no multipart upload: {created.text[:200]}")
     parts = []
     try:
         for number, start in enumerate(range(0, size, PART_SIZE), start=1):
@@ -180,7 +182,7 @@ def _put_in_parts(s3: S3Session, bucket_name: str, key: str, file: Path, size: i
     except BaseException:
         s3.send("DELETE", bucket_name, key, [("uploadId", upload_id)])
         raise
-    return ET.fromstring(done.content).findtext("{*}ETag")
+    return ET.fromstring(done.content).findtext("{*}ETag") or ""
 
 
 @r2.command("get")

@@ -90,7 +90,7 @@ async def checked_post(request: Request, account_id: str) -> Visitor:
     if not same_origin(request):
         raise Refused("Cross-site request refused: this form must be sent from the dashboard itself.", 403)
     visitor = await signed_in(request, account_id)
-    presented = request.headers.get("x-csrf-token")
+    presented: object = request.headers.get("x-csrf-token")
     if presented is None and request.headers.get("content-type", "").startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")):
         presented = (await request.form()).get("csrf")

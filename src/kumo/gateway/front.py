@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, NamedTuple
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kumo.api.asgi_body import read_body, replayed
@@ -53,9 +54,10 @@ class GatewayFront:
         path = scope["path"] if scope["type"] == "http" else ""
         if not path.startswith(PREFIX):
             if path.startswith(ACCOUNTS) and scope["method"] == "POST":
-                receive = await self._ai_rest(path, scope, receive, send)
-                if receive is None:
+                onward = await self._ai_rest(path, scope, receive, send)
+                if onward is None:
                     return
+                receive = onward
             await self.app(scope, receive, send)
             return
         # /v1/{account}/{gateway}[/{provider}/{path...}]; every named part non-empty, as FastAPI's `{name}` is
@@ -74,13 +76,14 @@ class GatewayFront:
             await self.app(scope, receive, send)
             return
         scope["route"] = template
+        response: Response
         if not allowed:
             response = gateway_error_response(GatewayError(405, 7001, f"Method {method} not allowed for this path"))
         else:
             request = GatewayRequest(parts[0], parts[1], method, scope["query_string"].decode(),
                                      {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
                                      await read_body(receive))
-            pipeline = self.platform.gateway_pipeline
+            pipeline = self.platform.pipeline()
             if template is UNIVERSAL:
                 response = await universal(pipeline, request)
             elif template is COMPAT:
@@ -128,7 +131,7 @@ class GatewayFront:
             await from_error(exc)(scope, receive, send)
             return None
         headers.setdefault("cf-aig-authorization", headers.get("authorization", ""))
-        pipeline = self.platform.gateway_pipeline
+        pipeline = self.platform.pipeline()
         if third_party:
             # the API token is kumo's, never a provider's: the provider key is the gateway's stored one (BYOK)
             for name in ("authorization", "x-auth-key", "x-auth-email"):
@@ -163,7 +166,7 @@ class GatewayFront:
         headers["content-type"] = "application/json"
         request = GatewayRequest(account, headers[GATEWAY_HEADER.decode()].strip() or DEFAULT_GATEWAY, "POST", "",
                                  headers, json.dumps(envelope["input"]).encode())
-        response = await provider_passthrough(self.platform.gateway_pipeline, request, "workers-ai", "run/" + model)
+        response = await provider_passthrough(self.platform.pipeline(), request, "workers-ai", "run/" + model)
         await response(scope, receive, send)
         return None
 

@@ -59,7 +59,8 @@ async def universal(pipeline: Pipeline, r: GatewayRequest) -> Response:
 
 def _step_call(account: str, gateway_id: str, gateway: dict[str, Any], headers: dict[str, str],
                step: dict[str, Any], index: int) -> Call:
-    provider = PROVIDERS.get(step.get("provider")) if isinstance(step.get("provider"), str) else None
+    slug = step.get("provider")
+    provider = PROVIDERS.get(slug) if isinstance(slug, str) else None
     if provider is None:
         raise GatewayError(400, UNKNOWN_PROVIDER, f"step {index}: unknown provider {step.get('provider')!r}")
     endpoint = step.get("endpoint")

@@ -175,7 +175,7 @@ class GatewayService:
     def route_versions(self, route_id: str) -> builtins.list[dict]:
         return self.store.route_versions(route_id)
 
-    def save_route(self, account: str, gateway_id: str, route_id: str, name: str, elements: list, now: str) -> dict:
+    def save_route(self, account: str, gateway_id: str, route_id: str, name: str, elements: builtins.list, now: str) -> dict:
         return self.store.save_route(account, gateway_id, route_id, name, elements, now)
 
     def delete_route(self, account: str, gateway_id: str, route_id: str) -> bool:

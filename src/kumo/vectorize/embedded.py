@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -259,7 +259,7 @@ class EmbeddedEngine:
             found = space.query(search.vector, search.top_k, search.namespace, search.filter)
             hits = [
                 Hit(
-                    space.ids[m.slot],
+                    cast(str, space.ids[m.slot]),  # a match is a live slot, which has an id
                     m.score,
                     space.namespace_of(m.slot),
                     space.values(m.slot) if search.return_values else None,

@@ -17,6 +17,7 @@ nothing waits meanwhile. Anything that may touch a database (PostgreSQL, SQLite)
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
@@ -84,6 +85,8 @@ class VectorizeFront:
             authorize(self.platform.settings.api_tokens, headers, account)
             body = _json_object(await read_body(receive))
             service = self.platform.vectorize
+            call: Callable[..., Any]
+            args: tuple[Any, ...]
             if operation == "query":
                 call, args = _query, (service, account, name, body)
             else:

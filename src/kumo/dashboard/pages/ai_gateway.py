@@ -77,16 +77,17 @@ async def analytics(request: Request, account_id: str, gateway_id: str, window: 
     providers = data.by_bucket
     outcome = {"errors": [r.errors for r in data.per_bucket], "cache hits": [r.cached for r in data.per_bucket],
                "other": [r.requests - r.errors - r.cached for r in data.per_bucket]}
-    size = {"width": 610, "height": 210}  # two charts side by side at 1280 px, drawn 1:1
+    width, height = 610, 210  # two charts side by side at 1280 px, drawn 1:1
+    by_provider = {p: [r.requests for r in rs] for p, rs in providers.items()}
+    tokens = {p: [r.tokens_in + r.tokens_out for r in rs] for p, rs in providers.items()}
+    cost = {p: [r.cost for r in rs] for p, rs in providers.items()}
+    latency = {"p50": [r.percentile(0.5) for r in data.per_bucket], "p95": [r.percentile(0.95) for r in data.per_bucket]}
     charts = [
-        stacked_bars("Requests by provider", b, {p: [r.requests for r in rs] for p, rs in providers.items()}, **size),
-        stacked_bars("Errors and cache hits", b, outcome, **size),
-        stacked_bars("Tokens by provider (in + out)", b,
-                     {p: [r.tokens_in + r.tokens_out for r in rs] for p, rs in providers.items()}, **size),
-        stacked_bars("Cost by provider (USD)", b, {p: [r.cost for r in rs] for p, rs in providers.items()}, unit="$",
-                     **size),
-        lines("Latency p50 / p95", b, {"p50": [r.percentile(0.5) for r in data.per_bucket],
-                                       "p95": [r.percentile(0.95) for r in data.per_bucket]}, unit=" ms", **size),
+        stacked_bars("Requests by provider", b, by_provider, width=width, height=height),
+        stacked_bars("Errors and cache hits", b, outcome, width=width, height=height),
+        stacked_bars("Tokens by provider (in + out)", b, tokens, width=width, height=height),
+        stacked_bars("Cost by provider (USD)", b, cost, unit="$", width=width, height=height),
+        lines("Latency p50 / p95", b, latency, unit=" ms", width=width, height=height),
     ]
     models = sorted(data.by_model.items(), key=lambda kv: -kv[1].requests)
     return render(request, "gateway/analytics.html", visitor, gateway_id=gateway_id, window=window,

@@ -122,7 +122,7 @@ async def add_texts(request: Request, account_id: str, index: str, visitor: Visi
         extra = _metadata(str(form.get("metadata") or ""))
         vectors = await _embed(request, model, texts)
         described = await blocking(_vectorize(request).get_index, account_id, index)
-        items = [(i + 1, {"id": str(uuid.uuid4()), "values": v, "metadata": {**extra, "text": t}})
+        items = [(i + 1, {"id": str(uuid.uuid4()), "values": v, "metadata": dict(extra, text=t)})
                  for i, (t, v) in enumerate(zip(texts, vectors))]
         batch = parse_items(items, described["config"]["dimensions"])
         await blocking(_vectorize(request).write, account_id, index, batch, upsert=True)
