@@ -4,17 +4,15 @@ uvicorn is started by hand, as an embedding application would, not by `kumo serv
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import httpx
 import pytest
-import uvicorn
 
 from kumo.api.redaction import redact
 from kumo.app import create_app
 from kumo.config import Settings
-from tests.conftest import free_port
+from tests.conftest import app_in_thread
 
 
 def test_redact_names_and_spares():
@@ -28,17 +26,8 @@ def test_redact_names_and_spares():
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     app = create_app(Settings(data_dir=tmp_path_factory.mktemp("redaction")))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(30)
+    with app_in_thread(app) as url:
+        yield url
 
 
 def test_access_line_of_an_app_served_without_kumo_serve_is_redacted(served, caplog):

@@ -5,16 +5,12 @@ on it then fails with "connection reset"). One httpx client, two requests, the s
 from __future__ import annotations
 
 import logging
-import threading
-import time
-
 import httpx
 import pytest
-import uvicorn
 
 from kumo.app import create_app
 from kumo.config import Settings
-from tests.conftest import free_port
+from tests.conftest import app_in_thread
 
 
 class Boom(Exception):
@@ -30,19 +26,9 @@ def app_url(tmp_path_factory):
 
     for path in ("/client/v4/accounts/{account_id}/vectorize/v2/boom", "/client/v4/accounts/{account_id}/ai/v1/boom"):
         app.add_api_route(path, boom, methods=["GET"])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
-                                           timeout_keep_alive=30))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    app.state.platform.gateway_pipeline = None  # the gateway's data plane now fails inside, unexpectedly
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(30)
+    with app_in_thread(app, timeout_keep_alive=30) as url:
+        app.state.platform.gateway_pipeline = None  # the gateway's data plane now fails inside, unexpectedly
+        yield url
 
 
 def _socket_of(response: httpx.Response) -> tuple:
