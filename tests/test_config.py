@@ -53,3 +53,26 @@ def test_a_mistyped_backend_is_refused_at_start(monkeypatch, tmp_path):
     assert "invalid setting `gateway_cache` (kumo.toml or KUMO_GATEWAY_CACHE)" in result.output
     assert "'sqllite'" in result.output and "Traceback" not in result.output
     assert "invalid setting `api_tokens.0.token`" in result.output and "sekrit" not in result.output
+
+
+def test_backends_come_from_one_table():
+    """Which backend serves each kind of state is `choose_backends(settings)`; a cache in Redis needs Redis."""
+    import pytest
+    from pydantic import ValidationError
+
+    from kumo.platform import choose_backends
+
+    embedded = choose_backends(Settings())
+    assert (embedded.sql, embedded.vectors, embedded.gateway_cache, embedded.counters, embedded.r2_bytes) == (
+        "sqlite", "embedded", "sqlite", "memory", "files")
+    scaled = choose_backends(Settings(database_url="postgresql://db/kumo", redis_url="redis://r:6379/0",
+                                      r2_engine_url="http://s3:8333"))
+    assert (scaled.sql, scaled.vectors, scaled.gateway_cache, scaled.counters, scaled.r2_bytes) == (
+        "postgresql", "pgvector", "redis", "redis", "s3-engine")
+    # an explicit choice is applied, not overridden by redis_url
+    assert choose_backends(Settings(redis_url="redis://r:6379/0", gateway_cache="memory")).gateway_cache == "memory"
+    with pytest.raises(ValidationError, match="redis_url"):
+        Settings(gateway_cache="redis")
+    assert Settings(log_level="WARNING").log_level == "warning"
+    with pytest.raises(ValidationError):
+        Settings(log_level="verbose")

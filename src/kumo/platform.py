@@ -3,6 +3,7 @@ in-process mode all hold a Platform; backends are chosen here and nowhere else."
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, Union
 
@@ -14,6 +15,7 @@ from kumo.ai.service import AiService
 from kumo.ai.weights import WeightsStore
 from kumo.aisearch.locks import InstanceLocks
 from kumo.aisearch.service import AiSearchService
+from kumo.api.threads import use_thread_pool
 from kumo.config import Settings
 from kumo.custom_models.service import CustomModelService
 from kumo.storage.sql_custom_models import SqlCustomModelStore
@@ -226,6 +228,7 @@ class Platform:
     async def start_async(self, app=None) -> None:
         """Start what lives on the event loop: batch workers, and the gateway's HTTP clients (the
         workers-ai provider calls `app` in process)."""
+        use_thread_pool(asyncio.get_running_loop())
         await self.aisearch.start()
         if self.settings.batch_worker:
             self.batches.start()

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from starlette.concurrency import run_in_threadpool
-
 T = TypeVar("T")
+THREADS = 40  # as many as Starlette gives sync routes: a slow call (inference, a PostgreSQL wait) blocks no other
 
 
 async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """`fn(*args, **kwargs)` on a worker thread (anyio's pool, the one Starlette uses for sync routes); a task
-    cancelled meanwhile waits for the call to end, so no write is left half done behind it."""
-    return await run_in_threadpool(fn, *args, **kwargs)
+    """`fn(*args, **kwargs)` on the loop's executor, with the caller's context (the request id). This is
+    `asyncio.to_thread`: ~2x cheaper per call than anyio's pool, which counts on R2's per-chunk writes and the
+    gateway's cache lookups. A task cancelled meanwhile stops waiting; the call itself runs to its end."""
+    loop = asyncio.get_running_loop()
+    call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+    return await loop.run_in_executor(None, call)
+
+
+def use_thread_pool(loop: asyncio.AbstractEventLoop) -> None:
+    """Give the loop kumo's pool (Platform.start_async): asyncio's default, min(32, cores + 4) threads, would let
+    a few slow calls hold every thread on a small machine."""
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="kumo"))
