@@ -62,7 +62,8 @@ def serve(host, port, data_dir, insecure, log_level, log_format, drain_timeout, 
     # runs the lifespan's shutdown, which flushes gateway logs.
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_config=None,
                             log_level=settings.log_level, access_log=False,
-                            timeout_graceful_shutdown=settings.drain_timeout)
+                            # uvicorn annotates an int and waits with asyncio.wait_for: fractions of a second work
+                            timeout_graceful_shutdown=settings.drain_timeout)  # type: ignore[arg-type]
     # One BLAS thread in the server: Vectorize's products are small, and OpenBLAS's second thread spins on the
     # core the event loop and the graph search need (3.4 ms of CPU per exact query of 2,000 vectors instead of
     # 0.16 ms); concurrent requests use the cores instead. Not in kumo.Env: that process is the user's.
@@ -85,11 +86,12 @@ def _serve_with_workers_dev_tls(config, settings: Settings) -> None:
 
     from kumo.workers.tls import ensure_workers_dev_tls
 
+    assert settings.workers_dev_port is not None  # called when it is set
     tls = ensure_workers_dev_tls(settings.data_dir)
     tls_config = uvicorn.Config(config.app, host=settings.host, port=settings.workers_dev_port, log_config=None,
                                 log_level=settings.log_level, access_log=False, lifespan="off",
                                 ssl_certfile=str(tls.cert_file), ssl_keyfile=str(tls.key_file),
-                                timeout_graceful_shutdown=settings.drain_timeout)
+                                timeout_graceful_shutdown=settings.drain_timeout)  # type: ignore[arg-type]
     click.echo(f"and https://<worker>.kumo.workers.dev:{settings.workers_dev_port} for `wrangler dev` "
                f"(NODE_EXTRA_CA_CERTS={tls.ca_file.resolve()})")
 
