@@ -57,10 +57,10 @@ def open_client(url: str | None, token: str | None, account: str, local: bool, d
         from kumo.config import Settings
 
         app = create_app(Settings(data_dir=data_dir) if data_dir else Settings())
-        client: httpx.Client = TestClient(app, base_url="http://kumo.local", raise_server_exceptions=False)
-        client.__enter__()  # runs the app's lifespan: services start, and close on exit
-        client.headers["authorization"] = "Bearer local"
-        return ApiClient(client, account, lambda: client.__exit__(None, None, None))
+        local = TestClient(app, base_url="http://kumo.local", raise_server_exceptions=False)
+        local.__enter__()  # runs the app's lifespan: services start, and close on exit
+        local.headers["authorization"] = "Bearer local"
+        return ApiClient(local, account, lambda: local.__exit__(None, None, None))
     headers = {"authorization": f"Bearer {token or 'local'}"}
     client = httpx.Client(base_url=url or "http://127.0.0.1:8787", headers=headers, timeout=300)
     return ApiClient(client, account, client.close)
