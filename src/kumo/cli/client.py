@@ -57,10 +57,10 @@ def open_client(url: str | None, token: str | None, account: str, local: bool, d
         from kumo.config import Settings
 
         app = create_app(Settings(data_dir=data_dir) if data_dir else Settings())
-        local = TestClient(app, base_url="http://kumo.local", raise_server_exceptions=False)
-        local.__enter__()  # runs the app's lifespan: services start, and close on exit
-        local.headers["authorization"] = "Bearer local"
-        return ApiClient(local, account, lambda: local.__exit__(None, None, None))
+        in_process = TestClient(app, base_url="http://kumo.local", raise_server_exceptions=False)
+        in_process.__enter__()  # runs the app's lifespan: services start, and close on exit
+        in_process.headers["authorization"] = "Bearer local"
+        return ApiClient(in_process, account, lambda: in_process.__exit__(None, None, None))
     headers = {"authorization": f"Bearer {token or 'local'}"}
     client = httpx.Client(base_url=url or "http://127.0.0.1:8787", headers=headers, timeout=300)
     return ApiClient(client, account, client.close)
