@@ -11,7 +11,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-
 from kumo.aisearch import convert, sources
 from kumo.aisearch.config import index_config_signature
 from kumo.aisearch.errors import UNSUPPORTED_FILE, bad_config, item_not_found

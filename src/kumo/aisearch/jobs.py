@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-
 from kumo.aisearch import sources
 from kumo.aisearch.config import index_config_signature
 from kumo.aisearch.errors import bad_config

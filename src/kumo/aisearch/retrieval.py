@@ -15,7 +15,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from kumo.ai.service import AiService
 from kumo.aisearch.errors import bad_search
 from kumo.aisearch.metadata import index_types, matches

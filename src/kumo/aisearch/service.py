@@ -9,7 +9,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-
 from kumo.ai.service import AiService
 from kumo.aisearch import answer, config as cfg
 from kumo.aisearch.errors import (

@@ -8,7 +8,6 @@ import io
 from pathlib import Path
 from typing import Any
 
-
 from kumo.ai.runtimes.base import RunOutput, Runtime, require
 from kumo.api.threads import blocking
 

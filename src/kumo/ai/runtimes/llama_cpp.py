@@ -15,14 +15,16 @@ import os
 import threading
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
-from typing import Any
-
+from typing import TYPE_CHECKING, Any, cast
 
 from kumo.ai.errors import ModelBusy
 from kumo.ai.runtimes.base import RunOutput, Runtime, require
 from kumo.api.message_content import content_text
 from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TEMPERATURE = 0.6
@@ -189,7 +191,8 @@ class LlamaCpp(Runtime):
         if self.formatter is None:
             text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
             return text, []
-        formatted = self.formatter(messages=messages)
+        # roles and string contents were checked against the task's schema: llama.cpp's message types
+        formatted = self.formatter(messages=cast("list[ChatCompletionRequestMessage]", messages))
         stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop] if formatted.stop else []
         return formatted.prompt, stop
 

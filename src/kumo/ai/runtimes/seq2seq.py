@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 from kumo.ai.runtimes.base import RunOutput, Runtime, require
 from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest
