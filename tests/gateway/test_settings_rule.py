@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-from kumo.gateway.model import CONTROLS, REFUSED, GatewaySettings
+from kumo.gateway.settings_schema import CONTROLS, REFUSED, GatewaySettings
 from tests.gateway.conftest import make_gateway
 
 REQUIRED = dict(cache_invalidate_on_update=False, cache_ttl=None, collect_logs=True, rate_limiting_interval=None,

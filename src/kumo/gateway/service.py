@@ -11,7 +11,7 @@ from typing import Any
 from kumo.errors import InvalidRequest, NotFound, ServiceUnavailable
 from kumo.gateway.analytics import Analytics, gateway_analytics
 from kumo.gateway.errors import GATEWAY_NOT_FOUND, UNAUTHORIZED, GatewayError
-from kumo.gateway.model import validate_id, validate_settings
+from kumo.gateway.settings_schema import validate_id, validate_settings
 from kumo.gateway.store import GatewayStore
 from kumo.timestamps import iso_now
 
