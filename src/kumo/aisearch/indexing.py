@@ -17,7 +17,7 @@ import numpy as np
 
 from kumo.ai.service import AiService
 from kumo.aisearch.chunking import chunk_text
-from kumo.aisearch.config import index_config_signature
+from kumo.aisearch.instance_config import index_config_signature
 from kumo.aisearch.convert import to_text
 from kumo.aisearch.errors import UnreadableDocument
 from kumo.aisearch.metadata import index_types

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kumo.aisearch import convert, sources
-from kumo.aisearch.config import index_config_signature
+from kumo.aisearch.instance_config import index_config_signature
 from kumo.aisearch.errors import UNSUPPORTED_FILE, bad_config, item_not_found
 from kumo.aisearch.indexing import Indexer
 from kumo.aisearch.jobs import Jobs

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from kumo.aisearch import sources
-from kumo.aisearch.config import index_config_signature
+from kumo.aisearch.instance_config import index_config_signature
 from kumo.aisearch.errors import bad_config
 from kumo.aisearch.indexing import Indexer
 from kumo.aisearch.locks import InstanceLocks, LocalLocks

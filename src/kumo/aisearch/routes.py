@@ -12,7 +12,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
-from kumo.aisearch.config import DEFAULT_NAMESPACE
+from kumo.aisearch.instance_config import DEFAULT_NAMESPACE
 from kumo.aisearch.errors import bad_config, job_not_found
 from kumo.aisearch.items import item_object
 from kumo.aisearch.service import AiSearchService, namespace_object

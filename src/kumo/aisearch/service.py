@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from kumo.ai.service import AiService
-from kumo.aisearch import answer, config as cfg
+from kumo.aisearch import answer, instance_config as cfg
 from kumo.aisearch.errors import (
     DUPLICATE,
     INSTANCE_NOT_FOUND,
