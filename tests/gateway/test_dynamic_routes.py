@@ -9,7 +9,7 @@ import uuid
 import openai
 import pytest
 
-from kumo.gateway.routing import matches
+from kumo.gateway.dynamic_routing import matches
 from tests.gateway.conftest import make_gateway
 
 

@@ -19,7 +19,7 @@ from kumo.gateway.errors import BAD_REQUEST, UNKNOWN_PROVIDER, GatewayError, gat
 from kumo.gateway.options import RequestOptions, apply_step_config, parse_options
 from kumo.gateway.pipeline import Call, Pipeline
 from kumo.gateway.providers import PROVIDERS
-from kumo.gateway.routing import walk
+from kumo.gateway.dynamic_routing import walk
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from kumo.api.envelope import ok
 from kumo.api.routing import account_router
 from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest, NotFound
-from kumo.gateway.routing import validate_elements
+from kumo.gateway.dynamic_routing import validate_elements
 from kumo.platform import platform_of
 from kumo.timestamps import iso_now
 
