@@ -34,7 +34,7 @@ from kumo.gateway.admin_routes import router as gateway_admin_router
 from kumo.gateway.errors import gateway_error_response
 from kumo.gateway.provider_keys_routes import router as gateway_provider_keys_router
 from kumo.gateway.front import GatewayFront
-from kumo.gateway.routes_api import router as gateway_routes_api
+from kumo.gateway.dynamic_routing_routes import router as gateway_routes_api
 from kumo.vectorize.front import VectorizeFront
 from kumo.vectorize.routes import router as vectorize_router
 from kumo.workers.front import BindingFront
