@@ -19,7 +19,7 @@ from kumo.api.body import JsonRefused, loads
 from kumo.api.envelope import from_error
 from kumo.errors import KumoError
 from kumo.gateway.errors import GatewayError, gateway_error_response
-from kumo.gateway.routes import GatewayRequest, compat_chat, provider_passthrough, universal
+from kumo.gateway.proxy_routes import GatewayRequest, compat_chat, provider_passthrough, universal
 from kumo.gateway.service import DEFAULT_GATEWAY
 
 if TYPE_CHECKING:
