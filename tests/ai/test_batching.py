@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from kumo.ai.batching import MicroBatcher
+from kumo.ai.micro_batcher import MicroBatcher
 
 
 def test_concurrent_requests_share_batches():

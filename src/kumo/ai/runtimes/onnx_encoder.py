@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from kumo.ai.batching import MicroBatcher
+from kumo.ai.micro_batcher import MicroBatcher
 from kumo.ai.errors import bad_input
 from kumo.ai.runtimes.base import RunOutput, Runtime, require
 from kumo.ai.weights import package_dir
