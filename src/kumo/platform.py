@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal, Union
 
 from starlette.requests import Request
 
-from kumo.ai.batch import BatchQueue
+from kumo.ai.batch_queue import BatchQueue
 from kumo.ai.catalog import Catalog
 from kumo.ai.service import AiService
 from kumo.ai.weights import WeightsStore

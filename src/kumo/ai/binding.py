@@ -11,7 +11,7 @@ import threading
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
-from kumo.ai.batch import BatchQueue
+from kumo.ai.batch_queue import BatchQueue
 from kumo.ai.service import AiService
 from kumo.custom_models import PREFIX as CUSTOM_PREFIX
 

@@ -19,7 +19,7 @@ from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest, KumoError, NotFound
 from kumo.timestamps import iso_now
 
-log = logging.getLogger("kumo.ai.batch")
+log = logging.getLogger("kumo.ai.batch_queue")
 MAX_REQUESTS = 500
 CONCURRENCY = 8  # requests of one job in flight at once (they share micro-batches)
 
