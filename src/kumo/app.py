@@ -34,7 +34,7 @@ from kumo.gateway.admin_routes import router as gateway_admin_router
 from kumo.gateway.errors import gateway_error_response
 from kumo.gateway.provider_keys_routes import router as gateway_provider_keys_router
 from kumo.gateway.front import GatewayFront
-from kumo.gateway.dynamic_routing_routes import router as gateway_routes_api
+from kumo.gateway.dynamic_routing_routes import router as gateway_dynamic_routing_router
 from kumo.vectorize.front import VectorizeFront
 from kumo.vectorize.routes import router as vectorize_router
 from kumo.workers.front import BindingFront
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(aisearch_router)
     app.include_router(gateway_admin_router)
     app.include_router(gateway_provider_keys_router)
-    app.include_router(gateway_routes_api)
+    app.include_router(gateway_dynamic_routing_router)
     app.include_router(dashboard_router)
     app.include_router(workers_preview_router)
     app.include_router(r2_router)

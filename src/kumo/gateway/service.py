@@ -165,7 +165,7 @@ class GatewayService:
             changes["metadata"] = metadata
         self.store.patch_log(account, gateway_id, log_id, changes)
 
-    # ---- dynamic routes (their rules are checked by routes_api and gateway.routing) ---------------
+    # ---- dynamic routes (their rules are checked by dynamic_routing_routes and dynamic_routing) ----
     def get_route(self, account: str, gateway_id: str, key: str, by: str = "id") -> dict | None:
         return self.store.get_route(account, gateway_id, key, by)
 
