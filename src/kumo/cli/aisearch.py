@@ -8,14 +8,11 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from kumo.cli.client import ApiClient, client_options, make_client
-
-console = Console()
+from kumo.cli.output import console, print_table, table
 namespace_option = click.option("--namespace", default="default", show_default=True, help="AI Search namespace.")
 
 
@@ -112,13 +109,13 @@ def list_(namespace, **kw):
     """List instances."""
     with make_client(kw) as api:
         instances = api.request("GET", _base(namespace), params={"per_page": 100})
-    table = Table("id", "source", "embedding model", "answers with", "index", "created")
+    rows = []
     for i in instances:
         method = i["index_method"]
         kinds = "+".join(k for k in ("vector", "keyword") if method[k])
-        table.add_row(i["id"], i.get("source") or "(uploads)", i["embedding_model"], i["ai_search_model"], kinds,
-                      i["created_at"])
-    console.print(table)
+        rows.append([i["id"], i.get("source") or "(uploads)", i["embedding_model"], i["ai_search_model"], kinds,
+                     i["created_at"]])
+    print_table(["id", "source", "embedding model", "answers with", "index", "created"], rows)
 
 
 @aisearch.command("delete")
@@ -185,10 +182,7 @@ def ingest(instance_id, paths, metadata, namespace, **kw):
     console.print(f"Indexed {indexed} of {len(files)} files: {chunks} chunks in {elapsed:.1f} s "
                   f"({chunks / elapsed if elapsed else 0:.0f} chunks/s).")
     if failed:
-        table = Table("file", "could not be indexed", title="Errors")
-        for key, message in failed:
-            table.add_row(key, message)
-        console.print(table)
+        print_table(["file", "could not be indexed"], failed, title="Errors")
     if failed and not indexed:  # nothing got in: scripts must see the failure
         raise click.exceptions.Exit(1)
 
@@ -248,11 +242,12 @@ def search(instance_id, query, kind, max_results, threshold, filters, rerank, na
     with make_client(kw) as api:
         result = api.request("POST", f"{_base(namespace)}/{instance_id}/search",
                              json={"query": query, "ai_search_options": options})
-    table = Table("#", "score", "file", "text", title=f"Results for {result['search_query']!r}", show_lines=True)
+    rows = []
     for n, chunk in enumerate(result["chunks"], start=1):
         text = " ".join(chunk["text"].split())
-        table.add_row(str(n), f"{chunk['score']:.3f}", chunk["item"]["key"], text[:300] + ("…" if len(text) > 300 else ""))
-    console.print(table if result["chunks"] else "No chunk matched.")
+        rows.append([n, f"{chunk['score']:.3f}", chunk["item"]["key"], text[:300] + ("…" if len(text) > 300 else "")])
+    found = table(["#", "score", "file", "text"], rows, title=f"Results for {result['search_query']!r}", show_lines=True)
+    console.print(found if rows else "No chunk matched.")
 
 
 @aisearch.command("ask")
