@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,24 +34,12 @@ from pathlib import Path
 
 import httpx
 
+from _harness import KumoServer, free_port, stop
+
 MIB = 1024 * 1024
 ROUNDS = 4
 ACCOUNT = "bench"
 BUCKET = "bench-objects"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def peak_rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -235,28 +222,13 @@ def main() -> None:
     (floor_root / "tmp").mkdir(parents=True)
     (floor_root / "objects").mkdir()
     (work / "floor_app.py").write_text(FLOOR_APP)
+    server = KumoServer(work / "data", clean_env=True)
+    url = server.url
     floor_port = free_port()
     floor_url = f"http://127.0.0.1:{floor_port}"
     floor = subprocess.Popen([sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(floor_port),
                               "--log-level", "warning"], cwd=work, env={**os.environ, "FLOOR_ROOT": str(floor_root)})
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(work / "server.log", "wb")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KUMO_")}
-    server = subprocess.Popen([sys.executable, "-m", "kumo", "serve", "--port", str(port), "--data-dir",
-                               str(work / "data"), "--log-level", "warning"], env=env, stdout=log,
-                              stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("kumo serve did not start; see " + str(work / "server.log"))
-            time.sleep(0.2)
         while True:
             try:
                 httpx.get(floor_url + "/healthz", timeout=1)
@@ -290,7 +262,7 @@ def main() -> None:
                             slot[0] += wall
                             slot[1] += lat
                 moved = clients * per_round * ROUNDS * size_mib
-                rss = peak_rss_mib(server.pid)
+                rss = server.rss_mb("VmHWM")
                 for op, ((k_wall, k_lat), (r_wall, r_lat), (f_wall, f_lat)) in rows.items():
                     k_rate, r_rate, f_rate = moved / k_wall, moved / r_wall, moved / f_wall
                     k50, r50, f50 = (percentile(x, 0.5) * 1000 for x in (k_lat, r_lat, f_lat))
@@ -305,10 +277,8 @@ def main() -> None:
               "\nkumo/floor: as a share of the same disk steps behind a bare ASGI app on the same HTTP server;"
               "\nadded: kumo's p50 minus the floor's (goal: <= 2 ms for 1 MiB GETs); RSS: kumo's peak so far.")
     finally:
-        floor.terminate()
-        server.terminate()
-        server.wait(30)
-        log.close()
+        stop(floor)
+        server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
