@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     # neither: embedded kumo makes <data_dir>/provider-keys.kek; nodes sharing a database must be given one
     gateway_key_encryption_key: str | None = Field(default=None, repr=False)
     gateway_key_encryption_key_file: Path | None = None
+    # where gateways with `logpush` on push their logs, as Logpush's destination_conf: r2://<bucket>/<path> (that
+    # bucket in each gateway's own account) or https://<host>/<path>?header_<Name>=<value>; none: `logpush` is a 400
+    gateway_logpush_destination: str | None = Field(default=None, repr=False)  # the URL may carry credentials
+    gateway_logpush_interval: float = Field(default=30.0, gt=0, le=300)  # seconds between pushes (Logpush: 30)
     upstreams: dict[str, str] = Field(default_factory=dict)  # provider slug -> base URL (also KUMO_UPSTREAM_<SLUG>)
     # Dashboard: the key its session cookies are signed with; nodes behind one address need the same one
     # [default: a random key kept in <data_dir>/dashboard-secret]

@@ -4,6 +4,7 @@ in-process mode all hold a Platform; backends are chosen here and nowhere else."
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from starlette.requests import Request
 
@@ -22,6 +23,8 @@ from kumo.gateway.controls.byok import ProviderKeys, load_kek
 from kumo.gateway.controls import guardrails
 from kumo.gateway.controls.otel import OtelExport
 from kumo.gateway.controls.spend import MemorySpendCounter
+from kumo.gateway.logpush import destination as logpush_destination
+from kumo.gateway.logpush.pusher import LogPusher
 from kumo.gateway.logs import LogWriter
 from kumo.gateway.providers import PROVIDERS
 from kumo.gateway.ratelimit import MemoryRateLimiter
@@ -115,8 +118,10 @@ class Platform:
                                   exclusive=self.postgres is None)
         self.gateways = GatewayService(SqlGatewayStore(gateway_db), auto_create=settings.gateway_auto_create,
                                        settings_ttl=2.0 if self.postgres else None,
-                                       check=lambda gateway: guardrails.check_available(self.ai, gateway))
-        self.gateway_logs = LogWriter(self.gateways.store, self.gateways.log_limit)
+                                       check=self._check_gateway)
+        self.logpush = self._logpush(settings, data_dir)
+        self.gateway_logs = LogWriter(self.gateways.store, self.gateways.log_limit,
+                                      after_write=self.logpush.add if self.logpush else None)
         self.provider_keys = ProviderKeys(
             SqlProviderKeyStore(gateway_db),
             lambda: load_kek(settings.gateway_key_encryption_key, settings.gateway_key_encryption_key_file,
@@ -148,6 +153,23 @@ class Platform:
                            lambda: self.vectorize.loaded_vector_count())
         self._clients: list = []
         self._started = False
+
+    def _logpush(self, settings: Settings, data_dir: Path) -> LogPusher | None:
+        """The gateways' Logpush, when the operator named where logs go."""
+        if not settings.gateway_logpush_destination:
+            return None
+        try:
+            destination = logpush_destination.parse(settings.gateway_logpush_destination, self.r2)
+        except ValueError as exc:
+            raise ValueError(f"KUMO_GATEWAY_LOGPUSH_DESTINATION: {exc}") from None
+        return LogPusher(destination, data_dir / "gateway-logpush",
+                         lambda account, gateway: self.gateways.for_request(account, gateway, may_create=False),
+                         interval=settings.gateway_logpush_interval)
+
+    def _check_gateway(self, account: str, gateway: dict) -> None:
+        """What a gateway's settings need beyond their shape: the guard model, a Logpush destination."""
+        guardrails.check_available(self.ai, gateway)
+        logpush_destination.check(self.logpush.destination if self.logpush else None, account, gateway)
 
     def start(self) -> None:
         """Start background threads (the ANN indexer). Async workers start in `start_async`."""
@@ -193,6 +215,8 @@ class Platform:
 
     def close(self) -> None:
         self.gateway_logs.close()  # flush logs first
+        if self.logpush is not None:
+            self.logpush.close()  # then push what they handed over
         self.telemetry.close()  # then the spans they made
         self.aisearch.close()
         self.vectorize.close()
