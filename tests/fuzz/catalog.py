@@ -91,7 +91,8 @@ BODIES: dict[tuple[str, str], Any] = {
                                        "rate_limiting_limit": None},
     ("PUT", "/ai-gateway/gateways/{gateway_id}"): {"cache_invalidate_on_update": False, "cache_ttl": 60,
                                                    "collect_logs": True, "rate_limiting_interval": None,
-                                                   "rate_limiting_limit": None},
+                                                   "rate_limiting_limit": None, "logpush": False,
+                                                   "logpush_public_key": None},
     ("PATCH", "/logs/{log_id}"): {"feedback": 1, "score": 50, "metadata": {"a": "b"}},
     ("POST", "/routes"): {"name": "fz-route", "elements": [
         {"id": "s", "type": "start", "properties": {}, "outputs": {"next": {"elementId": "m"}}},
