@@ -183,26 +183,42 @@ CONTROLS = {
 }
 
 
+def _public_key_pem() -> str:
+    """An RSA public key the size Cloudflare's Logpush guide generates (4096 bits)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=4096).public_key()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
 def measure_controls(args, workdir: Path, fake: Target) -> dict:
-    """The same kumo, two gateways: `gw` bare and `gwc` with spend limits + DLP (every profile, prompts and answers)
-    + OTel export. Sequential latency and CPU per request of each, alternated twice, in one run."""
+    """The same kumo, three gateways: `gw` bare, `gwc` with spend limits + DLP (every profile, prompts and answers)
+    + OTel export, and `gwl` with Logpush (to kumo's R2 every second, bodies sealed to a 4096-bit key). Sequential
+    latency and CPU per request of each, alternated twice, in one run."""
     import httpx
 
-    kumo = start_kumo(args, workdir, fake)
+    kumo = start_kumo(args, workdir, fake, {"KUMO_GATEWAY_LOGPUSH_DESTINATION": "r2://gateway-logs/{DATE}",
+                                            "KUMO_GATEWAY_LOGPUSH_INTERVAL": "1"})
     sink = OtlpSink()
+    api = f"http://127.0.0.1:{kumo.port}/client/v4/accounts/{ACCOUNT}"
+    settings = {"cache_invalidate_on_update": False, "cache_ttl": None, "collect_logs": True,
+                "rate_limiting_interval": None, "rate_limiting_limit": None}
     try:
-        r = httpx.post(f"http://127.0.0.1:{kumo.port}/client/v4/accounts/{ACCOUNT}/ai-gateway/gateways",
-                       headers={"Authorization": "Bearer x"},
-                       json={"id": "gwc", "cache_invalidate_on_update": False, "cache_ttl": None, "collect_logs": True,
-                             "rate_limiting_interval": None, "rate_limiting_limit": None, **CONTROLS,
-                             "otel": [{"url": sink.url, "content_type": "protobuf"}]}, timeout=30)
-        if r.status_code >= 300:
-            raise RuntimeError(f"could not create the controlled gateway: {r.status_code} {r.text}")
+        for url, body in ((f"{api}/r2/buckets", {"name": "gateway-logs"}),
+                          (f"{api}/ai-gateway/gateways", {"id": "gwc", **settings, **CONTROLS,
+                                                          "otel": [{"url": sink.url, "content_type": "protobuf"}]}),
+                          (f"{api}/ai-gateway/gateways", {"id": "gwl", **settings, "logpush": True,
+                                                          "logpush_public_key": _public_key_pem()})):
+            r = httpx.post(url, headers={"Authorization": "Bearer x"}, json=body, timeout=30)
+            if r.status_code >= 300:
+                raise RuntimeError(f"could not set up {url}: {r.status_code} {r.text}")
         controlled = Target("kumo+ctl", kumo.port, f"/v1/{ACCOUNT}/gwc/openai/chat/completions", kumo.proc, kumo.pid)
+        pushed = Target("kumo+lp", kumo.port, f"/v1/{ACCOUNT}/gwl/openai/chat/completions", kumo.proc, kumo.pid)
         metadata = {"cf-aig-metadata": json.dumps({"user_id": "bench-user"})}
-        runs: dict = {"bare": [], "controls": []}
+        runs: dict = {"bare": [], "controls": [], "logpush": []}
         for _ in range(2):
-            for name, target in (("bare", kumo), ("controls", controlled)):
+            for name, target in (("bare", kumo), ("controls", controlled), ("logpush", pushed)):
                 runs[name].append(run_load(target, f"{name} c=1", mode="closed", conns=1, count=args.seq_requests,
                                            warmup=args.seq_requests // 10 or 10,
                                            request=target.request(extra=metadata)))
@@ -212,8 +228,12 @@ def measure_controls(args, workdir: Path, fake: Target) -> dict:
         res["added_p50_ms"] = res["controls"]["p50"] - res["bare"]["p50"]
         res["cpu_ratio"] = res["controls"]["cpu_ms_per_req"] / res["bare"]["cpu_ms_per_req"]
         res["otlp_posts"] = sink.posts
+        res["logpush_added_p50_ms"] = res["logpush"]["p50"] - res["bare"]["p50"]
+        res["logpush_cpu_ratio"] = res["logpush"]["cpu_ms_per_req"] / res["bare"]["cpu_ms_per_req"]
         print(f"  controls: added p50 {res['added_p50_ms']:.2f} ms (target <= 1.5), CPU/request "
               f"{res['cpu_ratio']:.2f}x bare (target <= 1.5x), {sink.posts} OTLP exports received", flush=True)
+        print(f"  logpush: added p50 {res['logpush_added_p50_ms']:.2f} ms, CPU/request {res['logpush_cpu_ratio']:.2f}x "
+              "bare (sealing and pushing included)", flush=True)
         return res
     finally:
         sink.server.shutdown()

@@ -45,13 +45,14 @@ def start_fake(args, workdir: Path) -> Target:
     return Target("direct", port, "/chat/completions", proc, proc.pid)
 
 
-def start_kumo(args, workdir: Path, fake: Target) -> Target:
+def start_kumo(args, workdir: Path, fake: Target, env: dict[str, str] | None = None) -> Target:
     import httpx
 
     kumo_bin = REPO / ".venv" / "bin" / "kumo"
     kumo = [str(kumo_bin)] if kumo_bin.exists() else None  # None: a worktree's kumo, by PYTHONPATH
     data = Path(tempfile.mkdtemp(prefix="kumo-data-", dir=workdir))  # one per kumo started (kumo, then controls)
-    server = KumoServer(data, {"KUMO_UPSTREAM_OPENAI": f"http://127.0.0.1:{fake.port}"}, kumo=kumo, cpus=PROXY_CPU)
+    server = KumoServer(data, {"KUMO_UPSTREAM_OPENAI": f"http://127.0.0.1:{fake.port}", **(env or {})}, kumo=kumo,
+                        cpus=PROXY_CPU)
     r = httpx.post(f"http://127.0.0.1:{server.port}/client/v4/accounts/{ACCOUNT}/ai-gateway/gateways",
                    headers={"Authorization": "Bearer x"},
                    json={"id": GATEWAY, "cache_invalidate_on_update": False, "cache_ttl": None, "collect_logs": True,

@@ -128,6 +128,12 @@ def report(results: dict, args, meta: dict) -> str:
                         f"ms (target <= 1.5); CPU {num(ctl['controls']['cpu_ms_per_req'])} vs "
                         f"{num(ctl['bare']['cpu_ms_per_req'])} ms/request, x{num(ctl['cpu_ratio'])} (target <= 1.5); "
                         f"{ctl['otlp_posts']} OTLP exports received: **{'met' if ok else 'NOT met'}**.")
+        if "logpush" in ctl:
+            verdicts.append(f"- Logpush (the same kumo, a gateway pushing its logs to kumo's R2 every second, bodies "
+                            f"and metadata sealed to a 4096-bit RSA key, vs the bare gateway, c=1): p50 "
+                            f"{num(ctl['logpush']['p50'])} ms, added {num(ctl['logpush_added_p50_ms'])} ms; CPU "
+                            f"{num(ctl['logpush']['cpu_ms_per_req'])} ms/request, x{num(ctl['logpush_cpu_ratio'])} "
+                            "the bare gateway's.")
     lines += verdicts
     lines.append("")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Cloudflare's Logpush encryption for AI Gateway: per field, a fresh AES-256-GCM key seals the data and the
+"""Cloudflare's Logpush encryption for AI Gateway: per log, a fresh AES-256-GCM key seals the data and the
 gateway's RSA public key seals that key (OAEP with SHA-256). A sealed field is
 {"type": "encrypted", "key": b64(RSA(aes key)), "iv": b64(12 bytes), "data": b64(ciphertext + tag)},
 which Cloudflare's decryption script (Node's privateDecrypt with oaepHash SHA256, then WebCrypto AES-GCM) opens."""
@@ -44,11 +44,19 @@ def validate(pem: object) -> str | None:
     return pem
 
 
-def seal(key: rsa.RSAPublicKey, plaintext: bytes) -> dict[str, str]:
-    aes_key = AESGCM.generate_key(bit_length=256)
-    iv = os.urandom(12)
-    data = AESGCM(aes_key).encrypt(iv, plaintext, None)
-    return {"type": "encrypted", "key": _b64(key.encrypt(aes_key, _OAEP)), "iv": _b64(iv), "data": _b64(data)}
+class Envelope:
+    """One log's AES key (Cloudflare: "an AES key is generated for each log"), sealed to the RSA key once; each
+    field sealed with it gets an IV of its own."""
+
+    def __init__(self, key: rsa.RSAPublicKey):
+        aes_key = AESGCM.generate_key(bit_length=256)
+        self._aes = AESGCM(aes_key)
+        self._sealed_key = _b64(key.encrypt(aes_key, _OAEP))
+
+    def seal(self, plaintext: bytes) -> dict[str, str]:
+        iv = os.urandom(12)
+        return {"type": "encrypted", "key": self._sealed_key, "iv": _b64(iv),
+                "data": _b64(self._aes.encrypt(iv, plaintext, None))}
 
 
 def _b64(raw: bytes) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from kumo.gateway.logpush.encryption import seal
+from kumo.gateway.logpush.encryption import Envelope
 from kumo.gateway.store import LogRecord
 
 # Cloudflare exports a log of up to 1 MB: each body keeps its first 512 KiB, and says when it was cut
@@ -17,6 +17,7 @@ MAX_BODY = 512 * 1024
 
 
 def line(record: LogRecord, key: RSAPublicKey | None) -> bytes:
+    envelope = Envelope(key) if key is not None else None
     out: dict[str, Any] = {
         "ID": record.id, "Datetime": record.created_at, "Gateway": record.gateway, "Provider": record.provider,
         "Model": record.model, "Endpoint": record.path, "StatusCode": record.status_code, "Success": record.success,
@@ -24,7 +25,7 @@ def line(record: LogRecord, key: RSAPublicKey | None) -> bytes:
         "TokensOut": record.tokens_out, "Cost": record.cost, "CustomCost": record.custom_cost, "Step": record.step,
         "EventID": record.event_id, "RequestContentType": record.request_content_type,
         "ResponseContentType": record.response_content_type,
-        "Metadata": _field(json.dumps(record.metadata or {}, separators=(",", ":")).encode(), key),
+        "Metadata": _field(json.dumps(record.metadata or {}, separators=(",", ":")).encode(), envelope),
     }
     for name, body in (("RequestBody", record.request_body), ("ResponseBody", record.response_body)):
         if body is None:
@@ -32,9 +33,9 @@ def line(record: LogRecord, key: RSAPublicKey | None) -> bytes:
             continue
         if len(body) > MAX_BODY:
             out[name + "Truncated"] = True
-        out[name] = _field(body[:MAX_BODY], key)
+        out[name] = _field(body[:MAX_BODY], envelope)
     return json.dumps(out, separators=(",", ":")).encode() + b"\n"  # ASCII: a lone surrogate stays escaped
 
 
-def _field(raw: bytes, key: RSAPublicKey | None) -> Any:
-    return seal(key, raw) if key is not None else raw.decode("utf-8", "replace")
+def _field(raw: bytes, envelope: Envelope | None) -> Any:
+    return envelope.seal(raw) if envelope is not None else raw.decode("utf-8", "replace")
