@@ -5,6 +5,7 @@ Imported as `from _harness import ...` (a script's own folder, bench/, is first 
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import http.client
 import os
@@ -57,6 +58,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
 
     sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
     return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
+
+
+def inference_parser(doc: str, engine: str) -> argparse.ArgumentParser:
+    """The Workers AI benchmarks' command line: the script's docstring as help, and --threads for the raw
+    `engine` and kumo alike (kumo gets them as KUMO_THREADS: see `threads_env`)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                    help=f"{engine} threads for raw and kumo (KUMO_THREADS) [default: all cores]")
+    return ap
+
+
+def threads_env(threads: int | None) -> dict[str, str] | None:
+    return {"KUMO_THREADS": str(threads)} if threads else None
 
 
 # ---- the machine ----------------------------------------------------------------------------

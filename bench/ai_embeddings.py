@@ -26,7 +26,6 @@ Run:  .venv/bin/python bench/ai_embeddings.py                    # ~1-2 minutes 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime
 import json
@@ -39,7 +38,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from _harness import KumoServer, cpu_model, say, table
+from _harness import KumoServer, cpu_model, inference_parser, say, table, threads_env
 
 MODEL = "@cf/baai/bge-small-en-v1.5"
 ACCOUNT = "A"
@@ -180,10 +179,7 @@ def run_path() -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                    help="inference threads for raw ORT and kumo (KUMO_THREADS) [default: all cores]")
+    ap = inference_parser(__doc__, "inference")
     ap.add_argument("--rounds", type=int, default=30, help="timed batch-64 calls per side per repeat [30]")
     ap.add_argument("--repeats", type=int, default=3, help="alternating raw/kumo blocks [3]")
     ap.add_argument("--clients", type=int, default=32, help="concurrent single-sentence clients [32]")
@@ -211,7 +207,7 @@ def main() -> None:
         f"mean {words:.1f} words; batch {BATCH}")
 
     raw = RawEncoder(model_path, tokenizer_path, args.threads)
-    with KumoServer(env={"KUMO_THREADS": str(args.threads)} if args.threads else None) as srv, httpx.Client(base_url=srv.url, timeout=120, headers=HEADERS) as http:
+    with KumoServer(env=threads_env(args.threads)) as srv, httpx.Client(base_url=srv.url, timeout=120, headers=HEADERS) as http:
         # warm-up (kumo loads the model lazily on the first request) and correctness check
         for b in batches[:3]:
             raw.embed(b)

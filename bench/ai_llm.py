@@ -29,7 +29,6 @@ Run:  .venv/bin/python bench/ai_llm.py              # ~1-2 minutes on 2 cores
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -41,7 +40,7 @@ from pathlib import Path
 
 import httpx
 
-from _harness import KumoServer, cpu_model, say, table
+from _harness import KumoServer, cpu_model, inference_parser, say, table, threads_env
 
 MODEL = "@cf/meta/llama-3.1-8b-instruct"
 ACCOUNT = "A"
@@ -159,10 +158,7 @@ def med(values) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                    help="llama.cpp threads for raw and kumo (KUMO_THREADS) [default: all cores]")
+    ap = inference_parser(__doc__, "llama.cpp")
     ap.add_argument("--runs", type=int, default=8, help="timed runs per side (distinct prompts) [8]")
     ap.add_argument("--max-tokens", type=int, default=128, help="max_tokens per generation [128]")
     args = ap.parse_args()
@@ -182,7 +178,7 @@ def main() -> None:
     raw_runs: list[Run] = []
     kumo_runs: list[Run] = []
     same = 0
-    with KumoServer(env={"KUMO_THREADS": str(args.threads)} if args.threads else None) as srv, httpx.Client(base_url=srv.url, timeout=300, headers=HEADERS) as http:
+    with KumoServer(env=threads_env(args.threads)) as srv, httpx.Client(base_url=srv.url, timeout=300, headers=HEADERS) as http:
         warm = messages_for("Say hello and introduce yourself in two sentences.")
         raw.run(warm, 16)
         kumo_run(http, warm, 16)  # loads the model in the server

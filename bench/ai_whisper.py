@@ -24,7 +24,6 @@ Run:  .venv/bin/python bench/ai_whisper.py            # ~1 minute on 2 cores
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import io
 import os
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import httpx
 
-from _harness import KumoServer, cpu_model, say, table
+from _harness import KumoServer, cpu_model, inference_parser, say, table, threads_env
 
 MODEL = "@cf/openai/whisper-tiny-en"
 ACCOUNT = "A"
@@ -78,10 +77,7 @@ def kumo_transcribe(http: httpx.Client, audio: bytes) -> tuple[float, str, int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                    help="CTranslate2 threads for raw and kumo (KUMO_THREADS) [default: all cores]")
+    ap = inference_parser(__doc__, "CTranslate2")
     ap.add_argument("--runs", type=int, default=3, help="timed runs per side per file [3]")
     args = ap.parse_args()
 
@@ -101,7 +97,7 @@ def main() -> None:
 
     raw = RawWhisper(model_dir, args.threads)
     rows, summary = [], []
-    with KumoServer(env={"KUMO_THREADS": str(args.threads)} if args.threads else None) as srv, httpx.Client(base_url=srv.url, timeout=600, headers=HEADERS) as http:
+    with KumoServer(env=threads_env(args.threads)) as srv, httpx.Client(base_url=srv.url, timeout=600, headers=HEADERS) as http:
         warm = files[0].read_bytes()
         raw.transcribe(warm)
         kumo_transcribe(http, warm)  # loads the model in the server
