@@ -207,7 +207,8 @@ def main() -> None:
         f"mean {words:.1f} words; batch {BATCH}")
 
     raw = RawEncoder(model_path, tokenizer_path, args.threads)
-    with KumoServer(env=threads_env(args.threads)) as srv, httpx.Client(base_url=srv.url, timeout=120, headers=HEADERS) as http:
+    with (KumoServer(env=threads_env(args.threads)) as srv,
+          httpx.Client(base_url=srv.url, timeout=120, headers=HEADERS) as http):
         # warm-up (kumo loads the model lazily on the first request) and correctness check
         for b in batches[:3]:
             raw.embed(b)

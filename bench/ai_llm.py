@@ -178,7 +178,8 @@ def main() -> None:
     raw_runs: list[Run] = []
     kumo_runs: list[Run] = []
     same = 0
-    with KumoServer(env=threads_env(args.threads)) as srv, httpx.Client(base_url=srv.url, timeout=300, headers=HEADERS) as http:
+    with (KumoServer(env=threads_env(args.threads)) as srv,
+          httpx.Client(base_url=srv.url, timeout=300, headers=HEADERS) as http):
         warm = messages_for("Say hello and introduce yourself in two sentences.")
         raw.run(warm, 16)
         kumo_run(http, warm, 16)  # loads the model in the server

@@ -97,7 +97,8 @@ def main() -> None:
 
     raw = RawWhisper(model_dir, args.threads)
     rows, summary = [], []
-    with KumoServer(env=threads_env(args.threads)) as srv, httpx.Client(base_url=srv.url, timeout=600, headers=HEADERS) as http:
+    with (KumoServer(env=threads_env(args.threads)) as srv,
+          httpx.Client(base_url=srv.url, timeout=600, headers=HEADERS) as http):
         warm = files[0].read_bytes()
         raw.transcribe(warm)
         kumo_transcribe(http, warm)  # loads the model in the server
