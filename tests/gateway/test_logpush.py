@@ -16,6 +16,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import cloudflare
 import httpx
 import openai
 import pytest
@@ -93,11 +94,10 @@ def test_logs_pushed_to_r2_sealed(r2_logpush, fake, account):
     s3 = _s3(r2_logpush, account)
     s3.create_bucket(Bucket=BUCKET)
     private, pem = _keypair()
-    with _admin(r2_logpush, account) as admin:
-        r = admin.post("/gateways", json={"id": "pushed", **SETTINGS, "logpush": True, "logpush_public_key": pem})
-        assert r.status_code == 200, r.text
-        assert r.json()["result"]["logpush"] is True and r.json()["result"]["logpush_public_key"] == pem
-        assert admin.post("/gateways", json={"id": "quiet", **SETTINGS}).status_code == 200
+    cf = cloudflare.Cloudflare(api_token=TOKEN, base_url=r2_logpush.url + "/client/v4", max_retries=0)
+    created = cf.ai_gateway.create(account_id=account, id="pushed", **SETTINGS, logpush=True, logpush_public_key=pem)
+    assert created.logpush is True and created.logpush_public_key == pem
+    cf.ai_gateway.create(account_id=account, id="quiet", **SETTINGS)
     base = f"{r2_logpush.url}/v1/{account}"
     pushed = openai.OpenAI(api_key="sk-caller", base_url=f"{base}/pushed/openai/v1", max_retries=0)
     quiet = openai.OpenAI(api_key="sk-caller", base_url=f"{base}/quiet/openai/v1", max_retries=0)
