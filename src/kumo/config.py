@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -130,6 +131,23 @@ class Settings(BaseSettings):
             if value:
                 out[slug] = value
         return out
+
+    @field_validator("gateway_logpush_destination")
+    @classmethod
+    def _logpush_destination(cls, value: str | None) -> str | None:
+        """Logpush's destination_conf shapes kumo pushes to (the message never repeats the value: it may hold
+        credentials)."""
+        if not value:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme == "r2" and parts.netloc and not parts.query:
+            return value.strip()
+        if parts.scheme in ("http", "https") and parts.netloc:
+            return value.strip()
+        if parts.scheme == "r2" and parts.query:
+            raise ValueError("kumo writes to its own R2 in process: an r2:// destination takes no account id or "
+                             "credentials (remove the query string)")
+        raise ValueError("a Logpush destination is r2://<bucket>/<path> or https://<host>/<path>")
 
     @field_validator("api_tokens", mode="before")
     @classmethod

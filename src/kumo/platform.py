@@ -158,11 +158,8 @@ class Platform:
         """The gateways' Logpush, when the operator named where logs go."""
         if not settings.gateway_logpush_destination:
             return None
-        try:
-            destination = logpush_destination.parse(settings.gateway_logpush_destination, self.r2)
-        except ValueError as exc:
-            raise ValueError(f"KUMO_GATEWAY_LOGPUSH_DESTINATION: {exc}") from None
-        return LogPusher(destination, data_dir / "gateway-logpush",
+        return LogPusher(logpush_destination.parse(settings.gateway_logpush_destination, self.r2),
+                         data_dir / "gateway-logpush",
                          lambda account, gateway: self.gateways.for_request(account, gateway, may_create=False),
                          interval=settings.gateway_logpush_interval)
 
