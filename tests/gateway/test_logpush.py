@@ -38,9 +38,13 @@ def _env(fake, destination: str) -> dict[str, str]:
             "KUMO_GATEWAY_LOGPUSH_DESTINATION": destination, "KUMO_GATEWAY_LOGPUSH_INTERVAL": "0.3"}
 
 
-@pytest.fixture(scope="module")
-def r2_logpush(tmp_path_factory, fake):
-    srv = Server(tmp_path_factory.mktemp("logpush-r2") / "data", env=_env(fake, f"r2://{BUCKET}/gw-logs/{{DATE}}"))
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def r2_logpush(request, tmp_path_factory, fake):
+    env = _env(fake, f"r2://{BUCKET}/gw-logs/{{DATE}}")
+    if request.param == "postgres":  # gateways and logs in PostgreSQL + Redis (a key-encryption key: shared DB)
+        env.update(KUMO_DATABASE_URL=request.getfixturevalue("pg_url"), KUMO_REDIS_URL="redis://127.0.0.1:6379/0",
+                   KUMO_GATEWAY_KEY_ENCRYPTION_KEY="test-kek-" + "k" * 32)
+    srv = Server(tmp_path_factory.mktemp("logpush-" + request.param) / "data", env=env)
     yield srv.start()
     srv.stop()
 
