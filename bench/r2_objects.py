@@ -332,8 +332,7 @@ def run_engine(sizes: list[int], client_counts: list[int], bytes_per_scenario: i
                   f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
             header = (f"{'size':>6} {'clients':>7} {'op':>4} | {'kumo MiB/s':>10} {'weed MiB/s':>10} {'kumo/weed':>9} | "
                       f"{'kumo p50':>8} {'weed p50':>8} {'added':>8} | {'kumo p99':>8} {'weed p99':>8} | "
-                      f"{'kumo CPU':>8} {'weed CPU':>8} {'weed CPU':>8} | {'RSS MiB':>7}")
-            print(f"{'':>20}| {'':>32}| {'':>27}| {'':>18}| {'s/GiB':>8} {'via kumo':>8} {'direct':>8} |")
+                      f"{'kumo CPU':>8} {'weed@kumo':>9} {'weed CPU':>8} | {'RSS MiB':>7}")
             print(header)
             print("-" * len(header))
             for size_mib in sizes:
@@ -368,10 +367,11 @@ def run_engine(sizes: list[int], client_counts: list[int], bytes_per_scenario: i
                         print(f"{size_mib:>4}Mi {clients:>7} {op:>4} | {k_rate:>10.0f} {w_rate:>10.0f} "
                               f"{k_rate / w_rate:>8.0%} | {k50:>7.1f}ms {w50:>7.1f}ms {k50 - w50:>+7.1f} | "
                               f"{percentile(k_lat, 0.99) * 1000:>7.1f}ms {percentile(w_lat, 0.99) * 1000:>7.1f}ms | "
-                              f"{k_cpu / gib:>8.2f} {kw_cpu / gib:>8.2f} {w_cpu / gib:>8.2f} | {rss:>7.0f}")
+                              f"{k_cpu / gib:>8.2f} {kw_cpu / gib:>9.2f} {w_cpu / gib:>8.2f} | {rss:>7.0f}")
             print("\nkumo/weed: kumo's throughput (in front of SeaweedFS) as a share of SeaweedFS's own S3 gateway's;"
-                  "\nadded: kumo's p50 minus SeaweedFS's; CPU: server process CPU seconds per GiB moved (kumo's own; "
-                  "\nSeaweedFS's while serving kumo, and while serving the clients directly); RSS: kumo's peak so far.")
+                  "\nadded: kumo's p50 minus SeaweedFS's; CPU: server process CPU seconds per GiB moved: kumo's,"
+                  "\nSeaweedFS's while serving kumo (weed@kumo) and while serving the clients directly (weed CPU);"
+                  "\nRSS: kumo's peak so far.")
             server.terminate()
             server.wait(30)
     finally:
@@ -436,7 +436,7 @@ def main() -> None:
         print(f"kumo {url}, data in {work}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
         header = (f"{'size':>6} {'clients':>7} {'op':>4} | {'kumo MiB/s':>10} {'raw MiB/s':>9} {'kumo/raw':>8} "
                   f"{'floor MiB/s':>11} {'kumo/floor':>10} | {'kumo p50':>8} {'raw p50':>8} {'floor p50':>9} "
-                  f"{'added':>7} | {'kumo p99':>8} {'floor p99':>9} | {'RSS MiB':>7}")
+                  f"{'added':>7} | {'kumo p99':>8} {'floor p99':>9} | {'kumo CPU':>8} {'floor CPU':>9} | {'RSS MiB':>7}")
         print(header)
         print("-" * len(header))
         for size_mib in sizes:
@@ -445,7 +445,7 @@ def main() -> None:
                 ops_each = max(2, args.bytes_per_scenario // size_mib // clients)
                 tag = f"s{size_mib}c{clients}-{uuid.uuid4().hex[:6]}"
                 # each path runs in ROUNDS interleaved turns, so load that drifts during the run hits all three alike
-                rows = {"PUT": [[0.0, []] for _ in range(3)], "GET": [[0.0, []] for _ in range(3)]}
+                rows = {"PUT": [[0.0, [], 0.0] for _ in range(3)], "GET": [[0.0, [], 0.0] for _ in range(3)]}
                 per_round = max(1, ops_each // ROUNDS)
                 for r in range(ROUNDS):
                     round_tag = f"{tag}r{r}"
@@ -454,25 +454,29 @@ def main() -> None:
                                       ("GET", (KumoGet(url, round_tag, len(payload)),
                                                RawGet(raw_root, round_tag, len(payload)),
                                                FloorGet(floor_url, round_tag, len(payload))))):
-                        for slot, path in zip(rows[op], paths):
+                        for slot, path, pid in zip(rows[op], paths, (server.pid, None, floor.pid)):
+                            cpu_before = cpu_seconds(pid) if pid else 0.0
                             wall, lat = run_threads(clients, per_round, path)
                             slot[0] += wall
                             slot[1] += lat
+                            slot[2] += cpu_seconds(pid) - cpu_before if pid else 0.0
                 moved = clients * per_round * ROUNDS * size_mib
                 rss = peak_rss_mib(server.pid)
-                for op, ((k_wall, k_lat), (r_wall, r_lat), (f_wall, f_lat)) in rows.items():
+                for op, ((k_wall, k_lat, k_cpu), (r_wall, r_lat, _), (f_wall, f_lat, f_cpu)) in rows.items():
                     k_rate, r_rate, f_rate = moved / k_wall, moved / r_wall, moved / f_wall
                     k50, r50, f50 = (percentile(x, 0.5) * 1000 for x in (k_lat, r_lat, f_lat))
                     print(f"{size_mib:>4}Mi {clients:>7} {op:>4} | {k_rate:>10.0f} {r_rate:>9.0f} "
                           f"{k_rate / r_rate:>7.0%} {f_rate:>11.0f} {k_rate / f_rate:>9.0%} | {k50:>7.1f}ms "
                           f"{r50:>7.1f}ms {f50:>8.1f}ms {k50 - f50:>+6.1f} | {percentile(k_lat, 0.99) * 1000:>7.1f}ms "
-                          f"{percentile(f_lat, 0.99) * 1000:>8.1f}ms | {rss:>7.0f}")
+                          f"{percentile(f_lat, 0.99) * 1000:>8.1f}ms | {k_cpu / (moved / 1024):>8.2f} "
+                          f"{f_cpu / (moved / 1024):>9.2f} | {rss:>7.0f}")
                 for root in (raw_root, floor_root):
                     shutil.rmtree(root / "objects")
                     (root / "objects").mkdir()
         print("\nkumo/raw: kumo's throughput as a share of the raw disk path's, in process (goal: >= 80 % at 64 MiB);"
               "\nkumo/floor: as a share of the same disk steps behind a bare ASGI app on the same HTTP server;"
-              "\nadded: kumo's p50 minus the floor's (goal: <= 2 ms for 1 MiB GETs); RSS: kumo's peak so far.")
+              "\nadded: kumo's p50 minus the floor's (goal: <= 2 ms for 1 MiB GETs); CPU: the server process's CPU"
+              "\nseconds per GiB moved (all threads); RSS: kumo's peak so far.")
     finally:
         floor.terminate()
         server.terminate()
