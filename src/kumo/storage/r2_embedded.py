@@ -99,13 +99,19 @@ class _BlobFile:
         self.path = path
         self.observe = observe
         self.size = 0
-        self._file = open(path, "wb", buffering=0)
+        self._file = None  # opened by the first call, in its worker thread: one thread hop less per PUT
         self._unsynced = 0
         self._writeback: threading.Thread | None = None
+
+    def _opened(self):
+        if self._file is None:
+            self._file = open(self.path, "wb", buffering=0)
+        return self._file
 
     def keep(self, block: bytes) -> None:
         if self.observe is not None:
             self.observe(block)
+        self._opened()
         view = memoryview(block)
         while view:
             view = view[self._file.write(view):]
@@ -123,12 +129,14 @@ class _BlobFile:
     def finish(self) -> None:
         """Durable: everything written is on disk."""
         self._settle()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        file = self._opened()
+        os.fsync(file.fileno())
+        file.close()
 
     def abandon(self) -> None:
         self._settle()
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
         self.path.unlink(missing_ok=True)
 
 
@@ -228,11 +236,15 @@ class EmbeddedObjectStore:
 
     async def stage(self, body: AsyncIterable[bytes], observe: Callable[[bytes], None] | None = None) -> StagedBlob:
         ref = uuid.uuid4().hex
-        blob = await asyncio.to_thread(_BlobFile, self.tmp / ref, observe)
+        blob = _BlobFile(self.tmp / ref, observe)
+
+        def finish() -> None:
+            blob.finish()
+            self._publish(blob.path, ref)
+
         try:
             await overlapped(_blocks(body), blob.keep)  # hashing and writing a block while the next one arrives
-            await asyncio.to_thread(blob.finish)
-            await asyncio.to_thread(self._publish, blob.path, ref)
+            await asyncio.to_thread(finish)
         except BaseException:
             await asyncio.shield(asyncio.to_thread(blob.abandon))
             raise
