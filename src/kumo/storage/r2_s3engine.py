@@ -9,8 +9,9 @@ replaces its file operations. A write is durable when it returns: the engine ack
 the row is committed; a crash in between leaves an engine object no row names, which `start()` removes.
 A replaced or deleted blob is deleted from the engine only after its row is gone.
 
-boto3 is blocking: every engine call runs in a worker thread. Bodies stream in parts of PART_SIZE bytes (an
-engine multipart upload), so at most one part per request is held in memory.
+boto3 is blocking: every engine call runs in a worker thread. Bodies stream in parts of about PART_SIZE bytes
+(an engine multipart upload), so at most two parts per request are held in memory: one on its way to the
+engine, the next being received.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from kumo.storage.r2_embedded import (
     _OBJECT_COLUMNS,
     BLOCK,
     EmbeddedObjectStore,
-    _blocks,
     _meta_values,
     _object,
     now_iso,
@@ -142,15 +142,18 @@ def _ref(name: str) -> str:
 
 
 async def _parts(body: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-    """The body re-cut into PART_SIZE pieces (the last may be shorter)."""
-    pending = bytearray()
-    async for block in _blocks(body):
-        pending += block
-        while len(pending) >= PART_SIZE:
-            yield bytes(pending[:PART_SIZE])
-            del pending[:PART_SIZE]
-    if pending:
-        yield bytes(pending)
+    """The body in parts of PART_SIZE bytes or a little more (the last may be shorter): the chunks as they
+    came, joined once. S3 engines take parts of any size from 5 MiB up."""
+    pending: list[bytes] = []
+    held = 0
+    async for chunk in body:
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= PART_SIZE:
+            yield b"".join(pending)
+            pending, held = [], 0
+    if held:
+        yield b"".join(pending)
 
 
 class _EngineUpload:
