@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from kumo.errors import InvalidRequest
 from kumo.storage.r2_s3engine import EngineConfig, engine_client, engine_name, ensure_bucket
 
 R2_FILE = "r2.sqlite3"
@@ -35,6 +36,7 @@ def r2_blobs(data_dir: Path) -> list[str]:
 def upload_blobs(data_dir: Path, config: EngineConfig, progress: Callable[[str, int, int], None]) -> int:
     """Upload every blob the rows name into the engine; the number uploaded."""
     from boto3.s3.transfer import TransferConfig
+    from botocore.exceptions import BotoCoreError, ClientError
 
     blobs = r2_blobs(data_dir)
     client = engine_client(config)
@@ -42,8 +44,13 @@ def upload_blobs(data_dir: Path, config: EngineConfig, progress: Callable[[str, 
         ensure_bucket(client, config)
         transfer = TransferConfig(multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE)
         for done, ref in enumerate(blobs, start=1):
-            client.upload_file(str(data_dir / "r2" / "blobs" / ref[:2] / ref), config.bucket, engine_name(ref),
-                               Config=transfer)
+            path = data_dir / "r2" / "blobs" / ref[:2] / ref
+            if not path.is_file():
+                raise InvalidRequest(f"the data dir's R2 rows name a blob that is missing: {path}")
+            try:
+                client.upload_file(str(path), config.bucket, engine_name(ref), Config=transfer)
+            except (BotoCoreError, ClientError) as exc:
+                raise InvalidRequest(f"the R2 engine at {config.url} failed an upload: {exc}") from None
             progress("r2 object bytes", done, len(blobs))
     finally:
         client.close()
