@@ -42,17 +42,26 @@ from kumo.vectorize.service import VectorizeService
 from kumo.vectorize.space import AnnParams
 
 
+def r2_engine_config(settings: Settings):
+    """The S3-compatible engine R2's bytes go to (an EngineConfig), or None for files under data_dir."""
+    if not settings.r2_engine_url:
+        return None
+    from kumo.storage.r2_s3engine import EngineConfig
+
+    secret = settings.r2_engine_secret_key.get_secret_value() if settings.r2_engine_secret_key else ""
+    return EngineConfig(settings.r2_engine_url, settings.r2_engine_access_key or "", secret,
+                        settings.r2_engine_bucket, settings.r2_engine_region)
+
+
 def _object_store(settings: Settings, postgres):
     """R2's backend: bytes in an S3-compatible engine when one is configured (rows in PostgreSQL when
     scaled out, else SQLite), otherwise files and SQLite under data_dir."""
     data_dir = settings.data_dir
-    if not settings.r2_engine_url:
+    config = r2_engine_config(settings)
+    if config is None:
         return EmbeddedObjectStore(data_dir / "r2", data_dir / "r2.sqlite3")
-    from kumo.storage.r2_s3engine import EngineConfig, EngineObjectStore
+    from kumo.storage.r2_s3engine import EngineObjectStore
 
-    secret = settings.r2_engine_secret_key.get_secret_value() if settings.r2_engine_secret_key else ""
-    config = EngineConfig(settings.r2_engine_url, settings.r2_engine_access_key or "", secret,
-                          settings.r2_engine_bucket, settings.r2_engine_region)
     if postgres is not None:
         return EngineObjectStore(config, postgres, owns_database=False)
     return EngineObjectStore(config, SqliteDatabase(data_dir / "r2.sqlite3", branch="r2"))

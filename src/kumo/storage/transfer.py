@@ -7,6 +7,9 @@ Vectorize indexes go through the pgvector store (each gets its metadata indexes 
 graph built once over all its vectors, which go in by binary COPY); vectors keep their sequence numbers, so
 a vector written before a metadata index existed is still not filterable on it, as before the move.
 
+R2 objects move only when an engine is configured (`r2_engine_*` settings): their bytes are uploaded to it
+(kumo.storage.transfer_r2) and their rows copied. Without one, a node keeps serving R2 from its data dir.
+
 AI Search comes last: an instance names the Vectorize index kumo manages for it (by account and name, which
 the move keeps), and its chunk ids are that index's vector ids. Its rows keep their pks (sequences are moved
 past them); the FTS5 keyword index becomes the chunks' `tsvector` column, for the chunks it covered.
@@ -26,6 +29,8 @@ from kumo.errors import InvalidRequest
 from kumo.storage.migrate import upgrade_postgres, upgrade_sqlite
 from kumo.storage.pg_vectors import LockedIndex, PgVectorStore
 from kumo.storage.postgres import PostgresConnection, PostgresDatabase
+from kumo.storage.r2_s3engine import EngineConfig
+from kumo.storage.transfer_r2 import R2_FILE, R2_TABLES, upload_blobs
 
 BATCH = 1000
 Progress = Callable[[str, int, int], None]  # table, rows copied so far, rows in all
@@ -52,6 +57,7 @@ TABLES = [
 AISEARCH = [Table("aisearch.sqlite3", "aisearch", name) for name in (
     "aisearch_namespaces", "aisearch_instances", "aisearch_items", "aisearch_chunks", "aisearch_jobs",
     "aisearch_job_logs", "aisearch_item_logs")]
+R2 = [Table(R2_FILE, "r2", name) for name in R2_TABLES]
 SERIAL = ("aisearch_instances", "aisearch_items", "aisearch_chunks", "aisearch_jobs", "aisearch_job_logs",
           "aisearch_item_logs")  # tables whose pk comes from a sequence
 
@@ -71,14 +77,16 @@ def _rows(path: Path, table: str) -> tuple[list[str], int, Iterator[tuple]]:
 
 
 def _check_empty(conn: PostgresConnection) -> None:
-    for table in [t.name for t in TABLES + AISEARCH] + ["vectorize_indexes"]:
+    for table in [t.name for t in TABLES + AISEARCH + R2] + ["vectorize_indexes"]:
         if conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
             raise InvalidRequest(f"the target database already holds kumo state (table {table} has rows); "
                                  "import into an empty database")
 
 
-def copy_data_dir(data_dir: Path, url: str, progress: Progress = lambda table, done, total: None) -> dict[str, int]:
-    """Copy every table of the data dir into PostgreSQL; returns rows copied per table."""
+def copy_data_dir(data_dir: Path, url: str, progress: Progress = lambda table, done, total: None,
+                  r2_engine: EngineConfig | None = None) -> dict[str, int]:
+    """Copy every table of the data dir into PostgreSQL (and R2's bytes into `r2_engine`, if given); returns
+    rows copied per table."""
     upgrade_postgres(url)
     copied: dict[str, int] = {}
     db = PostgresDatabase(url, max_connections=1)
@@ -91,6 +99,11 @@ def copy_data_dir(data_dir: Path, url: str, progress: Progress = lambda table, d
             if vectors.exists():
                 upgrade_sqlite(vectors, "vectorize")
                 copied.update(_copy_vectorize(vectors, PgVectorStore(db), conn, progress))
+            if r2_engine is not None and (data_dir / R2_FILE).exists():
+                upgrade_sqlite(data_dir / R2_FILE, "r2")
+                upload_blobs(data_dir, r2_engine, progress)  # bytes before rows: see transfer_r2
+                for table in R2:
+                    copied.update(_copy_table(data_dir, table, conn, progress))
             for table in AISEARCH:
                 copied.update(_copy_table(data_dir, table, conn, progress))
             if (data_dir / "aisearch.sqlite3").exists():
