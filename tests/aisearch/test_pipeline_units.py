@@ -117,3 +117,25 @@ def test_source_globs():
     assert not wanted("docs/private/x.md", params)
     assert wanted("docs/private/deeper/x.md", params)  # `*` stays within one segment
     assert wanted("blog/x.md", {"prefix": "blog/"}) and not wanted("x.md", {"prefix": "blog/"})
+
+
+def test_system_prompts_reach_the_model():
+    import asyncio
+
+    from kumo.aisearch import answer
+
+    inputs = answer.generation_input({"messages": [{"role": "user", "content": "Bonjour?"}]}, "Answer in French.", [])
+    assert inputs["messages"][0]["role"] == "system" and inputs["messages"][0]["content"].startswith("Answer in French.")
+
+    class Recorder:  # stands in for the Workers AI service: records what the rewrite asks
+        asked: list = []
+
+        async def run(self, model, request):
+            from kumo.ai.runtimes.base import RunOutput
+            from kumo.ai.service import RunResult
+
+            self.asked.append(request)
+            return RunResult(RunOutput({"response": "cats sleep"}), model)
+
+    rewritten = asyncio.run(answer.rewrite_query(Recorder(), "@cf/m", "Keep nouns only.", "how long do cats sleep"))
+    assert rewritten == "cats sleep" and Recorder.asked[0]["messages"][0]["content"] == "Keep nouns only."
