@@ -20,8 +20,9 @@ from typing import Any
 from kumo.ai.runtimes.base import RunOutput
 from kumo.ai.service import RunResult
 from kumo.errors import KumoError
-from kumo.gateway.pipeline import Pipeline
-from kumo.gateway.routes import GatewayRequest, provider_passthrough
+from kumo.gateway.options import parse_options
+from kumo.gateway.pipeline import Call, Pipeline
+from kumo.gateway.providers import PROVIDERS
 
 
 def _message(body: bytes, status: int) -> str:
@@ -51,9 +52,17 @@ class GatewayModels:
             self.headers.update({"authorization": auth, "cf-aig-authorization": auth})
 
     async def _send(self, model: str, inputs: dict[str, Any]):
-        request = GatewayRequest(self.account, self.gateway_id, "POST", "", dict(self.headers),
-                                 json.dumps(inputs).encode())
-        return await provider_passthrough(self.pipeline, request, "workers-ai", model)
+        """What the gateway answers a caller's `POST /{account}/{gateway}/workers-ai/{model}` (its pipeline's
+        Response: a body, or a stream)."""
+        headers = dict(self.headers)
+        try:
+            gateway = await self.pipeline.admit(self.account, self.gateway_id, headers)  # auth, rate limit
+        except KumoError as exc:
+            raise KumoError(f"AI Gateway {self.gateway_id!r} refused the call to {model}: {exc.message}",
+                            status=exc.status) from None
+        call = Call(self.account, self.gateway_id, gateway, PROVIDERS["workers-ai"], model, "", "POST", headers,
+                    json.dumps(inputs).encode(), parse_options(headers, gateway))
+        return (await self.pipeline.call(call)).response
 
     def _failed(self, status: int, body: bytes, model: str) -> KumoError:
         return KumoError(f"AI Gateway {self.gateway_id!r} refused the call to {model}: {_message(body, status)}",
