@@ -20,10 +20,10 @@ from datetime import datetime, timedelta, timezone
 from starlette.concurrency import run_in_threadpool
 
 from kumo.aisearch.config import index_config_signature
+from kumo.aisearch.datasource import BucketSource, Entry, FolderSource, TooLarge, source_of
 from kumo.aisearch.errors import bad_config
 from kumo.aisearch.indexing import Indexer, now_iso
 from kumo.aisearch.locks import InstanceLocks, LocalLocks
-from kumo.aisearch.datasource import BucketSource, Entry, FolderSource, TooLarge, source_of
 from kumo.aisearch.metadata import built_in, parse_custom
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, ItemRecord, JobRecord
 from kumo.r2.service import R2Service

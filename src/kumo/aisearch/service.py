@@ -14,7 +14,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.service import AiService
-from kumo.aisearch import answer, config as cfg
+from kumo.aisearch import answer, config as cfg, similarity_cache
 from kumo.aisearch.errors import (
     DUPLICATE,
     INSTANCE_NOT_FOUND,
@@ -27,17 +27,16 @@ from kumo.aisearch.items import Items
 from kumo.aisearch.jobs import Jobs
 from kumo.aisearch.locks import InstanceLocks
 from kumo.aisearch.metadata import index_types
-from kumo.aisearch.retrieval import Retriever, chunk_object, search_options
-from kumo.aisearch import similarity_cache
 from kumo.aisearch.datasource import is_folder
 from kumo.aisearch.model_calls import GatewayModels
+from kumo.aisearch.retrieval import Retriever, chunk_object, search_options
 from kumo.aisearch.sources import check_folder
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, JobRecord, NamespaceRecord
 from kumo.errors import InvalidRequest, KumoError, NotFound, ServiceUnavailable
 from kumo.gateway.pipeline import Pipeline
 from kumo.gateway.service import GatewayService
 from kumo.r2.errors import R2Error
-from kumo.r2.service import R2Service
+from kumo.r2.service import BUCKET_NAME, R2Service
 from kumo.vectorize.service import INDEX_NAME, VectorizeService
 
 log = logging.getLogger("kumo.aisearch")
@@ -206,6 +205,9 @@ class AiSearchService:
             return
         if self.r2 is None:
             raise bad_config("this kumo runs without R2, so `source` can only be a folder path")
+        if not BUCKET_NAME.match(source):
+            raise bad_config(f"`source` {source!r} is neither an R2 bucket name (3-63 lowercase letters, digits and "
+                             "'-') nor an absolute folder path")
         try:
             await self.r2.bucket(account, source)
         except R2Error:
