@@ -115,6 +115,9 @@ class Platform:
             vector_engine = EmbeddedEngine(vector_store, data_dir / "vectorize-snapshots", ann)
         self.vectorize = VectorizeService(vector_store, vector_engine)
         self.r2 = R2Service(_object_store(settings, self.postgres))
+        self.gateways = GatewayService(SqlGatewayStore(gateway_db), auto_create=settings.gateway_auto_create,
+                                       settings_ttl=2.0 if self.postgres else None,
+                                       check=self._check_gateway)
         # custom models: registry in SQL (shared by every node), files from R2 cached under the data dir
         custom_db = self.postgres or SqliteDatabase(data_dir / "custom-models.sqlite3", branch="custom_models")
         self.custom_models = CustomModelService(SqlCustomModelStore(custom_db), self.r2, data_dir / "custom-models",
@@ -122,12 +125,10 @@ class Platform:
         # folder sources: anywhere while kumo is local-only (no tokens), else only under <data_dir>/aisearch-sources
         self.aisearch = AiSearchService(SqlAiSearchStore(aisearch_db), self.ai, self.vectorize,
                                         source_root=data_dir / "aisearch-sources" if settings.api_tokens else None,
-                                        locks=aisearch_locks, shared=self.postgres is not None)
+                                        locks=aisearch_locks, shared=self.postgres is not None, r2=self.r2,
+                                        gateways=self.gateways, gateway_pipeline=lambda: self.gateway_pipeline)
         self.batches = BatchQueue(SqlBatchStore(batch_db, settings.batch_lease_seconds), self.ai,
                                   exclusive=self.postgres is None)
-        self.gateways = GatewayService(SqlGatewayStore(gateway_db), auto_create=settings.gateway_auto_create,
-                                       settings_ttl=2.0 if self.postgres else None,
-                                       check=self._check_gateway)
         self.logpush = self._logpush(settings, data_dir)
         self.gateway_logs = LogWriter(self.gateways.store, self.gateways.log_limit,
                                       after_write=self.logpush.add if self.logpush else None)

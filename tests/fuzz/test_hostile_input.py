@@ -29,7 +29,9 @@ SNAPSHOTS = {
     "vectorize": [f"{BASE}/vectorize/v2/indexes", f"{BASE}/vectorize/v2/indexes/{INDEX}/list",
                   f"{BASE}/vectorize/v2/indexes/{INDEX}/metadata_index/list"],
     "aisearch": [f"{BASE}/ai-search/namespaces", f"{BASE}/ai-search/instances?per_page=100",
-                 f"{BASE}/ai-search/instances/{INSTANCE}", f"{BASE}/ai-search/instances/{INSTANCE}/items?per_page=100"],
+                 f"{BASE}/ai-search/instances/{INSTANCE}",
+                 # in upload order: the default order (status, then last activity) moves as background indexing ends
+                 f"{BASE}/ai-search/instances/{INSTANCE}/items?per_page=100&sort_by=modified_at"],
     "gateway-admin": [f"{BASE}/ai-gateway/gateways?per_page=100", f"{BASE}/ai-gateway/gateways/{GATEWAY}",
                       f"{BASE}/ai-gateway/gateways/{GATEWAY}/routes"],
 }

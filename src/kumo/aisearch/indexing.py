@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kumo.ai.service import AiService
 from kumo.aisearch.chunking import chunk_text
-from kumo.aisearch.config import index_config_signature
+from kumo.aisearch.config import index_config_signature, tokenizer_of
 from kumo.aisearch.convert import to_text
 from kumo.aisearch.errors import UnreadableDocument
 from kumo.aisearch.metadata import index_types
@@ -89,8 +89,10 @@ class Indexer:
         elif progress is not None:
             progress(len(chunks))
         record = await run_in_threadpool(
-            self.store.replace_chunks, item.pk, chunks, keyword=config["index_method"]["keyword"],
+            self.store.replace_chunks, item.pk, chunks,
+            keyword=tokenizer_of(config) if config["index_method"]["keyword"] else None,
             status="completed", error=None, index_signature=index_config_signature(config), now=now_iso())
+        await run_in_threadpool(self.store.purge_cache, instance.pk)  # cached answers may quote what changed
         stale = sorted(set(old_ids) - {c.chunk_id for c in chunks})
         await run_in_threadpool(self._delete_vectors, instance, stale)
         await self._log(instance, item, "index", len(chunks), None,
@@ -101,8 +103,9 @@ class Indexer:
                     started: float) -> ItemRecord:
         # the item's previous chunks described content it no longer has: they leave both indexes
         await run_in_threadpool(self._delete_vectors, instance, old_ids)
-        record = await run_in_threadpool(self.store.replace_chunks, item.pk, [], keyword=True, status="error",
+        record = await run_in_threadpool(self.store.replace_chunks, item.pk, [], keyword=None, status="error",
                                          error=message, index_signature=None, now=now_iso())
+        await run_in_threadpool(self.store.purge_cache, instance.pk)
         await self._log(instance, item, "index", 0, kind, message, started)
         return record
 
@@ -111,6 +114,7 @@ class Indexer:
         ids = await run_in_threadpool(self.store.chunk_ids, item.pk)
         await run_in_threadpool(self._delete_vectors, instance, ids)
         await run_in_threadpool(self.store.delete_item, item.pk)
+        await run_in_threadpool(self.store.purge_cache, instance.pk)
         await self._log(instance, item, "delete", len(ids), None, reason, started)
 
     def orphan_vectors(self, instance: InstanceRecord) -> list[str]:

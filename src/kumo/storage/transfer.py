@@ -143,15 +143,21 @@ def _copy_table(data_dir: Path, table: Table, conn: PostgresConnection, progress
 
 
 def _index_keywords(path: Path, conn: PostgresConnection) -> None:
-    """The chunks FTS5 indexed (instances with keyword search) get their `tsvector`; others stay NULL."""
+    """The chunks FTS5 indexed (instances with keyword search) get their `tsvector`, or their trigram flag; others
+    stay out of the keyword index. (The similarity cache is not copied: it refills.)"""
     source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         pks = [row[0] for row in source.execute("SELECT rowid FROM aisearch_fts ORDER BY rowid")]
+        has_trigram = source.execute("SELECT 1 FROM sqlite_master WHERE name = 'aisearch_fts_trigram'").fetchone()
+        trigram = [row[0] for row in source.execute("SELECT rowid FROM aisearch_fts_trigram ORDER BY rowid")] \
+            if has_trigram else []
     finally:
         source.close()
     for start in range(0, len(pks), BATCH):
         conn.execute("UPDATE aisearch_chunks SET keywords = to_tsvector('english', text) WHERE pk = ANY(?)",
                      (pks[start : start + BATCH],))
+    for start in range(0, len(trigram), BATCH):
+        conn.execute("UPDATE aisearch_chunks SET trigram = true WHERE pk = ANY(?)", (trigram[start : start + BATCH],))
 
 
 def _copy_vectorize(path: Path, store: PgVectorStore, conn: PostgresConnection, progress: Progress) -> dict[str, int]:
