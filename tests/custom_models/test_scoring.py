@@ -5,6 +5,7 @@ mistakes are clear 4xx before any row is scored; the CLI follows a job with a pr
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import httpx
@@ -172,7 +173,42 @@ def test_a_cancelled_job_stops_and_writes_nothing(api, s3, churn):
     if cancelled["status"] == "cancelled":
         assert wait_done(api, job["id"])["status"] == "cancelled"
         assert cancelled["progress"]["rows_done"] < 20_000
-        import time
-
         time.sleep(1)
         assert "Contents" not in s3.list_objects_v2(Bucket="lake", Prefix="big-out.parquet")
+
+
+def test_embedded_kill9_mid_job_resumes_on_restart(tmp_path, model_files, forest):
+    """One `kumo serve` on SQLite killed with kill -9 mid-job: started again on its data dir, it takes the
+    interrupted chunks again at once (no lease to wait out) and the output holds every row once."""
+    env = {"KUMO_API_TOKENS": json.dumps([{"token": TOKEN}]), "KUMO_SCORING_CONCURRENCY": "1"}
+    first = Server(tmp_path / "data", env=env).start()
+    account = "acct" + uuid.uuid4().hex[:12]
+    s3 = s3_client(first.url, account, TOKEN)
+    s3.create_bucket(Bucket="lake")
+    s3.put_object(Bucket="lake", Key="m.skops", Body=(model_files / "model.skops").read_bytes())
+    given = dataset(60_000, seed=3)
+    s3.put_object(Bucket="lake", Key="in.jsonl", Body=encode(given, "jsonl"))
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    base = f"/client/v4/accounts/{account}/ai"
+    with httpx.Client(base_url=first.url + base, headers=auth, timeout=60) as api:
+        assert api.post("/custom-models/churn/versions", json={"version": "v1", "source": "r2://lake/m.skops"}
+                        ).status_code == 201
+        made = api.post("/scoring-jobs", json={"model": "@custom/churn", "input": "r2://lake/in.jsonl",
+                                               "output": "r2://lake/out.jsonl", "chunk_rows": 500})
+        job_id = made.json()["result"]["id"]
+        deadline = time.monotonic() + 120
+        while api.get(f"/scoring-jobs/{job_id}").json()["result"]["progress"]["rows_done"] < 6000:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    first.kill9()
+    second = Server(tmp_path / "data", env=env).start()
+    s3 = s3_client(second.url, account, TOKEN)
+    try:
+        with httpx.Client(base_url=second.url + base, headers=auth, timeout=60) as api:
+            resumed = api.get(f"/scoring-jobs/{job_id}").json()["result"]
+            assert resumed["status"] == "running" and resumed["progress"]["rows_done"] >= 6000, resumed
+            assert wait_done(api, job_id)["status"] == "done"
+        check_scored(decode(s3.get_object(Bucket="lake", Key="out.jsonl")["Body"].read(), "jsonl"), given, forest)
+        assert "resuming" in second.log.read_text()
+    finally:
+        second.stop()

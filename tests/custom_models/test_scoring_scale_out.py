@@ -29,6 +29,13 @@ def _worker(data_dir, env: dict) -> subprocess.Popen:
                             stderr=subprocess.STDOUT)
 
 
+def _stop(workers: list[subprocess.Popen]) -> None:
+    for proc in workers:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(30)
+
+
 def test_workers_killed_mid_job_resume_and_every_row_lands_once(tmp_path, model_files, forest):
     engine = SeaweedFS(tmp_path / "seaweed").start()
     workers: list[subprocess.Popen] = []
@@ -79,12 +86,9 @@ def test_workers_killed_mid_job_resume_and_every_row_lands_once(tmp_path, model_
             check_scored(decode(output["Body"].read(), "parquet"), given, forest)
             keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lake", Prefix="gold/").get("Contents", [])]
             assert keys == ["gold/customers.parquet"]  # every part deleted, a killed attempt's too
-            log = (tmp_path / "worker-w3.log").read_text()
-            assert f"scoring job {job_id} done" in log
+            _stop(workers)  # before their database goes
             node.stop()
+            assert f"scoring job {job_id} done" in (tmp_path / "worker-w3.log").read_text()
     finally:
-        for proc in workers:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(30)
+        _stop(workers)
         engine.stop()
