@@ -62,12 +62,11 @@ class CustomScorer:
     async def score(self, table: pa.Table) -> dict[str, pa.Array]:
         rows = np.column_stack([table.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
                                 for c in self.columns])
-        predictions, probabilities = await asyncio.to_thread(self.model.predict, rows)
+        predictions, probabilities = await asyncio.to_thread(self.model.predict_arrays, rows)
         out = {"prediction": pa.array(predictions)}
         if probabilities is not None:
-            matrix = np.asarray(probabilities, dtype=np.float64)
             for i, name in enumerate(self.prediction_columns[1:]):
-                out[name] = pa.array(matrix[:, i])
+                out[name] = pa.array(probabilities[:, i])
         return out
 
 
