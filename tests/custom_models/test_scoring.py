@@ -20,10 +20,12 @@ from tests.custom_models.scoring_helpers import check_scored, dataset, decode, e
 from tests.r2.conftest import s3_client
 
 EMBED = "@cf/baai/bge-small-en-v1.5"
+LLM = "@cf/meta/llama-3.1-8b-instruct"  # a stand-in answers when its own weights are not here
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory):
+def cm_server(tmp_path_factory):
+    """One embedded node here (conftest's runs on both backends); PostgreSQL is test_scoring_scale_out.py's."""
     tokens = [{"token": TOKEN, "custom_models_trusted": True}, {"token": ONE_BUCKET, "r2_buckets": ["other"]}]
     srv = Server(tmp_path_factory.mktemp("scoring") / "data", env={"KUMO_API_TOKENS": json.dumps(tokens)}).start()
     yield srv
@@ -31,23 +33,11 @@ def node(tmp_path_factory):
 
 
 @pytest.fixture
-def account() -> str:
-    return "acct" + uuid.uuid4().hex[:12]
-
-
-@pytest.fixture
-def s3(node, account):
-    client = s3_client(node.url, account, TOKEN)
-    client.create_bucket(Bucket="ml-models")
-    client.create_bucket(Bucket="lake")
+def s3(cm_server, account):
+    client = s3_client(cm_server.url, account, TOKEN)
+    for name in ("ml-models", "lake"):
+        client.create_bucket(Bucket=name)
     return client
-
-
-@pytest.fixture
-def api(node, account):
-    with httpx.Client(base_url=f"{node.url}/client/v4/accounts/{account}/ai",
-                      headers={"authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
-        yield client
 
 
 @pytest.fixture
@@ -117,7 +107,27 @@ def test_an_embeddings_model_scores_a_text_column(api, s3):
         assert len(row["embedding"]) == 384 and np.allclose(row["embedding"], direct[i], atol=1e-5)
 
 
-def test_mistakes_are_clear_4xx_and_start_nothing(api, s3, churn, node, account):
+def test_a_text_generation_model_answers_a_prompt_column_with_the_parameters_given(api, s3):
+    prompts = ["Say hello.", "Name a colour.", "Count to three."]
+    s3.put_object(Bucket="lake", Key="prompts.csv", Body=("id,question\n" + "".join(
+        f"{i},{p}\n" for i, p in enumerate(prompts))).encode())
+    body = {"model": LLM, "input": "r2://lake/prompts.csv", "output": "r2://lake/answers.jsonl",
+            "columns": ["question"], "parameters": {"max_tokens": 5}}
+    refused = api.post("/scoring-jobs", json={**body, "parameters": {"max_tokens": "many"}})
+    assert refused.status_code == 400 and "max_tokens" in refused.text
+    made = api.post("/scoring-jobs", json=body)
+    assert made.status_code == 201, made.text
+    assert made.json()["result"]["prediction_columns"] == ["response"]
+    done = wait_done(api, made.json()["result"]["id"], timeout=240)
+    assert done["status"] == "done", done
+    out = decode(s3.get_object(Bucket="lake", Key="answers.jsonl")["Body"].read(), "jsonl")
+    assert out["id"].tolist() == [0, 1, 2] and out["question"].tolist() == prompts
+    assert all(isinstance(r, str) and r for r in out["response"])
+    direct = api.post(f"/run/{LLM}", json={"prompt": prompts[0], "max_tokens": 5}).json()["result"]["response"]
+    assert len(direct.split()) <= 5 and all(len(r.split()) <= 5 for r in out["response"])  # max_tokens applied
+
+
+def test_mistakes_are_clear_4xx_and_start_nothing(api, s3, churn):
     given = dataset(200)
     s3.put_object(Bucket="lake", Key="in.parquet", Body=encode(given, "parquet"))
     s3.put_object(Bucket="lake", Key="not-parquet.parquet", Body=encode(given, "csv"))
@@ -164,10 +174,10 @@ def test_mistakes_are_clear_4xx_and_start_nothing(api, s3, churn, node, account)
     assert api.get("/scoring-jobs", params={"limit": "²"}).status_code == 400
 
 
-def test_cli_scores_with_a_progress_bar_and_lists_jobs(node, account, s3, churn, forest):
+def test_cli_scores_with_a_progress_bar_and_lists_jobs(cm_server, account, s3, churn, forest):
     given = dataset(2000, seed=5)
     s3.put_object(Bucket="lake", Key="cli/in.parquet", Body=encode(given, "parquet"))
-    c = ["--url", node.url, "--token", TOKEN, "--account", account]
+    c = ["--url", cm_server.url, "--token", TOKEN, "--account", account]
     result = CliRunner().invoke(main, ["models", "score", "churn", "--input", "r2://lake/cli/in.parquet",
                                        "--output", "r2://lake/cli/out.csv", "--chunk-rows", "400", *c])
     assert result.exit_code == 0, result.output
