@@ -126,13 +126,20 @@ class SqlScoringStore:
     # ---- the whole job ----------------------------------------------------------------------------------------
 
     def claim_compose(self, owner: str) -> ScoringJob | None:
+        """A job whose chunks are all done, to compose; one whose output failed MAX_ATTEMPTS times fails."""
         now = time.time()
         with self.db.transaction() as conn:
-            row = conn.execute("SELECT id FROM scoring_jobs WHERE status = 'composing' AND (lease_owner IS NULL OR"
-                               " lease_until < ?) ORDER BY created LIMIT 1" + self._skip_locked, (now,)).fetchone()
+            row = conn.execute("SELECT id, compose_attempts FROM scoring_jobs WHERE status = 'composing' AND"
+                               " (lease_owner IS NULL OR lease_until < ?) ORDER BY created LIMIT 1" + self._skip_locked,
+                               (now,)).fetchone()
             if row is None:
                 return None
-            conn.execute("UPDATE scoring_jobs SET lease_owner = ?, lease_until = ? WHERE id = ?",
+            if row[1] >= MAX_ATTEMPTS:
+                self._end(conn, row[0], "failed", f"the output could not be written in {MAX_ATTEMPTS} attempts; "
+                                                  "the workers' logs say why")
+                return None
+            conn.execute("UPDATE scoring_jobs SET lease_owner = ?, lease_until = ?,"
+                         " compose_attempts = compose_attempts + 1 WHERE id = ?",
                          (owner, now + self.lease_seconds, row[0]))
         return self.job(row[0])
 
@@ -174,8 +181,8 @@ class SqlScoringStore:
         with self.db.transaction() as conn:
             chunks = conn.execute("UPDATE scoring_chunks SET status = 'queued', lease_owner = NULL,"
                                   " lease_until = NULL WHERE status = 'running'").rowcount
-            jobs = conn.execute("UPDATE scoring_jobs SET lease_owner = NULL, lease_until = NULL"
-                                " WHERE status = 'composing'").rowcount
+            jobs = conn.execute("UPDATE scoring_jobs SET lease_owner = NULL, lease_until = NULL,"
+                                " compose_attempts = 0 WHERE status = 'composing'").rowcount
         return chunks + jobs
 
     def pending_count(self) -> int:

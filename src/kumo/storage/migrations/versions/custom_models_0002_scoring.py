@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text),
         sa.Column("output_etag", sa.Text),
         sa.Column("lease_owner", sa.Text),  # who composes the output, once every chunk is done
+        sa.Column("compose_attempts", sa.Integer, nullable=False, server_default="0"),
         sa.Column("lease_until", sa.Float),
         sa.Column("created", sa.Text, nullable=False),
         sa.Column("finished", sa.Text),
