@@ -240,3 +240,23 @@ def test_embedded_kill9_mid_job_resumes_on_restart(tmp_path, model_files, forest
         assert "resuming" in second.log.read_text()
     finally:
         second.stop()
+
+
+def test_a_version_deleted_mid_job_fails_it_clearly_and_leaves_no_output(api, s3, churn):
+    s3.put_object(Bucket="ml-models", Key="churn/v2/model.skops", Body=s3.get_object(
+        Bucket="ml-models", Key="churn/v1/model.skops")["Body"].read())
+    assert api.post("/custom-models/churn/versions", json={"version": "v2", "source": "r2://ml-models/churn/v2/model.skops"}
+                    ).status_code == 201
+    assert api.post("/custom-models/churn/promote", json={"version": "v2"}).status_code == 200
+    s3.put_object(Bucket="lake", Key="many.parquet", Body=encode(dataset(40_000, seed=8), "parquet"))
+    made = api.post("/scoring-jobs", json={"model": churn, "version": "v1", "input": "r2://lake/many.parquet",
+                                           "output": "r2://lake/many-out.parquet", "chunk_rows": 100})
+    job = made.json()["result"]
+    assert job["model_version"] == "v1"  # pinned: not the served v2
+    assert api.delete("/custom-models/churn/versions/v1").status_code == 200
+    ended = wait_done(api, job["id"])
+    if ended["status"] == "done":  # a fast machine scored all 400 chunks before the delete landed
+        return
+    assert ended["status"] == "failed" and "no version 'v1'" in ended["error"], ended
+    time.sleep(1)
+    assert "Contents" not in s3.list_objects_v2(Bucket="lake", Prefix="many-out.parquet")
