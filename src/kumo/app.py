@@ -26,6 +26,7 @@ from kumo.metrics import MetricsMiddleware
 from kumo.platform import Platform
 from kumo.r2.routes import router as r2_router
 from kumo.custom_models.routes import router as custom_models_router
+from kumo.custom_models.scoring.routes import router as scoring_router
 from kumo.r2.s3.front import R2Front
 from kumo.ai.routes import openai_error_response, router as ai_router
 from kumo.aisearch.routes import router as aisearch_router
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(workers_preview_router)
     app.include_router(r2_router)
     app.include_router(custom_models_router)
+    app.include_router(scoring_router)
 
     async def metrics() -> bytes:
         await asyncio.to_thread(platform.gateway_logs.flush, 5)  # gateway tokens and costs are counted by the log writer

@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     database_timeout: float = 5.0  # seconds to wait for a connection before answering 503
     batch_worker: bool = True  # run batch jobs in this process (off for nodes that leave them to `kumo worker`)
     batch_lease_seconds: float = 60.0  # a job whose worker stops renewing this long is taken by another
+    scoring_concurrency: int = Field(default=2, ge=1, le=64)  # batch scoring chunks one process scores at once
     # Scale-out: Redis for the gateway's cache and rate limits, shared by several kumo nodes
     redis_url: str | None = None
     redis_rate_limit_fail_open: bool = True  # Redis unreachable: allow requests (True) or refuse them

@@ -15,7 +15,10 @@ from kumo.ai.weights import WeightsStore
 from kumo.aisearch.service import AiSearchService
 from kumo.config import Settings
 from kumo.custom_models.service import CustomModelService
+from kumo.custom_models.scoring.service import ScoringService
+from kumo.custom_models.scoring.workers import ScoringWorkers
 from kumo.storage.sql_custom_models import SqlCustomModelStore
+from kumo.storage.sql_scoring import SqlScoringStore
 from kumo.metrics import Metrics
 from kumo.r2.service import R2Service
 from kumo.gateway.cache import MemoryCache
@@ -122,6 +125,11 @@ class Platform:
         custom_db = self.postgres or SqliteDatabase(data_dir / "custom-models.sqlite3", branch="custom_models")
         self.custom_models = CustomModelService(SqlCustomModelStore(custom_db), self.r2, data_dir / "custom-models",
                                                 settings.custom_models_cache_bytes)
+        # batch scoring over R2: jobs in the same SQL, chunks leased by every node and `kumo worker`
+        self.scoring = ScoringService(SqlScoringStore(custom_db, settings.batch_lease_seconds), self.r2,
+                                      self.custom_models, self.ai, data_dir / "scoring")
+        self.scoring_workers = ScoringWorkers(self.scoring, exclusive=self.postgres is None,
+                                              concurrency=settings.scoring_concurrency)
         # folder sources: anywhere while kumo is local-only (no tokens), else only under <data_dir>/aisearch-sources
         self.aisearch = AiSearchService(SqlAiSearchStore(aisearch_db), self.ai, self.vectorize,
                                         source_root=data_dir / "aisearch-sources" if settings.api_tokens else None,
@@ -159,6 +167,8 @@ class Platform:
         self.custom_models.metrics = self.metrics
         self.metrics.gauge("kumo_ai_batch_queue_depth", "Batch jobs queued or running",
                            lambda: self.batches.store.pending_count())
+        self.metrics.gauge("kumo_scoring_jobs_active", "Batch scoring jobs scoring or composing their output",
+                           lambda: self.scoring.store.pending_count())
         self.metrics.gauge("kumo_vectorize_vectors", "Vectors in the indexes loaded (embedded) or stored (PostgreSQL)",
                            lambda: self.vectorize.loaded_vector_count())
         self._clients: list = []
@@ -191,6 +201,7 @@ class Platform:
         await self.aisearch.start()
         if self.settings.batch_worker:
             self.batches.start()
+            self.scoring_workers.start()
         if app is not None:
             import httpx
 
@@ -213,6 +224,7 @@ class Platform:
     async def stop_async(self) -> None:
         await self.aisearch.stop()
         await self.batches.stop()
+        await self.scoring_workers.stop()
         for client in self._clients:
             await client.aclose()
         if hasattr(self.rate_limiter, "close"):

@@ -44,6 +44,9 @@ PARAMS: dict[str, list[str]] = {
 }
 
 BODIES: dict[tuple[str, str], Any] = {
+    # batch scoring over R2: reaches the input's download (no such bucket) past the body's checks
+    ("POST", "/ai/scoring-jobs"): {"model": "@cf/baai/bge-small-en-v1.5", "input": "r2://fz-bucket/in.csv",
+                                   "output": "r2://fz-bucket/out.csv", "columns": ["text"], "chunk_rows": 100},
     # Vectorize
     ("POST", "/vectorize/v2/indexes"): {"name": "fz-new", "config": {"dimensions": DIMS, "metric": "cosine"},
                                         "description": "d"},

@@ -1,7 +1,8 @@
 """Model file formats: how each one loads and predicts. One class per format, one line in FORMATS to add one.
 
 A loaded model answers `predict(rows)` for a 2-D float array (rows in the model's feature order) with its
-predictions and, for classifiers, one probability per class in the model's own class order. Its `signature`
+predictions and, for classifiers, one probability per class in the model's own class order (as JSON-able lists;
+`predict_arrays` gives the same as NumPy arrays). Its `signature`
 (feature names when the model knows them, their count, its classes) is what requests are checked against.
 """
 
@@ -43,14 +44,18 @@ class SklearnModel:
         return {"features": self.features, "n_features": self.n_features, "classes": self.classes}
 
     def predict(self, rows: np.ndarray) -> tuple[list, list[list[float]] | None]:
+        predictions, probabilities = self.predict_arrays(rows)
+        return _python(predictions), probabilities.tolist() if probabilities is not None else None
+
+    def predict_arrays(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """`predict` as arrays, for batch scoring: no Python object per row."""
         x: Any = rows
         if self.features is not None:
             import pandas as pd  # the model was fitted on named columns: give it named columns back
 
             x = pd.DataFrame(rows, columns=self.features)
-        predictions = _python(self.estimator.predict(x))
-        probabilities = self.estimator.predict_proba(x).tolist() if self.classes is not None else None
-        return predictions, probabilities
+        probabilities = self.estimator.predict_proba(x) if self.classes is not None else None
+        return np.asarray(self.estimator.predict(x)), probabilities
 
 
 # scikit-learn's own compiled types that skops lists as "untrusted" only because it cannot inspect them: they
@@ -143,16 +148,21 @@ class OnnxModel:
         return {"features": self.features, "n_features": self.n_features, "classes": self.classes}
 
     def predict(self, rows: np.ndarray) -> tuple[list, list[list[float]] | None]:
+        predictions, probabilities = self.predict_arrays(rows)
+        return _python(predictions), probabilities.tolist() if probabilities is not None else None
+
+    def predict_arrays(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """`predict` as arrays, for batch scoring: no Python object per row."""
         wanted = [self._label] + ([self._proba] if self._proba else [])
         out = self.session.run(wanted, self._feed(rows))
-        predictions = _python(np.asarray(out[0]).reshape(-1))
+        predictions = np.asarray(out[0]).reshape(-1)
         probabilities = None
         if self._proba:
             proba = out[1]
             if isinstance(proba, list):
-                probabilities = [[float(row[c]) for c in self.classes] for row in proba]
+                probabilities = np.array([[float(row[c]) for c in self.classes] for row in proba], dtype=float)
             else:
-                probabilities = np.asarray(proba, dtype=float).tolist()
+                probabilities = np.asarray(proba, dtype=float)
         return predictions, probabilities
 
 

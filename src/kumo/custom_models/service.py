@@ -283,3 +283,11 @@ class CustomModelService:
                 self.loaded.put(key, model, v.size)
         self._loading.pop(key, None)
         return model
+
+    async def loaded_version(self, account: str, name: str, version: str | None = None):
+        """(the version, its loaded model): `version`, else the one served now. Batch scoring pins one."""
+        model = await asyncio.to_thread(self._model, account, name)
+        found = await asyncio.to_thread(self.store.version, account, model.name, version or model.served)
+        if found is None:
+            raise NotFound(f"{PREFIX}{model.name} has no version {version!r}", code=10030)
+        return found, await self._loaded(account, found)
