@@ -105,8 +105,10 @@ class Platform:
         self.r2 = R2Service(_object_store(settings, self.postgres))
         # custom models: registry in SQL (shared by every node), files from R2 cached under the data dir
         custom_db = self.postgres or SqliteDatabase(data_dir / "custom-models.sqlite3", branch="custom_models")
-        self.custom_models = CustomModelService(SqlCustomModelStore(custom_db), self.r2, data_dir / "custom-models",
-                                                settings.custom_models_cache_bytes)
+        self.custom_models = CustomModelService(
+            SqlCustomModelStore(custom_db), self.r2, data_dir / "custom-models", settings.custom_models_cache_bytes,
+            disk_bytes=settings.custom_models_disk_cache_bytes, call_log_rows=settings.custom_models_call_log_rows,
+            registry_ttl=2.0 if self.postgres else None)  # nodes sharing a database see a promotion within 2 s
         # folder sources: anywhere while kumo is local-only (no tokens), else only under <data_dir>/aisearch-sources
         self.aisearch = AiSearchService(SqlAiSearchStore(aisearch_db), self.ai, self.vectorize,
                                         source_root=data_dir / "aisearch-sources" if settings.api_tokens else None,
@@ -193,6 +195,7 @@ class Platform:
 
     def close(self) -> None:
         self.gateway_logs.close()  # flush logs first
+        self.custom_models.close()
         self.telemetry.close()  # then the spans they made
         self.aisearch.close()
         self.vectorize.close()
