@@ -14,7 +14,8 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "custom_model_calls",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        # 64-bit on PostgreSQL (a busy model passes 2^31 calls); SQLite's rowid is 64-bit as INTEGER
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
         sa.Column("account", sa.Text, nullable=False),
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("version", sa.Text, nullable=False),
