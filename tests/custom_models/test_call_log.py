@@ -181,3 +181,17 @@ def test_ten_thousand_calls_on_a_90_10_split_land_within_2_percent_and_stick(api
     assert abs(chosen.count("v2") / 10_000 - 0.10) <= 0.02, chosen.count("v2")
     assert again == chosen[::20]  # the same callers, the same versions
     assert np.unique(chosen).tolist() == ["v1", "v2"]
+
+
+def test_hostile_query_values_get_an_answer_never_a_500(api, two_versions):
+    hostile = ["\x00", "a" * 5000, "\ud83d".encode("utf-8", "surrogatepass").decode("latin-1"), "999999999d",
+               "0001-01-01T00:00:00", "9999-12-31T23:59:59-14:00", "1" * 400, "²"]
+    for value in hostile:
+        for params in ({"version": value}, {"caller_key": value}, {"since": value}, {"until": value},
+                       {"page": value}, {"per_page": value}):
+            r = api.get("/custom-models/churn/calls", params=params)
+            assert r.status_code in (200, 400), (params, r.status_code, r.text[:200])
+            assert r.json()["success"] is (r.status_code == 200)
+        for params in ({"a": value, "b": "v2"}, {"a": "v1", "b": "v2", "since": value}):
+            r = api.get("/custom-models/churn/compare", params=params)
+            assert r.status_code in (200, 400, 404), (params, r.status_code, r.text[:200])
