@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     r2_engine_region: str = "us-east-1"
     # custom models: loaded models kept in memory, bounded by their files' bytes (files also stay on disk)
     custom_models_cache_bytes: int = 1024 * 1024 * 1024
+    # their files on local disk (fetched from R2 once), least recently used out beyond this many bytes
+    custom_models_disk_cache_bytes: int = Field(default=10 * 1024 * 1024 * 1024, ge=0)
+    custom_models_call_log_rows: int = Field(default=100_000, ge=1)  # per model: the call log keeps its newest calls
     # AI Gateway
     gateway_auto_create: bool = False  # create unknown gateways on first use instead of answering 2001
     # every gateway request needs `cf-aig-authorization: Bearer <API token>`, as if every gateway were authenticated

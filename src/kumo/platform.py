@@ -123,8 +123,10 @@ class Platform:
                                        check=self._check_gateway)
         # custom models: registry in SQL (shared by every node), files from R2 cached under the data dir
         custom_db = self.postgres or SqliteDatabase(data_dir / "custom-models.sqlite3", branch="custom_models")
-        self.custom_models = CustomModelService(SqlCustomModelStore(custom_db), self.r2, data_dir / "custom-models",
-                                                settings.custom_models_cache_bytes)
+        self.custom_models = CustomModelService(
+            SqlCustomModelStore(custom_db), self.r2, data_dir / "custom-models", settings.custom_models_cache_bytes,
+            disk_bytes=settings.custom_models_disk_cache_bytes, call_log_rows=settings.custom_models_call_log_rows,
+            registry_ttl=2.0 if self.postgres else None)  # nodes sharing a database see a promotion within 2 s
         # batch scoring over R2: jobs in the same SQL, chunks leased by every node and `kumo worker`
         self.scoring = ScoringService(SqlScoringStore(custom_db, settings.batch_lease_seconds), self.r2,
                                       self.custom_models, self.ai, data_dir / "scoring")
@@ -236,6 +238,7 @@ class Platform:
         self.gateway_logs.close()  # flush logs first
         if self.logpush is not None:
             self.logpush.close()  # then push what they handed over
+        self.custom_models.close()
         self.telemetry.close()  # then the spans they made
         self.aisearch.close()
         self.vectorize.close()

@@ -28,7 +28,8 @@ data_dir_option = click.option("--data-dir", type=click.Path(path_type=Path), de
 
 @click.group()
 def models() -> None:
-    """Workers AI models: list, pull weights, remove them; custom models: register, versions, promote, rollback."""
+    """Workers AI models: list, pull weights, remove them; custom models: register, versions, promote, rollback,
+    split, shadow, compare."""
 
 
 @models.command("list")
@@ -195,3 +196,33 @@ def shadow(name, version, off, **kw):
             result = api.request("PUT", f"/ai/custom-models/{_custom(name)}/shadow", json={"version": version})
     shadowing = f"shadowed by {result['shadow_version']}" if result["shadow_version"] else "no shadow"
     console.print(f"{result['model']} serves {result['served_version']}, {shadowing}")
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.2f} ms"
+
+
+@models.command("compare")
+@click.argument("name")
+@click.argument("version_a")
+@click.argument("version_b")
+@click.option("--since", default=None, metavar="WHEN",
+              help="Only calls since then: how long ago (30m, 24h, 7d) or an ISO-8601 time [default: the log].")
+@client_options
+def compare(name, version_a, version_b, since, **kw):
+    """Two versions over recent traffic: calls, error rate, latency p50/p99, and how often they agreed on the
+    calls one shadowed for the other."""
+    params = {"a": version_a, "b": version_b, **({"since": since} if since else {})}
+    with make_client(kw) as api:
+        result = api.request("GET", f"/ai/custom-models/{_custom(name)}/compare", params=params)
+    rows = [(version, s["calls"], s["served_calls"], s["shadow_calls"],
+             "-" if s["error_rate"] is None else f"{s['error_rate']:.2%}",
+             _ms(s["p50_latency_ms"]), _ms(s["p99_latency_ms"])) for version, s in result["versions"].items()]
+    print_table(("version", "calls", "served", "shadow", "error rate", "p50 latency", "p99 latency"), rows)
+    agreement = result["agreement"]
+    if agreement["rate"] is None:
+        console.print(f"agreement: no shadow calls between {version_a} and {version_b} yet "
+                      f"(`kumo models shadow {name} {version_b}` sends {version_b} a copy of the traffic)")
+    else:
+        console.print(f"agreement: {agreement['rate']:.2%} of {agreement['rows']} rows "
+                      f"({agreement['calls']} shadow calls)")

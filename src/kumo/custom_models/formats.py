@@ -38,6 +38,7 @@ class SklearnModel:
             self.n_features = len(self.features)
         classes = getattr(estimator, "classes_", None)
         self.classes = _python(classes) if classes is not None and hasattr(estimator, "predict_proba") else None
+        self._argmax = self.classes is not None and _predicts_by_argmax(estimator)
 
     @property
     def signature(self) -> dict[str, Any]:
@@ -54,8 +55,22 @@ class SklearnModel:
             import pandas as pd  # the model was fitted on named columns: give it named columns back
 
             x = pd.DataFrame(rows, columns=self.features)
+        if self._argmax:  # what its predict() does, without walking every tree a second time
+            proba = self.estimator.predict_proba(x)
+            return self.estimator.classes_.take(np.argmax(proba, axis=1)), proba
         probabilities = self.estimator.predict_proba(x) if self.classes is not None else None
         return np.asarray(self.estimator.predict(x)), probabilities
+
+
+def _predicts_by_argmax(estimator: Any) -> bool:
+    """Whether the estimator's predict() is, by scikit-learn's own code, the class of the largest probability
+    (single-output trees and forests: RandomForest, ExtraTrees, DecisionTree), alone or ending a pipeline."""
+    from sklearn.ensemble._forest import ForestClassifier
+    from sklearn.tree import BaseDecisionTree
+
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return (isinstance(final, (ForestClassifier, BaseDecisionTree)) and getattr(final, "n_outputs_", 1) == 1
+            and hasattr(final, "predict_proba"))
 
 
 # scikit-learn's own compiled types that skops lists as "untrusted" only because it cannot inspect them: they

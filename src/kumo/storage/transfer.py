@@ -41,6 +41,7 @@ class Table:
     file: str
     branch: str
     name: str
+    booleans: tuple[str, ...] = ()  # SQLite keeps them as 0/1; PostgreSQL takes no integer for a boolean
 
 
 # In foreign-key order: a row's parent is copied before it.
@@ -52,6 +53,9 @@ TABLES = [
     Table("gateway.sqlite3", "gateway", "gateway_route_versions"),
     Table("gateway.sqlite3", "gateway", "gateway_rollups"),
     Table("ai-batches.sqlite3", "batches", "ai_batch_jobs"),
+    Table("custom-models.sqlite3", "custom_models", "custom_models"),
+    Table("custom-models.sqlite3", "custom_models", "custom_model_versions", booleans=("trusted",)),
+    Table("custom-models.sqlite3", "custom_models", "custom_model_calls"),
 ]
 # After Vectorize (see above); the FTS5 table is not copied as rows but rebuilt (_index_keywords).
 AISEARCH = [Table("aisearch.sqlite3", "aisearch", name) for name in (
@@ -60,6 +64,7 @@ AISEARCH = [Table("aisearch.sqlite3", "aisearch", name) for name in (
 R2 = [Table(R2_FILE, "r2", name) for name in R2_TABLES]
 SERIAL = ("aisearch_instances", "aisearch_items", "aisearch_chunks", "aisearch_jobs", "aisearch_job_logs",
           "aisearch_item_logs")  # tables whose pk comes from a sequence
+SERIAL_IDS = ("custom_model_calls",)  # and tables whose `id` does
 
 
 def _rows(path: Path, table: str) -> tuple[list[str], int, Iterator[tuple]]:
@@ -95,6 +100,9 @@ def copy_data_dir(data_dir: Path, url: str, progress: Progress = lambda table, d
             _check_empty(conn)
             for table in TABLES:
                 copied.update(_copy_table(data_dir, table, conn, progress))
+            for name in SERIAL_IDS:
+                conn.execute(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'),"
+                             f" (SELECT coalesce(max(id), 0) + 1 FROM {name}), false)")
             vectors = data_dir / "vectorize.sqlite3"
             if vectors.exists():
                 upgrade_sqlite(vectors, "vectorize")
@@ -125,6 +133,9 @@ def _copy_table(data_dir: Path, table: Table, conn: PostgresConnection, progress
         return {}
     upgrade_sqlite(path, table.branch)  # an older data dir: bring its schema up first
     columns, total, rows = _rows(path, table.name)
+    if table.booleans:
+        flags = [columns.index(c) for c in table.booleans]
+        rows = (tuple(bool(v) if i in flags and v is not None else v for i, v in enumerate(row)) for row in rows)
     insert = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     done = 0
     batch: list[tuple] = []
