@@ -13,7 +13,6 @@ import numpy as np
 
 from kumo.api.body import JsonRefused, loads
 from kumo.errors import InvalidRequest
-from kumo.gateway.formats.errors import openai_error  # noqa: F401  (the shape /ai/v1 answers errors in)
 
 _PASSTHROUGH = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty", "top_k",
                 "repetition_penalty", "response_format", "tools", "tool_choice", "stream")

@@ -28,25 +28,40 @@ def read_chunk(chunk: Any) -> ChunkParts:
         return parts
     if isinstance(chunk.get("usage"), dict):
         parts.usage = chunk["usage"]
-    for choice in chunk.get("choices") or ():
+    choices = chunk.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
         if not isinstance(choice, dict) or choice.get("index", 0) != 0:
             continue  # one answer per request (n > 1 is refused before the call)
-        delta = choice.get("delta") or {}
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            delta = {}
         if isinstance(delta.get("content"), str):
             parts.text += delta["content"]
-        for call in delta.get("tool_calls") or ():
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
             if isinstance(call, dict):
                 fn = call.get("function") or {}
-                parts.tools.append(ToolDelta(int(call.get("index", 0) or 0), call.get("id"), fn.get("name"),
-                                             fn.get("arguments") or ""))
-        if choice.get("finish_reason"):
+                index = call.get("index")
+                arguments = fn.get("arguments") if isinstance(fn, dict) else None
+                parts.tools.append(ToolDelta(index if isinstance(index, int) else 0, _text(call.get("id")),
+                                             _text(fn.get("name")) if isinstance(fn, dict) else None,
+                                             arguments if isinstance(arguments, str) else ""))
+        if isinstance(choice.get("finish_reason"), str):
             parts.finish = choice["finish_reason"]
     return parts
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def usage_numbers(usage: dict[str, Any] | None) -> tuple[int, int, int]:
     """(input, output, cached input) tokens of an OpenAI usage object."""
     usage = usage or {}
     details = usage.get("prompt_tokens_details") or {}
-    return (int(usage.get("prompt_tokens", 0) or 0), int(usage.get("completion_tokens", 0) or 0),
-            int(details.get("cached_tokens", 0) or 0) if isinstance(details, dict) else 0)
+    return (_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")),
+            _count(details.get("cached_tokens")) if isinstance(details, dict) else 0)
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

@@ -112,7 +112,9 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
                 out.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind == "function_call_output":
             output = item.get("output")
-            text = output if isinstance(output, str) else "".join(_part(p).get("text", "") for p in output or ())
+            if not isinstance(output, (str, list)):
+                raise InvalidRequest("a function_call_output's `output` must be a string or an array of parts")
+            text = output if isinstance(output, str) else "".join(_part(p).get("text", "") for p in output)
             out.append({"role": "tool", "tool_call_id": str(item.get("call_id")), "content": text})
         elif kind == "reasoning":
             continue  # an earlier answer's reasoning, which chat has no place for (as a chat client drops it)
@@ -165,7 +167,8 @@ def _text_format(text: Any) -> dict[str, Any]:
 def _usage(usage: dict[str, Any] | None) -> dict[str, Any]:
     tokens_in, tokens_out, cached = usage_numbers(usage)
     details = (usage or {}).get("completion_tokens_details") or {}
-    reasoning = int(details.get("reasoning_tokens", 0) or 0) if isinstance(details, dict) else 0
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else 0
+    reasoning = reasoning if isinstance(reasoning, int) and not isinstance(reasoning, bool) else 0
     return {"input_tokens": tokens_in, "input_tokens_details": {"cached_tokens": cached},
             "output_tokens": tokens_out, "output_tokens_details": {"reasoning_tokens": reasoning},
             "total_tokens": tokens_in + tokens_out}
