@@ -29,11 +29,11 @@ PROVIDERS = [
 def wait_logs(admin, gateway: str, count: int) -> list[dict]:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:  # the log writer is asynchronous
-        r = admin.get(f"/gateways/{gateway}/logs", params={"per_page": 100})
+        r = admin.get(f"/gateways/{gateway}/logs", params={"per_page": 50})
         if r.status_code == 200 and len(r.json()["result"]) >= count:
             return r.json()["result"]
         time.sleep(0.1)
-    raise AssertionError(f"expected {count} log rows in {gateway}")
+    raise AssertionError(f"expected {count} log rows in {gateway}: {r.status_code} {r.text[:600]}")
 
 
 @pytest.fixture
@@ -178,3 +178,26 @@ def test_the_batch_api_refuses_a_gateway(gw_server, acct):
     r = httpx.post(url, json={"requests": [{"prompt": "hi"}]},
                    headers={"authorization": "Bearer t", "cf-aig-gateway-id": "default"})
     assert r.status_code == 400 and "cf-aig-gateway-id" in r.json()["errors"][0]["message"]
+
+
+def test_langchain_ai_gateway_unchanged(gw_server, fake, admin, acct):
+    """langchain-cloudflare's `ai_gateway=` sends `cf-aig-gateway-id` on `/ai/run/{model}` (or
+    `/ai/v1/chat/completions`): third-party and Workers AI models alike are logged in that gateway."""
+    from langchain_cloudflare import ChatCloudflareWorkersAI, CloudflareWorkersAIEmbeddings
+
+    make_gateway(admin, "lc")
+    common = {"account_id": acct, "api_token": "t", "ai_gateway": "lc"}
+    chat = ChatCloudflareWorkersAI(model="openai/gpt-4o-mini", base_url=f"{gw_server.url}/client/v4", **common)
+    assert chat.invoke("Say hello.").content == ANSWER
+    assert "".join(str(part.content) for part in chat.stream("Say hello.")) == ANSWER
+    compatible = ChatCloudflareWorkersAI(model="anthropic/claude-3-5-haiku-latest", endpoint_format="openai_compatible",
+                                         base_url=f"{gw_server.url}/client/v4", **common)
+    assert compatible.invoke("Say hello.").content == ANSWER and fake.requests[-1]["path"] == "/v1/messages"
+    api_base = f"{gw_server.url}/client/v4/accounts"
+    third = CloudflareWorkersAIEmbeddings(model_name="openai/text-embedding-3-small", api_base_url=api_base, **common)
+    assert third.embed_documents(["a", "b"]) == [[0.1, 0.2, 0.3]] * 2
+    local = CloudflareWorkersAIEmbeddings(model_name="@cf/baai/bge-small-en-v1.5", api_base_url=api_base, **common)
+    assert len(local.embed_query("hello")) == 384
+    rows = wait_logs(admin, "lc", 5)
+    assert {row["provider"] for row in rows} == {"openai", "anthropic", "workers-ai"}
+    assert all(row["success"] for row in rows)
