@@ -9,10 +9,10 @@ gateway call. (`/ai/v1/chat/completions` is /compat itself: routes.compat_chat.)
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import orjson
 from starlette.responses import JSONResponse, Response
 
 from kumo.errors import InvalidRequest, KumoError
@@ -130,13 +130,13 @@ def _native(slug: str, path: str, headers: dict[str, str], body: dict[str, Any],
             base: dict[str, Any]) -> Call:
     """The caller's request as the provider takes it: only the model id changes."""
     return Call(base["account"], base["gateway_id"], base["gateway"], PROVIDERS[slug], path, "", "POST", headers,
-                json.dumps(body).encode(), base["options"], extra_headers=extra, wait_for_first_byte=True)
+                orjson.dumps(body), base["options"], extra_headers=extra, wait_for_first_byte=True)
 
 
 def _call_for(t, headers: dict[str, str], base: dict[str, Any], log_path: str) -> Call:
     path, _, query = t.path.partition("?")
     return Call(base["account"], base["gateway_id"], base["gateway"], t.provider, path, query, "POST", headers,
-                json.dumps(t.body).encode(), base["options"], log_path=log_path, extra_headers=t.headers,
+                orjson.dumps(t.body), base["options"], log_path=log_path, extra_headers=t.headers,
                 wait_for_first_byte=True)
 
 
