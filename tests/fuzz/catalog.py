@@ -72,6 +72,21 @@ BODIES: dict[tuple[str, str], Any] = {
                                               {"role": "tool", "tool_call_id": "c1", "content": "ok"}]},
     ("POST", "/ai/v1/embeddings"): {"model": "@cf/baai/bge-small-en-v1.5", "input": ["hello"],
                                     "encoding_format": "float"},
+    # the unified REST API: Responses and Messages translated for a third-party model, and on a Workers AI one
+    ("POST", "/ai/v1/responses"): {
+        "model": "anthropic/claude-3-5-haiku-latest", "instructions": "x", "max_output_tokens": 1,
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+                  {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+                  {"type": "function_call_output", "call_id": "c1", "output": "ok"}],
+        "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}], "tool_choice": "auto"},
+    ("POST", "/ai/v1/messages"): {
+        "model": "openai/gpt-4o-mini", "max_tokens": 1, "system": "x", "tools": [
+            {"name": "f", "input_schema": {"type": "object"}}], "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]}]},
+    ("POST", "/ai/v1/v1/messages"): {"model": "@cf/meta/llama-3.1-8b-instruct", "max_tokens": 1,
+                                     "messages": [{"role": "user", "content": "hi"}]},
     # AI Search
     ("POST", "/ai-search/namespaces"): {"name": "fz-ns", "description": "d"},
     ("PUT", "/ai-search/namespaces/{name}"): {"description": "d"},

@@ -150,7 +150,9 @@ class Pipeline:
         if cacheable:
             # cache_invalidate_on_update: entries made before the gateway's last update no longer match
             generation = c.gateway.get("modified_at", "") if c.gateway.get("cache_invalidate_on_update") else ""
-            key = cache_key(c.account, c.gateway_id + "@" + generation, c.provider, c.path, c.query, c.body,
+            # the API the caller used is part of it: one provider answer is sent in several formats (log_path)
+            path = f"{c.log_path}>{c.path}" if c.log_path else c.path
+            key = cache_key(c.account, c.gateway_id + "@" + generation, c.provider, path, c.query, c.body,
                             {**c.headers, **c.extra_headers}, o.cache_key)
             hit = await asyncio.to_thread(self.cache.get, key)
             if hit is not None:

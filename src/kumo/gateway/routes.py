@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 from kumo.api.body import JsonRefused, loads
@@ -102,7 +103,7 @@ def _compat_call(account: str, gateway_id: str, gateway: dict[str, Any], headers
                  body: dict[str, Any], options: RequestOptions) -> Call:
     t = translate(body, headers)
     path, _, query = t.path.partition("?")
-    call = Call(account, gateway_id, gateway, t.provider, path, query, "POST", headers, json.dumps(t.body).encode(),
+    call = Call(account, gateway_id, gateway, t.provider, path, query, "POST", headers, orjson.dumps(t.body),
                 options, log_path="compat/chat/completions", extra_headers=t.headers, response_json=t.response,
                 wait_for_first_byte=True)
     if t.stream and t.stream_events is not None:
