@@ -51,7 +51,8 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, fir
             rest = "".join(ANSWER)[len(partial):]
             tokens = [rest[i:i + 7] for i in range(0, len(rest), 7)]
         cut = int(fault.split(":")[1]) if fault.startswith("cut:") else None
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
+                     b"connection: close\r\n\r\n")
         writer.write(_chunk({"role": "assistant", "content": ""}))
         await writer.drain()
         await asyncio.sleep(first_ms / 1000)
@@ -145,7 +146,8 @@ def main() -> None:
                              str(fake_port), "--first-token-ms", str(args.first_token_ms), "--token-gap-ms",
                              str(args.token_gap_ms)])
     env = {**os.environ, "KUMO_UPSTREAM_OPENAI": f"http://127.0.0.1:{fake_port}",
-           "KUMO_UPSTREAM_GROQ": f"http://127.0.0.1:{fake_port}"}
+           "KUMO_UPSTREAM_GROQ": f"http://127.0.0.1:{fake_port}",
+           "KUMO_GATEWAY_CIRCUIT_FAILURES": "0"}  # every trial cuts the first step: its circuit would open
     kumo = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "kumo", "serve", "--port", str(kumo_port),
                              "--data-dir", str(work / "data"), "--log-level", "warning"], env=env,
                             stdout=open(work / "kumo.log", "w"), stderr=subprocess.STDOUT)

@@ -13,10 +13,10 @@ The fault is chosen per request by the `x-fault` header:
   retry-after:S:K  429 with `Retry-After: S` the first time key K is seen, then a chat completion
   outage:N:K       503 for the first N requests with key K, then the answer asked for (a stream if asked)
   first-token-never  a stream's headers and its role chunk, then only keep-alive comments
-  cut:N            the long ANSWER streamed, cut after N tokens (the chunked body closes without its 0-chunk)
-  reset:N          the same, cut by a TCP reset
-  stall:N          the same, then silence with the socket open
-  malformed:N      the same, then an event that is not JSON (and the rest of the answer)
+  cut-after:N      the long ANSWER streamed, cut after N tokens (the chunked body closes without its 0-chunk)
+  reset-after:N    the same, cut by a TCP reset
+  stall-after:N    the same, then silence with the socket open
+  malformed-after:N  the same, then an event that is not JSON (and the rest of the answer)
   continue         the rest of ANSWER after the partial answer the request carries (an assistant prefill, or
                    the assistant's message before a "continue" instruction); 400 if it is not ANSWER's beginning
   reject-prefill   400 for a request that holds an assistant message (a provider without prefill), else ANSWER
@@ -58,8 +58,8 @@ def _error(status: int, code: str, message: str) -> bytes:
             "connection: close\r\n\r\n").encode() + body
 
 
-LONG_FAULTS = {"outage", "first-token-never", "cut", "reset", "stall", "malformed", "continue", "reject-prefill",
-               "ok-stream"}
+LONG_FAULTS = {"outage", "first-token-never", "cut-after", "reset-after", "stall-after", "malformed-after", "continue",
+               "reject-prefill", "ok-stream"}
 
 
 def _partial(messages: list) -> str | None:
@@ -197,7 +197,7 @@ class FaultServer:
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
                      b"connection: close\r\n\r\n")
         events = _anthropic_events(model, tokens) if anthropic else _openai_events(model, tokens, body)
-        stop_at = int(arg) if name in ("cut", "reset", "stall", "malformed") else None
+        stop_at = int(arg) if name.endswith("-after") else None
         if name == "first-token-never":
             writer.write(_chunked(events[0]))
             while True:  # until the client gives up on it
@@ -206,16 +206,16 @@ class FaultServer:
                 await writer.drain()
         for index, event in enumerate(events):
             if stop_at is not None and index == stop_at + 1:  # the opening event, then `stop_at` tokens
-                if name == "cut":
+                if name == "cut-after":
                     await writer.drain()
                     writer.close()
                     return
-                if name == "reset":
+                if name == "reset-after":
                     sock = writer.get_extra_info("socket")
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     writer.transport.abort()
                     return
-                if name == "stall":
+                if name == "stall-after":
                     await writer.drain()
                     self._stalled.append(writer)
                     await asyncio.sleep(3600)

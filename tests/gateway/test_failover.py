@@ -85,7 +85,8 @@ def logs(admin, count):
     raise AssertionError(f"expected {count} log rows")
 
 
-@pytest.mark.parametrize("broken, tokens", [("cut", 40), ("reset", 40), ("stall", 20), ("malformed", 20)])
+@pytest.mark.parametrize("broken, tokens", [("cut-after", 40), ("reset-after", 40), ("stall-after", 20),
+                                            ("malformed-after", 20)])
 def test_a_stream_broken_mid_answer_is_continued_on_the_next_step(gw, fault, broken, tokens):
     url, admin = gw
     before = fault.seen[f"{broken}:{tokens}"], fault.seen["continue"]
@@ -112,7 +113,7 @@ def test_a_fallback_that_rejects_the_prefill_ends_the_stream_with_an_error(gw, f
     url, admin = gw
     received = []
     with pytest.raises(openai.APIError) as error:
-        raw = sdk(url).post("", body=[step("openai", "cut:40"), step("groq", "reject-prefill")],
+        raw = sdk(url).post("", body=[step("openai", "cut-after:40"), step("groq", "reject-prefill")],
                             cast_to=ChatCompletionChunk, stream=True, stream_cls=openai.Stream[ChatCompletionChunk])
         for chunk in raw:
             received.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
@@ -123,7 +124,7 @@ def test_a_fallback_that_rejects_the_prefill_ends_the_stream_with_an_error(gw, f
     decisions = admin.get(f"/gateways/gw/logs/{rows[1]['id']}").json()["result"]["decisions"]
     assert decisions["client"].startswith("an error event")
     # the raw stream: an error event last, no [DONE]
-    with httpx.stream("POST", url, json=[step("openai", "cut:40"), step("groq", "reject-prefill")], timeout=30) as r:
+    with httpx.stream("POST", url, json=[step("openai", "cut-after:40"), step("groq", "reject-prefill")], timeout=30) as r:
         lines = [line for line in r.iter_lines() if line]
     assert lines[-2] == "event: error" and "data: [DONE]" not in lines
 
@@ -133,7 +134,7 @@ def test_a_step_that_cannot_continue_is_passed_over(gw, fault):
     url, admin = gw
     google = {"provider": "google-ai-studio", "endpoint": "v1beta/models/gemini-2.0-flash:streamGenerateContent",
               "headers": {"x-goog-api-key": "k"}, "query": {"contents": []}}
-    text, _, _ = universal_stream(url, [step("openai", "cut:10"), google, step("groq", "continue")])
+    text, _, _ = universal_stream(url, [step("openai", "cut-after:10"), google, step("groq", "continue")])
     assert text == LONG
     decisions = logs(admin, 2)[1]["id"]
     steps = admin.get(f"/gateways/gw/logs/{decisions}").json()["result"]["decisions"]["steps"]
@@ -200,7 +201,7 @@ def test_a_dynamic_route_continues_a_broken_stream_on_another_provider(gw, fault
         {"id": "e", "type": "end", "properties": {}, "outputs": {}},
     ]
     assert admin.post("/gateways/gw/routes", json={"name": "r", "elements": elements}).status_code == 200
-    client = sdk(f"{url}/compat", **{"x-fault": "cut:40", "x-fault-messages": "continue"})
+    client = sdk(f"{url}/compat", **{"x-fault": "cut-after:40", "x-fault-messages": "continue"})
     chunks = list(client.chat.completions.create(model="dynamic/r", messages=[{"role": "user", "content": "x"}],
                                                  stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == LONG
@@ -231,7 +232,7 @@ def test_an_anthropic_stream_is_continued_by_anthropic_from_a_prefill(gw, fault)
              "messages": [{"role": "user", "content": "tell me"}]}
     steps = [{"provider": "anthropic", "endpoint": "v1/messages", "query": query,
               "headers": {"x-api-key": "k", "anthropic-version": "2023-06-01", "x-fault": fault_name}}
-             for fault_name in ("cut:25", "continue")]
+             for fault_name in ("cut-after:25", "continue")]
     client = anthropic.Anthropic(api_key="k", base_url=url, max_retries=0)
     events = list(client.post("", body=steps, cast_to=RawMessageStreamEvent, stream=True,
                               stream_cls=anthropic.Stream[RawMessageStreamEvent]))

@@ -238,7 +238,8 @@ class Pipeline:
             idle = o.stream_idle_ms / 1000
         else:
             idle = (o.timeout_ms / 1000) if o.timeout_ms else self.stream_idle_timeout
-        dialect = dialect_for(c.provider, c.path)
+        # read event by event only where it matters: a first token to wait for, an answer to continue
+        dialect = dialect_for(c.provider, c.path) if c.wait_for_first_byte or c.resume is not None else None
         # strict where a next step can take over: a malformed or error event is a break, not passed on
         guard = StreamGuard(upstream.chunks(), dialect, idle, strict=c.resume is not None, keep=MAX_LOGGED_BODY,
                             prior_text=c.prior_text)
@@ -342,9 +343,7 @@ class Pipeline:
         if not continued:
             if outcome is not None and outcome.error is not None:
                 why = outcome.error.message
-            elif outcome is not None:
-                why = f"it answered {outcome.response.status_code}"
-            why = why or c.trail.last_reason or "no step left to try"
+            why = why or c.trail.last_reason or "no step left to try"  # (a provider's refusal, in its words)
             c.trail.client = "an error event: the answer broke off and could not be continued"
         held.decisions = c.trail.snapshot()
         self._write(c, held)
