@@ -17,8 +17,9 @@ The fault is chosen per request by the `x-fault` header:
   reset-after:N    the same, cut by a TCP reset
   stall-after:N    the same, then silence with the socket open
   malformed-after:N  the same, then an event that is not JSON (and the rest of the answer)
-  continue         the rest of ANSWER after the partial answer the request carries (an assistant prefill, or
-                   the assistant's message before a "continue" instruction); 400 if it is not ANSWER's beginning
+  continue[:slow]  the rest of ANSWER after the partial answer the request carries (an assistant prefill, or
+                   the assistant's message before a "continue" instruction); 400 if it is not ANSWER's beginning;
+                   `slow`: a token every 50 ms
   reject-prefill   400 for a request that holds an assistant message (a provider without prefill), else ANSWER
   ok-stream        ANSWER, whole
   (anything else)  a chat completion
@@ -117,6 +118,7 @@ class FaultServer:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._stalled: list[asyncio.StreamWriter] = []
         self.continued: list[str | None] = []
+        self.left: Counter[str] = Counter()  # streams whose reader went away before their end
 
     @property
     def url(self) -> str:
@@ -204,6 +206,14 @@ class FaultServer:
                 await asyncio.sleep(0.1)
                 writer.write(_chunked(b": keep-alive\n\n"))
                 await writer.drain()
+        try:
+            await self._events(name, events, stop_at, writer, 0.05 if arg == "slow" else 0.002)
+        except ConnectionError:  # the gateway closed the stream: its client left
+            self.left[fault] += 1
+            raise
+
+    async def _events(self, name: str, events: list[bytes], stop_at: int | None, writer: asyncio.StreamWriter,
+                      gap: float) -> None:
         for index, event in enumerate(events):
             if stop_at is not None and index == stop_at + 1:  # the opening event, then `stop_at` tokens
                 if name == "cut-after":
@@ -223,7 +233,7 @@ class FaultServer:
                 writer.write(_chunked(b"data: {not json\n\n"))
             writer.write(_chunked(event))
             await writer.drain()
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(gap)
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         writer.close()

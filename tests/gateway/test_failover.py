@@ -129,6 +129,21 @@ def test_a_fallback_that_rejects_the_prefill_ends_the_stream_with_an_error(gw, f
     assert lines[-2] == "event: error" and "data: [DONE]" not in lines
 
 
+def test_a_client_that_leaves_a_continued_answer_stops_the_fallback(gw, fault):
+    url, _ = gw
+    with httpx.stream("POST", url, json=[step("openai", "cut-after:10"), step("groq", "continue:slow")],
+                      timeout=30) as r:
+        read = 0
+        for line in r.iter_lines():
+            read += line.startswith("data: {")
+            if read >= 20:  # ten tokens of the continuation
+                break
+    left = time.monotonic()
+    while fault.left["continue:slow"] < 1 and time.monotonic() - left < 3:  # its whole answer takes ~4 s
+        time.sleep(0.05)
+    assert fault.left["continue:slow"] == 1 and time.monotonic() - left < 2
+
+
 def test_a_step_that_cannot_continue_is_passed_over(gw, fault):
     """A Google step cannot continue an OpenAI answer (another format, no prefill): the one after it does."""
     url, admin = gw

@@ -48,7 +48,7 @@ class OpenAIChat:
             if choice.get("index", 0) != 0:
                 piece.resumable, piece.content = False, True
                 continue
-            delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+            delta = _object(choice.get("delta"))
             text = delta.get("content")
             if isinstance(text, str) and text:
                 piece.text += text
@@ -91,12 +91,12 @@ class AnthropicMessages:
             message = error.get("message") if isinstance(error, dict) else error
             return Piece(error=f"the provider reported an error mid-stream: {str(message)[:200]}")
         if kind == "content_block_start":
-            block = payload.get("content_block") if isinstance(payload.get("content_block"), dict) else {}
+            block = _object(payload.get("content_block"))
             if payload.get("index", 0) != 0 or block.get("type") != "text":
                 return Piece(content=True, resumable=False)
             return Piece(text=block.get("text") or "", content=bool(block.get("text")))
         if kind == "content_block_delta":
-            delta = payload.get("delta") if isinstance(payload.get("delta"), dict) else {}
+            delta = _object(payload.get("delta"))
             if delta.get("type") == "text_delta" and payload.get("index", 0) == 0:
                 text = delta.get("text") or ""
                 return Piece(text=text, content=bool(text))
@@ -112,6 +112,10 @@ class AnthropicMessages:
         if payload.get("type") == "message_start":
             return True
         return payload.get("type") == "content_block_start" and payload.get("index", 0) == 0
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (OpenAIChat(), AnthropicMessages())}

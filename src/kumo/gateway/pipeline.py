@@ -7,7 +7,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -329,11 +329,12 @@ class Pipeline:
         # closed as soon as the client leaves: the upstream (a model generating in process) stops with it
         return Outcome(True, ClosingStreamingResponse(body(), status_code=upstream.status, headers=headers))
 
-    async def _continue(self, c: Call, text: str, reason: str, held: Finished) -> AsyncIterator[bytes]:
+    async def _continue(self, c: Call, text: str, reason: str, held: Finished) -> AsyncGenerator[bytes, None]:
         """The rest of a broken answer from the next steps (their own calls, logged and charged as such), or an
         error event saying why there is none. `held`: the broken call's log, written once that is known."""
         assert c.resume is not None and c.trail is not None
-        client_format = c.client_format or getattr(dialect_for(c.provider, c.path), "name", "")
+        dialect = dialect_for(c.provider, c.path)
+        client_format = c.client_format or (dialect.name if dialect is not None else "")
         why = None
         try:
             outcome = await c.resume(Continuation(text, client_format, reason))
@@ -351,12 +352,13 @@ class Pipeline:
         if not continued:
             yield _error_event(f"{reason}; the answer could not be continued: {why}")
             return
+        assert outcome is not None and isinstance(outcome.response, StreamingResponse)
         rest = outcome.response.body_iterator
         try:
             async for chunk in rest:
                 yield chunk
         finally:
-            await rest.aclose()  # the client left: the continuation's upstream stops too
+            await rest.aclose()  # type: ignore[attr-defined]  # (an async generator) the client left: it stops too
 
     def _replay(self, c: Call, hit: CachedResponse, log_id: str, base: dict[str, str], started: float) -> Outcome:
         headers = {**hit.headers, **base, "cf-aig-cache-status": "HIT"}

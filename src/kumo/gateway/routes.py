@@ -111,7 +111,9 @@ async def compat_chat(pipeline: Pipeline, r: GatewayRequest) -> Response:
         if isinstance(model, str) and model.startswith("dynamic/"):
             return await _dynamic(pipeline, r.account, r.gateway_id, gateway, headers, body, options)
         call = _compat_call(r.account, r.gateway_id, gateway, headers, body, options)
-        return (await attempt(pipeline, call, Trail(), has_fallback=False, resume=None)).response
+        outcome = await attempt(pipeline, call, Trail(), has_fallback=False, resume=None)
+        assert outcome is not None  # a last step is always tried
+        return outcome.response
     except KumoError as exc:
         return gateway_error_response(exc)
 

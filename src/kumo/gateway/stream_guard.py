@@ -76,8 +76,8 @@ class StreamGuard:
 
     async def events(self) -> AsyncIterator[bytes]:
         """Whole events for the client, then StreamBroken if the stream broke."""
-        for events in self._pending:
-            yield events
+        for held in self._pending:
+            yield held
         self._pending = []
         while self._broken is None:
             events = await self._next(None)
