@@ -11,6 +11,7 @@ from kumo.gateway.decisions import Trail
 from kumo.gateway.finished import loads
 from kumo.gateway.pipeline import Call, Outcome, Pipeline
 
+MAX_MODEL_NAME = 256
 # the steps after this one, asked to continue a broken answer: their outcome, or None when none could be asked
 Resume = Callable[[Continuation], Awaitable[Outcome | None]]
 
@@ -22,7 +23,8 @@ async def attempt(pipeline: Pipeline, call: Call, trail: Trail, *, has_fallback:
     call.trail, call.has_fallback = trail, has_fallback
     body = loads(call.body)
     model = call.provider.model_of(call.path, body)
-    call.model_name = model if isinstance(model, str) else None
+    # bounded: a caller's model name is a key of the circuits' table
+    call.model_name = model[:MAX_MODEL_NAME] if isinstance(model, str) else None
     call.breaker_key = (call.account, call.gateway_id, call.provider.slug, call.model_name or "")
     label = call.step if call.step is not None else call.step_name
     if cont is not None:
