@@ -21,7 +21,7 @@ from tests.gateway.fault_server import ANSWER, FaultServer
 
 LONG = "".join(ANSWER)
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "tell me"}], "stream": True}
-COOLDOWN = 1.5
+COOLDOWN = 3.0
 
 
 def _closed_port() -> int:
@@ -254,3 +254,20 @@ def test_an_anthropic_stream_is_continued_by_anthropic_from_a_prefill(gw, fault)
     assert [e.type for e in events].count("message_start") == 1 and events[-1].type == "message_stop"
     text = "".join(e.delta.text for e in events if e.type == "content_block_delta")
     assert text == LONG and fault.continued[-1] == "".join(ANSWER[:25])
+
+
+def test_the_deadlines_apply_to_a_single_provider_too(gw, fault):
+    """Without a next step there is nothing to fail over to, but the caller's deadlines still hold."""
+    url, _ = gw
+    for fault_name, body in (("first-token-never", {**CHAT}), ("stall", {**CHAT, "stream": False})):
+        started = time.monotonic()
+        r = httpx.post(f"{url}/openai/chat/completions", json=body, timeout=30,
+                       headers={"authorization": "Bearer k", "x-fault": fault_name,
+                                "cf-aig-first-token-timeout": "400"})
+        assert r.status_code == 504 and time.monotonic() - started < 3
+    started = time.monotonic()
+    with httpx.stream("POST", f"{url}/openai/chat/completions", json=CHAT, timeout=30,
+                      headers={"authorization": "Bearer k", "x-fault": "stall-after:5",
+                               "cf-aig-stream-idle-timeout": "300"}) as r:
+        lines = [line for line in r.iter_lines() if line]
+    assert lines[-2] == "event: error" and "stalled" in lines[-1] and time.monotonic() - started < 3

@@ -8,7 +8,7 @@ import json
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from starlette.responses import Response, StreamingResponse
@@ -183,7 +183,8 @@ class Pipeline:
                    and k not in ("cf-skip-cache", "cf-cache-ttl")}
         headers.update(c.extra_headers)
         try:
-            sent = await forwarding.send(client, c.method, url, headers, c.body, o, retry_timeouts=not c.has_fallback)
+            sent = await forwarding.send(client, c.method, url, headers, c.body, _head_deadline(o),
+                                         retry_timeouts=not c.has_fallback)
         except GatewayError as error:
             self._log(c, log_id, started, error.status, False, False, reason=error.message, fault=True)
             return Outcome(False, _gateway_error(error, base_headers), error)
@@ -239,11 +240,13 @@ class Pipeline:
         else:
             idle = (o.timeout_ms / 1000) if o.timeout_ms else self.stream_idle_timeout
         # read event by event only where it matters: a first token to wait for, an answer to continue
-        dialect = dialect_for(c.provider, c.path) if c.wait_for_first_byte or c.resume is not None else None
+        first_token_wait = c.wait_for_first_byte or o.first_token_ms is not None
+        dialect = dialect_for(c.provider, c.path) if first_token_wait or c.resume is not None else None
         # strict where a next step can take over: a malformed or error event is a break, not passed on
         guard = StreamGuard(upstream.chunks(), dialect, idle, strict=c.resume is not None, keep=MAX_LOGGED_BODY,
                             prior_text=c.prior_text)
-        if c.wait_for_first_byte:  # a stream must start its answer before its step counts as a success
+        # a stream must start its answer before its step counts as a success (and, asked for, before a deadline)
+        if first_token_wait:
             first_token = o.first_token_ms / 1000 if o.first_token_ms else self.first_token_timeout
             # counted from the step's start: the wait for the provider's headers is part of it
             remaining = max(first_token - (time.monotonic() - started), 0.0) if first_token else idle
@@ -407,6 +410,14 @@ class Pipeline:
         if self.controls is not None:
             c.settling = self.controls.completed(c, finished)
         self.logs.write(finished)
+
+
+def _head_deadline(o: RequestOptions) -> RequestOptions:
+    """The options an attempt is sent with: a first-token deadline shorter than the request timeout bounds the
+    wait for the answer's headers too (no first token comes before them; a whole answer's comes with them)."""
+    if o.first_token_ms is None or (o.timeout_ms is not None and o.timeout_ms <= o.first_token_ms):
+        return o
+    return replace(o, timeout_ms=o.first_token_ms)
 
 
 def _client_view(status: int, success: bool, stream: bool, continued: bool) -> str:
