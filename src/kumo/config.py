@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     gateway_cache: Literal["sqlite", "memory"] = "sqlite"  # a typo is refused at start, not read as sqlite
     gateway_cache_max_bytes: int = 256 * 1024 * 1024
     gateway_stream_idle_timeout: float = 60.0  # seconds without a chunk before a stream counts as stalled
+    # seconds from a universal or /compat step's start to its first answer token [default: the stall deadline]
+    gateway_first_token_timeout: float | None = None
+    # circuit breaker per gateway, provider and model: skipped after this many failures in a row (0: never) ...
+    gateway_circuit_failures: int = 5
+    gateway_circuit_cooldown: float = 30.0  # ... for this many seconds, then one request probes it
     # stored provider keys are encrypted with this (any 32+ characters), or the contents of this file (mode 0600);
     # neither: embedded kumo makes <data_dir>/provider-keys.kek; nodes sharing a database must be given one
     gateway_key_encryption_key: str | None = Field(default=None, repr=False)

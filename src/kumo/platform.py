@@ -208,6 +208,7 @@ class Platform:
             import httpx
 
             from kumo.api.asgi_transport import StreamingASGITransport
+            from kumo.gateway.breaker import CircuitBreaker
             from kumo.gateway.controls import Controls
             from kumo.gateway.pipeline import Pipeline
             from kumo.gateway.upstream_http import AiohttpUpstream, HttpxUpstream
@@ -219,6 +220,8 @@ class Platform:
                 self.gateways, self.gateway_cache, self.rate_limiter, self.gateway_logs, client, self_client,
                 self.settings.upstream_overrides(PROVIDERS), self.settings.api_tokens, self.settings.gateway_stream_idle_timeout,
                 self.metrics, require_auth=self.settings.gateway_require_auth,
+                first_token_timeout=self.settings.gateway_first_token_timeout,
+                breaker=CircuitBreaker(self.settings.gateway_circuit_failures, self.settings.gateway_circuit_cooldown),
                 controls=Controls(self.spend_counter, self.provider_keys, self.rate_limiter, self.settings.api_tokens, self.ai,
                                   self.telemetry),
             )
