@@ -26,23 +26,19 @@ Run:  .venv/bin/python bench/ai_embeddings.py                    # ~1-2 minutes 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime
 import json
 import os
 import platform
 import random
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
+
+from _harness import KumoServer, cpu_model, inference_parser, say, table, threads_env
 
 MODEL = "@cf/baai/bge-small-en-v1.5"
 ACCOUNT = "A"
@@ -50,103 +46,8 @@ BATCH = 64
 HEADERS = {"authorization": "Bearer dev-token"}  # any token on loopback without configured tokens
 
 
-# ---- small helpers --------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def fmt(value) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if value != value:
-            return "n/a"
-        if abs(value) >= 1000:
-            return f"{value:,.0f}"
-        if abs(value) >= 100:
-            return f"{value:.0f}"
-        if abs(value) >= 10:
-            return f"{value:.1f}"
-        return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def table(headers: list[str], rows: list[list]) -> str:
-    """A markdown table that also reads well as plain text; first column left-aligned."""
-    cells = [list(map(str, headers))] + [[fmt(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-
-    def line(r: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
-
-
-def say(*parts) -> None:
-    print(*parts, flush=True)
-
-
 def ms(values, q: float = 50) -> float:
     return float(np.percentile(np.asarray(values), q) * 1000) if len(values) else float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class KumoServer:
-    """`kumo serve` as a subprocess on 127.0.0.1 with a temporary data dir."""
-
-    def __init__(self, threads: int | None):
-        self.tmp = Path(tempfile.mkdtemp(prefix="kumo-bench-ai-"))
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ}
-        if threads:
-            self.env["KUMO_THREADS"] = str(threads)
-        self.log_path = self.tmp / "server.log"
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> KumoServer:
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kumo", "serve", "--port", str(self.port), "--data-dir", str(self.tmp / "data"),
-             "--log-level", "warning"],
-            env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"kumo serve exited early: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("kumo serve did not become healthy in 60 s")
-
-    def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._log.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # ---- data -----------------------------------------------------------------------------------
@@ -278,10 +179,7 @@ def run_path() -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                    help="inference threads for raw ORT and kumo (KUMO_THREADS) [default: all cores]")
+    ap = inference_parser(__doc__, "inference")
     ap.add_argument("--rounds", type=int, default=30, help="timed batch-64 calls per side per repeat [30]")
     ap.add_argument("--repeats", type=int, default=3, help="alternating raw/kumo blocks [3]")
     ap.add_argument("--clients", type=int, default=32, help="concurrent single-sentence clients [32]")
@@ -309,7 +207,8 @@ def main() -> None:
         f"mean {words:.1f} words; batch {BATCH}")
 
     raw = RawEncoder(model_path, tokenizer_path, args.threads)
-    with KumoServer(args.threads) as srv, httpx.Client(base_url=srv.url, timeout=120, headers=HEADERS) as http:
+    with (KumoServer(env=threads_env(args.threads)) as srv,
+          httpx.Client(base_url=srv.url, timeout=120, headers=HEADERS) as http):
         # warm-up (kumo loads the model lazily on the first request) and correctness check
         for b in batches[:3]:
             raw.embed(b)

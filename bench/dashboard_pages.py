@@ -15,7 +15,6 @@ import os
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from _harness import KumoServer  # noqa: E402
 from kumo.gateway.logs import new_ulid  # noqa: E402
 from kumo.gateway.store import LogRecord  # noqa: E402
 
@@ -106,19 +106,11 @@ def main() -> None:
         print(f"  written in {seconds:.0f} s ({args.rows / seconds:,.0f} rows/s, rollups included)")
         db.close()
         (data_dir / ".filled").touch()
-    port = 18000 + os.getpid() % 1000
     log = data_dir / "server.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "kumo", "serve", "--port", str(port), "--data-dir",
-                                 str(data_dir)], env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    server = KumoServer(data_dir, {k: env[k] for k in ("PYTHONPATH", "KUMO_DATABASE_URL") if k in env}, log_level=None,
+                        log_path=log, startup=60)  # kumo's default level: the access lines carry the server's time
+    url = server.url
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         client = httpx.Client(base_url=url, headers={"origin": url}, timeout=120)
         client.post("/dashboard/sign-in", data={"account": ACCOUNT})
         base = f"/dashboard/{ACCOUNT}/ai-gateway/{GATEWAY}"
@@ -150,8 +142,7 @@ def main() -> None:
             print(f"{name:28} {statistics.median(times):>24.1f} {max(times):>8.1f}")
         print(f"\nslowest page (median): {worst:.1f} ms; target < 200 ms: {'met' if worst < 200 else 'NOT met'}")
     finally:
-        proc.terminate()
-        proc.wait(30)
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -32,7 +32,10 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "bench"), str(REPO)]
-import gateway_proxy as gp  # noqa: E402  (the fake provider and the load generator)
+from _harness import KumoServer  # noqa: E402
+from gateway.measure import loadgen_cmd  # noqa: E402  (the load generator)
+from gateway.peers import Target, start_fake, stop  # noqa: E402  (the fake provider)
+from gateway.workload import ACCOUNT, GATEWAY  # noqa: E402
 from tests.pg_instance import PostgresDatabase  # noqa: E402  (a scratch database, dropped afterwards)
 
 KUMO = str(Path(sys.executable).with_name("kumo"))  # the kumo of the venv running this script
@@ -40,31 +43,27 @@ REDIS = "redis://127.0.0.1:6379/15"
 EMBED = "@cf/baai/bge-small-en-v1.5"
 
 
-def start_node(workdir: Path, name: str, env: dict[str, str]) -> gp.Target:
-    port = gp.free_port()
-    proc = subprocess.Popen([KUMO, "serve", "--port", str(port), "--data-dir", str(workdir / name),
-                             "--log-level", "warning"], env={**os.environ, **env},
-                            stdout=open(workdir / f"{name}.log", "w"), stderr=subprocess.STDOUT)
-    gp.wait_port(port, 120, proc)
-    return gp.Target(name, port, f"/v1/{gp.ACCOUNT}/{gp.GATEWAY}/openai/chat/completions", proc, proc.pid)
+def start_node(workdir: Path, name: str, env: dict[str, str]) -> Target:
+    node = KumoServer(workdir / name, env, kumo=[KUMO], log_path=workdir / f"{name}.log")
+    return Target(name, node.port, f"/v1/{ACCOUNT}/{GATEWAY}/openai/chat/completions", node.proc, node.pid)
 
 
-def create_gateway(node: gp.Target) -> None:
-    r = httpx.post(f"http://127.0.0.1:{node.port}/client/v4/accounts/{gp.ACCOUNT}/ai-gateway/gateways",
+def create_gateway(node: Target) -> None:
+    r = httpx.post(f"http://127.0.0.1:{node.port}/client/v4/accounts/{ACCOUNT}/ai-gateway/gateways",
                    headers={"Authorization": "Bearer x"}, timeout=30,
-                   json={"id": gp.GATEWAY, "cache_invalidate_on_update": False, "cache_ttl": None,
+                   json={"id": GATEWAY, "cache_invalidate_on_update": False, "cache_ttl": None,
                          "collect_logs": True, "rate_limiting_interval": 60, "rate_limiting_limit": 100_000_000,
                          "rate_limiting_technique": "sliding"})
     r.raise_for_status()
 
 
-def closed_loop(nodes: list[gp.Target], conns: int, seconds: float) -> dict:
+def closed_loop(nodes: list[Target], conns: int, seconds: float) -> dict:
     """One load generator per node, all at once; requests/s summed, latencies pooled by weight."""
     procs = []
     for node in nodes:
         spec = {"mode": "closed", "conns": conns // len(nodes), "duration": seconds, "warmup": 2,
                 "request": node.request(), "expect": "chat.completion", "host": "127.0.0.1", "port": node.port}
-        procs.append(subprocess.Popen(gp.loadgen_cmd(spec), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        procs.append(subprocess.Popen(loadgen_cmd(spec), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True))
     results = []
     for proc in procs:
@@ -82,10 +81,10 @@ def closed_loop(nodes: list[gp.Target], conns: int, seconds: float) -> dict:
 
 def stop_all(nodes) -> None:
     for node in nodes:
-        gp.stop(node.proc)
+        stop(node.proc)
 
 
-def gateway_part(args, workdir: Path, fake: gp.Target) -> dict:
+def gateway_part(args, workdir: Path, fake: Target) -> dict:
     upstream = {"KUMO_UPSTREAM_OPENAI": f"http://127.0.0.1:{fake.port}"}
     results = {}
     node = start_node(workdir, "embedded", upstream)
@@ -131,7 +130,7 @@ def batch_part(args, workdir: Path) -> dict:
                     time.sleep(0.1)
                 elapsed = time.perf_counter() - started
             for proc in procs:
-                gp.stop(proc)
+                stop(proc)
             stop_all([node])
         results[f"{workers} worker(s)"] = {"seconds": elapsed, "requests_per_s": args.jobs * args.requests / elapsed}
         print(f"  batch, {workers} worker(s): {elapsed:.1f} s, {args.jobs * args.requests / elapsed:.0f} req/s",
@@ -149,11 +148,11 @@ def main() -> None:
     args = ap.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="kumo-scale-"))
     fake_args = argparse.Namespace(latency_ms=20.0, chunks=20, chunk_gap_ms=1.0)
-    fake = gp.start_fake(fake_args, workdir)
+    fake = start_fake(fake_args, workdir)
     try:
         gateway = gateway_part(args, workdir, fake)
     finally:
-        gp.stop(fake.proc)
+        stop(fake.proc)
     batch = batch_part(args, workdir)
 
     print(f"\nAI Gateway, closed loop, {args.conns} connections, fake provider at 20 ms:")

@@ -4,20 +4,17 @@ their own, and the server's whole-process CPU (utime + stime from /proc) over wh
 
 from __future__ import annotations
 
-import atexit
 import multiprocessing
-import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import orjson
 
+from _harness import KumoServer
+
 TOKEN = "bench-token"
-_TICK = os.sysconf("SC_CLK_TCK")
 
 
 class Client:
@@ -73,54 +70,12 @@ class Client:
         self.sock.close()
 
 
-class Server:
-    """`python -m kumo serve` on a free port with a data dir of its own; its log goes to a file."""
+class Server(KumoServer):
+    """`python -m kumo serve` with the benchmark's API token, kumo's default log level, and its log beside
+    `data_dir`."""
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.log_path = data_dir.parent / f"{data_dir.name}.log"
-        environ = {**os.environ, "KUMO_API_TOKENS": TOKEN, **(env or {})}
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kumo", "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
-            env=environ, stdout=self.log, stderr=subprocess.STDOUT)
-        atexit.register(self.stop)  # a benchmark that fails half-way leaves no server behind
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                status, _ = Client(self.port).request("GET", "/healthz")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"kumo serve did not start; see {self.log_path}")
-            time.sleep(0.2)
-
-    def cpu_seconds(self) -> float:
-        """utime + stime of the server process (all its threads) so far."""
-        with open(f"/proc/{self.proc.pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICK
-
-    def rss_mb(self) -> float:
-        with open(f"/proc/{self.proc.pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        super().__init__(data_dir, {"KUMO_API_TOKENS": TOKEN, **(env or {})}, log_level=None)
 
 
 def ids_of(payload: bytes) -> list[int]:

@@ -29,10 +29,7 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,77 +39,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from _harness import KumoServer, cpu_model, load_average, say, table
+
 ACCOUNT = "bench-account"
-
-
-# ---- small helpers --------------------------------------------------------------------------
-def proc_status(pid: int | str, field: str) -> float:
-    """A memory field of /proc/<pid>/status (VmRSS, VmHWM) in MiB."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def load_average() -> str:
-    """1/5/15-minute load averages: other work on the machine skews every figure here."""
-    try:
-        with open("/proc/loadavg") as fh:
-            return " ".join(fh.read().split()[:3])
-    except OSError:
-        return "n/a"
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def fmt(value) -> str:
-    if isinstance(value, float):
-        if value != value:
-            return "n/a"
-        if abs(value) >= 1000:
-            return f"{value:,.0f}"
-        if abs(value) >= 100:
-            return f"{value:.0f}"
-        if abs(value) >= 10:
-            return f"{value:.1f}"
-        return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def table(headers: list[str], rows: list[list]) -> str:
-    cells = [list(map(str, headers))] + [[fmt(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-
-    def line(r: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
-
-
-def say(*parts) -> None:
-    print(*parts, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- data -----------------------------------------------------------------------------------
@@ -135,53 +64,10 @@ def ndjson_bodies(vectors: np.ndarray, batch: int, digits: int | None, prefix: s
 
 
 # ---- kumo over HTTP -------------------------------------------------------------------------
-class KumoServer:
-    """`kumo serve` in a subprocess on a temp data dir; stopped with SIGTERM (then SIGKILL)."""
-
-    def __init__(self, kumo: str, extra_env: dict[str, str]):
-        self.dir = Path(tempfile.mkdtemp(prefix="kumo-bench-ingest-"))
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KUMO_")}
-        env.update(extra_env)
-        self.log = open(self.dir / "server.log", "wb")
-        self.proc = subprocess.Popen(
-            [kumo, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.dir / "data"),
-             "--log-level", "warning"],
-            stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir, env=env,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"kumo serve exited: {(self.dir / 'server.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("kumo serve did not become healthy within 60 s")
-            time.sleep(0.1)
-
-    def rss(self) -> tuple[float, float]:
-        return proc_status(self.proc.pid, "VmRSS"), proc_status(self.proc.pid, "VmHWM")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def http_ingest(server: KumoServer, index: str, dims: int, bodies: list[bytes], clients: int,
                 probe_every: float = 0.0) -> dict:
     headers = {"Authorization": "Bearer x"}
-    base = f"{server.base}/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes"
+    base = f"{server.url}/client/v4/accounts/{ACCOUNT}/vectorize/v2/indexes"
     r = httpx.post(base, json={"name": index, "config": {"dimensions": dims, "metric": "cosine"}}, headers=headers)
     r.raise_for_status()
     url = f"{base}/{index}/insert"
@@ -351,10 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         env = {} if graph else {"KUMO_VECTORIZE_ANN_THRESHOLD": str(10 * args.n + 10**9)}
         label = f"kumo serve, HTTP insert, {clients} client{'s' if clients > 1 else ''}" + (
             "" if graph else ", graph builder idle")
-        server = KumoServer(os.path.abspath(args.kumo) if os.sep in args.kumo else args.kumo, env)
+        server = KumoServer(env=env, kumo=[os.path.abspath(args.kumo) if os.sep in args.kumo else args.kumo],
+                            clean_env=True)
         try:
             res = http_ingest(server, "bench-ingest", args.dims, bodies, clients, args.probe_every)
-            rss, hwm = server.rss()
+            rss, hwm = server.rss_mb(), server.rss_mb("VmHWM")
         finally:
             server.stop()
         if res["errors"]:

@@ -40,8 +40,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vectorize_query import (  # noqa: E402  (the same data and helpers as the embedded benchmark)
-    clustered, cpu_model, exact_topk, interleaved, load_average, pct_ms, recall_at_k, say, table, unit_centres,
+from _harness import cpu_model, load_average, say, table  # noqa: E402
+from vectorize_query import (  # noqa: E402  (the same data as the embedded benchmark)
+    clustered, exact_topk, interleaved, pct_ms, recall_at_k, unit_centres,
 )
 
 ACCOUNT = "bench-account"

@@ -47,77 +47,12 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
+from _harness import cpu_model, load_average, proc_status, say, table
+
 ACCOUNT = "bench-account"
 INDEX = "bench-query"
 TOP_K = 10
 TARGET_RECALL = 0.98
-
-
-# ---- small helpers --------------------------------------------------------------------------
-def rss_mb(pid: int | str = "self") -> float:
-    """Resident set size in MiB, from /proc/<pid>/status (VmRSS)."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def load_average() -> str:
-    """1/5/15-minute load averages: other work on the machine skews every figure here."""
-    try:
-        with open("/proc/loadavg") as fh:
-            return " ".join(fh.read().split()[:3])
-    except OSError:
-        return "n/a"
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def fmt(value) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if value != value:
-            return "n/a"
-        if abs(value) >= 1000:
-            return f"{value:,.0f}"
-        if abs(value) >= 100:
-            return f"{value:.0f}"
-        if abs(value) >= 10:
-            return f"{value:.1f}"
-        return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def table(headers: list[str], rows: list[list]) -> str:
-    """A markdown table that also reads well as plain text; first column left-aligned."""
-    cells = [list(map(str, headers))] + [[fmt(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-
-    def line(r: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
-
-
-def say(*parts) -> None:
-    print(*parts, flush=True)
 
 
 def pct_ms(latencies: np.ndarray, q: float) -> float:
@@ -254,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"data: N={args.n:,} x {args.dims} dims, {args.clusters} clusters, noise={args.noise}, cosine, topK={TOP_K}; "
         f"HNSW M={args.m}, ef_construction={args.ef_construction}, kumo ef_search={args.ef_search}; "
         f"{args.queries} queries per ANN loop\n")
-    rss0 = rss_mb()
+    rss0 = proc_status("self")
 
     # -- data and ground truth
     t = time.perf_counter()
@@ -265,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     buckets = rng.integers(0, 100, args.n)  # number metadata: `bucket == b` selects ~1 %
     halves = rng.integers(0, 2, args.n)  # string metadata: `half == "a"` selects ~50 %
     truth = exact_topk(data, queries, TOP_K)
-    rss_data = rss_mb()
+    rss_data = proc_status("self")
     say(f"generated data + ground truth in {time.perf_counter() - t:.1f}s; RSS {rss_data:,.0f} MiB")
 
     # -- (a) numpy exact, one query at a time
@@ -286,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     raw.init_index(max_elements=args.n, M=args.m, ef_construction=args.ef_construction)
     raw.add_items(data, np.arange(args.n), num_threads=args.build_threads)
     raw_build = time.perf_counter() - t
-    rss_raw = rss_mb()
+    rss_raw = proc_status("self")
     say(f"raw hnswlib built in {raw_build:.1f}s ({args.n / raw_build:,.0f} vectors/s, {args.build_threads} thread(s)); "
         f"RSS +{rss_raw - rss_data:,.0f} MiB")
 
@@ -319,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     kumo_ready = time.perf_counter() - t
     loaded = service.engine._get(store.get_index(ACCOUNT, INDEX))
     space = loaded.space
-    rss_kumo = rss_mb()
+    rss_kumo = proc_status("self")
     say(f"kumo: {args.n:,} vectors written in {kumo_write:.1f}s ({args.n / kumo_write:,.0f} vectors/s acknowledged, "
         f"SQLite synchronous=FULL), graph caught up after {kumo_ready:.1f}s; RSS +{rss_kumo - rss_raw:,.0f} MiB")
     if space.hnsw is None:

@@ -46,3 +46,11 @@ def test_cli_against_server_and_errors(server, account):
     assert result.exit_code != 0 and "3000" in result.output
     result = CliRunner().invoke(main, ["vectorize", "list", "--url", "http://127.0.0.1:1"])
     assert result.exit_code != 0 and "kumo serve" in result.output
+
+
+def test_tables_print_names_as_written(tmp_path):
+    """Table cells are plain text (kumo.cli.output): a description that looks like rich markup is not read as it."""
+    d = ["--local", "--data-dir", str(tmp_path / "data")]
+    run("vectorize", "create", "marked", "--dimensions", "4", "--metric", "cosine", "--description", "[red]x[/]", *d)
+    out = run("vectorize", "list", *d)
+    assert "[red]x[/]" in out and "marked" in out

@@ -76,3 +76,18 @@ def test_backends_come_from_one_table():
     assert Settings(log_level="WARNING").log_level == "warning"
     with pytest.raises(ValidationError):
         Settings(log_level="verbose")
+
+
+def test_logpush_destination_is_checked_at_start_and_never_echoed(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from kumo.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert Settings(gateway_logpush_destination="r2://logs/{DATE}").gateway_logpush_destination == "r2://logs/{DATE}"
+    for value, why in (("ftp://logs.example/x?password=sekrit", "r2://<bucket>/<path> or https://"),
+                       ("r2://logs/x?secret-access-key=sekrit", "no account id or credentials")):
+        result = CliRunner().invoke(main, ["serve", "--port", "0"], env={"KUMO_GATEWAY_LOGPUSH_DESTINATION": value})
+        assert result.exit_code == 2, result.output
+        assert "KUMO_GATEWAY_LOGPUSH_DESTINATION" in result.output and why in result.output
+        assert "sekrit" not in result.output and "Traceback" not in result.output

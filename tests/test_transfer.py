@@ -94,6 +94,14 @@ def _aisearch_state(client: httpx.Client, write: bool = True) -> list:
         upload = client.post(SEARCH + "/kb/items", data={"wait_for_completion": "true"},
                              files={"file": ("otters.md", b"Sea otters hold hands while they sleep.")})
         assert upload.json()["result"]["status"] == "completed", upload.text
+        assert client.post(SEARCH, json={"id": "code", "index_method": {"vector": False, "keyword": True},
+                                         "indexing_options": {"keyword_tokenizer": "trigram"}}).is_success
+        upload = client.post(SEARCH + "/code/items", data={"wait_for_completion": "true"},
+                             files={"file": ("api.md", b"Call getConfiguration() first.")})
+        assert upload.json()["result"]["status"] == "completed", upload.text
+    substring = client.post(SEARCH + "/code/search", json={"query": "configura", "ai_search_options": {
+        "retrieval": {"retrieval_type": "keyword"}}}).json()["result"]
+    assert [c["item"]["key"] for c in substring["chunks"]] == ["api.md"], substring  # trigram index moved too
     answers = [client.post(SEARCH + "/kb/search", json={"query": "otters sleep holding hands", "ai_search_options": {
         "retrieval": {"retrieval_type": kind}}}).json()["result"] for kind in ("vector", "keyword", "hybrid")]
     assert all(a["chunks"][0]["item"]["key"] == "otters.md" for a in answers), answers

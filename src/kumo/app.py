@@ -27,8 +27,9 @@ from kumo.metrics import MetricsMiddleware
 from kumo.platform import Platform
 from kumo.r2.routes import router as r2_router
 from kumo.custom_models.routes import router as custom_models_router
+from kumo.custom_models.scoring.routes import router as scoring_router
 from kumo.r2.s3.front import R2Front
-from kumo.ai.routes import openai_error_response, router as ai_router
+from kumo.ai.routes import anthropic_error_response, openai_error_response, router as ai_router
 from kumo.aisearch.routes import router as aisearch_router
 from kumo.gateway.admin_routes import router as gateway_admin_router
 from kumo.gateway.errors import gateway_error_response
@@ -56,6 +57,7 @@ def error_shapes() -> ErrorShapes:
     """The products whose clients read errors in a shape other than Cloudflare's envelope."""
     shapes = ErrorShapes()
     shapes.register(r"/v1/", gateway_error_response)
+    shapes.register(r"/client/v4/accounts/[^/]+/ai/v1/(v1/)?messages/?$", anthropic_error_response)
     shapes.register(r"/client/v4/accounts/[^/]+/ai/v1(/|$)", openai_error_response)
     return shapes
 
@@ -95,6 +97,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(workers_preview_router)
     app.include_router(r2_router)
     app.include_router(custom_models_router)
+    app.include_router(scoring_router)
 
     async def metrics() -> bytes:
         await blocking(platform.gateway_logs.flush, 5)  # gateway tokens and costs are counted by the log writer

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -90,6 +91,7 @@ class Settings(BaseSettings):
     database_timeout: float = 5.0  # seconds to wait for a connection before answering 503
     batch_worker: bool = True  # run batch jobs in this process (off for nodes that leave them to `kumo worker`)
     batch_lease_seconds: float = 60.0  # a job whose worker stops renewing this long is taken by another
+    scoring_concurrency: int = Field(default=2, ge=1, le=64)  # batch scoring chunks one process scores at once
     # Scale-out: Redis for the gateway's cache and rate limits, shared by several kumo nodes
     redis_url: str | None = None
     redis_rate_limit_fail_open: bool = True  # Redis unreachable: allow requests (True) or refuse them
@@ -101,6 +103,9 @@ class Settings(BaseSettings):
     r2_engine_region: str = "us-east-1"
     # custom models: loaded models kept in memory, bounded by their files' bytes (files also stay on disk)
     custom_models_cache_bytes: int = 1024 * 1024 * 1024
+    # their files on local disk (fetched from R2 once), least recently used out beyond this many bytes
+    custom_models_disk_cache_bytes: int = Field(default=10 * 1024 * 1024 * 1024, ge=0)
+    custom_models_call_log_rows: int = Field(default=100_000, ge=1)  # per model: the call log keeps its newest calls
     # AI Gateway
     gateway_auto_create: bool = False  # create unknown gateways on first use instead of answering 2001
     # every gateway request needs `cf-aig-authorization: Bearer <API token>`, as if every gateway were authenticated
@@ -109,10 +114,19 @@ class Settings(BaseSettings):
     gateway_cache: Literal["sqlite", "memory", "redis"] | None = None
     gateway_cache_max_bytes: int = 256 * 1024 * 1024
     gateway_stream_idle_timeout: float = 60.0  # seconds without a chunk before a stream counts as stalled
+    # seconds from a universal or /compat step's start to its first answer token [default: the stall deadline]
+    gateway_first_token_timeout: float | None = None
+    # circuit breaker per gateway, provider and model: skipped after this many failures in a row (0: never) ...
+    gateway_circuit_failures: int = 5
+    gateway_circuit_cooldown: float = 30.0  # ... for this many seconds, then one request probes it
     # stored provider keys are encrypted with this (any 32+ characters), or the contents of this file (mode 0600);
     # neither: embedded kumo makes <data_dir>/provider-keys.kek; nodes sharing a database must be given one
     gateway_key_encryption_key: str | None = Field(default=None, repr=False)
     gateway_key_encryption_key_file: Path | None = None
+    # where gateways with `logpush` on push their logs, as Logpush's destination_conf: r2://<bucket>/<path> (that
+    # bucket in each gateway's own account) or https://<host>/<path>?header_<Name>=<value>; none: `logpush` is a 400
+    gateway_logpush_destination: str | None = Field(default=None, repr=False)  # the URL may carry credentials
+    gateway_logpush_interval: float = Field(default=30.0, gt=0, le=300)  # seconds between pushes (Logpush: 30)
     upstreams: dict[str, str] = Field(default_factory=dict)  # provider slug -> base URL (also KUMO_UPSTREAM_<SLUG>)
     # Dashboard: the key its session cookies are signed with; nodes behind one address need the same one
     # [default: a random key kept in <data_dir>/dashboard-secret]
@@ -139,6 +153,23 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("gateway_logpush_destination")
+    @classmethod
+    def _logpush_destination(cls, value: str | None) -> str | None:
+        """Logpush's destination_conf shapes kumo pushes to (the message never repeats the value: it may hold
+        credentials)."""
+        if not value:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme == "r2" and parts.netloc and not parts.query:
+            return value.strip()
+        if parts.scheme in ("http", "https") and parts.netloc:
+            return value.strip()
+        if parts.scheme == "r2" and parts.query:
+            raise ValueError("kumo writes to its own R2 in process: an r2:// destination takes no account id or "
+                             "credentials (remove the query string)")
+        raise ValueError("a Logpush destination is r2://<bucket>/<path> or https://<host>/<path>")
 
     @field_validator("api_tokens", mode="before")
     @classmethod

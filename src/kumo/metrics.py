@@ -63,6 +63,9 @@ class Metrics:
         self.custom_predictions = Counter("kumo_custom_model_predictions_total",
                                           "Rows predicted by custom classifiers, by predicted class",
                                           ["account", "model", "version", "prediction"], registry=r)
+        self.custom_batch_rows = Histogram("kumo_custom_model_batch_rows",
+                                           "One-row custom model calls answered by one predict (micro-batching)",
+                                           buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r)
         self._gauges: list[tuple[str, str, Callable[[], float]]] = []
         r.register(_Callbacks(self._gauges))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Union
 
 from starlette.requests import Request
@@ -18,7 +19,10 @@ from kumo.aisearch.service import AiSearchService
 from kumo.api.threads import use_thread_pool
 from kumo.config import Settings
 from kumo.custom_models.service import CustomModelService
+from kumo.custom_models.scoring.service import ScoringService
+from kumo.custom_models.scoring.workers import ScoringWorkers
 from kumo.storage.sql_custom_models import SqlCustomModelStore
+from kumo.storage.sql_scoring import SqlScoringStore
 from kumo.metrics import Metrics
 from kumo.r2.service import R2Service
 from kumo.r2.store import ObjectStore
@@ -27,6 +31,8 @@ from kumo.gateway.controls.byok import ProviderKeys, load_kek
 from kumo.gateway.controls import guardrails
 from kumo.gateway.controls.otel import OtelExport
 from kumo.gateway.controls.spend import MemorySpendCounter, SpendCounter
+from kumo.gateway.logpush import destination as logpush_destination
+from kumo.gateway.logpush.pusher import LogPusher
 from kumo.gateway.logs import LogWriter
 from kumo.gateway.providers import PROVIDERS
 from kumo.gateway.ratelimit import MemoryRateLimiter, RateLimiter
@@ -46,6 +52,7 @@ from kumo.vectorize.space import AnnParams
 if TYPE_CHECKING:
     from kumo.gateway.pipeline import Pipeline
     from kumo.storage.postgres import PostgresDatabase
+    from kumo.storage.r2_s3engine import EngineConfig
 
 Database = Union[SqliteDatabase, "PostgresDatabase"]  # the same execute/transaction surface, either engine
 
@@ -85,6 +92,7 @@ def choose_backends(settings: Settings) -> Backends:
 def _postgres(settings: Settings) -> PostgresDatabase:
     from kumo.storage.migrate import upgrade_postgres
     from kumo.storage.postgres import PostgresDatabase
+    from kumo.storage.r2_s3engine import EngineConfig
 
     assert settings.database_url
     upgrade_postgres(settings.database_url)  # several nodes may start at once: under an advisory lock
@@ -115,17 +123,26 @@ def _vectorize(kind: Vectors, settings: Settings, ann: AnnParams, postgres: Post
     return VectorizeService(store, EmbeddedEngine(store, settings.data_dir / "vectorize-snapshots", ann))
 
 
+def r2_engine_config(settings: Settings) -> EngineConfig | None:
+    """The S3-compatible engine R2's bytes go to, or None for files under data_dir."""
+    if not settings.r2_engine_url:
+        return None
+    from kumo.storage.r2_s3engine import EngineConfig
+
+    secret = settings.r2_engine_secret_key.get_secret_value() if settings.r2_engine_secret_key else ""
+    return EngineConfig(settings.r2_engine_url, settings.r2_engine_access_key or "", secret,
+                        settings.r2_engine_bucket, settings.r2_engine_region)
+
+
 def _object_store(kind: ObjectBytes, settings: Settings, postgres: PostgresDatabase | None) -> ObjectStore:
     """R2's backend: bytes in an S3-compatible engine (rows in PostgreSQL when scaled out, else SQLite), or
     files and SQLite under data_dir."""
     data_dir = settings.data_dir
-    if kind == "files":
+    config = r2_engine_config(settings)
+    if kind == "files" or config is None:
         return EmbeddedObjectStore(data_dir / "r2", data_dir / "r2.sqlite3")
-    from kumo.storage.r2_s3engine import EngineConfig, EngineObjectStore
+    from kumo.storage.r2_s3engine import EngineObjectStore
 
-    secret = settings.r2_engine_secret_key.get_secret_value() if settings.r2_engine_secret_key else ""
-    config = EngineConfig(settings.r2_engine_url or "", settings.r2_engine_access_key or "", secret,
-                          settings.r2_engine_bucket, settings.r2_engine_region)
     if postgres is not None:
         return EngineObjectStore(config, postgres, owns_database=False)
     return EngineObjectStore(config, SqliteDatabase(data_dir / "r2.sqlite3", branch="r2"))
@@ -184,24 +201,35 @@ class Platform:
         gateway_db = sql("gateway.sqlite3", "gateway")
         self.vectorize = _vectorize(backends.vectors, settings, ann, self.postgres)
         self.r2 = R2Service(_object_store(backends.r2_bytes, settings, self.postgres))
+        self.gateways = GatewayService(SqlGatewayStore(gateway_db), auto_create=settings.gateway_auto_create,
+                                       settings_ttl=2.0 if self.postgres else None,
+                                       check=self._check_gateway)
         # custom models: registry in SQL (shared by every node), files from R2 cached under the data dir
+        custom_db = sql("custom-models.sqlite3", "custom_models")
         self.custom_models = CustomModelService(
-            store=SqlCustomModelStore(sql("custom-models.sqlite3", "custom_models")), r2=self.r2,
-            files_dir=data_dir / "custom-models", max_bytes=settings.custom_models_cache_bytes)
+            store=SqlCustomModelStore(custom_db), r2=self.r2, files_dir=data_dir / "custom-models",
+            max_bytes=settings.custom_models_cache_bytes, disk_bytes=settings.custom_models_disk_cache_bytes,
+            call_log_rows=settings.custom_models_call_log_rows,
+            registry_ttl=2.0 if self.postgres else None)  # nodes sharing a database see a promotion within 2 s
         self.custom_models.metrics = self.metrics
+        # batch scoring over R2: jobs in the same SQL, chunks leased by every node and `kumo worker`
+        self.scoring = ScoringService(SqlScoringStore(custom_db, settings.batch_lease_seconds), self.r2,
+                                      self.custom_models, self.ai, data_dir / "scoring")
+        self.scoring_workers = ScoringWorkers(self.scoring, exclusive=self.postgres is None,
+                                              concurrency=settings.scoring_concurrency)
         # folder sources: anywhere while kumo is local-only (no tokens), else only under <data_dir>/aisearch-sources
         self.aisearch = AiSearchService(
             store=SqlAiSearchStore(sql("aisearch.sqlite3", "aisearch")), ai=self.ai, vectorize=self.vectorize,
             source_root=data_dir / "aisearch-sources" if settings.api_tokens else None,
             # AI Search instances index one thing at a time across nodes; one process: an asyncio lock per instance
             locks=_advisory_locks(settings) if backends.sql == "postgresql" else None,
-            shared=self.postgres is not None)
+            shared=self.postgres is not None, r2=self.r2, gateways=self.gateways,
+            gateway_pipeline=lambda: self.gateway_pipeline)
         self.batches = BatchQueue(SqlBatchStore(sql("ai-batches.sqlite3", "batches"), settings.batch_lease_seconds),
                                   self.ai, exclusive=self.postgres is None)
-        self.gateways = GatewayService(SqlGatewayStore(gateway_db), auto_create=settings.gateway_auto_create,
-                                       settings_ttl=2.0 if self.postgres else None,
-                                       check=lambda gateway: guardrails.check_available(self.ai, gateway))
-        self.gateway_logs = LogWriter(self.gateways.store, self.gateways.log_limit)
+        self.logpush = self._logpush(settings, data_dir)
+        self.gateway_logs = LogWriter(self.gateways.store, self.gateways.log_limit,
+                                      after_write=self.logpush.add if self.logpush else None)
         self.provider_keys = ProviderKeys(
             SqlProviderKeyStore(gateway_db),
             lambda: load_kek(settings.gateway_key_encryption_key, settings.gateway_key_encryption_key_file,
@@ -213,10 +241,26 @@ class Platform:
         self.telemetry = OtelExport()  # gateways' `otel` exporters, made when first used
         self.metrics.gauge("kumo_ai_batch_queue_depth", "Batch jobs queued or running",
                            lambda: self.batches.store.pending_count())
+        self.metrics.gauge("kumo_scoring_jobs_active", "Batch scoring jobs scoring or composing their output",
+                           lambda: self.scoring.store.pending_count())
         self.metrics.gauge("kumo_vectorize_vectors", "Vectors in the indexes loaded (embedded) or stored (PostgreSQL)",
                            lambda: self.vectorize.loaded_vector_count())
         self._clients: list = []
         self._started = False
+
+    def _logpush(self, settings: Settings, data_dir: Path) -> LogPusher | None:
+        """The gateways' Logpush, when the operator named where logs go."""
+        if not settings.gateway_logpush_destination:
+            return None
+        return LogPusher(logpush_destination.parse(settings.gateway_logpush_destination, self.r2),
+                         data_dir / "gateway-logpush",
+                         lambda account, gateway: self.gateways.for_request(account, gateway, may_create=False),
+                         interval=settings.gateway_logpush_interval)
+
+    def _check_gateway(self, account: str, gateway: dict) -> None:
+        """What a gateway's settings need beyond their shape: the guard model, a Logpush destination."""
+        guardrails.check_available(self.ai, gateway)
+        logpush_destination.check(self.logpush.destination if self.logpush else None, account, gateway)
 
     def start(self) -> None:
         """Start background threads (the ANN indexer). Async workers start in `start_async`."""
@@ -232,10 +276,12 @@ class Platform:
         await self.aisearch.start()
         if self.settings.batch_worker:
             self.batches.start()
+            self.scoring_workers.start()
         if app is not None:
             import httpx
 
             from kumo.api.asgi_transport import StreamingASGITransport
+            from kumo.gateway.breaker import CircuitBreaker
             from kumo.gateway.controls import Controls
             from kumo.gateway.pipeline import Pipeline
             from kumo.gateway.upstream_http import AiohttpUpstream, HttpxUpstream
@@ -248,6 +294,8 @@ class Platform:
                 client=client, self_client=self_client, upstreams=self.settings.upstream_overrides(PROVIDERS),
                 grants=self.settings.api_tokens, stream_idle_timeout=self.settings.gateway_stream_idle_timeout,
                 metrics=self.metrics, require_auth=self.settings.gateway_require_auth,
+                first_token_timeout=self.settings.gateway_first_token_timeout,
+                breaker=CircuitBreaker(self.settings.gateway_circuit_failures, self.settings.gateway_circuit_cooldown),
                 controls=Controls(spend_counter=self.spend_counter, provider_keys=self.provider_keys,
                                   limiter=self.rate_limiter, grants=self.settings.api_tokens, ai=self.ai,
                                   telemetry=self.telemetry),
@@ -262,6 +310,7 @@ class Platform:
     async def stop_async(self) -> None:
         await self.aisearch.stop()
         await self.batches.stop()
+        await self.scoring_workers.stop()
         for client in self._clients:
             await client.aclose()
         if hasattr(self.rate_limiter, "close"):
@@ -271,6 +320,9 @@ class Platform:
 
     def close(self) -> None:
         self.gateway_logs.close()  # flush logs first
+        if self.logpush is not None:
+            self.logpush.close()  # then push what they handed over
+        self.custom_models.close()
         self.telemetry.close()  # then the spans they made
         self.aisearch.close()
         self.vectorize.close()

@@ -62,3 +62,18 @@ def test_cli_round_trip(server, account, tmp_path):
 
     missing = kumo(server, account, "search", "nope", "x")
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def test_cli_indexes_an_r2_bucket(server, account):
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=f"{server.url}/r2/{account}", aws_access_key_id="dev",
+                      aws_secret_access_key="dev", region_name="auto")
+    s3.create_bucket(Bucket="handbook")
+    s3.put_object(Bucket="handbook", Key="hr/leave.md", Body=b"Parental leave lasts sixteen weeks.")
+    s3.put_object(Bucket="handbook", Key="it/vpn.md", Body=b"Connect to the VPN before opening the wiki.")
+    created = kumo(server, account, "create", "hr", "--bucket", "handbook", "--prefix", "hr/")
+    assert created.returncode == 0, created.stderr
+    assert "sync finished: 1 indexed, 0 unchanged, 0 deleted, 0 errors" in created.stdout
+    found = kumo(server, account, "search", "hr", "parental leave weeks")
+    assert found.returncode == 0 and "hr/leave.md" in found.stdout, found.stdout + found.stderr

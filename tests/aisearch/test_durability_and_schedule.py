@@ -57,6 +57,12 @@ def test_scheduler_syncs_when_the_interval_has_passed(tmp_path):
             jobs = service.store.list_jobs(record.pk, 0, 10)[0]
             assert [(j.source, j.end_reason) for j in jobs] == [("schedule", "completed"), ("user", "completed")]
             assert sorted(i.key for i in service.store.list_items(record.pk)[0]) == ["a.md", "b.md"]
+            # a paused instance is not synced on schedule
+            await service.update_instance("acct", "default", "docs", {"paused": True})
+            with service.store.db.transaction() as conn:
+                conn.execute("UPDATE aisearch_jobs SET started_at = '2000-01-01T00:00:00Z'")
+            await service.jobs._start_due_syncs()
+            assert service.store.list_jobs(record.pk, 0, 10)[1] == 2
         finally:
             await platform.stop_async()
             platform.close()

@@ -148,20 +148,3 @@ def test_a_token_limited_to_one_account(tmp_path):
         assert response.status_code == 400 and "aisearch-sources" in response.json()["errors"][0]["message"]
     finally:
         srv.stop()
-
-
-@pytest.mark.parametrize("setting, value", [
-    ("cache", True), ("cache_threshold", "flexible_friend"), ("cache_ttl", 600), ("ai_gateway_id", "gw"),
-    ("token_id", "tok"), ("public_endpoint_params", {"enabled": True}),
-])
-def test_settings_kumo_cannot_apply_are_refused(http, account, setting, value):
-    """The rule: accepted at their off/default value, a 400 naming them otherwise (never stored and ignored)."""
-    base = f"/client/v4/accounts/{account}/ai-search/instances"
-    r = http.post(base, json={"id": "refused", setting: value})
-    assert r.status_code == 400 and f"`{setting}`" in r.json()["errors"][0]["message"]
-    assert http.get(f"{base}/refused").status_code == 404
-    defaults = {"cache": False, "cache_threshold": "close_enough", "cache_ttl": 86400, "ai_gateway_id": None,
-                "public_endpoint_params": {"enabled": False}}
-    if setting in defaults:
-        r = http.post(base, json={"id": "accepted-" + setting.replace("_", "-"), setting: defaults[setting]})
-        assert r.status_code == 201, r.text

@@ -117,3 +117,70 @@ def test_source_globs():
     assert not wanted("docs/private/x.md", params)
     assert wanted("docs/private/deeper/x.md", params)  # `*` stays within one segment
     assert wanted("blog/x.md", {"prefix": "blog/"}) and not wanted("x.md", {"prefix": "blog/"})
+
+
+def test_system_prompts_reach_the_model():
+    import asyncio
+
+    from kumo.aisearch import answer
+
+    inputs = answer.generation_input({"messages": [{"role": "user", "content": "Bonjour?"}]}, "Answer in French.", [])
+    assert inputs["messages"][0]["role"] == "system" and inputs["messages"][0]["content"].startswith("Answer in French.")
+
+    class Recorder:  # stands in for the Workers AI service: records what the rewrite asks
+        asked: list = []
+
+        async def run(self, model, request):
+            from kumo.ai.runtimes.base import RunOutput
+            from kumo.ai.service import RunResult
+
+            self.asked.append(request)
+            return RunResult(RunOutput({"response": "cats sleep"}), model)
+
+    rewritten = asyncio.run(answer.rewrite_query(Recorder(), "@cf/m", "Keep nouns only.", "how long do cats sleep"))
+    assert rewritten == "cats sleep" and Recorder.asked[0]["messages"][0]["content"] == "Keep nouns only."
+
+
+def test_boost_bonuses_follow_the_directions():
+    from kumo.aisearch.boosting import BOOST_WEIGHT, bonuses
+
+    metas = [{"priority": 1.0}, {"priority": 5.0}, {}, {"priority": 3.0, "author": "ada"}]
+    assert bonuses(metas, [("priority", "number", "desc")]) == [0.0, BOOST_WEIGHT, 0.0, BOOST_WEIGHT / 2]
+    assert bonuses(metas, [("priority", "number", "asc")]) == [BOOST_WEIGHT, 0.0, 0.0, BOOST_WEIGHT / 2]
+    assert bonuses(metas, [("author", "text", "exists")]) == [0.0, 0.0, 0.0, BOOST_WEIGHT]
+    assert bonuses(metas, [("author", "text", "not_exists")]) == [BOOST_WEIGHT] * 3 + [0.0]
+    dates = [{"when": "2024-01-01T00:00:00Z"}, {"when": "2025-06-01T00:00:00Z"}]
+    assert bonuses(dates, [("when", "datetime", "desc")]) == [0.0, BOOST_WEIGHT]
+
+
+def test_cache_context_ignores_the_query_and_the_cache_switch():
+    from kumo.aisearch.similarity_cache import context_of
+
+    a = {"query": "what is x", "ai_search_options": {"retrieval": {"max_num_results": 3}, "cache": {"enabled": True}}}
+    b = {"query": "tell me x", "ai_search_options": {"retrieval": {"max_num_results": 3}}}
+    c = {"query": "what is x", "ai_search_options": {"retrieval": {"max_num_results": 4}}}
+    assert context_of("search", a, "what is x") == context_of("search", b, "tell me x")
+    assert context_of("search", a, "what is x") != context_of("search", c, "what is x")
+    assert context_of("search", b, "x") != context_of("chat", b, "x")
+    chat = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q1"}]}
+    other = {"messages": [{"role": "system", "content": "s2"}, {"role": "user", "content": "q2"}]}
+    assert context_of("chat", chat, "q1") != context_of("chat", other, "q2")
+
+
+def test_cache_entries_expire(tmp_path):
+    import time
+
+    from kumo.storage.sql_aisearch import SqlAiSearchStore
+    from kumo.storage.sqlite import SqliteDatabase
+
+    store = SqlAiSearchStore(SqliteDatabase(tmp_path / "aisearch.sqlite3", branch="aisearch"))
+    try:
+        record = store.create_instance("acct", "default", "i", {}, None, "2026-01-01T00:00:00Z")
+        now = time.time()
+        store.cache_put(record.pk, "ctx", "q", [1.0, 0.0], '{"a": 1}', now + 600, now)
+        store.cache_put(record.pk, "ctx", "old", [0.0, 1.0], '{"a": 2}', now - 1, now)
+        assert store.cache_candidates(record.pk, "ctx", now, 10) == [([1.0, 0.0], '{"a": 1}')]
+        assert store.cache_candidates(record.pk, "ctx", now + 601, 10) == []  # past its cache_ttl
+        assert store.purge_cache(record.pk) == 2
+    finally:
+        store.close()

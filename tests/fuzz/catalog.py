@@ -44,6 +44,9 @@ PARAMS: dict[str, list[str]] = {
 }
 
 BODIES: dict[tuple[str, str], Any] = {
+    # batch scoring over R2: reaches the input's download (no such bucket) past the body's checks
+    ("POST", "/ai/scoring-jobs"): {"model": "@cf/baai/bge-small-en-v1.5", "input": "r2://fz-bucket/in.csv",
+                                   "output": "r2://fz-bucket/out.csv", "columns": ["text"], "chunk_rows": 100},
     # Vectorize
     ("POST", "/vectorize/v2/indexes"): {"name": "fz-new", "config": {"dimensions": DIMS, "metric": "cosine"},
                                         "description": "d"},
@@ -69,18 +72,36 @@ BODIES: dict[tuple[str, str], Any] = {
                                               {"role": "tool", "tool_call_id": "c1", "content": "ok"}]},
     ("POST", "/ai/v1/embeddings"): {"model": "@cf/baai/bge-small-en-v1.5", "input": ["hello"],
                                     "encoding_format": "float"},
+    # the unified REST API: Responses and Messages translated for a third-party model, and on a Workers AI one
+    ("POST", "/ai/v1/responses"): {
+        "model": "anthropic/claude-3-5-haiku-latest", "instructions": "x", "max_output_tokens": 1,
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+                  {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+                  {"type": "function_call_output", "call_id": "c1", "output": "ok"}],
+        "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}], "tool_choice": "auto"},
+    ("POST", "/ai/v1/messages"): {
+        "model": "openai/gpt-4o-mini", "max_tokens": 1, "system": "x", "tools": [
+            {"name": "f", "input_schema": {"type": "object"}}], "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]}]},
+    ("POST", "/ai/v1/v1/messages"): {"model": "@cf/meta/llama-3.1-8b-instruct", "max_tokens": 1,
+                                     "messages": [{"role": "user", "content": "hi"}]},
     # AI Search
     ("POST", "/ai-search/namespaces"): {"name": "fz-ns", "description": "d"},
     ("PUT", "/ai-search/namespaces/{name}"): {"description": "d"},
     ("POST", "/search"): {"messages": [{"role": "user", "content": "hello"}],
-                          "ai_search_options": {"retrieval": {"max_num_results": 2, "filters": {"category": "a"}}}},
+                          "ai_search_options": {"retrieval": {"max_num_results": 2, "filters": {"category": "a"},
+                                                              "boost_by": [{"field": "timestamp", "direction": "desc"}]},
+                                                "cache": {"enabled": True, "cache_threshold": "close_enough"}}},
     ("POST", "/chat/completions"): {"messages": [{"role": "user", "content": "hello"}], "stream": False,
                                     "ai_search_options": {"retrieval": {"max_num_results": 1}}},
     ("POST", "/instances"): {"id": "fz-new", "custom_metadata": [{"field_name": "category", "data_type": "text"}],
                              "chunk_size": 256, "max_num_results": 5,
                              "index_method": {"vector": False, "keyword": True}},
-    ("PUT", "/instances/{id}"): {"max_num_results": 5, "score_threshold": 0.4, "cache": False,
-                                 "system_prompt_ai_search": "x"},
+    ("PUT", "/instances/{id}"): {"max_num_results": 5, "score_threshold": 0.4, "cache": True, "cache_ttl": 600,
+                                 "system_prompt_ai_search": "x",
+                                 "retrieval_options": {"boost_by": [{"field": "category", "direction": "exists"}]}},
     ("POST", "/jobs"): {"description": "d"},
     ("PATCH", "/jobs/{job_id}"): {"action": "cancel"},
     ("PUT", "/items"): {"key": "a.txt", "next_action": "INDEX"},
@@ -91,7 +112,8 @@ BODIES: dict[tuple[str, str], Any] = {
                                        "rate_limiting_limit": None},
     ("PUT", "/ai-gateway/gateways/{gateway_id}"): {"cache_invalidate_on_update": False, "cache_ttl": 60,
                                                    "collect_logs": True, "rate_limiting_interval": None,
-                                                   "rate_limiting_limit": None},
+                                                   "rate_limiting_limit": None, "logpush": False,
+                                                   "logpush_public_key": None},
     ("PATCH", "/logs/{log_id}"): {"feedback": 1, "score": 50, "metadata": {"a": "b"}},
     ("POST", "/routes"): {"name": "fz-route", "elements": [
         {"id": "s", "type": "start", "properties": {}, "outputs": {"next": {"elementId": "m"}}},

@@ -129,7 +129,8 @@ def queries(draw) -> str:
 
 HEADER_NAMES = ["cf-aig-cache-ttl", "cf-aig-request-timeout", "cf-aig-max-attempts", "cf-aig-retry-delay",
                 "cf-aig-metadata", "cf-aig-custom-cost", "cf-aig-skip-cache", "cf-aig-backoff", "cf-aig-cache-key",
-                "cf-aig-collect-log", "cf-aig-event-id", "content-type", "cf-aig-authorization", "accept"]
+                "cf-aig-collect-log", "cf-aig-event-id", "content-type", "cf-aig-authorization", "accept",
+                "cf-aig-first-token-timeout", "cf-aig-stream-idle-timeout"]
 # at most a few kB: longer header sections are the HTTP server's to refuse, before kumo sees them
 HEADER_VALUES = [b"inf", b"-inf", b"nan", b"1e400", b"-1", b"9" * 5000, b"1_000", b"0x10", b"", b"true",
                  b'{"a":"\\ud83d"}', b'{"a":' * 1000 + b"1" + b"}" * 1000, b"[" * 3000 + b"]" * 3000,

@@ -69,7 +69,8 @@ def test_json_limits_on_the_gateway(client, body):
     ("cf-aig-metadata", DEEP_OBJECT), ("cf-aig-metadata", b'{"user": "\\ud83d"}'),
     ("cf-aig-metadata", b'{"n": 1e400}'), ("cf-aig-cache-ttl", b"inf"), ("cf-aig-cache-ttl", b"1e400"),
     ("cf-aig-request-timeout", b"9" * 5000), ("cf-aig-max-attempts", b"-1"), ("cf-aig-retry-delay", b"nan"),
-    ("cf-aig-custom-cost", b'{"total_cost": 1e400}'),
+    ("cf-aig-custom-cost", b'{"total_cost": 1e400}'), ("cf-aig-first-token-timeout", b"1e400"),
+    ("cf-aig-stream-idle-timeout", "²".encode()),
 ])
 def test_odd_gateway_headers(client, name, value):
     response = client.post(f"/v1/{ACCOUNT}/{GATEWAY}/openai/chat/completions",

@@ -40,6 +40,8 @@ class FakeProvider:
             Route("/v1/chat/completions", self.openai_chat, methods=["POST"]),
             Route("/chat/completions", self.openai_chat, methods=["POST"]),
             Route("/v1/embeddings", self.openai_embeddings, methods=["POST"]),
+            Route("/embeddings", self.openai_embeddings, methods=["POST"]),
+            Route("/responses", self.openai_responses, methods=["POST"]),
             Route("/v1/messages", self.anthropic, methods=["POST"]),
             Route("/v1beta/models/{rest:path}", self.google, methods=["POST"]),
             Route("/{rest:path}", self.echo, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
@@ -139,6 +141,38 @@ class FakeProvider:
                                                                    "total_tokens": 17}}) + "\n\n").encode()
         if mode != "no-done":
             yield b"data: [DONE]\n\n"
+
+    async def openai_responses(self, request: Request) -> Response:
+        """OpenAI's Responses API: a Response object, or its stream of typed events ending in response.completed."""
+        mode, body = await self._record(request)
+        failure = await self._failure(mode)
+        if failure is not None:
+            return failure
+        model, words = body.get("model", "gpt-4o-mini"), _words(request)
+        item = {"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
+                "content": [{"type": "output_text", "text": "".join(words), "annotations": []}]}
+        usage = {"input_tokens": 9, "output_tokens": len(words), "total_tokens": 9 + len(words),
+                 "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
+        response = {"id": "resp_fake", "object": "response", "created_at": int(time.time()), "status": "completed",
+                    "model": model, "output": [item], "usage": usage, "parallel_tool_calls": True, "tools": [],
+                    "tool_choice": "auto"}
+        if not body.get("stream"):
+            return JSONResponse(response)
+
+        async def stream():
+            def event(payload):
+                return f"event: {payload['type']}\ndata: {json.dumps(payload)}\n\n".encode()
+
+            yield event({"type": "response.created", "sequence_number": 0,
+                         "response": {**response, "status": "in_progress", "output": [], "usage": None}})
+            for i, word in enumerate(words):
+                if mode == "cut" and i == 3:
+                    raise ConnectionResetError("cut mid-stream")
+                yield event({"type": "response.output_text.delta", "sequence_number": i + 1, "item_id": "msg_fake",
+                             "output_index": 0, "content_index": 0, "delta": word})
+            yield event({"type": "response.completed", "sequence_number": len(words) + 1, "response": response})
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
 
     async def openai_embeddings(self, request: Request) -> Response:
         mode, body = await self._record(request)

@@ -32,11 +32,13 @@ APPLIED = {
     "dlp": "tests.gateway.test_dlp::test_each_detector_blocks_a_prompt",
     "guardrails": "tests.gateway.test_guardrails::test_prompt_blocked_and_flagged",
     "otel": "tests.gateway.test_otel::test_each_call_is_a_genai_span",
+    "logpush": "tests.gateway.test_logpush::test_logs_pushed_to_r2_sealed",
+    "logpush_public_key": "tests.gateway.test_logpush::test_logs_pushed_to_r2_sealed",
 }
 
 # a value other than the field's off value, for each refused field
 NOT_OFF = {
-    "logpush": True, "logpush_public_key": "-----BEGIN PUBLIC KEY-----", "zdr": True,
+    "zdr": True,
     "workers_ai_billing_mode": "unified", "store_id": "store-1", "stripe": {"authorization": "sk_x"},
     "log_classification": {"enabled": True},
 }

@@ -27,6 +27,16 @@ def r2_server(tmp_path_factory):
     srv.stop()
 
 
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    """One SeaweedFS for the session's engine-backend tests (each uses its own engine bucket or database)."""
+    from tests.r2.seaweed import SeaweedFS
+
+    engine = SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start()
+    yield engine
+    engine.stop()
+
+
 @pytest.fixture
 def r2_account() -> str:
     return "acct" + uuid.uuid4().hex[:12]

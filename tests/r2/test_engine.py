@@ -36,13 +36,6 @@ TOKENS = json.dumps([{"token": TOKEN}, {"token": LIMITED, "accounts": ["limited-
 ENGINE_BUCKET = "kumo-r2-tests"
 
 
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory):
-    engine = SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start()
-    yield engine
-    engine.stop()
-
-
 def engine_node(tmp_path_factory, seaweed, pg_url) -> Server:
     env = {"KUMO_API_TOKENS": TOKENS, "KUMO_DATABASE_URL": pg_url, **seaweed.env(ENGINE_BUCKET)}
     return Server(tmp_path_factory.mktemp("r2-engine") / "data", env=env).start()

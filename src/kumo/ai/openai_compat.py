@@ -16,6 +16,9 @@ from kumo.errors import InvalidRequest
 
 _PASSTHROUGH = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty", "top_k",
                 "repetition_penalty", "response_format", "tools", "tool_choice", "stream")
+# every chat setting a Workers AI model is given (the rest of an OpenAI request is for other providers)
+CHAT_KEYS = frozenset({"model", "messages", "max_tokens", "max_completion_tokens", "stream_options", "options",
+                       *_PASSTHROUGH})
 
 
 def chat_request_to_input(body: dict[str, Any]) -> dict[str, Any]:
@@ -182,9 +185,3 @@ def embeddings_response(model: str, result: dict[str, Any], usage: dict[str, int
     tokens = usage.get("prompt_tokens", 0)
     return {"object": "list", "data": data, "model": model,
             "usage": {"prompt_tokens": tokens, "total_tokens": usage.get("total_tokens", tokens)}}
-
-
-def openai_error(status: int, message: str, code: Any = None) -> dict[str, Any]:
-    kind = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-            404: "not_found_error", 429: "rate_limit_error"}.get(status, "api_error")
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}

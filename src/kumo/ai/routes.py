@@ -4,6 +4,7 @@ OpenAI-compatible `/ai/v1/*` (plain OpenAI JSON, no envelope) and the batch API 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -15,12 +16,15 @@ from kumo.api.body import JsonRefused, loads, read_json
 from kumo.api.envelope import ok
 from kumo.api.pagination import page_params
 from kumo.api.routing import account_router
-from kumo.api.sse import sse_response
+from kumo.api.sse import NamedEvent, sse_response
 from kumo.custom_models import CALLER_KEY_HEADER, PREFIX as CUSTOM_PREFIX
 from kumo.errors import InvalidRequest, KumoError
+from kumo.gateway.formats import messages, responses
+from kumo.gateway.formats.errors import anthropic_error, openai_error
 from kumo.platform import platform_of
 
 router = account_router("/ai")
+GATEWAY_HEADER = "cf-aig-gateway-id"
 
 
 def _ai(request: Request) -> AiService:
@@ -53,6 +57,10 @@ async def run_model(request: Request, account_id: str, model: str) -> Response:
     ai = _ai(request)
     body = await _input(request)
     if request.query_params.get("queueRequest", "").lower() == "true":
+        if GATEWAY_HEADER in request.headers:
+            raise InvalidRequest("`cf-aig-gateway-id` cannot be used with the batch API (`queueRequest=true`): a "
+                                 "queued request runs later, outside any gateway call; send the requests one by one "
+                                 "to go through the gateway", code=5006)
         batch = platform_of(request).batches
         if isinstance(body, dict) and "request_id" in body:
             return ok(batch.poll(account_id, body["request_id"]))
@@ -112,7 +120,12 @@ async def model_schema(request: Request, account_id: str) -> JSONResponse:
 # ---- OpenAI-compatible ------------------------------------------------------------------------------
 def openai_error_response(exc: KumoError) -> JSONResponse:
     """OpenAI's error object: what `/ai/v1` answers for every error, as OpenAI's SDKs read it."""
-    return JSONResponse(openai_compat.openai_error(exc.status, exc.message, exc.code), status_code=exc.status)
+    return JSONResponse(openai_error(exc.status, exc.message, exc.code), status_code=exc.status)
+
+
+def anthropic_error_response(exc: KumoError) -> JSONResponse:
+    """Anthropic's error object: what `/ai/v1/messages` answers, as Anthropic's SDKs read it."""
+    return JSONResponse(anthropic_error(exc.status, exc.message), status_code=exc.status)
 
 
 async def _openai_body(request: Request) -> dict[str, Any]:
@@ -126,20 +139,68 @@ async def _openai_body(request: Request) -> dict[str, Any]:
 async def chat_completions(request: Request, account_id: str) -> Response:
     try:
         body = await _openai_body(request)
-        inputs = openai_compat.chat_request_to_input(body)
-        ai = _ai(request)
-        max_tokens = inputs.get("max_tokens", 256)
-        usage = openai_compat.include_usage(body)  # checked on every request: a wrong type is a 400 either way
-        if openai_compat.stream_flag(body):
-            served, events = await ai.stream(body["model"], inputs)
-            writer = openai_compat.ChunkWriter(body["model"], usage, max_tokens)
+        served, payload, stream = await _chat(_ai(request), body)
+        if stream is not None:
+            events, writer = stream
             return sse_response(events, headers=_headers(served), transform=writer.chunks)
-        inputs.pop("stream", None)
-        result = await ai.run(body["model"], inputs)
-        payload = openai_compat.chat_completion(body["model"], result.output.result, max_tokens)
-        return JSONResponse(payload, headers=_headers(result.model))
+        return JSONResponse(payload, headers=_headers(served))
     except KumoError as exc:
         return openai_error_response(exc)
+
+
+async def _chat(ai: AiService, body: dict[str, Any]) -> tuple[str, dict[str, Any] | None, tuple | None]:
+    """An OpenAI chat request run here: (the model that served it, the chat completion, or the stream's events with
+    the writer that turns them into chunks)."""
+    inputs = openai_compat.chat_request_to_input(body)
+    max_tokens = inputs.get("max_tokens", 256)
+    usage = openai_compat.include_usage(body)  # checked on every request: a wrong type is a 400 either way
+    if openai_compat.stream_flag(body):
+        served, events = await ai.stream(body["model"], inputs)
+        return served, None, (events, openai_compat.ChunkWriter(body["model"], usage, max_tokens))
+    inputs.pop("stream", None)
+    result = await ai.run(body["model"], inputs)
+    return result.model, openai_compat.chat_completion(body["model"], result.output.result, max_tokens), None
+
+
+async def _as_chat(ai: AiService, chat: dict[str, Any], from_chat: Callable[[dict[str, Any]], dict[str, Any]],
+                   writer: Any) -> Response:
+    """Another API's request (Messages, Responses) translated to chat, run here, the answer translated back."""
+    unknown = sorted(set(chat) - openai_compat.CHAT_KEYS)
+    if unknown:
+        raise InvalidRequest(f"`{unknown[0]}` has no Workers AI equivalent for {chat.get('model')}")
+    served, payload, stream = await _chat(ai, chat)
+    if stream is None:
+        return JSONResponse(from_chat(payload), headers=_headers(served))  # type: ignore[arg-type]
+    events, chunks = stream
+
+    def transform(event: Any) -> list[NamedEvent]:
+        return [NamedEvent(kind, data) for chunk in chunks.chunks(event) for kind, data in writer.feed(chunk)]
+    return sse_response(events, headers=_headers(served), transform=transform, done=False)
+
+
+@router.post("/v1/responses")
+async def responses_api(request: Request, account_id: str) -> Response:
+    """OpenAI's Responses API for Workers AI models (third-party ids and `cf-aig-gateway-id` are the gateway's)."""
+    try:
+        body = await _openai_body(request)
+        model = body["model"]
+        return await _as_chat(_ai(request), responses.to_chat(body), lambda a: responses.from_chat(a, model, body),
+                              responses.ResponsesStream(model, body))
+    except KumoError as exc:
+        return openai_error_response(exc)
+
+
+@router.post("/v1/messages")
+@router.post("/v1/v1/messages")  # the Anthropic SDK's path under the base URL Cloudflare's docs give it
+async def messages_api(request: Request, account_id: str) -> Response:
+    """Anthropic's Messages API for Workers AI models (third-party ids and `cf-aig-gateway-id` are the gateway's)."""
+    try:
+        body = await _openai_body(request)
+        model = body["model"]
+        return await _as_chat(_ai(request), messages.to_chat(body), lambda a: messages.from_chat(a, model),
+                              messages.MessagesStream(model))
+    except KumoError as exc:
+        return anthropic_error_response(exc)
 
 
 @router.post("/v1/embeddings")

@@ -10,10 +10,13 @@ from typing import Any
 
 from kumo.ai.openai_compat import ChunkWriter, chat_completion, chat_request_to_input
 from kumo.ai.service import AiService
+from kumo.aisearch.model_calls import GatewayModels
 from kumo.aisearch.errors import bad_search
 from kumo.aisearch.retrieval import Hit
 from kumo.api.message_content import content_text
 from kumo.api.sse import NamedEvent
+
+TextModels = AiService | GatewayModels  # who answers: Workers AI directly, or through an AI Gateway
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant that answers questions using only the numbered sources below. "
@@ -56,7 +59,7 @@ def query_of(body: dict[str, Any]) -> str:
     raise bad_search("`messages` has no user message with text to search for")
 
 
-async def rewrite_query(ai: AiService, model: str, prompt: str | None, query: str) -> str:
+async def rewrite_query(ai: TextModels, model: str, prompt: str | None, query: str) -> str:
     result = await ai.run(model, {"messages": [{"role": "system", "content": prompt or DEFAULT_REWRITE_PROMPT},
                                                {"role": "user", "content": query}],
                                   "max_tokens": 48, "temperature": 0})
@@ -87,7 +90,7 @@ def generation_input(body: dict[str, Any], system_prompt: str | None, hits: list
     return inputs
 
 
-async def complete(ai: AiService, model: str, inputs: dict[str, Any],
+async def complete(ai: TextModels, model: str, inputs: dict[str, Any],
                    chunks: list[dict]) -> tuple[dict[str, Any], str]:
     """(OpenAI chat.completion + `chunks`, the model that really ran)."""
     result = await ai.run(model, inputs)
@@ -96,7 +99,7 @@ async def complete(ai: AiService, model: str, inputs: dict[str, Any],
     return answer, result.model
 
 
-async def complete_stream(ai: AiService, model: str, inputs: dict[str, Any],
+async def complete_stream(ai: TextModels, model: str, inputs: dict[str, Any],
                           chunks: list[dict]) -> tuple[AsyncGenerator[dict[str, Any] | NamedEvent, None], str]:
     """(The retrieved chunks as their own `event: chunks`, then OpenAI `chat.completion.chunk` events, as
     Cloudflare streams them; the model that really runs)."""
@@ -105,7 +108,7 @@ async def complete_stream(ai: AiService, model: str, inputs: dict[str, Any],
 
     async def generate() -> AsyncGenerator[dict[str, Any] | NamedEvent, None]:
         yield NamedEvent("chunks", chunks)
-        async with aclosing(events):  # closing the answer stops the model
+        async with aclosing(events):  # type: ignore[type-var]  # closing the answer stops the model
             async for event in events:
                 for out in writer.chunks(event):
                     yield out

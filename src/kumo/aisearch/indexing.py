@@ -17,7 +17,7 @@ import numpy as np
 
 from kumo.ai.service import AiService
 from kumo.aisearch.chunking import chunk_text
-from kumo.aisearch.instance_config import index_config_signature
+from kumo.aisearch.instance_config import index_config_signature, tokenizer_of
 from kumo.aisearch.convert import to_text
 from kumo.aisearch.errors import UnreadableDocument
 from kumo.aisearch.metadata import index_types
@@ -86,8 +86,10 @@ class Indexer:
         elif progress is not None:
             progress(len(chunks))
         record = await blocking(
-            self.store.replace_chunks, item.pk, chunks, keyword=config["index_method"]["keyword"],
+            self.store.replace_chunks, item.pk, chunks,
+            keyword=tokenizer_of(config) if config["index_method"]["keyword"] else None,
             status="completed", error=None, index_signature=index_config_signature(config), now=iso_now())
+        await blocking(self.store.purge_cache, instance.pk)  # cached answers may quote what changed
         stale = sorted(set(old_ids) - {c.chunk_id for c in chunks})
         await blocking(self._delete_vectors, instance, stale)
         await self._log(instance, item, "index", len(chunks), None,
@@ -98,8 +100,9 @@ class Indexer:
                     started: float) -> ItemRecord:
         # the item's previous chunks described content it no longer has: they leave both indexes
         await blocking(self._delete_vectors, instance, old_ids)
-        record = await blocking(self.store.replace_chunks, item.pk, [], keyword=True, status="error",
+        record = await blocking(self.store.replace_chunks, item.pk, [], keyword=None, status="error",
                                          error=message, index_signature=None, now=iso_now())
+        await blocking(self.store.purge_cache, instance.pk)
         await self._log(instance, item, "index", 0, kind, message, started)
         return record
 
@@ -108,6 +111,7 @@ class Indexer:
         ids = await blocking(self.store.chunk_ids, item.pk)
         await blocking(self._delete_vectors, instance, ids)
         await blocking(self.store.delete_item, item.pk)
+        await blocking(self.store.purge_cache, instance.pk)
         await self._log(instance, item, "delete", len(ids), None, reason, started)
 
     def orphan_vectors(self, instance: InstanceRecord) -> list[str]:

@@ -47,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "sync_interval": 21600,
     "cache": False,
     "cache_threshold": "close_enough",
-    "cache_ttl": 86400,
+    "cache_ttl": 172800,  # Cloudflare's default since June 2026 (48 h)
     "retrieval_options": {"keyword_match_mode": "and"},
     "indexing_options": {"keyword_tokenizer": "porter", "use_ocr": False},
     "paused": False,
@@ -60,16 +60,16 @@ DEFAULTS: dict[str, Any] = {
 }
 # Settings fixed when the instance is created (Cloudflare: "editable after creation: no").
 FIXED = ("embedding_model", "source", "type")
-# Settings kumo has nothing to apply to yet: accepted at their off/default value (the SDK and dashboard send them
+# Settings kumo has nothing to apply to: accepted at their off/default value (the SDK and dashboard send them
 # so), refused with a 400 naming them and why otherwise: nothing is stored and silently ignored.
-NOT_APPLIED = {
-    "cache": "kumo has no similarity cache in front of AI Search yet",
-    "cache_threshold": "it tunes the similarity cache, which kumo does not have yet",
-    "cache_ttl": "it tunes the similarity cache, which kumo does not have yet",
-    "ai_gateway_id": "kumo does not route AI Search's model calls through an AI Gateway yet",
-    "token_id": "kumo reads sources itself: there is no Cloudflare API token for an instance to use",
+REFUSED = {
+    "token_id": "kumo reads R2 buckets itself, in process: there is no service API token for an instance to use",
     "public_endpoint_params": "kumo has no public endpoints or MCP server for AI Search",
 }
+TOKENIZERS = ("porter", "trigram")
+BOOST_DIRECTIONS = ("asc", "desc", "exists", "not_exists")
+MAX_BOOSTS = 3
+MAX_PATH_PATTERNS = 10
 # Older or alternative spellings the SDK or docs use for the same setting.
 ALIASES = {"aisearch_model": "ai_search_model", "system_prompt_aisearch": "system_prompt_ai_search"}
 IGNORED = ("id", "summarization", "summarization_model", "system_prompt_index_summarization")
@@ -142,7 +142,11 @@ def normalise(body: Any) -> dict[str, Any]:
     if "custom_metadata" in body:
         body["custom_metadata"] = _custom_metadata(body["custom_metadata"])
     if "source" in body and body["source"] is not None and not isinstance(body["source"], str):
-        raise bad_config("`source` must be a folder path (kumo's stand-in for an R2 bucket)")
+        raise bad_config("`source` must be an R2 bucket name (or an absolute folder path on the kumo server)")
+    if "ai_gateway_id" in body and body["ai_gateway_id"] == "":
+        body["ai_gateway_id"] = None
+    if "ai_gateway_id" in body and body["ai_gateway_id"] is not None and not isinstance(body["ai_gateway_id"], str):
+        raise bad_config("`ai_gateway_id` must be the id of an AI Gateway of this account, or null")
     if "source_params" in body:
         body["source_params"] = _source_params(body["source_params"])
     if "retrieval_options" in body:
@@ -154,7 +158,7 @@ def normalise(body: Any) -> dict[str, Any]:
             raise bad_config(f"`{key}` must be a string")
     if "metadata" in body and not isinstance(body["metadata"], dict):
         raise bad_config("`metadata` must be an object (kept with the instance, returned as sent)")
-    for key, why in NOT_APPLIED.items():
+    for key, why in REFUSED.items():
         switched_off = key == "public_endpoint_params" and isinstance(body[key] if key in body else None, dict) \
             and not body[key].get("enabled", False)  # {} or {"enabled": false}: no public endpoint
         if key in body and body[key] != DEFAULTS[key] and not switched_off:
@@ -191,10 +195,20 @@ def _source_params(params: Any) -> dict[str, Any]:
         raise bad_config("`source_params` must be an object")
     out = dict(params)
     for key in ("include_items", "exclude_items"):
-        if key in out and (not isinstance(out[key], list) or not all(isinstance(p, str) for p in out[key])):
-            raise bad_config(f"`source_params.{key}` must be an array of glob patterns")
+        if key in out and (not isinstance(out[key], list) or not all(isinstance(p, str) for p in out[key])
+                           or len(out[key]) > MAX_PATH_PATTERNS):
+            raise bad_config(f"`source_params.{key}` must be an array of up to {MAX_PATH_PATTERNS} glob patterns")
     if "prefix" in out and not isinstance(out["prefix"], str):
         raise bad_config("`source_params.prefix` must be a string")
+    if out.get("r2_jurisdiction") not in (None, "", "default"):
+        raise bad_config(f"`source_params.r2_jurisdiction` cannot be {json.dumps(out['r2_jurisdiction'])} here: "
+                         "kumo's R2 has one jurisdiction; leave it at \"default\"")
+    if out.get("web_crawler") not in (None, {}):
+        raise bad_config("`source_params.web_crawler` cannot be set here: web-crawler sources need the internet "
+                         "and a browser, which kumo does not use")
+    unknown = sorted(set(out) - {"prefix", "include_items", "exclude_items", "r2_jurisdiction", "web_crawler"})
+    if unknown:
+        raise bad_config(f"unknown `source_params` setting(s): {', '.join(unknown)}")
     return out
 
 
@@ -206,8 +220,58 @@ def _retrieval_options(options: Any) -> dict[str, Any]:
     out = dict(options)
     if out.get("keyword_match_mode", "and") not in ("and", "or"):
         raise bad_config("`retrieval_options.keyword_match_mode` must be `and` or `or`")
+    unknown = sorted(set(out) - {"keyword_match_mode", "boost_by"})
+    if unknown:
+        raise bad_config(f"unknown `retrieval_options` setting(s): {', '.join(unknown)}")
     if "boost_by" in out:
-        raise bad_config("`retrieval_options.boost_by` is not supported by kumo yet; remove it")
+        out["boost_by"] = boost_shape(out["boost_by"], "retrieval_options.boost_by", bad_config)
+    return out
+
+
+def boost_shape(value: Any, name: str, error: Any) -> list[dict[str, Any]]:
+    """`boost_by` as Cloudflare takes it: up to 3 {field, direction?} with distinct fields (checked against the
+    instance's fields by `boost_fields`)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_BOOSTS:
+        raise error(f"`{name}` must be an array of up to {MAX_BOOSTS} {{field, direction}} objects")
+    out, seen = [], set()
+    for entry in value:
+        if not isinstance(entry, dict) or not isinstance(entry.get("field"), str) or not entry["field"]:
+            raise error(f"each `{name}` entry needs a `field` string (timestamp or a custom metadata field)")
+        unknown = sorted(set(entry) - {"field", "direction"})
+        if unknown:
+            raise error(f"`{name}` entries take `field` and `direction` only, not {', '.join(unknown)}")
+        direction = entry.get("direction")
+        if direction is not None and direction not in BOOST_DIRECTIONS:
+            raise error(f"`{name}` direction must be one of {', '.join(BOOST_DIRECTIONS)}")
+        if entry["field"].lower() in seen:
+            raise error(f"`{name}` names the field {entry['field']!r} twice")
+        seen.add(entry["field"].lower())
+        out.append({"field": entry["field"]} if direction is None else {"field": entry["field"], "direction": direction})
+    return out
+
+
+def boost_fields(boosts: list[dict[str, Any]], config: dict[str, Any], name: str, error: Any
+                 ) -> list[tuple[str, str, str]]:
+    """(field as stored, data type, direction) of each boost, after checking it fits the instance's schema.
+    Field names are case-insensitive, as Cloudflare says; a direction left out defaults by type."""
+    schema = {"timestamp": ("timestamp", "datetime")}
+    for field in config.get("custom_metadata") or []:
+        schema[field["field_name"].lower()] = (field["field_name"], field["data_type"])
+    out = []
+    for boost in boosts:
+        found = schema.get(boost["field"].lower())
+        if found is None:
+            raise error(f"`{name}`: {boost['field']!r} is neither `timestamp` nor a custom metadata field of this "
+                        f"instance ({', '.join(sorted(schema))})")
+        stored, kind = found
+        ordered = kind in ("number", "datetime")
+        direction = boost.get("direction") or ("asc" if ordered else "exists")
+        if direction in ("asc", "desc") and not ordered:
+            raise error(f"`{name}`: {boost['field']!r} is a {kind} field; it can only be boosted by exists or "
+                        "not_exists")
+        out.append((stored, kind, direction))
     return out
 
 
@@ -217,9 +281,12 @@ def _indexing_options(options: Any) -> dict[str, Any]:
     if not isinstance(options, dict):
         raise bad_config("`indexing_options` must be an object")
     out = {**DEFAULTS["indexing_options"], **options}
-    if out["keyword_tokenizer"] != "porter":
-        raise bad_config("kumo's keyword index uses the `porter` tokenizer; `trigram` is not supported")
-    if out["use_ocr"]:
+    unknown = sorted(set(out) - {"keyword_tokenizer", "use_ocr"})
+    if unknown:
+        raise bad_config(f"unknown `indexing_options` setting(s): {', '.join(unknown)}")
+    if out["keyword_tokenizer"] not in TOKENIZERS:
+        raise bad_config("`indexing_options.keyword_tokenizer` must be porter or trigram")
+    if out["use_ocr"] not in (False, None):
         raise bad_config("`indexing_options.use_ocr` is not supported: kumo reads the text layer of PDFs only")
     return out
 
@@ -246,8 +313,14 @@ def apply_update(current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any
 def index_config_signature(config: dict[str, Any]) -> str:
     """What an item's chunks and vectors depend on: when it changes, a sync re-indexes the item."""
     method = config["index_method"]
-    return (f"{config['embedding_model']}|{config['chunk']}|{config['chunk_size']}|{config['chunk_overlap']}|"
-            f"v{int(method['vector'])}k{int(method['keyword'])}|{_custom_signature(config)}")
+    signature = (f"{config['embedding_model']}|{config['chunk']}|{config['chunk_size']}|{config['chunk_overlap']}|"
+                 f"v{int(method['vector'])}k{int(method['keyword'])}|{_custom_signature(config)}")
+    tokenizer = tokenizer_of(config)
+    return signature if tokenizer == "porter" else f"{signature}|{tokenizer}"  # porter: as signatures were before
+
+
+def tokenizer_of(config: dict[str, Any]) -> str:
+    return (config.get("indexing_options") or {}).get("keyword_tokenizer") or "porter"
 
 
 def _custom_signature(config: dict[str, Any]) -> str:

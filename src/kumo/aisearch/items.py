@@ -8,10 +8,9 @@ import hashlib
 import mimetypes
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-from kumo.aisearch import convert, sources
+from kumo.aisearch import convert
 from kumo.aisearch.instance_config import index_config_signature
 from kumo.aisearch.errors import UNSUPPORTED_FILE, bad_config, item_not_found
 from kumo.aisearch.indexing import Indexer
@@ -73,8 +72,8 @@ class Items:
                      wait: bool) -> dict[str, Any]:
         key = check_key(filename)
         if instance.config.get("source"):
-            raise bad_config(f"instance {instance.id!r} indexes the folder {instance.config['source']}; put the file "
-                             "there and sync, or upload to an instance without a source")
+            raise bad_config(f"instance {instance.id!r} indexes {instance.config['source']}; put the file there "
+                             "and sync, or upload to an instance without a source")
         if not convert.is_supported(key):
             raise InvalidRequest(convert.unsupported_message(key), code=UNSUPPORTED_FILE)
         custom, warnings = parse_custom(metadata, instance.config)
@@ -107,15 +106,12 @@ class Items:
         """PUT .../items {key, next_action: INDEX}: (re)index the item with this key from where it lives."""
         key = check_key(key)
         item = await blocking(self.store.get_item_by_key, instance.pk, key)
-        folder = instance.config.get("source")
-        if item is None and folder:
-            path = Path(folder) / key
-            if not path.is_file():
+        if item is None and instance.config.get("source"):
+            async with self.jobs.lock(instance.pk):
+                item = await self.jobs.index_key(instance, key)
+            if item is None:
                 raise item_not_found(key)
-            data, checksum = await blocking(sources.read, sources.SourceFile(key, path, 0, 0))
-            item = await blocking(
-                self.store.put_item, instance.pk, str(uuid.uuid4()), key, sources.source_id(folder), checksum,
-                len(data), built_in(key, int(path.stat().st_mtime * 1000)), None, "queued", iso_now())
+            return item_object(item, instance.namespace)
         if item is None:
             raise item_not_found(key)
         return await self.reindex(instance, item, wait)
@@ -160,9 +156,9 @@ class Items:
 
     async def download(self, instance: InstanceRecord, item_id: str) -> tuple[bytes, str, str]:
         item = await blocking(self.get, instance, item_id)
-        folder = instance.config.get("source")
-        if folder:
-            data = await blocking(sources.read_key, folder, item.key)
+        source = self.jobs.source_of(instance)
+        if source is not None:
+            data = await source.read(item.key)
         else:
             data = await blocking(self.store.item_content, item.pk)
         if data is None:

@@ -1,6 +1,6 @@
-"""Indexing runs ("jobs") and the work they do: syncing a folder source incrementally (a file whose bytes
-and the instance's indexing settings are unchanged is not read twice or embedded again; a file that left
-the folder leaves both indexes), re-indexing uploaded items that need it, and the scheduler that starts a
+"""Indexing runs ("jobs") and the work they do: syncing a source (an R2 bucket or a folder, datasource.py)
+incrementally (an object whose version and the instance's indexing settings are unchanged is not read twice
+or embedded again; one that left the source leaves both indexes), re-indexing uploaded items that need it, and the scheduler that starts a
 sync every `sync_interval`. One instance indexes one thing at a time (a lock per instance, see `locks.py`).
 
 Several nodes may share the store (`shared`): each runs a scheduler, and the store lets only one of them open a
@@ -10,22 +10,21 @@ to stop; a job whose node died is closed as interrupted once its lease runs out.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-from kumo.aisearch import sources
 from kumo.aisearch.instance_config import index_config_signature
+from kumo.aisearch.datasource import BucketSource, Entry, FolderSource, TooLarge, source_of
 from kumo.aisearch.errors import bad_config
 from kumo.aisearch.indexing import Indexer
 from kumo.aisearch.locks import InstanceLocks, LocalLocks
-from kumo.aisearch.metadata import built_in
+from kumo.aisearch.metadata import built_in, parse_custom
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, ItemRecord, JobRecord
+from kumo.r2.service import R2Service
 from kumo.api.threads import blocking
 from kumo.timestamps import iso, iso_now
 
@@ -51,10 +50,14 @@ LEASE_SECONDS = 30.0  # shared: a job not renewed for this long is taken for dea
 RENEW_SECONDS = 1.0  # shared: also how soon a cancel asked through another node is seen
 
 
+DataSource = FolderSource | BucketSource
+
+
 class Jobs:
     def __init__(self, store: AiSearchStore, indexer: Indexer, locks: InstanceLocks | None = None,
-                 shared: bool = False):
+                 shared: bool = False, r2: R2Service | None = None):
         self.store = store
+        self.r2 = r2
         self.indexer = indexer
         self.locks = locks or LocalLocks()
         self.shared = shared
@@ -191,62 +194,75 @@ class Jobs:
         removed = await blocking(self.indexer.remove_orphans, instance)
         if removed:
             await note(WARNING, f"removed {removed} vectors left behind by an interrupted indexing")
-        folder = instance.config.get("source")
-        if folder:
-            counts = await self._sync_folder(instance, folder, note, state)
+        source = self.source_of(instance)
+        if source is not None:
+            counts = await self._sync_source(instance, source, note, state)
         else:
             counts = await self._reindex_managed(instance, note, state)
         await note(INFO, "sync finished: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
         await blocking(self.store.touch_instance, instance.pk, iso_now())
         return counts
 
-    async def _sync_folder(self, instance: InstanceRecord, folder: str, note: Callable[[int, str], Awaitable[None]],
-                           state: RunState) -> dict[str, int]:
+    def source_of(self, instance: InstanceRecord) -> DataSource | None:
+        return source_of(instance.config, instance.account, self.r2)
+
+    async def _sync_source(self, instance: InstanceRecord, source: DataSource,
+                           note: Callable[[int, str], Awaitable[None]], state: RunState) -> dict[str, int]:
         params = instance.config.get("source_params") or {}
-        files = await blocking(sources.scan, folder, params)
-        source_id = sources.source_id(folder)
+        entries = await source.scan(params)
         existing, _ = await blocking(self.store.list_items, instance.pk)
         by_key = {item.key: item for item in existing}
         signature = index_config_signature(instance.config)
         counts = {"indexed": 0, "unchanged": 0, "deleted": 0, "errors": 0}
-        await note(INFO, f"sync started: {len(files)} files in {folder}")
-        state.total = len(files) + len(set(by_key) - {f.key for f in files})
-        for file in files:
+        await note(INFO, f"sync started: {len(entries)} files in {source.where}")
+        state.total = len(entries) + len(set(by_key) - {e.key for e in entries})
+        for entry in entries:
             if state.cancelled:
                 raise JobCancelled
             state.done += 1
-            item = by_key.pop(file.key, None)
-            if item is not None and item.status == "completed" and item.index_signature == signature \
-                    and item.file_size == file.size and item.metadata.get("timestamp") == file.mtime_ms:
-                counts["unchanged"] += 1  # same size and modification time: not even read
+            item = by_key.pop(entry.key, None)
+            current = item is not None and item.status == "completed" and item.index_signature == signature
+            if current and source.unchanged(item, entry):  # type: ignore[arg-type]
+                counts["unchanged"] += 1  # same version: not even read
                 continue
             try:
-                data, checksum = await blocking(sources.read, file)
-            except OSError as exc:
+                data = await source.read(entry.key)
+            except (OSError, TooLarge) as exc:
                 counts["errors"] += 1
-                await note(ERROR, f"{file.key}: cannot read the file: {exc}")
+                await note(ERROR, f"{entry.key}: cannot read it: {exc}")
                 continue
-            if item is not None and item.checksum == checksum and item.status == "completed" \
-                    and item.index_signature == signature:
+            if data is None:  # gone between the listing and the read
+                if item is not None:
+                    by_key[entry.key] = item
+                continue
+            checksum = source.checksum(data, entry)
+            if current and item.checksum == checksum:  # type: ignore[union-attr]
                 counts["unchanged"] += 1  # touched but identical bytes: keep its chunks and vectors
+                if item.metadata.get("timestamp") != entry.timestamp_ms:  # type: ignore[union-attr]
+                    await blocking(self.store.put_item, instance.pk, item.id, item.key, item.source_id,  # type: ignore[union-attr]
+                                            checksum, item.file_size, _metadata(instance, entry), None,  # type: ignore[union-attr]
+                                            "completed", iso_now())
                 continue
-            metadata = built_in(file.key, file.mtime_ms)
-            record = await blocking(
-                self.store.put_item, instance.pk, item.id if item else str(uuid.uuid4()), file.key, source_id,
-                checksum, len(data), metadata, None, "queued", iso_now())
-            record = await self.indexer.index(instance, record, data)
+            record = await self._index_entry(instance, source, entry, data, item.id if item else None)
             if record.status == "error":
                 counts["errors"] += 1
-                await note(ERROR, f"{file.key}: {record.error}")
+                await note(ERROR, f"{entry.key}: {record.error}")
             else:
                 counts["indexed"] += 1
-        for item in by_key.values():  # gone from the folder: gone from the indexes
+        for item in by_key.values():  # gone from the source: gone from the indexes
             if state.cancelled:
                 raise JobCancelled
             state.done += 1
-            await self.indexer.remove(instance, item, "the file left the source folder")
+            await self.indexer.remove(instance, item, f"the file left the source ({source.where})")
             counts["deleted"] += 1
         return counts
+
+    async def _index_entry(self, instance: InstanceRecord, source: DataSource, entry: Entry, data: bytes,
+                           item_id: str | None) -> ItemRecord:
+        record = await blocking(
+            self.store.put_item, instance.pk, item_id or str(uuid.uuid4()), entry.key, source.id,
+            source.checksum(data, entry), len(data), _metadata(instance, entry), None, "queued", iso_now())
+        return await self.indexer.index(instance, record, data)
 
     async def _reindex_managed(self, instance: InstanceRecord, note: Callable[[int, str], Awaitable[None]],
                                state: RunState) -> dict[str, int]:
@@ -268,23 +284,35 @@ class Jobs:
                 counts["indexed"] += 1
         return counts
 
+    async def index_key(self, instance: InstanceRecord, key: str) -> ItemRecord | None:
+        """Index the source's object `key` now (None if the source has no such key)."""
+        source = self.source_of(instance)
+        entry = await source.entry(key) if source is not None else None
+        if entry is None:
+            return None
+        item = await blocking(self.store.get_item_by_key, instance.pk, key)
+        data = await source.read(key)  # type: ignore[union-attr]
+        if data is None:
+            return None
+        return await self._index_entry(instance, source, entry, data, item.id if item else None)  # type: ignore[arg-type]
+
     async def reindex(self, instance: InstanceRecord, item: ItemRecord) -> ItemRecord:
-        """Index an item again: from its stored bytes (uploads) or from its file as it is now (folder sources)."""
-        folder = instance.config.get("source")
-        if not folder:
+        """Index an item again: from its stored bytes (uploads) or from its source as it is now."""
+        source = self.source_of(instance)
+        if source is None:
             data = await blocking(self.store.item_content, item.pk)
             return await self.indexer.index(instance, item, data or b"")
-        path = Path(folder) / item.key
         try:
-            data = await blocking(path.read_bytes)
-            mtime_ms = int(path.stat().st_mtime * 1000)
-        except OSError:
-            await self.indexer.remove(instance, item, "the file is no longer in the source folder")
-            return replace(item, status="error", error="the file is no longer in the source folder", chunks_count=0)
-        item = await blocking(
-            self.store.put_item, instance.pk, item.id, item.key, item.source_id, hashlib.sha256(data).hexdigest(),
-            len(data), built_in(item.key, mtime_ms), None, "queued", iso_now())
-        return await self.indexer.index(instance, item, data)
+            entry = await source.entry(item.key)
+            data = await source.read(item.key) if entry is not None else None
+        except (OSError, TooLarge) as exc:
+            entry, data, reason = None, None, str(exc)
+        else:
+            reason = f"the file is no longer in the source ({source.where})"
+        if entry is None or data is None:
+            await self.indexer.remove(instance, item, reason)
+            return replace(item, status="error", error=reason, chunks_count=0)
+        return await self._index_entry(instance, source, entry, data, item.id)
 
     # ---- the schedule -------------------------------------------------------------------------------
     async def _schedule_forever(self) -> None:
@@ -308,3 +336,10 @@ class Jobs:
                 continue
             await self.try_start(instance, "schedule", "scheduled sync",
                                  not_since=iso(now - timedelta(seconds=config["sync_interval"])))
+
+
+def _metadata(instance: InstanceRecord, entry: Entry) -> dict:
+    """Built-in fields, plus the object's own metadata typed by the instance's schema (R2: x-amz-meta-*)."""
+    custom, _ = parse_custom(entry.custom, instance.config) if entry.custom else ({}, [])
+    return {**built_in(entry.key, entry.timestamp_ms), **custom}
+

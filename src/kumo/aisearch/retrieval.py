@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kumo.ai.service import AiService
+from kumo.aisearch.boosting import bonuses
+from kumo.aisearch.instance_config import boost_fields, boost_shape, tokenizer_of
 from kumo.aisearch.errors import bad_search
 from kumo.aisearch.metadata import index_types, matches
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, ItemRecord, StoredChunk
@@ -52,6 +54,8 @@ class SearchOptions:
     rerank: bool
     reranking_model: str
     reranking_threshold: float
+    boosts: list[tuple[str, str, str]] = field(default_factory=list)  # (field, data type, direction)
+    tokenizer: str = "porter"
 
 
 @dataclass
@@ -99,8 +103,11 @@ def search_options(options: Any, config: dict[str, Any]) -> SearchOptions:
     mode = retrieval.get("keyword_match_mode") or (config.get("retrieval_options") or {}).get("keyword_match_mode") or "and"
     if mode not in ("and", "or"):
         raise bad_search("`retrieval.keyword_match_mode` must be and or or")
-    if "boost_by" in retrieval:
-        raise bad_search("`retrieval.boost_by` is not supported by kumo yet; remove it")
+    # a request's boost_by replaces the instance's (an empty array turns boosting off)
+    raw_boosts = retrieval["boost_by"] if "boost_by" in retrieval else \
+        (config.get("retrieval_options") or {}).get("boost_by") or []
+    boosts = boost_fields(boost_shape(raw_boosts, "retrieval.boost_by", bad_search), config, "retrieval.boost_by",
+                          bad_search)
     filters = retrieval.get("filters")
     try:
         metadata_filter = MetadataFilter.parse(filters) if filters not in (None, {}) else None
@@ -123,6 +130,8 @@ def search_options(options: Any, config: dict[str, Any]) -> SearchOptions:
         rerank=rerank,
         reranking_model=reranking.get("model") or config["reranking_model"],
         reranking_threshold=_number(reranking.get("match_threshold", 0.4), "reranking.match_threshold", 0, 1),
+        boosts=boosts,
+        tokenizer=tokenizer_of(config),
     )
 
 
@@ -149,7 +158,7 @@ class Retriever:
             raise
 
     async def _search(self, instance: InstanceRecord, query: str, opts: SearchOptions) -> list[Hit]:
-        pool = MAX_CANDIDATES if opts.retrieval_type == "hybrid" or opts.rerank else min(
+        pool = MAX_CANDIDATES if opts.retrieval_type == "hybrid" or opts.rerank or opts.boosts else min(
             MAX_CANDIDATES, opts.max_num_results * 2)
         vector: list[tuple[str, float]] = []
         keyword: list[tuple[str, float]] = []
@@ -160,6 +169,8 @@ class Retriever:
                        if s >= opts.match_threshold]
         fused = fuse(vector, keyword, opts.fusion_method if opts.retrieval_type == "hybrid" else None)
         hits = await blocking(self._resolve, instance, fused)
+        if opts.boosts and hits:
+            boost(hits, opts.boosts)
         if opts.rerank and hits:
             hits = await self._rerank(query, hits[: max(opts.max_num_results * 2, 20)], opts)
         hits = hits[: opts.max_num_results]
@@ -183,7 +194,7 @@ class Retriever:
             rows = await blocking(self.store.items_metadata, instance.pk)
             allowed = {pk for pk, meta in rows if matches(opts.metadata_filter, meta, types)}
         found = await blocking(self.store.keyword_search, instance.pk, keyword_terms(query),
-                                        opts.keyword_match_mode, pool, allowed)
+                                        opts.keyword_match_mode, pool, allowed, opts.tokenizer)
         best = found[0][1] if found and found[0][1] > 0 else 1.0
         return [(cid, score / best) for cid, score in found]
 
@@ -218,6 +229,14 @@ class Retriever:
             p = hit.chunk.position
             near = self.store.chunks_at(hit.chunk.item_pk, list(range(max(0, p - around), p + around + 1)))
             hit.text = merge_adjacent(near)
+
+
+def boost(hits: list[Hit], boosts: list[tuple[str, str, str]]) -> None:
+    """Add each hit's metadata bonus to its score (recorded in `scoring_details.boost`) and re-sort."""
+    for hit, bonus in zip(hits, bonuses([h.item.metadata for h in hits], boosts)):
+        hit.details["boost"] = bonus
+        hit.score += bonus
+    hits.sort(key=lambda h: -h.score)
 
 
 def merge_adjacent(chunks: list[StoredChunk]) -> str:

@@ -120,13 +120,15 @@ async def delete_namespace(request: Request, account_id: str, name: str) -> JSON
 
 @router.post("/namespaces/{name}/search")
 async def search_namespace(request: Request, account_id: str, name: str) -> JSONResponse:
-    return ok(await _service(request).search_namespace(account_id, name, await _object(request)))
+    return ok(await _service(request).search_namespace(account_id, name, await _object(request),
+                                                       _credentials(request)))
 
 
 @router.post("/namespaces/{name}/chat/completions")
 async def chat_namespace(request: Request, account_id: str, name: str) -> Response:
-    result, served = await _service(request).chat_namespace(account_id, name, await _object(request))
-    return _chat_response(result, served)
+    result, served = await _service(request).chat_namespace(account_id, name, await _object(request),
+                                                             _credentials(request))
+    return _chat_response(result, served, None)
 
 
 # ---- instances -----------------------------------------------------------------------------------------
@@ -178,18 +180,38 @@ async def instance_stats(request: Request) -> JSONResponse:
 @_route("/{id}/search", ["POST"])
 async def search(request: Request) -> JSONResponse:
     service, account, namespace = _where(request)
-    return ok(await service.search(account, namespace, request.path_params["id"], await _object(request)))
+    result, cache = await service.search(account, namespace, request.path_params["id"], await _object(request),
+                                         _credentials(request))
+    response = ok(result)
+    if cache:
+        response.headers["cf-aig-cache-status"] = cache
+    return response
 
 
 @_route("/{id}/chat/completions", ["POST"])
 async def chat_completions(request: Request) -> Response:
     service, account, namespace = _where(request)
-    result, served = await service.chat(account, namespace, request.path_params["id"], await _object(request))
-    return _chat_response(result, served)
+    result, served, cache = await service.chat(account, namespace, request.path_params["id"],
+                                               await _object(request), _credentials(request))
+    return _chat_response(result, served, cache)
 
 
-def _chat_response(result: Any, served: str) -> Response:
+@_route("/{id}/purge_cache", ["POST"])
+async def purge_cache(request: Request) -> JSONResponse:
+    service, account, namespace = _where(request)
+    return ok(await service.purge_cache(account, namespace, request.path_params["id"]))
+
+
+def _credentials(request: Request) -> dict[str, str]:
+    """What a model call through the instance's AI Gateway carries on the caller's behalf."""
+    auth = request.headers.get("authorization")
+    return {"authorization": auth} if auth else {}
+
+
+def _chat_response(result: Any, served: str, cache: str | None) -> Response:
     headers = {"x-kumo-model": served}
+    if cache:
+        headers["cf-aig-cache-status"] = cache
     if isinstance(result, dict):
         return FastJSONResponse(result, headers=headers)
     return sse_response(result, headers=headers)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from kumo.ai.service import AiService
-from kumo.aisearch import answer, instance_config as cfg
+from kumo.aisearch import answer, instance_config as cfg, similarity_cache
 from kumo.aisearch.errors import (
     DUPLICATE,
     INSTANCE_NOT_FOUND,
@@ -23,14 +25,19 @@ from kumo.aisearch.items import Items
 from kumo.aisearch.jobs import Jobs
 from kumo.aisearch.locks import InstanceLocks
 from kumo.aisearch.metadata import index_types
+from kumo.aisearch.datasource import is_folder
+from kumo.aisearch.model_calls import GatewayModels
 from kumo.aisearch.retrieval import Retriever, chunk_object, search_options
 from kumo.aisearch.sources import check_folder
 from kumo.aisearch.store import AiSearchStore, InstanceRecord, JobRecord, NamespaceRecord
-from kumo.api.sse import NamedEvent
-from kumo.api.threads import blocking
-from kumo.errors import InvalidRequest, KumoError, NotFound
-from kumo.timestamps import iso_now
+from kumo.errors import InvalidRequest, KumoError, NotFound, ServiceUnavailable
+from kumo.gateway.pipeline import Pipeline
+from kumo.gateway.service import GatewayService
+from kumo.r2.errors import R2Error
+from kumo.r2.service import BUCKET_NAME, R2Service
 from kumo.vectorize.service import INDEX_NAME, VectorizeService
+from kumo.api.threads import blocking
+from kumo.timestamps import iso_now
 
 log = logging.getLogger("kumo.aisearch")
 
@@ -47,15 +54,20 @@ def namespace_object(record: NamespaceRecord) -> dict[str, Any]:
 
 
 class AiSearchService:
-    def __init__(self, *, store: AiSearchStore, ai: AiService, vectorize: VectorizeService,
-                 source_root: Any = None, locks: InstanceLocks | None = None, shared: bool = False):
+    def __init__(self, store: AiSearchStore, ai: AiService, vectorize: VectorizeService, *,
+                 source_root: Any = None, locks: InstanceLocks | None = None, shared: bool = False,
+                 r2: R2Service | None = None, gateways: GatewayService | None = None,
+                 gateway_pipeline: Callable[[], Pipeline | None] = lambda: None):
         self.store = store
         self.ai = ai
         self.vectorize = vectorize
+        self.r2 = r2  # bucket sources are read through it, in process
+        self.gateways = gateways  # `ai_gateway_id` names one of them
+        self.gateway_pipeline = gateway_pipeline  # built once the server runs (None before, or without a server)
         self.source_root = source_root  # folder sources must live under it (None: anywhere)
         self.indexer = Indexer(store, ai, vectorize)
         self.retriever = Retriever(store, ai, vectorize)
-        self.jobs = Jobs(store, self.indexer, locks, shared)  # shared: other nodes use the same store
+        self.jobs = Jobs(store, self.indexer, locks, shared, r2)  # shared: other nodes use the same store
         self.items = Items(store, self.indexer, self.jobs)
 
     async def start(self) -> None:
@@ -152,7 +164,8 @@ class AiSearchService:
                              "letter or digit")
         config = cfg.new_config(cfg.normalise(body))
         dims = self._check_models(config)
-        self._check_source(config)
+        await self._check_source(account, config)
+        self._check_settings(account, config)
         await blocking(self.namespace, account, namespace)
         if await blocking(self.store.get_instance, account, namespace, instance_id) is not None:
             raise InvalidRequest(f"AI Search instance {instance_id!r} already exists", code=DUPLICATE)
@@ -175,7 +188,7 @@ class AiSearchService:
             await self.jobs.start_job(record, "user", "initial sync")
         return self.instance_object(record)
 
-    def _check_source(self, config: dict[str, Any]) -> None:
+    async def _check_source(self, account: str, config: dict[str, Any]) -> None:
         source, kind = config.get("source"), config.get("type")
         if not source:
             if kind:
@@ -183,10 +196,38 @@ class AiSearchService:
             config["source"], config["type"] = None, None
             return
         if kind == "web-crawler" or source.startswith(("http://", "https://")):
-            raise bad_config("web-crawler sources need the internet and a browser; kumo indexes uploaded files "
-                             "or a local folder (`source`: an absolute folder path, `type`: r2)")
-        config["source"] = check_folder(source, self.source_root)
+            raise bad_config("web-crawler sources need the internet and a browser; kumo indexes uploaded files, "
+                             "an R2 bucket of the account (`source`: the bucket name, `type`: r2) or a local folder "
+                             "(`source`: an absolute folder path)")
         config["type"] = "r2"
+        if is_folder(source):
+            config["source"] = check_folder(source, self.source_root)
+            return
+        if self.r2 is None:
+            raise bad_config("this kumo runs without R2, so `source` can only be a folder path")
+        if not BUCKET_NAME.match(source):
+            raise bad_config(f"`source` {source!r} is neither an R2 bucket name (3-63 lowercase letters, digits and "
+                             "'-') nor an absolute folder path")
+        try:
+            await self.r2.bucket(account, source)
+        except R2Error:
+            raise bad_config(f"`source`: there is no R2 bucket named {source!r} in this account; create it first "
+                             "(or give an absolute folder path on the kumo server)") from None
+
+    def _check_settings(self, account: str, config: dict[str, Any]) -> None:
+        """What depends on the instance's other settings or on the account: boosts, the AI Gateway."""
+        cfg.boost_fields((config.get("retrieval_options") or {}).get("boost_by") or [], config,
+                         "retrieval_options.boost_by", bad_config)
+        gateway_id = config.get("ai_gateway_id")
+        if gateway_id is None:
+            return
+        if self.gateways is None:
+            raise bad_config("`ai_gateway_id`: this kumo runs without AI Gateway")
+        try:
+            self.gateways.get(account, gateway_id)
+        except NotFound:
+            raise bad_config(f"`ai_gateway_id`: there is no AI Gateway {gateway_id!r} in this account; create it "
+                             "first (POST /accounts/{account_id}/ai-gateway/gateways)") from None
 
     def _create_vector_index(self, account: str, index: str, dims: int, config: dict[str, Any],
                              instance_id: str) -> None:
@@ -228,6 +269,7 @@ class AiSearchService:
             raise bad_config("`index_method.vector` cannot change after the instance is created; create a new "
                              "instance instead")
         self._check_models(updated)
+        self._check_settings(account, updated)
         if record.vector_index:
             for prop, kind in index_types(updated).items():  # new custom fields become filterable
                 await blocking(self.vectorize.create_metadata_index, account, record.vector_index, prop, kind)
@@ -290,7 +332,19 @@ class AiSearchService:
         return out, total
 
     # ---- search and chat ------------------------------------------------------------------------------
-    async def _retrieve(self, record: InstanceRecord, body: dict[str, Any], query: str) -> tuple[list, str]:
+    def text_models(self, record: InstanceRecord, credentials: Mapping[str, str] | None) -> Any:
+        """Who answers rewrite and generation calls: the Workers AI service, or the instance's AI Gateway."""
+        gateway_id = record.config.get("ai_gateway_id")
+        if not gateway_id:
+            return self.ai
+        pipeline = self.gateway_pipeline()
+        if pipeline is None:
+            raise ServiceUnavailable(f"instance {record.id!r} sends its model calls through AI Gateway "
+                                     f"{gateway_id!r}, which only runs inside `kumo serve`")
+        return GatewayModels(pipeline, record.account, gateway_id, credentials or {})
+
+    async def _retrieve(self, record: InstanceRecord, body: dict[str, Any], query: str,
+                        credentials: Mapping[str, str] | None = None) -> tuple[list, str]:
         options = body.get("ai_search_options")
         if options is None:
             options = {}
@@ -301,29 +355,77 @@ class AiSearchService:
         if rewrite.get("enabled", record.config["rewrite_query"]):
             model = rewrite.get("model") or record.config["rewrite_model"]
             prompt = rewrite.get("rewrite_prompt") or record.config.get("system_prompt_rewrite_query")
-            query = await answer.rewrite_query(self.ai, model, prompt, query)
+            query = await answer.rewrite_query(self.text_models(record, credentials), model, prompt, query)
         hits = await self.retriever.search(record, query, opts)
         await blocking(self.store.touch_instance, record.pk, iso_now())
         return hits, query
 
-    async def search(self, account: str, namespace: str, instance_id: str, body: Any) -> dict[str, Any]:
+    async def search(self, account: str, namespace: str, instance_id: str, body: Any,
+                     credentials: Mapping[str, str] | None = None) -> tuple[dict[str, Any], str | None]:
+        """(the answer, the similarity cache's verdict: HIT, MISS, or None when the cache is off)."""
         if not isinstance(body, dict):
             raise bad_config("expected a JSON object with `query` or `messages`")
         record = await blocking(self.instance, account, namespace, instance_id)
         query = answer.query_of(body)
-        hits, used = await self._retrieve(record, body, query)
-        return {"search_query": used, "query_kind": "text", "chunks": [chunk_object(h) for h in hits]}
+        search_options(body.get("ai_search_options") or {}, record.config)  # a bad request is a 400, cached or not
+        cached, lookup = await self._cached(record, "search", body, query)
+        if cached is not None:
+            return cached, "HIT"
+        hits, used = await self._retrieve(record, body, query, credentials)
+        result = {"search_query": used, "query_kind": "text", "chunks": [chunk_object(h) for h in hits]}
+        return result, await self._keep(record, lookup, result)
 
-    async def chat(self, account: str, namespace: str, instance_id: str,
-                   body: Any) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any] | NamedEvent], str]:
-        """(the answer, or its stream of chunks when `stream` is true; the model that really runs)."""
+    async def chat(self, account: str, namespace: str, instance_id: str, body: Any,
+                   credentials: Mapping[str, str] | None = None
+                   ) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any]], str, str | None]:
+        """(the answer, or its stream of chunks when `stream` is true; the model that really runs; the similarity
+        cache's verdict)."""
         if not isinstance(body, dict):
             raise bad_config("expected a JSON object with `messages`")
         record = await blocking(self.instance, account, namespace, instance_id)
         query = answer.query_of({"messages": answer.check_messages(body.get("messages"))})
         model = self._chat_model(body, record)
-        hits, _ = await self._retrieve(record, body, query)
-        return await self._answer(body, model, record, hits, [chunk_object(h) for h in hits])
+        search_options(body.get("ai_search_options") or {}, record.config)
+        cached, lookup = await self._cached(record, "chat", body, query)
+        if cached is not None:
+            return cached, cached.get("model", model), "HIT"
+        hits, _ = await self._retrieve(record, body, query, credentials)
+        result, served = await self._answer(body, model, record, hits, [chunk_object(h) for h in hits], credentials)
+        return result, served, await self._keep(record, lookup, result)
+
+    # ---- the similarity cache ---------------------------------------------------------------------------
+    async def _cached(self, record: InstanceRecord, kind: str, body: dict[str, Any], query: str
+                      ) -> tuple[dict[str, Any] | None, tuple | None]:
+        """(a cached answer close enough to this request, or None; what `_keep` needs to store the new one)."""
+        policy = similarity_cache.policy(body.get("ai_search_options"), record.config)
+        if not policy.enabled:
+            return None, None
+        if body.get("stream"):
+            if (body.get("ai_search_options") or {}).get("cache", {}).get("enabled"):
+                raise bad_config("`ai_search_options.cache`: streamed answers are not cached; ask without `stream` "
+                                 "to use the similarity cache")
+            return None, None  # the instance's cache covers searches and answers that do not stream
+        context = similarity_cache.context_of(kind, body, query)
+        text = similarity_cache.normalise(query)
+        result = await self.ai.run(record.config["embedding_model"], {"text": [text]})
+        embedding = similarity_cache.unit(result.output.result["data"][0])
+        rows = await blocking(self.store.cache_candidates, record.pk, context, time.time(),
+                                       similarity_cache.CANDIDATES)
+        found = similarity_cache.best_match(embedding, rows, policy.threshold)
+        return (json.loads(found) if found is not None else None), (context, text, embedding, policy.ttl)
+
+    async def _keep(self, record: InstanceRecord, lookup: tuple | None, result: Any) -> str | None:
+        if lookup is None or not isinstance(result, dict):
+            return None
+        context, text, embedding, ttl = lookup
+        await blocking(self.store.cache_put, record.pk, context, text, embedding, json.dumps(result),
+                                similarity_cache.expiry(ttl), time.time())
+        return "MISS"
+
+    async def purge_cache(self, account: str, namespace: str, instance_id: str) -> dict[str, Any]:
+        record = await blocking(self.instance, account, namespace, instance_id)
+        await blocking(self.store.purge_cache, record.pk)
+        return {"id": record.id, "purged": True}
 
     def _chat_model(self, body: dict[str, Any], record: InstanceRecord) -> str:
         model = body.get("model") or record.config["ai_search_model"]
@@ -333,14 +435,17 @@ class AiSearchService:
         return model
 
     async def _answer(self, body: dict[str, Any], model: str, record: InstanceRecord, hits: list,
-                      chunks: list[dict]) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any] | NamedEvent], str]:
+                      chunks: list[dict], credentials: Mapping[str, str] | None = None
+                      ) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any]], str]:
         inputs = answer.generation_input(body, record.config.get("system_prompt_ai_search"), hits)
+        models = self.text_models(record, credentials)
         if body.get("stream"):
-            return await answer.complete_stream(self.ai, model, inputs, chunks)
-        return await answer.complete(self.ai, model, inputs, chunks)
+            return await answer.complete_stream(models, model, inputs, chunks)  # type: ignore[return-value]
+        return await answer.complete(models, model, inputs, chunks)
 
     # ---- several instances of a namespace at once ---------------------------------------------------
-    async def _retrieve_many(self, account: str, namespace: str, body: dict[str, Any], query: str
+    async def _retrieve_many(self, account: str, namespace: str, body: dict[str, Any], query: str,
+                             credentials: Mapping[str, str] | None = None
                              ) -> tuple[list[tuple[str, Any]], list[dict], str, list[InstanceRecord]]:
         """Hits of every instance in `ai_search_options.instance_ids`, best first; a missing or failing
         instance becomes an entry of `errors` instead of failing the request."""
@@ -350,13 +455,18 @@ class AiSearchService:
         ids = options.get("instance_ids")
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids) or len(ids) > 10:
             raise bad_config("`ai_search_options.instance_ids` must list 1-10 instance ids of this namespace")
-        per_instance = {**body, "ai_search_options": {k: v for k, v in options.items() if k != "instance_ids"}}
+        cache = options.get("cache")
+        if isinstance(cache, dict) and cache.get("enabled"):
+            raise bad_config("`ai_search_options.cache`: answers across several instances are not cached; ask one "
+                             "instance to use its similarity cache")
+        per_instance = {**body, "ai_search_options": {k: v for k, v in options.items()
+                                                      if k not in ("instance_ids", "cache")}}
         hits: list[tuple[str, Any]] = []
         errors, records, used = [], [], query
         for instance_id in dict.fromkeys(ids):
             try:
                 record = await blocking(self.instance, account, namespace, instance_id)
-                found, used = await self._retrieve(record, per_instance, query)
+                found, used = await self._retrieve(record, per_instance, query, credentials)
             except InvalidRequest:
                 raise  # the request itself is wrong: the same mistake for every instance
             except KumoError as exc:
@@ -369,28 +479,30 @@ class AiSearchService:
         hits.sort(key=lambda pair: -pair[1].score)
         return hits[:limit], errors, used, records
 
-    async def search_namespace(self, account: str, namespace: str, body: Any) -> dict[str, Any]:
+    async def search_namespace(self, account: str, namespace: str, body: Any,
+                               credentials: Mapping[str, str] | None = None) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_config("expected a JSON object with `query` or `messages` and `ai_search_options.instance_ids`")
-        hits, errors, used, _ = await self._retrieve_many(account, namespace, body, answer.query_of(body))
+        hits, errors, used, _ = await self._retrieve_many(account, namespace, body, answer.query_of(body), credentials)
         out: dict[str, Any] = {"search_query": used, "query_kind": "text",
                                "chunks": [{**chunk_object(h), "instance_id": iid} for iid, h in hits]}
         if errors:
             out["errors"] = errors
         return out
 
-    async def chat_namespace(self, account: str, namespace: str,
-                             body: Any) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any] | NamedEvent], str]:
+    async def chat_namespace(self, account: str, namespace: str, body: Any,
+                             credentials: Mapping[str, str] | None = None
+                             ) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any]], str]:
         if not isinstance(body, dict):
             raise bad_config("expected a JSON object with `messages` and `ai_search_options.instance_ids`")
         query = answer.query_of({"messages": answer.check_messages(body.get("messages"))})
-        hits, errors, _, records = await self._retrieve_many(account, namespace, body, query)
+        hits, errors, _, records = await self._retrieve_many(account, namespace, body, query, credentials)
         if not records:
             raise NotFound("none of `ai_search_options.instance_ids` is an instance of this namespace: "
                            + "; ".join(e["message"] for e in errors), code=INSTANCE_NOT_FOUND)
         model = self._chat_model(body, records[0])
         chunks = [{**chunk_object(h), "instance_id": iid} for iid, h in hits]
-        result, served = await self._answer(body, model, records[0], [h for _, h in hits], chunks)
+        result, served = await self._answer(body, model, records[0], [h for _, h in hits], chunks, credentials)
         if isinstance(result, dict) and errors:
             result["errors"] = errors
         return result, served

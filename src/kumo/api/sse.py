@@ -69,22 +69,32 @@ class ClosingStreamingResponse(StreamingResponse):
             await self.background()
 
 
-def sse_response(events: AsyncGenerator[Any, None], headers: dict[str, str] | None = None,
-                 transform: Callable[[Any], list[Any]] | None = None) -> StreamingResponse:
+def sse_response(events: AsyncIterator[Any], headers: dict[str, str] | None = None,
+                 transform: Callable[[Any], list[Any]] | None = None, done: bool = True) -> StreamingResponse:
+    """`done`: end with `data: [DONE]` (OpenAI chat, Workers AI); Anthropic's and the Responses API's streams end
+    with their own last event."""
+    def failure(message: str, code: int) -> bytes:
+        if done:
+            return event({"error": message, "code": code})
+        # Anthropic's and the Responses API's SDKs raise on a named `error` event
+        return event(NamedEvent("error", {"type": "error", "error": {"type": "api_error", "message": message,
+                                                                     "code": code}}))
+
     async def body() -> AsyncIterator[bytes]:
-        async with aclosing(events):  # closing the body closes the events, and the work behind them
+        async with aclosing(events):  # type: ignore[type-var]  # closing the body closes the events, and the work behind them
             try:
                 async for item in events:
                     for out in (transform(item) if transform else [item]):
                         yield event(out)
             except KumoError as exc:  # mid-stream: the client sees an error event, never a clean end
-                yield event({"error": exc.message, "code": exc.code})
+                yield failure(exc.message, exc.code)
                 return
             except Exception:
                 log.exception("stream failed")
-                yield event({"error": "the stream failed inside kumo; see the server log", "code": 10002})
+                yield failure("the stream failed inside kumo; see the server log", 10002)
                 return
-            yield DONE
+            if done:
+                yield DONE
 
     return ClosingStreamingResponse(body(), media_type="text/event-stream",
                                     headers={"cache-control": "no-cache", **(headers or {})})

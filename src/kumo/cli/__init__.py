@@ -10,6 +10,7 @@ from kumo.cli.gateway import gateway
 from kumo.cli.migrate import migrate
 from kumo.cli.models import models
 from kumo.cli.r2 import r2
+from kumo.cli.scoring import job, jobs, score
 from kumo.cli.serve import serve
 from kumo.cli.vectorize import vectorize
 from kumo.cli.worker import worker
@@ -24,6 +25,8 @@ def main() -> None:
 
 main.add_command(serve)
 main.add_command(models)
+for command in (score, jobs, job):  # batch scoring lives beside the custom models it scores with
+    models.add_command(command)
 main.add_command(gateway)
 main.add_command(vectorize)
 main.add_command(aisearch)

@@ -8,14 +8,11 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from kumo.cli.client import ApiClient, client_options, make_client
-
-console = Console()
+from kumo.cli.output import console, print_table, table
 namespace_option = click.option("--namespace", default="default", show_default=True, help="AI Search namespace.")
 
 
@@ -43,8 +40,11 @@ def aisearch() -> None:
 @aisearch.command("create")
 @click.argument("instance_id")
 @click.option("--source", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="A local folder to index (kumo's stand-in for an R2 bucket); synced on `sync` and every "
+              help="A local folder on the server to index (kumo's addition); synced on `sync` and every "
                    "--sync-interval seconds.")
+@click.option("--bucket", default=None, help="An R2 bucket of the account to index (Cloudflare's R2 source); synced "
+                                             "like --source, by ETag.")
+@click.option("--prefix", default=None, help="Only keys under this prefix (with --bucket or --source).")
 @click.option("--embedding-model", default=None, help="[default: @cf/baai/bge-small-en-v1.5]")
 @click.option("--model", "chat_model", default=None, help="LLM for answers [default: @cf/meta/llama-3.3-70b-instruct-fp8-fast].")
 @click.option("--chunk-size", type=int, default=None, help="Tokens per chunk [default: 256].")
@@ -55,15 +55,21 @@ def aisearch() -> None:
               help="A filterable custom field (type text, number, boolean or datetime); repeatable.")
 @namespace_option
 @client_options
-def create(instance_id, source, embedding_model, chat_model, chunk_size, chunk_overlap, no_keyword, sync_interval,
+def create(instance_id, source, bucket, prefix, embedding_model, chat_model, chunk_size, chunk_overlap, no_keyword, sync_interval,
            custom_metadata, namespace, **kw):
-    """Create an instance; with --source, index the folder and show progress."""
+    """Create an instance; with --source or --bucket, index it and show progress."""
     body: dict = {"id": instance_id}
     optional = {"embedding_model": embedding_model, "ai_search_model": chat_model, "chunk_size": chunk_size,
                 "chunk_overlap": chunk_overlap, "sync_interval": sync_interval}
     body.update({k: v for k, v in optional.items() if v is not None})
+    if source is not None and bucket is not None:
+        raise click.UsageError("give --source (a folder) or --bucket (an R2 bucket), not both")
     if source is not None:
         body.update(source=str(source.resolve()), type="r2")
+    if bucket is not None:
+        body.update(source=bucket, type="r2")
+    if prefix is not None:
+        body["source_params"] = {"prefix": prefix}
     if no_keyword:
         body["index_method"] = {"vector": True, "keyword": False}
     if custom_metadata:
@@ -76,7 +82,7 @@ def create(instance_id, source, embedding_model, chat_model, chunk_size, chunk_o
         instance = api.request("POST", _base(namespace), json=body)
         console.print(f"Created AI Search instance [bold]{escape(instance['id'])}[/] (embeddings "
                       f"{instance['embedding_model']}, answers {instance['ai_search_model']}).")
-        if source is not None:
+        if source is not None or bucket is not None:
             jobs = api.request("GET", f"{_base(namespace)}/{instance_id}/jobs", params={"per_page": 1})
             if jobs:
                 _follow(api, namespace, instance_id, jobs[0]["id"])
@@ -112,13 +118,13 @@ def list_(namespace, **kw):
     """List instances."""
     with make_client(kw) as api:
         instances = api.request("GET", _base(namespace), params={"per_page": 100})
-    table = Table("id", "source", "embedding model", "answers with", "index", "created")
+    rows = []
     for i in instances:
         method = i["index_method"]
         kinds = "+".join(k for k in ("vector", "keyword") if method[k])
-        table.add_row(i["id"], i.get("source") or "(uploads)", i["embedding_model"], i["ai_search_model"], kinds,
-                      i["created_at"])
-    console.print(table)
+        rows.append([i["id"], i.get("source") or "(uploads)", i["embedding_model"], i["ai_search_model"], kinds,
+                     i["created_at"]])
+    print_table(["id", "source", "embedding model", "answers with", "index", "created"], rows)
 
 
 @aisearch.command("delete")
@@ -185,10 +191,7 @@ def ingest(instance_id, paths, metadata, namespace, **kw):
     console.print(f"Indexed {indexed} of {len(files)} files: {chunks} chunks in {elapsed:.1f} s "
                   f"({chunks / elapsed if elapsed else 0:.0f} chunks/s).")
     if failed:
-        table = Table("file", "could not be indexed", title="Errors")
-        for key, message in failed:
-            table.add_row(key, message)
-        console.print(table)
+        print_table(["file", "could not be indexed"], failed, title="Errors")
     if failed and not indexed:  # nothing got in: scripts must see the failure
         raise click.exceptions.Exit(1)
 
@@ -248,11 +251,12 @@ def search(instance_id, query, kind, max_results, threshold, filters, rerank, na
     with make_client(kw) as api:
         result = api.request("POST", f"{_base(namespace)}/{instance_id}/search",
                              json={"query": query, "ai_search_options": options})
-    table = Table("#", "score", "file", "text", title=f"Results for {result['search_query']!r}", show_lines=True)
+    rows = []
     for n, chunk in enumerate(result["chunks"], start=1):
         text = " ".join(chunk["text"].split())
-        table.add_row(str(n), f"{chunk['score']:.3f}", chunk["item"]["key"], text[:300] + ("…" if len(text) > 300 else ""))
-    console.print(table if result["chunks"] else "No chunk matched.")
+        rows.append([n, f"{chunk['score']:.3f}", chunk["item"]["key"], text[:300] + ("…" if len(text) > 300 else "")])
+    found = table(["#", "score", "file", "text"], rows, title=f"Results for {result['search_query']!r}", show_lines=True)
+    console.print(found if rows else "No chunk matched.")
 
 
 @aisearch.command("ask")

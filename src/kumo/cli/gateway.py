@@ -6,10 +6,10 @@ import json
 import time
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from kumo.cli.client import client_options, make_client
+from kumo.cli.output import console, print_table, styled, table
 
 
 @click.group()
@@ -36,7 +36,7 @@ def create(gateway_id, cache_ttl, rate_limit, rate_interval, rate_technique, no_
     base = "http://kumo.local" if kw.get("local") else kw.get("url") or "http://127.0.0.1:8787"
     with make_client(kw) as api:
         gw = api.request("POST", "/ai-gateway/gateways", json=body)
-    Console().print(f"Created gateway [bold]{gw['id']}[/]. OpenAI SDK base URL: "
+    console.print(f"Created gateway [bold]{gw['id']}[/]. OpenAI SDK base URL: "
                     f"{base}/v1/{api.account}/{gw['id']}/openai")
 
 
@@ -46,24 +46,24 @@ def list_(**kw):
     """List gateways."""
     with make_client(kw) as api:
         gateways = api.request("GET", "/ai-gateway/gateways", params={"per_page": 100})
-    table = Table("id", "cache ttl", "rate limit", "logs", "auth", "created")
+    rows = []
     for g in gateways:
         limit = f"{g['rate_limiting_limit']}/{g['rate_limiting_interval']}s {g.get('rate_limiting_technique') or ''}" \
             if g.get("rate_limiting_limit") else ""
-        table.add_row(g["id"], str(g.get("cache_ttl") or ""), limit, "yes" if g["collect_logs"] else "no",
-                      "yes" if g.get("authentication") else "no", g["created_at"])
-    Console().print(table)
+        rows.append([g["id"], g.get("cache_ttl") or "", limit, "yes" if g["collect_logs"] else "no",
+                     "yes" if g.get("authentication") else "no", g["created_at"]])
+    print_table(["id", "cache ttl", "rate limit", "logs", "auth", "created"], rows)
 
 
 def _log_table(logs: list[dict]) -> Table:
-    table = Table("time", "provider", "model", "status", "ms", "tokens in/out", "cost $", "cache", "id")
+    rows = []
     for entry in logs:
         tokens = f"{entry.get('tokens_in') or 0}/{entry.get('tokens_out') or 0}" if entry.get("tokens_in") is not None else ""
         cost = f"{entry['cost']:.6f}" if entry.get("cost") is not None else ""
-        status = str(entry["status_code"]) if entry["success"] else f"[red]{entry['status_code']}[/]"
-        table.add_row(entry["created_at"][11:23], entry["provider"], entry["model"], status, str(entry["duration"]),
-                      tokens, cost, "HIT" if entry["cached"] else "", entry["id"])
-    return table
+        status = str(entry["status_code"]) if entry["success"] else styled(str(entry["status_code"]), "red")
+        rows.append([entry["created_at"][11:23], entry["provider"], entry["model"], status, entry["duration"],
+                     tokens, cost, "HIT" if entry["cached"] else "", entry["id"]])
+    return table(["time", "provider", "model", "status", "ms", "tokens in/out", "cost $", "cache", "id"], rows)
 
 
 def _filters(provider, model, failed) -> dict:
@@ -93,7 +93,7 @@ def logs(gateway_id, limit, provider, model, failed, as_json, **kw):
     if as_json:
         click.echo(json.dumps(result, indent=1))
         return
-    Console().print(_log_table(result))
+    console.print(_log_table(result))
 
 
 @gateway.command("tail")
@@ -104,7 +104,6 @@ def logs(gateway_id, limit, provider, model, failed, as_json, **kw):
 def tail(gateway_id, interval, count, **kw):
     """Follow a gateway's requests as they happen."""
     api = make_client(kw)
-    console = Console()
     seen: set[str] = set()
     polls = 0
     try:
@@ -113,9 +112,9 @@ def tail(gateway_id, interval, count, **kw):
             fresh = [entry for entry in reversed(result) if entry["id"] not in seen]
             if fresh:
                 seen.update(entry["id"] for entry in fresh)
-                table = _log_table(fresh)
-                table.show_header = polls == 0
-                console.print(table)
+                fresh_table = _log_table(fresh)
+                fresh_table.show_header = polls == 0
+                console.print(fresh_table)
             polls += 1
             if count and polls >= count:
                 break

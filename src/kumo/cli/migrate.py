@@ -1,5 +1,6 @@
 """`kumo migrate`: bring the database schema up to date (PostgreSQL, or the SQLite files of a data dir), or
-move an embedded data dir's state into PostgreSQL (`--from DATA_DIR --to postgresql://...`)."""
+move an embedded data dir's state into PostgreSQL (`--from DATA_DIR --to postgresql://...`), R2's objects into
+the engine the r2_engine_* settings name."""
 
 from __future__ import annotations
 
@@ -49,6 +50,14 @@ def _copy(source: Path, target: str) -> None:
     from kumo.errors import KumoError
     from kumo.storage.transfer import copy_data_dir
 
+    from kumo.cli.settings import settings_or_exit
+    from kumo.platform import r2_engine_config
+
+    try:
+        engine = r2_engine_config(settings_or_exit())  # where R2's bytes go: the r2_engine_* settings
+    except ValueError as exc:
+        click.echo(f"Nothing was copied: {exc}", err=True)
+        sys.exit(1)
     tasks: dict[str, TaskID] = {}
     with Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn()) as bar:
@@ -58,9 +67,18 @@ def _copy(source: Path, target: str) -> None:
             bar.update(tasks[table], completed=done)
 
         try:
-            copied = copy_data_dir(source, target, progress)
+            copied = copy_data_dir(source, target, progress, r2_engine=engine)
         except KumoError as exc:
             click.echo(f"Nothing was copied: {exc.message}", err=True)
             sys.exit(1)
+        except ValueError as exc:  # the R2 engine refused kumo's credentials or bucket
+            click.echo(f"Nothing was copied into PostgreSQL: {exc}", err=True)
+            sys.exit(1)
     click.echo(f"Copied {sum(copied.values())} rows from {source} into PostgreSQL. Start kumo with "
                "KUMO_DATABASE_URL set to it.")
+    if engine is not None and "r2_objects" in copied:
+        click.echo(f"R2: {copied['r2_objects']} objects and {copied.get('r2_parts', 0)} upload parts moved into the "
+                   f"engine at {engine.url} (bucket {engine.bucket}); start kumo with the same r2_engine_* settings.")
+    elif (source / "r2.sqlite3").exists():
+        click.echo(f"R2 objects stay in {source / 'r2'} (no r2_engine_url set): serve them from this data dir, or "
+                   "set r2_engine_url and its keys and run the move into an empty database again.")

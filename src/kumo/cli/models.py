@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from kumo.ai.catalog import Catalog
 from kumo.ai.service import AiService
 from kumo.ai.weights import WeightsStore
 from kumo.cli.client import client_options, make_client
+from kumo.cli.output import console, print_table, styled
 from kumo.config import Settings
 from kumo.errors import KumoError
 
@@ -28,7 +27,8 @@ data_dir_option = click.option("--data-dir", type=click.Path(path_type=Path), de
 
 @click.group()
 def models() -> None:
-    """Workers AI models: list, pull weights, remove them; custom models: register, versions, promote, rollback."""
+    """Workers AI models: list, pull weights, remove them; custom models: register, versions, promote, rollback,
+    split, shadow, compare."""
 
 
 @models.command("list")
@@ -37,19 +37,17 @@ def models() -> None:
 def list_(task, data_dir):
     """Show every catalog model and what runs it here."""
     ai = _service(data_dir)
-    console = Console()
-    table = Table("model", "task", "runtime", "weights here")
-    table.columns[0].no_wrap = True
+    rows = []
     for entry in ai.catalog.search(task=task):
         state, stand_in = ai.status(entry)
         if state == "present":
-            where = f"[green]yes[/] ({ai.weights.source(entry)})"
+            where = styled("yes", "green") + f" ({ai.weights.source(entry)})"
         elif state == "stand-in":
-            where = f"[yellow]stand-in:[/] {stand_in}"
+            where = styled("stand-in:", "yellow") + f" {stand_in}"
         else:
-            where = "[red]no[/] (kumo models pull)" if entry.weights.get("hub") else "[red]no[/]"
-        table.add_row(entry.name, entry.task.name, entry.runtime, where)
-    console.print(table)
+            where = styled("no", "red") + (" (kumo models pull)" if entry.weights.get("hub") else "")
+        rows.append([entry.name, entry.task.name, entry.runtime, where])
+    print_table(["model", "task", "runtime", "weights here"], rows, no_wrap_first=True)
 
 
 @models.command("pull")
@@ -58,7 +56,6 @@ def list_(task, data_dir):
 def pull(names, data_dir):
     """Download models' real weights from their hub repositories (needs a network)."""
     ai = _service(data_dir)
-    console = Console()
     for name in names:
         try:
             entry = ai.entry(name)
@@ -75,7 +72,6 @@ def pull(names, data_dir):
 def rm(names, data_dir):
     """Remove pulled weights."""
     ai = _service(data_dir)
-    console = Console()
     for name in names:
         try:
             entry = ai.entry(name)
@@ -96,13 +92,13 @@ def _custom(name: str) -> str:
     return name[len(PREFIX):] if name.startswith(PREFIX) else name
 
 
-def _version_table(versions: list[dict]) -> Table:
-    table = Table("version", "served", "format", "source", "etag", "trusted", "features", "registered")
+def _version_rows(versions: list[dict]) -> list[list]:
+    rows = []
     for v in versions:
         features = ", ".join(v["features"]) if v.get("features") else f"{v.get('n_features')} (unnamed)"
-        table.add_row(v["version"], "[green]yes[/]" if v["served"] else "", v["format"], v["source"], v["etag"],
-                      "yes" if v["trusted"] else "", features, v["created_on"])
-    return table
+        rows.append([v["version"], styled("yes", "green") if v["served"] else "", v["format"], v["source"], v["etag"],
+                     "yes" if v["trusted"] else "", features, v["created_on"]])
+    return rows
 
 
 @models.command("register")
@@ -120,7 +116,7 @@ def register(name, version, source, trusted, fmt, **kw):
     with make_client(kw) as api:
         result = api.request("POST", f"/ai/custom-models/{_custom(name)}/versions", json=body)
     served = " (served)" if result["served"] else ""
-    Console().print(f"[green]Registered[/] {result['model']} {result['version']}{served}: {result['format']}, "
+    console.print(f"[green]Registered[/] {result['model']} {result['version']}{served}: {result['format']}, "
                     f"{result['size']} bytes, etag {result['etag']}")
 
 
@@ -131,7 +127,8 @@ def versions(name, **kw):
     """List a custom model's versions and which one is served."""
     with make_client(kw) as api:
         result = api.request("GET", f"/ai/custom-models/{_custom(name)}/versions")
-    Console().print(_version_table(result))
+    print_table(["version", "served", "format", "source", "etag", "trusted", "features", "registered"],
+                _version_rows(result))
 
 
 @models.command("promote")
@@ -142,7 +139,7 @@ def promote(name, version, **kw):
     """Serve VERSION of a custom model from now on (every node, no restart)."""
     with make_client(kw) as api:
         result = api.request("POST", f"/ai/custom-models/{_custom(name)}/promote", json={"version": version})
-    Console().print(f"{result['model']} now serves [bold]{result['served_version']}[/]")
+    console.print(f"{result['model']} now serves [bold]{result['served_version']}[/]")
 
 
 @models.command("rollback")
@@ -152,7 +149,7 @@ def rollback(name, **kw):
     """Serve the version that was served before the current one."""
     with make_client(kw) as api:
         result = api.request("POST", f"/ai/custom-models/{_custom(name)}/rollback")
-    Console().print(f"{result['model']} rolled back to [bold]{result['served_version']}[/]")
+    console.print(f"{result['model']} rolled back to [bold]{result['served_version']}[/]")
 
 
 @models.command("split")
@@ -177,9 +174,9 @@ def split(name, weights, off, **kw):
             result = api.request("PUT", f"/ai/custom-models/{_custom(name)}/split", json={"weights": parsed})
     if result["split"]:
         shares = ", ".join(f"{v} {w}" for v, w in result["split"].items())
-        Console().print(f"{result['model']} traffic split: {shares}")
+        console.print(f"{result['model']} traffic split: {shares}")
     else:
-        Console().print(f"{result['model']} serves {result['served_version']} alone")
+        console.print(f"{result['model']} serves {result['served_version']} alone")
 
 
 @models.command("shadow")
@@ -197,4 +194,34 @@ def shadow(name, version, off, **kw):
         else:
             result = api.request("PUT", f"/ai/custom-models/{_custom(name)}/shadow", json={"version": version})
     shadowing = f"shadowed by {result['shadow_version']}" if result["shadow_version"] else "no shadow"
-    Console().print(f"{result['model']} serves {result['served_version']}, {shadowing}")
+    console.print(f"{result['model']} serves {result['served_version']}, {shadowing}")
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.2f} ms"
+
+
+@models.command("compare")
+@click.argument("name")
+@click.argument("version_a")
+@click.argument("version_b")
+@click.option("--since", default=None, metavar="WHEN",
+              help="Only calls since then: how long ago (30m, 24h, 7d) or an ISO-8601 time [default: the log].")
+@client_options
+def compare(name, version_a, version_b, since, **kw):
+    """Two versions over recent traffic: calls, error rate, latency p50/p99, and how often they agreed on the
+    calls one shadowed for the other."""
+    params = {"a": version_a, "b": version_b, **({"since": since} if since else {})}
+    with make_client(kw) as api:
+        result = api.request("GET", f"/ai/custom-models/{_custom(name)}/compare", params=params)
+    rows = [(version, s["calls"], s["served_calls"], s["shadow_calls"],
+             "-" if s["error_rate"] is None else f"{s['error_rate']:.2%}",
+             _ms(s["p50_latency_ms"]), _ms(s["p99_latency_ms"])) for version, s in result["versions"].items()]
+    print_table(("version", "calls", "served", "shadow", "error rate", "p50 latency", "p99 latency"), rows)
+    agreement = result["agreement"]
+    if agreement["rate"] is None:
+        console.print(f"agreement: no shadow calls between {version_a} and {version_b} yet "
+                      f"(`kumo models shadow {name} {version_b}` sends {version_b} a copy of the traffic)")
+    else:
+        console.print(f"agreement: {agreement['rate']:.2%} of {agreement['rows']} rows "
+                      f"({agreement['calls']} shadow calls)")

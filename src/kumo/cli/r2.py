@@ -11,15 +11,13 @@ from urllib.parse import quote, urlsplit
 
 import click
 import httpx
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from rich.table import Table
 
 from kumo.cli.client import client_options, make_client
+from kumo.cli.output import console, print_table
 from kumo.r2.credentials import s3_credentials
 from kumo.r2.s3 import sigv4
 
-console = Console()
 BLOCK = 1024 * 1024
 SINGLE_PUT_LIMIT = 5 * 1024 ** 3  # R2's largest single PUT; bigger files go up in parts
 PART_SIZE = 256 * 1024 * 1024
@@ -119,10 +117,8 @@ def bucket_list(**kw):
     """List buckets."""
     with make_client(kw) as api:
         result = api.request("GET", "/r2/buckets", params={"per_page": 1000})
-    table = Table("name", "created", "location", "storage class")
-    for b in result["buckets"]:
-        table.add_row(b["name"], b["creation_date"], b.get("location", "auto"), b["storage_class"])
-    console.print(table)
+    print_table(["name", "created", "location", "storage class"],
+                ([b["name"], b["creation_date"], b.get("location", "auto"), b["storage_class"]] for b in result["buckets"]))
 
 
 @bucket.command("delete")
@@ -226,7 +222,7 @@ def ls(target: str, recursive: bool, **kw):
     """List objects in BUCKET[/PREFIX]."""
     bucket_name, prefix = _split(target)
     api, s3 = _session(kw)
-    table = Table("key", "size", "uploaded", "etag")
+    rows = []
     with api:
         token = None
         while True:
@@ -235,14 +231,14 @@ def ls(target: str, recursive: bool, **kw):
                 query.append(("continuation-token", token))
             root = ET.fromstring(s3.send("GET", bucket_name, query=query).content)
             for p in root.iterfind("{*}CommonPrefixes"):
-                table.add_row(p.findtext("{*}Prefix"), "", "", "")
+                rows.append([p.findtext("{*}Prefix"), "", "", ""])
             for c in root.iterfind("{*}Contents"):
-                table.add_row(c.findtext("{*}Key"), c.findtext("{*}Size"), c.findtext("{*}LastModified"),
-                              (c.findtext("{*}ETag") or "").strip('"'))
+                rows.append([c.findtext("{*}Key"), c.findtext("{*}Size"), c.findtext("{*}LastModified"),
+                             (c.findtext("{*}ETag") or "").strip('"')])
             token = root.findtext("{*}NextContinuationToken")
             if root.findtext("{*}IsTruncated") != "true" or not token:
                 break
-    console.print(table)
+    print_table(["key", "size", "uploaded", "etag"], rows)
 
 
 @r2.command("rm")

@@ -6,18 +6,12 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from kumo.cli.client import client_options, make_client
+from kumo.cli.output import console, print_json, print_table
 
-console = Console()
 BATCH = 1000
-
-
-def _print_json(data) -> None:
-    console.print_json(json.dumps(data))
 
 
 @click.group()
@@ -50,11 +44,9 @@ def list_(**kw):
     """List indexes."""
     with make_client(kw) as api:
         indexes = api.request("GET", "/vectorize/v2/indexes")
-    table = Table("name", "dimensions", "metric", "created", "description")
-    for ix in indexes:
-        table.add_row(ix["name"], str(ix["config"]["dimensions"]), ix["config"]["metric"], ix["created_on"],
-                      ix.get("description") or "")
-    console.print(table)
+    print_table(["name", "dimensions", "metric", "created", "description"],
+                ([ix["name"], ix["config"]["dimensions"], ix["config"]["metric"], ix["created_on"], ix.get("description")]
+                 for ix in indexes))
 
 
 @vectorize.command("get")
@@ -63,7 +55,7 @@ def list_(**kw):
 def get(name, **kw):
     """Show an index's configuration."""
     with make_client(kw) as api:
-        _print_json(api.request("GET", f"/vectorize/v2/indexes/{name}"))
+        print_json(api.request("GET", f"/vectorize/v2/indexes/{name}"))
 
 
 @vectorize.command("info")
@@ -73,10 +65,7 @@ def info(name, **kw):
     """Show vector count and last mutation."""
     with make_client(kw) as api:
         result = api.request("GET", f"/vectorize/v2/indexes/{name}/info")
-    table = Table("field", "value")
-    for key, value in result.items():
-        table.add_row(key, str(value))
-    console.print(table)
+    print_table(["field", "value"], ((key, str(value)) for key, value in result.items()))
 
 
 @vectorize.command("delete")
@@ -162,13 +151,11 @@ def query(name, vector, vector_id, top_k, namespace, filter_, return_metadata, r
     with make_client(kw) as api:
         result = api.request("POST", f"/vectorize/v2/indexes/{name}/query", json=body)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
-    table = Table("id", "score", "namespace", "metadata")
-    for m in result["matches"]:
-        table.add_row(m["id"], f"{m['score']:.6f}", m.get("namespace") or "",
-                      json.dumps(m["metadata"]) if "metadata" in m else "")
-    console.print(table)
+    print_table(["id", "score", "namespace", "metadata"],
+                ([m["id"], f"{m['score']:.6f}", m.get("namespace"), json.dumps(m["metadata"]) if "metadata" in m else ""]
+                 for m in result["matches"]))
 
 
 @vectorize.command("get-vectors")
@@ -178,7 +165,7 @@ def query(name, vector, vector_id, top_k, namespace, filter_, return_metadata, r
 def get_vectors(name, ids, **kw):
     """Print stored vectors by id."""
     with make_client(kw) as api:
-        _print_json(api.request("POST", f"/vectorize/v2/indexes/{name}/get_by_ids", json={"ids": list(ids)}))
+        print_json(api.request("POST", f"/vectorize/v2/indexes/{name}/get_by_ids", json={"ids": list(ids)}))
 
 
 @vectorize.command("delete-vectors")
@@ -236,10 +223,7 @@ def mi_list(name, **kw):
     """List an index's metadata indexes."""
     with make_client(kw) as api:
         result = api.request("GET", f"/vectorize/v2/indexes/{name}/metadata_index/list")
-    table = Table("property", "type")
-    for m in result["metadataIndexes"]:
-        table.add_row(m["propertyName"], m["indexType"])
-    console.print(table)
+    print_table(["property", "type"], ([m["propertyName"], m["indexType"]] for m in result["metadataIndexes"]))
 
 
 @metadata_index.command("delete")

@@ -1,4 +1,5 @@
-"""`kumo worker`: run Workers AI batch jobs from the shared PostgreSQL queue, without serving HTTP.
+"""`kumo worker`: run Workers AI batch jobs and batch scoring jobs from the shared PostgreSQL queue, without
+serving HTTP.
 Start as many as the models' hardware allows; each job runs once, and a killed worker's job is taken
 over when its lease runs out."""
 
@@ -21,15 +22,17 @@ async def _run_until_signalled(platform) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     platform.batches.start()
+    platform.scoring_workers.start()
     await stop.wait()
     await platform.batches.stop()
+    await platform.scoring_workers.stop()
 
 
 @click.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Where local state lives.")
 @click.option("--database-url", default=None, help="postgresql://... [default: KUMO_DATABASE_URL].")
 def worker(data_dir, database_url) -> None:
-    """Run batch jobs (`?queueRequest=true`) from the shared database."""
+    """Run batch jobs (`?queueRequest=true`) and scoring jobs from the shared database."""
     from kumo.platform import Platform, choose_backends
 
     overrides = {k: v for k, v in dict(data_dir=data_dir, database_url=database_url).items() if v is not None}

@@ -1,7 +1,8 @@
 """Model file formats: how each one loads and predicts. One class per format, one line in FORMATS to add one.
 
 A loaded model answers `predict(rows)` for a 2-D float array (rows in the model's feature order) with its
-predictions and, for classifiers, one probability per class in the model's own class order. Its `signature`
+predictions and, for classifiers, one probability per class in the model's own class order (as JSON-able lists;
+`predict_arrays` gives the same as NumPy arrays). Its `signature`
 (feature names when the model knows them, their count, its classes) is what requests are checked against.
 """
 
@@ -37,20 +38,39 @@ class SklearnModel:
             self.n_features = len(self.features)
         classes = getattr(estimator, "classes_", None)
         self.classes = _python(classes) if classes is not None and hasattr(estimator, "predict_proba") else None
+        self._argmax = self.classes is not None and _predicts_by_argmax(estimator)
 
     @property
     def signature(self) -> dict[str, Any]:
         return {"features": self.features, "n_features": self.n_features, "classes": self.classes}
 
     def predict(self, rows: np.ndarray) -> tuple[list, list[list[float]] | None]:
+        predictions, probabilities = self.predict_arrays(rows)
+        return _python(predictions), probabilities.tolist() if probabilities is not None else None
+
+    def predict_arrays(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """`predict` as arrays, for batch scoring: no Python object per row."""
         x: Any = rows
         if self.features is not None:
             import pandas as pd  # the model was fitted on named columns: give it named columns back
 
             x = pd.DataFrame(rows, columns=self.features)
-        predictions = _python(self.estimator.predict(x))
-        probabilities = self.estimator.predict_proba(x).tolist() if self.classes is not None else None
-        return predictions, probabilities
+        if self._argmax:  # what its predict() does, without walking every tree a second time
+            proba = self.estimator.predict_proba(x)
+            return self.estimator.classes_.take(np.argmax(proba, axis=1)), proba
+        probabilities = self.estimator.predict_proba(x) if self.classes is not None else None
+        return np.asarray(self.estimator.predict(x)), probabilities
+
+
+def _predicts_by_argmax(estimator: Any) -> bool:
+    """Whether the estimator's predict() is, by scikit-learn's own code, the class of the largest probability
+    (single-output trees and forests: RandomForest, ExtraTrees, DecisionTree), alone or ending a pipeline."""
+    from sklearn.ensemble._forest import ForestClassifier
+    from sklearn.tree import BaseDecisionTree
+
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return (isinstance(final, (ForestClassifier, BaseDecisionTree)) and getattr(final, "n_outputs_", 1) == 1
+            and hasattr(final, "predict_proba"))
 
 
 # scikit-learn's own compiled types that skops lists as "untrusted" only because it cannot inspect them: they
@@ -143,16 +163,21 @@ class OnnxModel:
         return {"features": self.features, "n_features": self.n_features, "classes": self.classes}
 
     def predict(self, rows: np.ndarray) -> tuple[list, list[list[float]] | None]:
+        predictions, probabilities = self.predict_arrays(rows)
+        return _python(predictions), probabilities.tolist() if probabilities is not None else None
+
+    def predict_arrays(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """`predict` as arrays, for batch scoring: no Python object per row."""
         wanted = [self._label] + ([self._proba] if self._proba else [])
         out = self.session.run(wanted, self._feed(rows))
-        predictions = _python(np.asarray(out[0]).reshape(-1))
+        predictions = np.asarray(out[0]).reshape(-1)
         probabilities = None
         if self._proba and self.classes is not None:
             proba = out[1]
             if isinstance(proba, list):
-                probabilities = [[float(row[c]) for c in self.classes] for row in proba]
+                probabilities = np.array([[float(row[c]) for c in self.classes] for row in proba], dtype=float)
             else:
-                probabilities = np.asarray(proba, dtype=float).tolist()
+                probabilities = np.asarray(proba, dtype=float)
         return predictions, probabilities
 
 

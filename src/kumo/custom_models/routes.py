@@ -4,6 +4,8 @@ promote, roll back, delete. Predictions go through Workers AI's `/ai/run/@custom
 from __future__ import annotations
 
 import hmac
+import re
+from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import Request
@@ -12,15 +14,21 @@ from fastapi.responses import JSONResponse
 from kumo.api.auth import presented_secret
 from kumo.api.body import read_json
 from kumo.api.envelope import ok
+from kumo.api.pagination import page_params
 from kumo.api.routing import account_router, api_tokens_of
 from kumo.custom_models.service import CustomModelService
 from kumo.errors import InvalidRequest, PermissionDenied
 from kumo.platform import platform_of
 from kumo.r2.credentials import check_scope
+from kumo.timestamps import parse_iso
 
 router = account_router("/ai/custom-models")
 
 _REGISTER_FIELDS = {"version", "source", "trusted", "format"}
+_CALL_FILTERS = {"version": None, "role": {"served", "shadow"}, "outcome": {"ok", "refused", "error"},
+                 "caller_key": None}
+_DURATION = re.compile(r"([0-9]{1,9})([smhd])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _service(request: Request) -> CustomModelService:
@@ -149,3 +157,52 @@ async def shadow_report(request: Request, account_id: str, name: str) -> JSONRes
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= 1000:  # "²" is a digit too
         raise InvalidRequest(f"limit {raw!r}: a whole number from 1 to 1000", code=10001)
     return ok(await _service(request).shadow_report(account_id, name, int(raw)))
+
+
+def _query(request: Request, allowed: set[str]) -> dict[str, str]:
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise InvalidRequest(f"unknown query parameter {unknown[0]!r}; this call takes {', '.join(sorted(allowed))}",
+                             code=10001)
+    return dict(request.query_params)
+
+
+def _moment(raw: str | None, name: str) -> float | None:
+    """`since`/`until`: an ISO-8601 time (UTC unless it says), or how long ago, e.g. 90s, 30m, 24h, 7d."""
+    if raw is None:
+        return None
+    ago = _DURATION.fullmatch(raw)
+    if ago:
+        return datetime.now(timezone.utc).timestamp() - int(ago[1]) * _SECONDS[ago[2]]
+    try:
+        moment = parse_iso(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} {raw!r}: an ISO-8601 time (2026-12-01T09:30:00Z) or how long ago (30m, 24h, "
+                             "7d)", code=10001) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+@router.get("/{name}/calls")
+async def call_log(request: Request, account_id: str, name: str) -> JSONResponse:
+    """The model's call log, newest first: filters version, role, outcome, caller_key, since, until."""
+    query = _query(request, {*_CALL_FILTERS, "since", "until", "page", "per_page"})
+    match: dict[str, Any] = {}
+    for key, choices in _CALL_FILTERS.items():
+        if key in query:
+            if choices is not None and query[key] not in choices:
+                raise InvalidRequest(f"{key} {query[key]!r}: one of {', '.join(sorted(choices))}", code=10001)
+            match[key] = query[key]
+    match["since"], match["until"] = _moment(query.get("since"), "since"), _moment(query.get("until"), "until")
+    page, per_page = page_params(query, per_page_default=50, per_page_max=1000)
+    calls, info = await _service(request).call_log(account_id, name, match, page, per_page)
+    return ok(calls, result_info=info)
+
+
+@router.get("/{name}/compare")
+async def compare(request: Request, account_id: str, name: str) -> JSONResponse:
+    """Two versions side by side over recent calls: ?a=v1&b=v2[&since=24h]."""
+    query = _query(request, {"a", "b", "since"})
+    if "a" not in query or "b" not in query or query["a"] == query["b"]:
+        raise InvalidRequest("name two different versions to compare: ?a=v1&b=v2", code=10001)
+    return ok(await _service(request).compare(account_id, name, query["a"], query["b"],
+                                              _moment(query.get("since"), "since")))

@@ -116,12 +116,18 @@ def matches(condition: dict[str, Any], context: dict[str, Any]) -> bool:
 
 
 async def walk(route: dict[str, Any], context: dict[str, Any],
-               call_model: Callable[[dict[str, Any], bool], Awaitable[Any]],
-               hit_limit: Callable[[str, float, int, str, str], Awaitable[bool]], rng: random.Random) -> Any:
-    """Returns the Outcome of the model element that answered, or the last failure."""
+               call_model: Callable[[str, dict[str, Any], str | None], Awaitable[Any]],
+               hit_limit: Callable[[str, float, int, str, str], Awaitable[bool]], rng: random.Random,
+               start: str | None = None) -> Any:
+    """Returns the Outcome of the model element that answered, or the last failure. `call_model(element id,
+    properties, fallback element id or None)` may return None for a model passed over (its fallback is next).
+    `start`: walk on from that element (the fallback of a stream that broke; None when no model answered)."""
     elements = validate_elements(route["elements"])
-    current = _target((next(e for e in elements.values() if e["type"] == "start").get("outputs") or {}).get("next"))
-    last = None
+    if start is None:
+        current = _target((next(e for e in elements.values() if e["type"] == "start").get("outputs") or {}).get("next"))
+    else:
+        current = start
+    last, passed_over = None, False
     for _ in range(MAX_STEPS):
         if current is None:
             break
@@ -150,13 +156,17 @@ async def walk(route: dict[str, Any], context: dict[str, Any],
                                       props.get("limitType", "count"))
             current = _target(outputs.get("success" if allowed else "fallback"))
         elif kind == "model":
-            outcome = await call_model(props, _target(outputs.get("fallback")) is not None)
-            if outcome.ok or outcome.final:  # a content-policy refusal is not asked of the fallback
+            fallback = _target(outputs.get("fallback"))
+            # a fallback straight to the end is none: the model is the last one to try
+            ahead = fallback if fallback is not None and elements[fallback]["type"] != "end" else None
+            outcome = await call_model(el["id"], props, ahead)
+            if outcome is not None and (outcome.ok or outcome.final):  # a content-policy refusal: not asked again
                 return outcome
-            last = outcome
-            current = _target(outputs.get("fallback"))
+            passed_over = passed_over or outcome is None
+            last = outcome or last
+            current = fallback
         else:  # a second "start" cannot happen (validated); anything else ends the walk
             break
-    if last is not None:
+    if last is not None or start is not None or passed_over:
         return last
     raise InvalidRequest(f"dynamic route {route['name']!r} ended without reaching a model")

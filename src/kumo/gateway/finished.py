@@ -43,6 +43,7 @@ class Finished:
     metrics: Metrics | None = None
 
     priced_as: tuple[Usage, str, float | None] | None = None  # set by priced(): the log reuses it
+    decisions: dict[str, Any] | None = None  # the request's decision log (decisions.py) as this call ended
     observers: tuple = ()  # called with (self, usage, model, cost) once settled, on the log thread (OTel spans)
 
     def priced(self) -> tuple[Usage, str, float | None]:
@@ -80,6 +81,7 @@ class Finished:
             response_head=public_headers(self.response_head or {}),
             request_body=c.body[:MAX_LOGGED_BODY] if keep else None,
             response_body=(self.response_body or b"")[:MAX_LOGGED_BODY] if keep else None,
+            decisions=self.decisions,
         )
 
     def _usage(self) -> Usage:

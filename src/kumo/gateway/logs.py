@@ -37,9 +37,11 @@ class LogWriter:
     """The request path only appends to a deque (thread-safe, no lock to take); a thread wakes every FLUSH_EVERY,
     settles what is pending (usage, cost, metrics: see finished.py) and writes it in batches."""
 
-    def __init__(self, store: GatewayStore, limits: Callable[[str, str], tuple[int, str] | None]):
+    def __init__(self, store: GatewayStore, limits: Callable[[str, str], tuple[int, str] | None],
+                 after_write: Callable[[list[LogRecord]], None] | None = None):
         self.store = store
         self.limits = limits
+        self.after_write = after_write  # handed the records once stored (Logpush), on this thread
         self._pending: deque[Loggable | threading.Event] = deque()
         self._unwritten: list[LogRecord] = []  # settled, but the database was unreachable
         self._wake = threading.Event()
@@ -123,6 +125,12 @@ class LogWriter:
                         f", {lost} oldest dropped" if lost else "")
         except Exception:
             log.exception("could not write %d gateway logs", len(records))
+        else:
+            if self.after_write is not None:
+                try:
+                    self.after_write(records)
+                except Exception:
+                    log.exception("could not hand %d gateway logs to Logpush", len(records))
 
     def close(self) -> None:
         self._closing = True

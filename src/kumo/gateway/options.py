@@ -13,6 +13,8 @@ MIN_CACHE_TTL = 60
 MAX_CACHE_TTL = 30 * 24 * 3600
 CUSTOM_KEY_TTL = 300  # a custom cache key on a gateway without caching: 5 minutes
 MAX_METADATA = 5
+# kumo's own per-request stream deadlines, in ms (Cloudflare has none): header, RequestOptions field
+STREAM_DEADLINES = (("cf-aig-first-token-timeout", "first_token_ms"), ("cf-aig-stream-idle-timeout", "stream_idle_ms"))
 
 
 @dataclass
@@ -24,6 +26,8 @@ class RequestOptions:
     collect_log: bool = True
     collect_payload: bool = True
     timeout_ms: int | None = None
+    first_token_ms: int | None = None  # a stream's first answer token, counted from the step's start
+    stream_idle_ms: int | None = None  # the longest silence between a stream's chunks
     max_attempts: int = 1
     retry_delay_ms: int = 0
     backoff: str = "constant"
@@ -86,6 +90,9 @@ def parse_options(headers: dict[str, str], gateway: dict[str, Any]) -> RequestOp
     timeout = headers.get("cf-aig-request-timeout", headers.get("cf-aig-request-timeout-ms"))
     if timeout is not None:
         o.timeout_ms = _int(timeout, "cf-aig-request-timeout", 1, 24 * 3600 * 1000)
+    for header, name in STREAM_DEADLINES:
+        if headers.get(header) is not None:
+            setattr(o, name, _int(headers[header], header, 1, 24 * 3600 * 1000))
     if headers.get("cf-aig-max-attempts") is not None:
         o.max_attempts = _int(headers["cf-aig-max-attempts"], "cf-aig-max-attempts", 1, 5)
     if headers.get("cf-aig-retry-delay") is not None:
@@ -111,7 +118,8 @@ def parse_options(headers: dict[str, str], gateway: dict[str, Any]) -> RequestOp
 
 
 def apply_step_config(o: RequestOptions, config: dict[str, Any]) -> RequestOptions:
-    """A universal step's `config` (requestTimeout, maxAttempts, retryDelay, backoff)."""
+    """A universal step's `config` (requestTimeout, maxAttempts, retryDelay, backoff; kumo's firstTokenTimeout
+    and streamIdleTimeout)."""
     if not isinstance(config, dict):
         raise GatewayError(400, BAD_REQUEST, "a step's `config` must be an object")
     headers = {}
@@ -119,9 +127,15 @@ def apply_step_config(o: RequestOptions, config: dict[str, Any]) -> RequestOptio
                         ("retryDelay", "cf-aig-retry-delay"), ("backoff", "cf-aig-backoff")):
         if config.get(key) is not None:
             headers[header] = str(config[key])
+    for key in ("firstTokenTimeout", "streamIdleTimeout"):
+        if config.get(key) is not None:
+            headers[key] = str(config[key])
     if not headers:
         return o
     copy = RequestOptions(**o.__dict__)
+    for key, name in (("firstTokenTimeout", "first_token_ms"), ("streamIdleTimeout", "stream_idle_ms")):
+        if key in headers:
+            setattr(copy, name, _int(headers[key], key, 1, 24 * 3600 * 1000))
     if "cf-aig-request-timeout" in headers:
         copy.timeout_ms = _int(headers["cf-aig-request-timeout"], "requestTimeout", 1, 24 * 3600 * 1000)
     if "cf-aig-max-attempts" in headers:

@@ -7,8 +7,8 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from starlette.responses import Response, StreamingResponse
@@ -19,16 +19,18 @@ from kumo.api.threads import blocking
 from kumo.config import TokenGrant
 from kumo.errors import KumoError
 from kumo.gateway import forwarding
+from kumo.gateway.breaker import CircuitBreaker
 from kumo.gateway.cache import CachedResponse, ResponseCache, cache_key
+from kumo.gateway.continuation import Continuation, dialect_for
 from kumo.gateway.errors import (
     RATE_LIMITED,
     UNAUTHORIZED,
-    UPSTREAM_TIMEOUT,
     UPSTREAM_UNREACHABLE,
     GatewayError,
     gateway_error_response,
 )
 from kumo.gateway.controls import Controls
+from kumo.gateway.decisions import Trail
 from kumo.gateway.finished import MAX_LOGGED_BODY, Finished, loads
 from kumo.gateway.logs import LogWriter, new_ulid
 from kumo.gateway.options import RequestOptions
@@ -36,6 +38,7 @@ from kumo.gateway.providers.base import Provider
 from kumo.gateway.ratelimit import RateLimiter
 from kumo.gateway.service import GatewayService
 from kumo.gateway.upstream import upstream_url
+from kumo.gateway.stream_guard import StreamBroken, StreamGuard
 from kumo.gateway.upstream_http import Upstream, UpstreamBroken, UpstreamResponse
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -70,6 +73,15 @@ class Call:
     budgets: list = field(default_factory=list)  # the spend limits it is charged against (controls/spend.py)
     settling: Any = None  # what the controls still do once it completes (awaited before the answer ends)
     control_headers: dict[str, str] = field(default_factory=dict)  # what the controls add to the answer
+    # resilience (routes with several steps: failover.py)
+    trail: Trail | None = None  # the request's decision log, kept in this call's log record
+    step_name: str | None = None  # how the trail names this step when `step` is None (a dynamic route's element)
+    model_name: str | None = None
+    breaker_key: tuple | None = None  # its circuit (breaker.py): its outcome is counted there
+    # a stream that breaks after part of the answer: the next steps asked to continue it (None: nowhere to go)
+    resume: Callable[[Continuation], Awaitable[Outcome | None]] | None = None
+    prior_text: str = ""  # a continuation: the answer text the client had before this call
+    client_format: str | None = None  # the dialect the client reads when it is not the provider's (/compat)
 
 
 @dataclass
@@ -84,7 +96,8 @@ class Pipeline:
     def __init__(self, *, service: GatewayService, cache: ResponseCache, limiter: RateLimiter, logs: LogWriter,
                  client: Upstream, self_client: Upstream, upstreams: dict[str, str],
                  grants: list[TokenGrant], stream_idle_timeout: float, metrics=None, require_auth: bool = False,
-                 controls: Controls | None = None):
+                 controls: Controls | None = None, first_token_timeout: float | None = None,
+                 breaker: CircuitBreaker | None = None):
         self.service = service
         self.cache = cache
         self.limiter = limiter
@@ -94,6 +107,8 @@ class Pipeline:
         self.upstreams = upstreams
         self.grants = grants
         self.stream_idle_timeout = stream_idle_timeout
+        self.first_token_timeout = first_token_timeout  # None: a stream's first token waits as long as a stall
+        self.breaker = breaker if breaker is not None else CircuitBreaker()
         self.rng = random.Random()  # dynamic routes' percentage splits
         self.metrics = metrics
         self.require_auth = require_auth  # every request needs `cf-aig-authorization` (gateway_require_auth)
@@ -151,7 +166,9 @@ class Pipeline:
         if cacheable:
             # cache_invalidate_on_update: entries made before the gateway's last update no longer match
             generation = c.gateway.get("modified_at", "") if c.gateway.get("cache_invalidate_on_update") else ""
-            key = cache_key(c.account, c.gateway_id + "@" + generation, c.provider, c.path, c.query, c.body,
+            # the API the caller used is part of it: one provider answer is sent in several formats (log_path)
+            path = f"{c.log_path}>{c.path}" if c.log_path else c.path
+            key = cache_key(c.account, c.gateway_id + "@" + generation, c.provider, path, c.query, c.body,
                             {**c.headers, **c.extra_headers}, o.cache_key)
             hit = await blocking(self.cache.get, key)
             if hit is not None:
@@ -169,23 +186,25 @@ class Pipeline:
                    and k not in ("cf-skip-cache", "cf-cache-ttl")}
         headers.update(c.extra_headers)
         try:
-            sent = await forwarding.send(client, c.method, url, headers, c.body, o, retry_timeouts=not c.has_fallback)
+            sent = await forwarding.send(client, c.method, url, headers, c.body, _head_deadline(o),
+                                         retry_timeouts=not c.has_fallback)
         except GatewayError as error:
-            self._log(c, log_id, started, error.status, False, False)
+            self._log(c, log_id, started, error.status, False, False, reason=error.message, fault=True)
             return Outcome(False, _gateway_error(error, base_headers), error)
         upstream = sent.response
         status = upstream.status
         response_headers = {k: v for k, v in upstream.headers.items() if k not in RESPONSE_DROP}
         response_headers.update(base_headers)
-        is_stream = upstream.headers.get("content-type", "").startswith("text/event-stream")
+        # an error answer is read whole, whatever its type: the next step may be tried instead
+        is_stream = 200 <= status < 300 and upstream.headers.get("content-type", "").startswith("text/event-stream")
         if not is_stream:
             try:
                 body = await upstream.read()
             except UpstreamBroken as exc:
                 await upstream.close()
-                broken = GatewayError(502, UPSTREAM_UNREACHABLE, f"the provider's answer broke off: {exc}")
-                self._log(c, log_id, started, 502, False, False)
-                return Outcome(False, _gateway_error(broken, base_headers), broken)
+                error = GatewayError(502, UPSTREAM_UNREACHABLE, f"the provider's answer broke off: {exc}")  # type: ignore[misc]
+                self._log(c, log_id, started, 502, False, False, reason=error.message, fault=True)  # type: ignore[misc]
+                return Outcome(False, _gateway_error(error, base_headers), error)  # type: ignore[misc]
             await upstream.close()
             client_body = body
             if c.response_json is not None and 200 <= status < 300:
@@ -200,59 +219,55 @@ class Pipeline:
                 blocked = await self.controls.on_response(c, client_body, response_headers)
             if blocked is not None:  # the provider answered, and was paid: logged and charged, never passed on
                 self._log(c, log_id, started, status, False, False, body, upstream.headers.get("content-type"),
-                          upstream.headers)
+                          upstream.headers, reason=blocked.message)
                 await _settled(c)
                 return Outcome(False, _gateway_error(blocked, base_headers), blocked)
             if success and key is not None and len(client_body) <= MAX_LOGGED_BODY:
                 entry = CachedResponse(status, _cacheable_headers(response_headers), [client_body],
                                        time.time() + o.cache_ttl)
                 await blocking(self.cache.put, key, entry)
-            self._log(c, log_id, started, status, success, False, body, upstream.headers.get("content-type"),
-                      upstream.headers)
-            await _settled(c)
             final = not success and c.provider.policy_refusal(status, loads(body))
+            self._log(c, log_id, started, status, success, False, body, upstream.headers.get("content-type"),
+                      upstream.headers, reason=None if success else _error_reason(status, body, final),
+                      client=f"the provider's {status} answer" if final else None)
+            await _settled(c)
             return Outcome(success, Response(client_body, status, headers=response_headers), None, final)
         return await self._stream(c, upstream, response_headers, log_id, started, key)
 
     # ---- streams --------------------------------------------------------------------------------------
     async def _stream(self, c: Call, upstream: UpstreamResponse, headers: dict[str, str], log_id: str,
                       started: float, key: str | None) -> Outcome:
-        idle = (c.options.timeout_ms / 1000) if c.options.timeout_ms else self.stream_idle_timeout
-        raw = upstream.chunks()
-        first: bytes | None = None
-        if c.wait_for_first_byte:
+        o = c.options
+        if o.stream_idle_ms:
+            idle = o.stream_idle_ms / 1000
+        else:
+            idle = (o.timeout_ms / 1000) if o.timeout_ms else self.stream_idle_timeout
+        # read event by event only where it matters: a first token to wait for, an answer to continue
+        first_token_wait = c.wait_for_first_byte or o.first_token_ms is not None
+        dialect = dialect_for(c.provider, c.path) if first_token_wait or c.resume is not None else None
+        # strict where a next step can take over: a malformed or error event is a break, not passed on
+        guard = StreamGuard(upstream.chunks(), dialect, idle, strict=c.resume is not None, keep=MAX_LOGGED_BODY,
+                            prior_text=c.prior_text)
+        # a stream must start its answer before its step counts as a success (and, asked for, before a deadline)
+        if first_token_wait:
+            first_token = o.first_token_ms / 1000 if o.first_token_ms else self.first_token_timeout
+            # counted from the step's start: the wait for the provider's headers is part of it
+            remaining = max(first_token - (time.monotonic() - started), 0.0) if first_token else idle
             try:
-                first = await asyncio.wait_for(raw.__anext__(), idle)
-            except (StopAsyncIteration, asyncio.TimeoutError, UpstreamBroken) as exc:
+                await guard.head(remaining)
+            except StreamBroken as exc:
                 await upstream.close()
-                error = GatewayError(504 if isinstance(exc, asyncio.TimeoutError) else 502,
-                                     UPSTREAM_TIMEOUT if isinstance(exc, asyncio.TimeoutError) else UPSTREAM_UNREACHABLE,
-                                     "the provider's stream failed before its first byte")
-                self._log(c, log_id, started, error.status, False, False)
+                error = GatewayError(exc.status, exc.code, exc.reason)
+                self._log(c, log_id, started, error.status, False, False, b"".join(guard.seen),
+                          upstream.headers.get("content-type"), upstream.headers, stream=True, reason=exc.reason,
+                          fault=True)
                 return Outcome(False, _gateway_error(error, {k: v for k, v in headers.items() if k.startswith("cf-aig-")}),
                                error)
-        seen: list[bytes] = []
-        state = {"complete": False, "size": 0}
-
-        async def upstream_chunks() -> AsyncIterator[bytes]:
-            if first is not None:
-                seen.append(first)
-                yield first
-            while True:
-                try:
-                    chunk = await asyncio.wait_for(raw.__anext__(), idle)
-                except StopAsyncIteration:
-                    break
-                if state["size"] <= MAX_LOGGED_BODY:
-                    seen.append(chunk)
-                    state["size"] += len(chunk)
-                yield chunk
-            state["complete"] = c.provider.stream_complete(b"".join(seen).decode("utf-8", "replace"), loads(c.body))
 
         async def body() -> AsyncIterator[bytes]:
             status, success, failure = upstream.status, 200 <= upstream.status < 300, None
             sent_chunks: list[bytes] = []
-            source = upstream_chunks()
+            source = guard.events()
             if c.response_stream is not None:
                 source = c.response_stream(source)
             if self.controls is not None:
@@ -270,35 +285,86 @@ class Pipeline:
                         last = chunk
                         continue
                     yield chunk
-                if success and not state["complete"]:
+                complete = c.provider.stream_complete(b"".join(guard.seen).decode("utf-8", "replace"), loads(c.body))
+                if success and not complete:
                     failure = "the provider's stream ended before it was complete"
-            except asyncio.TimeoutError:
-                failure = f"the provider's stream stalled for {idle:.0f} s"
-            except UpstreamBroken as exc:
-                failure = f"the provider's stream broke off ({exc})"
+            except StreamBroken as exc:
+                failure = exc.reason
             except GatewayError as exc:  # a control (DLP) ended the stream
                 failure, event = exc.message, _error_event(exc.message, exc.code, "blocked")
             except (asyncio.CancelledError, GeneratorExit):  # the client went away: still log what happened
-                self._log(c, log_id, started, 499, False, False, b"".join(seen),
-                          upstream.headers.get("content-type"), upstream.headers, stream=True)
+                self._log(c, log_id, started, 499, False, False, b"".join(guard.seen),
+                          upstream.headers.get("content-type"), upstream.headers, stream=True,
+                          reason="the client left mid-stream", client="left mid-stream")
                 raise
             finally:
                 await upstream.close()
+            seen = b"".join(guard.seen)
             if failure is not None:  # never let a broken stream look like a clean end
                 success, last = False, None
+                resumable = (event is None and c.resume is not None and guard.resumable and guard.content_events > 0
+                             and not guard.finished)
+                if resumable:  # logged once the next steps said whether they continue it
+                    held = self._log(c, log_id, started, status, False, False, seen,
+                                     upstream.headers.get("content-type"), upstream.headers, stream=True, fault=True,
+                                     reason=f"{failure}, after {len(guard.text)} characters of the answer: the next "
+                                            "steps are asked to continue it", hold=True)
+                    rest = self._continue(c, guard.text, failure, held)
+                    try:
+                        async for chunk in rest:
+                            yield chunk
+                    finally:
+                        await rest.aclose()  # the client left: so does the continuation
+                    return
+                self._log(c, log_id, started, status, False, False, seen, upstream.headers.get("content-type"),
+                          upstream.headers, stream=True, reason=failure, fault=event is None,
+                          client=f"an error event after {guard.content_events} answer events")
                 yield event or _error_event(failure)
-            elif success and key is not None:
+                await _settled(c)
+                return
+            if success and key is not None:
                 entry = CachedResponse(status, _cacheable_headers(headers), sent_chunks,
                                        time.time() + c.options.cache_ttl)
                 await blocking(self.cache.put, key, entry)
-            self._log(c, log_id, started, status, success, False, b"".join(seen),
-                      upstream.headers.get("content-type"), upstream.headers, stream=True)
+            self._log(c, log_id, started, status, success, False, seen, upstream.headers.get("content-type"),
+                      upstream.headers, stream=True)
             await _settled(c)
             if last is not None:
                 yield last
 
         # closed as soon as the client leaves: the upstream (a model generating in process) stops with it
         return Outcome(True, ClosingStreamingResponse(body(), status_code=upstream.status, headers=headers))
+
+    async def _continue(self, c: Call, text: str, reason: str, held: Finished) -> AsyncGenerator[bytes, None]:
+        """The rest of a broken answer from the next steps (their own calls, logged and charged as such), or an
+        error event saying why there is none. `held`: the broken call's log, written once that is known."""
+        assert c.resume is not None and c.trail is not None
+        dialect = dialect_for(c.provider, c.path)
+        client_format = c.client_format or (dialect.name if dialect is not None else "")
+        why = None
+        try:
+            outcome = await c.resume(Continuation(text, client_format, reason))
+        except KumoError as exc:  # a later step that is not a valid request
+            outcome, why = None, exc.message
+        continued = outcome is not None and outcome.ok and isinstance(outcome.response, StreamingResponse)
+        if not continued:
+            if outcome is not None and outcome.error is not None:
+                why = outcome.error.message
+            why = why or c.trail.last_reason or "no step left to try"  # (a provider's refusal, in its words)
+            c.trail.client = "an error event: the answer broke off and could not be continued"
+        held.decisions = c.trail.snapshot()
+        self._write(c, held)
+        await _settled(c)
+        if not continued:
+            yield _error_event(f"{reason}; the answer could not be continued: {why}")
+            return
+        assert outcome is not None and isinstance(outcome.response, StreamingResponse)
+        rest = outcome.response.body_iterator
+        try:
+            async for chunk in rest:
+                yield chunk  # type: ignore[misc]
+        finally:
+            await rest.aclose()  # type: ignore[attr-defined]  # (an async generator) the client left: it stops too
 
     def _replay(self, c: Call, hit: CachedResponse, log_id: str, base: dict[str, str], started: float) -> Outcome:
         headers = {**hit.headers, **base, "cf-aig-cache-status": "HIT"}
@@ -319,13 +385,58 @@ class Pipeline:
     # ---- logging ----------------------------------------------------------------------------------------
     def _log(self, c: Call, log_id: str, started: float, status: int, success: bool, cached: bool,
              response_body: bytes | None = None, response_type: str | None = None,
-             response_head: Mapping[str, str] | None = None, stream: bool = False) -> None:
-        """Hand the finished call to the log writer; usage, cost, metrics and the record are worked out there."""
+             response_head: Mapping[str, str] | None = None, stream: bool = False, *, reason: str | None = None,
+             client: str | None = None, fault: bool | None = None, hold: bool = False) -> Finished:
+        """Hand the finished call to the log writer; usage, cost, metrics and the record are worked out there.
+        `reason`: why it failed; `client`: what the client got, when this call decides it; `fault`: the failure
+        is the provider's (a circuit counts it; None: judged by the status); `hold`: returned, written later."""
+        if c.breaker_key is not None and self.breaker is not None:
+            if success:
+                self.breaker.record(c.breaker_key, True)
+            elif fault if fault is not None else (status >= 500 or status == 429):
+                self.breaker.record(c.breaker_key, False)
+        decisions = None
+        if c.trail is not None:
+            if client is None and (success or not c.has_fallback):
+                client = _client_view(status, success, stream, bool(c.prior_text))
+            c.trail.add(c.step if c.step is not None else c.step_name, c.provider.slug, c.model_name,
+                        "answered" if success else "failed", reason, log_id)
+            c.trail.client = client or c.trail.client
+            decisions = c.trail.snapshot()
         finished = Finished(c, log_id, time.time(), time.monotonic() - started, status, success, cached,
-                            response_body, response_type, response_head, stream, self.metrics)
+                            response_body, response_type, response_head, stream, self.metrics, decisions=decisions)
+        if not hold:
+            self._write(c, finished)
+        return finished
+
+    def _write(self, c: Call, finished: Finished) -> None:
         if self.controls is not None:
             c.settling = self.controls.completed(c, finished)
         self.logs.write(finished)
+
+
+def _head_deadline(o: RequestOptions) -> RequestOptions:
+    """The options an attempt is sent with: a first-token deadline shorter than the request timeout bounds the
+    wait for the answer's headers too (no first token comes before them; a whole answer's comes with them)."""
+    if o.first_token_ms is None or (o.timeout_ms is not None and o.timeout_ms <= o.first_token_ms):
+        return o
+    return replace(o, timeout_ms=o.first_token_ms)
+
+
+def _client_view(status: int, success: bool, stream: bool, continued: bool) -> str:
+    if success:
+        return "the rest of a continued answer" if continued else ("a complete answer" if stream else
+                                                                    f"the provider's {status} answer")
+    return "an error event: the answer broke off and could not be continued" if continued else f"a {status} error"
+
+
+def _error_reason(status: int, body: bytes, final: bool) -> str:
+    """A failed answer in a few words: its status and the provider's own message, when it gives one."""
+    parsed = loads(body)
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    message = error.get("message") if isinstance(error, dict) else (error if isinstance(error, str) else None)
+    text = f"the provider answered {status}" + (f": {str(message)[:200]}" if message else "")
+    return text + (" (a content-policy refusal: no fallback is asked)" if final else "")
 
 
 async def _settled(c: Call) -> None:

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 from kumo.api.body import JsonRefused, loads
@@ -15,9 +16,18 @@ from kumo.api.threads import blocking
 from kumo.errors import KumoError
 from kumo.gateway.compat import translate, translate_sse
 from kumo.gateway.controls.spend import Budget
-from kumo.gateway.errors import BAD_REQUEST, UNKNOWN_PROVIDER, GatewayError, gateway_error_response
+from kumo.gateway.continuation import Continuation
+from kumo.gateway.decisions import Trail
+from kumo.gateway.errors import (
+    BAD_REQUEST,
+    UNKNOWN_PROVIDER,
+    UPSTREAM_UNREACHABLE,
+    GatewayError,
+    gateway_error_response,
+)
+from kumo.gateway.failover import attempt
 from kumo.gateway.options import RequestOptions, apply_step_config, parse_options
-from kumo.gateway.pipeline import Call, Pipeline
+from kumo.gateway.pipeline import Call, Outcome, Pipeline
 from kumo.gateway.providers import PROVIDERS
 from kumo.gateway.dynamic_routing import walk
 
@@ -44,14 +54,22 @@ async def universal(pipeline: Pipeline, r: GatewayRequest) -> Response:
         if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
             raise GatewayError(400, BAD_REQUEST, "the body must be a non-empty JSON array of "
                                                  "{provider, endpoint, headers, query} steps")
-        outcome = None
-        for index, step in enumerate(steps):
-            call = _step_call(r.account, r.gateway_id, gateway, headers, step, index)
-            call.has_fallback = index < len(steps) - 1
-            outcome = await pipeline.call(call)
-            if outcome.ok or outcome.final:  # a content-policy refusal is not asked of the next provider
-                return outcome.response
-        assert outcome is not None
+        trail = Trail()
+
+        async def run(first: int, cont: Continuation | None) -> Outcome | None:
+            """Steps from `first` on; `cont`: they continue a broken answer."""
+            outcome = None
+            for index in range(first, len(steps)):
+                call = _step_call(r.account, r.gateway_id, gateway, headers, steps[index], index)
+                tried = await attempt(pipeline, call, trail, has_fallback=index < len(steps) - 1, cont=cont,
+                                      resume=lambda c, after=index + 1: run(after, c))  # type: ignore[misc]
+                if tried is not None and (tried.ok or tried.final):  # a content-policy refusal: not asked again
+                    return tried
+                outcome = tried or outcome
+            return outcome
+
+        outcome = await run(0, None)
+        assert outcome is not None  # the last step is always tried
         return outcome.response
     except KumoError as exc:
         return gateway_error_response(exc)
@@ -94,7 +112,10 @@ async def compat_chat(pipeline: Pipeline, r: GatewayRequest) -> Response:
         model = body.get("model")
         if isinstance(model, str) and model.startswith("dynamic/"):
             return await _dynamic(pipeline, r.account, r.gateway_id, gateway, headers, body, options)
-        return (await pipeline.call(_compat_call(r.account, r.gateway_id, gateway, headers, body, options))).response
+        call = _compat_call(r.account, r.gateway_id, gateway, headers, body, options)
+        outcome = await attempt(pipeline, call, Trail(), has_fallback=False, resume=None)
+        assert outcome is not None  # a last step is always tried
+        return outcome.response
     except KumoError as exc:
         return gateway_error_response(exc)
 
@@ -103,9 +124,9 @@ def _compat_call(account: str, gateway_id: str, gateway: dict[str, Any], headers
                  body: dict[str, Any], options: RequestOptions) -> Call:
     t = translate(body, headers)
     path, _, query = t.path.partition("?")
-    call = Call(account, gateway_id, gateway, t.provider, path, query, "POST", headers, json.dumps(t.body).encode(),
+    call = Call(account, gateway_id, gateway, t.provider, path, query, "POST", headers, orjson.dumps(t.body),
                 options, log_path="compat/chat/completions", extra_headers=t.headers, response_json=t.response,
-                wait_for_first_byte=True)
+                wait_for_first_byte=True, client_format="openai")
     if t.stream and t.stream_events is not None:
         events = t.stream_events
         call.response_stream = lambda chunks: translate_sse(chunks, events)
@@ -119,20 +140,27 @@ async def _dynamic(pipeline: Pipeline, account: str, gateway_id: str, gateway: d
     if route is None:
         raise GatewayError(400, BAD_REQUEST, f"no dynamic route named {name!r} in gateway {gateway_id!r}")
 
-    async def call_model(props: dict[str, Any], has_fallback: bool):
-        step_options = RequestOptions(**options.__dict__)
-        if props.get("timeout"):
-            step_options.timeout_ms = int(props["timeout"])
-        if props.get("retries") is not None:
-            step_options.max_attempts = max(1, min(5, int(props["retries"]) + 1))
-        model = f"{props['provider']}/{props['model']}"
-        call = _compat_call(account, gateway_id, gateway, headers, {**body, "model": model}, step_options)
-        call.has_fallback = has_fallback
-        call.budgets = list(cost_budgets)  # the route's cost limits passed on the way: this call is charged to them
-        outcome = await pipeline.call(call)
-        outcome.response.headers["cf-aig-model"] = props["model"]
-        outcome.response.headers["cf-aig-provider"] = props["provider"]
-        return outcome
+    trail = Trail()
+
+    def model_caller(cont: Continuation | None):
+        async def call_model(element: str, props: dict[str, Any], fallback: str | None) -> Outcome | None:
+            step_options = RequestOptions(**options.__dict__)
+            if props.get("timeout"):
+                step_options.timeout_ms = int(props["timeout"])
+            if props.get("retries") is not None:
+                step_options.max_attempts = max(1, min(5, int(props["retries"]) + 1))
+            model = f"{props['provider']}/{props['model']}"
+            call = _compat_call(account, gateway_id, gateway, headers, {**body, "model": model}, step_options)
+            call.step_name = element
+            call.budgets = list(cost_budgets)  # the route's cost limits passed on the way: charged to them
+            outcome = await attempt(
+                pipeline, call, trail, has_fallback=fallback is not None, cont=cont,
+                resume=lambda c: walk(route, context, model_caller(c), hit_limit, pipeline.rng, start=fallback))
+            if outcome is not None:
+                outcome.response.headers["cf-aig-model"] = props["model"]
+                outcome.response.headers["cf-aig-provider"] = props["provider"]
+            return outcome
+        return call_model
 
     cost_budgets: list = []
 
@@ -148,7 +176,10 @@ async def _dynamic(pipeline: Pipeline, account: str, gateway_id: str, gateway: d
         return (await pipeline.limiter.hit(f"route:{account}/{gateway_id}/{key}", int(limit), interval, technique))[0]
 
     context = {"metadata": options.metadata, "body": body}
-    outcome = await walk(route, context, call_model, hit_limit, pipeline.rng)
+    outcome = await walk(route, context, model_caller(None), hit_limit, pipeline.rng)
+    if outcome is None:  # every model element passed over: only a route whose models all have fallbacks
+        raise GatewayError(503, UPSTREAM_UNREACHABLE, f"dynamic route {name!r}: every model's circuit is open "
+                                                       f"({trail.last_reason})")
     return outcome.response
 
 

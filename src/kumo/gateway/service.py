@@ -31,9 +31,11 @@ def gateway_object(stored: dict[str, Any]) -> dict[str, Any]:
 
 class GatewayService:
     def __init__(self, store: GatewayStore, *, auto_create: bool = False, settings_ttl: float | None = None,
-                 check: Callable[[dict[str, Any]], None] | None = None):
+                 check: Callable[[str, dict[str, Any]], None] | None = None):
         self.store = store
-        self.check = check  # what settings need beyond their shape (a model guardrails run on): raises a 400
+        # what settings need beyond their shape (a model guardrails run on, a Logpush bucket): (account, settings),
+        # raises a 400
+        self.check = check
         self.auto_create = auto_create
         # Settings are read on every request, so they are kept in memory. One process (embedded) sees every
         # change itself: kept until changed. Nodes sharing a database re-read them after `settings_ttl` seconds.
@@ -44,7 +46,7 @@ class GatewayService:
         gateway_id = validate_id(body.get("id") if isinstance(body, dict) else None)
         settings = validate_settings(body)
         if self.check is not None:
-            self.check(settings)
+            self.check(account, settings)
         if not self.store.create_gateway(account, gateway_id, settings, iso_now()):
             raise InvalidRequest(f"a gateway named {gateway_id!r} already exists in this account", code=7001)
         return self.get(account, gateway_id)
@@ -64,7 +66,7 @@ class GatewayService:
         self.get(account, gateway_id)
         settings = validate_settings(body)
         if self.check is not None:
-            self.check(settings)
+            self.check(account, settings)
         self.store.update_gateway(account, gateway_id, settings, iso_now())
         self._cache.pop((account, gateway_id), None)
         return self.get(account, gateway_id)

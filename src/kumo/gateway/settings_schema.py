@@ -12,15 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 from kumo.api.body import describe_validation_error
 from kumo.errors import InvalidRequest
 from kumo.gateway.controls import dlp, guardrails, otel, spend
+from kumo.gateway.logpush import encryption
 
 GATEWAY_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$")
 
 # The rule: every setting the schema accepts is applied, or refused here when set to anything but its off value.
 # Each entry: the field, its off value(s), and why kumo refuses anything else.
 REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
-    "logpush": ((False,), "kumo has no Logpush destination yet (R2 is not part of kumo); "
-                          "read logs with the logs API or export them with the gateway's `otel` setting"),
-    "logpush_public_key": ((None, ""), "kumo has no Logpush (see `logpush`), so there is nothing to encrypt with it"),
     "zdr": ((False,), "zero data retention is a contract with the providers of Cloudflare's Unified Billing, which "
                       "kumo does not have; to keep no bodies, send `cf-aig-collect-log-payload: false` or set "
                       "collect_logs to false"),
@@ -37,6 +35,7 @@ CONTROLS: dict[str, Callable[[Any], Any]] = {
     "dlp": dlp.validate,
     "guardrails": guardrails.validate,
     "otel": otel.validate,
+    "logpush_public_key": encryption.validate,
 }
 
 
@@ -97,6 +96,8 @@ def validate_settings(body: Any) -> dict[str, Any]:
     for name, (off, why) in REFUSED.items():
         if not _is_off(data.get(name), off):
             raise InvalidRequest(f"`{name}` cannot be {json.dumps(data.get(name))} here: {why}")
+    if data["logpush"] and not data["collect_logs"]:
+        raise InvalidRequest("`logpush` exports the gateway's logs: it needs collect_logs set to true")
     if (data["rate_limiting_limit"] is None) != (data["rate_limiting_interval"] is None):
         raise InvalidRequest("rate_limiting_limit and rate_limiting_interval go together: set both or neither")
     if data["rate_limiting_limit"] is not None and data["rate_limiting_technique"] is None:

@@ -36,6 +36,7 @@ class LogRecord:
     response_body: bytes | None = None
     feedback: int | None = None
     score: float | None = None
+    decisions: dict[str, Any] | None = None  # kumo's: the steps a request tried and why (gateway/decisions.py)
 
 
 class GatewayStore(Protocol):

@@ -11,9 +11,11 @@ blob is unlinked only after its row is gone, so an open reader keeps its version
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
@@ -31,10 +33,13 @@ from kumo.r2.store import (
     StagedBlob,
     UploadInfo,
 )
+from kumo.storage.group_commit import committer
+from kumo.storage.overlap import overlapped
 from kumo.storage.sqlite import SqliteDatabase
 from kumo.timestamps import iso_now
 
 BLOCK = 1024 * 1024  # bytes per write/read call in a worker thread
+WRITEBACK = 8 * 1024 * 1024  # a large body's bytes start going to disk every this many (see _BlobFile)
 _HTTP_FIELDS = ("content_type", "content_language", "content_disposition", "content_encoding", "cache_control",
                 "expires")
 _OBJECT_COLUMNS = "key, blob, size, etag, uploaded, checksums, " + ", ".join(_HTTP_FIELDS) + \
@@ -85,10 +90,55 @@ async def _blocks(body: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         yield b"".join(pending)
 
 
-def _keep(file, block: bytes, observe: Callable[[bytes], None] | None) -> None:
-    if observe is not None:
-        observe(block)
-    file.write(block)
+class _BlobFile:
+    """A temporary file being written block by block (in worker threads, in order).
+
+    Every WRITEBACK bytes it starts an `fdatasync` in a thread of its own, so the disk writes the early blocks
+    while later ones are received and hashed; the fsync durability needs at the end then finds little left."""
+
+    def __init__(self, path: Path, observe: Callable[[bytes], None] | None):
+        self.path = path
+        self.observe = observe
+        self.size = 0
+        self._file = None  # opened by the first call, in its worker thread: one thread hop less per PUT
+        self._unsynced = 0
+        self._writeback: threading.Thread | None = None
+
+    def _opened(self):
+        if self._file is None:
+            self._file = open(self.path, "wb", buffering=0)
+        return self._file
+
+    def keep(self, block: bytes) -> None:
+        if self.observe is not None:
+            self.observe(block)
+        self._opened()
+        view = memoryview(block)
+        while view:
+            view = view[self._file.write(view):]  # type: ignore[attr-defined]
+        self.size += len(block)
+        self._unsynced += len(block)
+        if self._unsynced >= WRITEBACK and (self._writeback is None or not self._writeback.is_alive()):
+            self._unsynced = 0
+            self._writeback = threading.Thread(target=os.fdatasync, args=(self._file.fileno(),), daemon=True)  # type: ignore[attr-defined]
+            self._writeback.start()
+
+    def _settle(self) -> None:
+        if self._writeback is not None:
+            self._writeback.join()  # never close the descriptor under a running fdatasync
+
+    def finish(self) -> None:
+        """Durable: everything written is on disk."""
+        self._settle()
+        file = self._opened()
+        os.fsync(file.fileno())
+        file.close()
+
+    def abandon(self) -> None:
+        self._settle()
+        if self._file is not None:
+            self._file.close()
+        self.path.unlink(missing_ok=True)
 
 
 class FileReader:
@@ -134,6 +184,7 @@ class EmbeddedObjectStore:
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.db = SqliteDatabase(database_path, branch="r2")
+        self.writes = committer(self.db)  # concurrent object writes share a commit (and its fsync)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -186,26 +237,19 @@ class EmbeddedObjectStore:
 
     async def stage(self, body: AsyncIterable[bytes], observe: Callable[[bytes], None] | None = None) -> StagedBlob:
         ref = uuid.uuid4().hex
-        temp = self.tmp / ref
-        file = await blocking(open, temp, "wb")
-        size = 0
-        try:
-            async for block in _blocks(body):
-                await blocking(_keep, file, block, observe)  # hashing and writing: one hop, GIL let go
-                size += len(block)
-            await blocking(self._finish_file, file)
-            await blocking(self._publish, temp, ref)
-        except BaseException:
-            file.close()
-            temp.unlink(missing_ok=True)
-            raise
-        return StagedBlob(ref=ref, size=size, md5="")
+        blob = _BlobFile(self.tmp / ref, observe)
 
-    @staticmethod
-    def _finish_file(file) -> None:
-        file.flush()
-        os.fsync(file.fileno())
-        file.close()
+        def finish() -> None:
+            blob.finish()
+            self._publish(blob.path, ref)
+
+        try:
+            await overlapped(_blocks(body), blob.keep)  # hashing and writing a block while the next one arrives
+            await blocking(finish)
+        except BaseException:
+            await asyncio.shield(blocking(blob.abandon))
+            raise
+        return StagedBlob(ref=ref, size=blob.size, md5="")
 
     async def discard(self, ref: str) -> None:
         await blocking(self._unlink, [ref])
@@ -263,12 +307,14 @@ class EmbeddedObjectStore:
 
     async def commit_object(self, bucket: BucketInfo, key: str, blob: StagedBlob, meta: ObjectMeta,
                             etag: str, checksums: dict[str, str]) -> ObjectInfo:
+        def write(conn) -> tuple[ObjectInfo, tuple | None]:
+            old = conn.execute("SELECT blob FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
+                               (bucket.account, bucket.name, key.encode())).fetchone()
+            return self._insert_object(conn, bucket, key, blob.ref, blob.size, etag, meta, checksums), old
+
         def commit() -> ObjectInfo:
             try:
-                with self.db.transaction() as conn:
-                    old = conn.execute("SELECT blob FROM r2_objects WHERE account = ? AND bucket = ? AND key = ?",
-                                       (bucket.account, bucket.name, key.encode())).fetchone()
-                    info = self._insert_object(conn, bucket, key, blob.ref, blob.size, etag, meta, checksums)
+                info, old = self.writes.run(write)
             except NoSuchBucket:
                 self._unlink([blob.ref])
                 raise
@@ -343,9 +389,9 @@ class EmbeddedObjectStore:
 
     async def delete_object(self, bucket: BucketInfo, key: str) -> bool:
         def delete() -> bool:
-            with self.db.transaction() as conn:
-                row = conn.execute("DELETE FROM r2_objects WHERE account = ? AND bucket = ? AND key = ? "
-                                   "RETURNING blob", (bucket.account, bucket.name, key.encode())).fetchone()
+            row = self.writes.run(lambda conn: conn.execute(
+                "DELETE FROM r2_objects WHERE account = ? AND bucket = ? AND key = ? RETURNING blob",
+                (bucket.account, bucket.name, key.encode())).fetchone())
             if row:
                 self._unlink([row[0]])
             return row is not None
@@ -422,25 +468,28 @@ class EmbeddedObjectStore:
         return await blocking(listing)
 
     async def put_part(self, upload: UploadInfo, number: int, blob: StagedBlob) -> PartInfo | None:
-        return await blocking(self._record_part, upload, number, blob)
-
-    def _record_part(self, upload: UploadInfo, number: int, blob: StagedBlob) -> PartInfo | None:
-        """The part's row (None: the upload is gone); a part sent again replaces the earlier one and its blob."""
         part = PartInfo(number, blob.size, blob.md5, iso_now(), blob.checksums, blob.ref)
-        with self.db.transaction() as conn:
+
+        def write(conn) -> tuple[bool, tuple | None]:
             if not conn.execute("SELECT 1 FROM r2_uploads WHERE upload_id = ?", (upload.upload_id,)).fetchone():
-                return None
+                return False, None
             old = conn.execute("SELECT blob FROM r2_parts WHERE upload_id = ? AND number = ?",
                                (upload.upload_id, number)).fetchone()
-            conn.execute("INSERT INTO r2_parts (upload_id, number, blob, size, etag, uploaded, checksums) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (upload_id, number) DO UPDATE SET "
-                         "blob = excluded.blob, size = excluded.size, etag = excluded.etag, "
-                         "uploaded = excluded.uploaded, checksums = excluded.checksums",
+            conn.execute("INSERT OR REPLACE INTO r2_parts (upload_id, number, blob, size, etag, uploaded, "
+                         "checksums) VALUES (?, ?, ?, ?, ?, ?, ?)",
                          (upload.upload_id, number, blob.ref, blob.size, blob.md5, part.uploaded,
                           json.dumps(blob.checksums)))
-        if old:
-            self._unlink([old[0]])
-        return part
+            return True, old
+
+        def put() -> PartInfo | None:
+            kept, old = self.writes.run(write)
+            if not kept:
+                return None
+            if old:
+                self._unlink([old[0]])
+            return part
+
+        return await blocking(put)
 
     async def list_parts(self, upload: UploadInfo) -> list[PartInfo]:
         def listing() -> list[PartInfo]:

@@ -9,8 +9,9 @@ replaces its file operations. A write is durable when it returns: the engine ack
 the row is committed; a crash in between leaves an engine object no row names, which `start()` removes.
 A replaced or deleted blob is deleted from the engine only after its row is gone.
 
-boto3 is blocking: every engine call runs in a worker thread. Bodies stream in parts of PART_SIZE bytes (an
-engine multipart upload), so at most one part per request is held in memory.
+boto3 is blocking: every engine call runs in a worker thread. Bodies stream in parts of about PART_SIZE bytes
+(an engine multipart upload), so at most two parts per request are held in memory: one on its way to the
+engine, the next being received.
 """
 
 from __future__ import annotations
@@ -27,7 +28,16 @@ from urllib.parse import urlsplit
 from kumo.api.threads import blocking
 from kumo.r2.errors import StorageUnavailable
 from kumo.r2.store import BucketInfo, ObjectInfo, ObjectMeta, PartInfo, StagedBlob, UploadInfo
-from kumo.storage.r2_embedded import BLOCK, EmbeddedObjectStore, _blocks, _object
+from kumo.storage.group_commit import committer
+from kumo.storage.overlap import overlapped
+from kumo.storage.r2_embedded import (
+    _OBJECT_COLUMNS,
+    BLOCK,
+    EmbeddedObjectStore,
+    _meta_values,
+    _object,
+)
+from kumo.timestamps import iso_now
 
 PART_SIZE = 8 * 1024 * 1024  # engine multipart part (S3's minimum is 5 MiB, except the last)
 COPY_PART_SIZE = 1024 * 1024 * 1024  # a server-side copy part (S3's maximum is 5 GiB)
@@ -67,8 +77,27 @@ def engine_client(config: EngineConfig):
 
     return boto3.client("s3", endpoint_url=config.url, aws_access_key_id=config.access_key,
                         aws_secret_access_key=config.secret_key, region_name=config.region,
-                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"},
+                        # the body's SHA-256 is left out of the signature (boto3's default over TLS): it cost a third
+                        # of kumo's CPU on a large PUT; botocore still sends a CRC32 of it, in a signed header
+                        config=Config(s3={"addressing_style": "path", "payload_signing_enabled": False},
+                                      retries={"max_attempts": 3, "mode": "standard"},
                                       max_pool_connections=32, connect_timeout=5, read_timeout=60))
+
+
+def ensure_bucket(client, config: EngineConfig) -> None:
+    """Check the engine answers with these credentials, creating kumo's bucket if missing."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        try:
+            client.head_bucket(Bucket=config.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                raise
+            client.create_bucket(Bucket=config.bucket)
+    except (BotoCoreError, ClientError) as exc:
+        raise EngineSettingsError(f"the R2 engine at {config.url} refused kumo (bucket {config.bucket!r}): "
+                                  f"{exc}") from None
 
 
 _GONE = ("NoSuchKey", "404")
@@ -105,7 +134,8 @@ def _code(exc) -> str:
     return str(exc.response.get("Error", {}).get("Code") or "error")
 
 
-def _name(ref: str) -> str:
+def engine_name(ref: str) -> str:
+    """The engine object that holds blob `ref`."""
     return f"blobs/{ref}"
 
 
@@ -114,15 +144,56 @@ def _ref(name: str) -> str:
 
 
 async def _parts(body: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-    """The body re-cut into PART_SIZE pieces (the last may be shorter)."""
-    pending = bytearray()
-    async for block in _blocks(body):
-        pending += block
-        while len(pending) >= PART_SIZE:
-            yield bytes(pending[:PART_SIZE])
-            del pending[:PART_SIZE]
-    if pending:
-        yield bytes(pending)
+    """The body in parts of PART_SIZE bytes or a little more (the last may be shorter): the chunks as they
+    came, joined once. S3 engines take parts of any size from 5 MiB up."""
+    pending: list[bytes] = []
+    held = 0
+    async for chunk in body:
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= PART_SIZE:
+            yield b"".join(pending)
+            pending, held = [], 0
+    if held:
+        yield b"".join(pending)
+
+
+class _EngineUpload:
+    """One body on its way to the engine, a part at a time (`send` runs in a worker thread, parts in order).
+    The first part is held back: a body of one part is one PUT."""
+
+    def __init__(self, store: EngineObjectStore, name: str, observe: Callable[[bytes], None] | None):
+        self.s3, self.bucket, self.name, self.observe = store.s3, store.bucket, name, observe
+        self.upload_id: str | None = None
+        self.etags: list[dict] = []
+        self.size = 0
+        self._first: bytes | None = None
+
+    def send(self, part: bytes) -> None:
+        if self.observe is not None:
+            self.observe(part)
+        self.size += len(part)
+        if self._first is None:
+            self._first = part
+            return
+        if self.upload_id is None:
+            self.upload_id = self.s3.create_multipart_upload(Bucket=self.bucket, Key=self.name)["UploadId"]
+            self._upload_part(self._first)
+            self._first = b""
+        self._upload_part(part)
+
+    def _upload_part(self, data: bytes) -> None:
+        number = len(self.etags) + 1
+        answer = self.s3.upload_part(Bucket=self.bucket, Key=self.name, UploadId=self.upload_id, PartNumber=number,
+                                     Body=data)
+        self.etags.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+    def finish(self) -> None:
+        if self.upload_id is None:
+            self.s3.put_object(Bucket=self.bucket, Key=self.name, Body=self._first or b"")
+        else:
+            self.s3.complete_multipart_upload(Bucket=self.bucket, Key=self.name, UploadId=self.upload_id,
+                                              MultipartUpload={"Parts": self.etags})
 
 
 async def _body_chunks(body: Any) -> AsyncGenerator[bytes, None]:
@@ -158,25 +229,14 @@ class EngineObjectStore(EmbeddedObjectStore):
         self.bucket = config.bucket
         self.s3 = _Engine(engine_client(config))
         self.db = database
+        self.writes = committer(database)
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Check the engine answers with these credentials (creating kumo's bucket if missing), then remove
         engine objects no row names and older than this start (a crash between an upload and its row)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        client = self.s3.client
-        try:
-            try:
-                client.head_bucket(Bucket=self.bucket)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
-                    raise
-                client.create_bucket(Bucket=self.bucket)
-        except (BotoCoreError, ClientError) as exc:
-            raise EngineSettingsError(f"the R2 engine at {self.config.url} refused kumo "
-                                      f"(bucket {self.bucket!r}): {exc}") from None
+        ensure_bucket(self.s3.client, self.config)
         self._sweep(time.time() - 60)
 
     def _sweep(self, before: float) -> None:
@@ -209,46 +269,20 @@ class EngineObjectStore(EmbeddedObjectStore):
     # -- blobs ----------------------------------------------------------------------------------------------------
 
     def _unlink(self, refs) -> None:
-        names = [{"Key": _name(ref)} for ref in refs if ref]
+        names = [{"Key": engine_name(ref)} for ref in refs if ref]
         for start in range(0, len(names), 1000):  # DeleteObjects takes at most 1000 keys
             self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": names[start:start + 1000], "Quiet": True})
 
     async def stage(self, body: AsyncIterable[bytes], observe: Callable[[bytes], None] | None = None) -> StagedBlob:
-        ref = uuid.uuid4().hex
-        name = _name(ref)
-        upload_id = None
-        etags: list[dict] = []
-        size = 0
-        first = None
+        upload = _EngineUpload(self, engine_name(uuid.uuid4().hex), observe)
         try:
-            async for part in _parts(body):
-                if observe is not None:
-                    await blocking(observe, part)
-                size += len(part)
-                if first is None:
-                    first = part  # held back: a body of one part is one PUT
-                    continue
-                if upload_id is None:
-                    upload_id = (await blocking(self.s3.create_multipart_upload, Bucket=self.bucket,
-                                                         Key=name))["UploadId"]
-                    etags.append(await self._put_part(name, upload_id, 1, first))
-                    first = b""
-                etags.append(await self._put_part(name, upload_id, len(etags) + 1, part))
-            if upload_id is None:
-                await blocking(self.s3.put_object, Bucket=self.bucket, Key=name, Body=first or b"")
-            else:
-                await blocking(self.s3.complete_multipart_upload, Bucket=self.bucket, Key=name,
-                                        UploadId=upload_id, MultipartUpload={"Parts": etags})
+            await overlapped(_parts(body), upload.send)  # a part goes to the engine while the next one arrives
+            await blocking(upload.finish)
         except BaseException:
-            if upload_id is not None:
-                await asyncio.shield(blocking(self._abort_quietly, name, upload_id))
+            if upload.upload_id is not None:
+                await asyncio.shield(blocking(self._abort_quietly, upload.name, upload.upload_id))
             raise
-        return StagedBlob(ref=ref, size=size, md5="")
-
-    async def _put_part(self, name: str, upload_id: str, number: int, data: bytes) -> dict:
-        answer = await blocking(self.s3.upload_part, Bucket=self.bucket, Key=name, UploadId=upload_id,
-                                         PartNumber=number, Body=data)
-        return {"PartNumber": number, "ETag": answer["ETag"]}
+        return StagedBlob(ref=_ref(upload.name), size=upload.size, md5="")
 
     def _abort_quietly(self, name: str, upload_id: str) -> None:
         try:
@@ -259,11 +293,11 @@ class EngineObjectStore(EmbeddedObjectStore):
     def _copy_blob(self, sources: list[tuple[str, int]]) -> str:
         """A new engine object joining `sources` (ref, size), copied inside the engine; its ref."""
         ref = uuid.uuid4().hex
-        name = _name(ref)
+        name = engine_name(ref)
         total = sum(size for _, size in sources)
         if len(sources) == 1 and total <= COPY_PART_SIZE:
             self.s3.copy_object(Bucket=self.bucket, Key=name, CopySource={"Bucket": self.bucket,
-                                                                          "Key": _name(sources[0][0])})
+                                                                          "Key": engine_name(sources[0][0])})
             return ref
         upload_id = self.s3.create_multipart_upload(Bucket=self.bucket, Key=name)["UploadId"]
         try:
@@ -274,7 +308,7 @@ class EngineObjectStore(EmbeddedObjectStore):
                     extra = {"CopySourceRange": f"bytes={offset}-{last}"} if size else {}
                     answer = self.s3.upload_part_copy(Bucket=self.bucket, Key=name, UploadId=upload_id,
                                                       PartNumber=len(parts) + 1,
-                                                      CopySource={"Bucket": self.bucket, "Key": _name(source)},
+                                                      CopySource={"Bucket": self.bucket, "Key": engine_name(source)},
                                                       **extra)
                     parts.append({"PartNumber": len(parts) + 1, "ETag": answer["CopyPartResult"]["ETag"]})
             self.s3.complete_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id,
@@ -301,7 +335,7 @@ class EngineObjectStore(EmbeddedObjectStore):
                 if stop <= start:
                     return EngineReader(info, _Empty())
                 try:
-                    answer = self.s3.get_object(Bucket=self.bucket, Key=_name(row[1]),
+                    answer = self.s3.get_object(Bucket=self.bucket, Key=engine_name(row[1]),
                                                 Range=f"bytes={start}-{stop - 1}")
                 except ClientError as exc:
                     if _code(exc) in _GONE:
@@ -353,8 +387,8 @@ class EngineObjectStore(EmbeddedObjectStore):
 
     async def _read_parts(self, parts: list[PartInfo]) -> AsyncIterator[bytes]:
         for part in parts:
-            answer = await blocking(self.s3.get_object, Bucket=self.bucket, Key=_name(part.ref))
-            async for chunk in _body_chunks(answer["Body"]):
+            answer = await blocking(self.s3.get_object, Bucket=self.bucket, Key=engine_name(part.ref))
+            async for chunk in EngineReader(None, answer["Body"]).chunks():  # type: ignore[arg-type]
                 yield chunk
 
 

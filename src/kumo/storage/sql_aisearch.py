@@ -203,8 +203,8 @@ class SqlAiSearchStore:
                     "INSERT INTO aisearch_chunks (instance_pk, item_pk, chunk_id, position, text, start_byte, end_byte)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(instance_pk, item_pk, c.chunk_id, c.position, c.text, c.start_byte, c.end_byte) for c in chunks])
-                if keyword:
-                    self.keywords.index_item(conn, item_pk)
+                if keyword:  # the tokenizer's name, or None for no keyword index
+                    self.keywords.index_item(conn, item_pk, keyword)
             conn.execute("UPDATE aisearch_items SET status = ?, error = ?, chunks_count = ?, index_signature = ?,"
                          " last_seen_at = ? WHERE pk = ?", (status, error, len(chunks), index_signature, now, item_pk))
             row = conn.execute(f"SELECT {_ITEM} FROM aisearch_items WHERE pk = ?", (item_pk,)).fetchone()
@@ -267,8 +267,8 @@ class SqlAiSearchStore:
                                 " ORDER BY position", [item_pk, *positions]).fetchall()
         return [StoredChunk(*r) for r in rows]
 
-    def keyword_search(self, instance_pk, terms, mode, limit, item_pks):
-        query = self.keywords.search(terms, mode)
+    def keyword_search(self, instance_pk, terms, mode, limit, item_pks, tokenizer="porter"):
+        query = self.keywords.search(terms, mode, tokenizer)
         if query is None or (item_pks is not None and not item_pks):
             return []
         sql, args = query[0] + " AND c.instance_pk = ?", [*query[1], instance_pk]
@@ -293,6 +293,25 @@ class SqlAiSearchStore:
         with self.db.reading() as conn:
             rows = conn.execute("SELECT pk, metadata FROM aisearch_items WHERE instance_pk = ?", (instance_pk,)).fetchall()
         return [(pk, json.loads(meta)) for pk, meta in rows]
+
+    # ---- the similarity cache -------------------------------------------------------------------
+    def cache_candidates(self, instance_pk, context, now, limit):
+        with self.db.reading() as conn:
+            rows = conn.execute("SELECT embedding, response FROM aisearch_cache WHERE instance_pk = ? AND context = ?"
+                                " AND expires_at > ? ORDER BY pk DESC LIMIT ?",
+                                (instance_pk, context, now, limit)).fetchall()
+        return [(json.loads(embedding), response) for embedding, response in rows]
+
+    def cache_put(self, instance_pk, context, query, embedding, response, expires_at, now):
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM aisearch_cache WHERE instance_pk = ? AND expires_at <= ?", (instance_pk, now))
+            conn.execute("INSERT INTO aisearch_cache (instance_pk, context, query, embedding, response, expires_at)"
+                         " VALUES (?, ?, ?, ?, ?, ?)",
+                         (instance_pk, context, query, json.dumps(embedding), response, expires_at))
+
+    def purge_cache(self, instance_pk):
+        with self.db.transaction() as conn:
+            return conn.execute("DELETE FROM aisearch_cache WHERE instance_pk = ?", (instance_pk,)).rowcount
 
     # ---- jobs and logs ----------------------------------------------------------------------------
     def create_job(self, instance_pk, job_id, source, description, now, *, lease_until=None, not_since=None):

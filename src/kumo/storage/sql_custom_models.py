@@ -4,12 +4,18 @@ names, versions and served version, so a promotion reaches all of them without a
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
+from typing import Any
 
+from kumo.custom_models.call_log import Call
 from kumo.custom_models.registry import Conflict, CustomModel, ModelVersion
 from kumo.timestamps import iso_now
 
 _MODEL_COLUMNS = "name, served, history, created, split, shadow"
 _VERSION_COLUMNS = "name, version, format, bucket, key, etag, size, trusted, signature, created"
+_CALL_COLUMNS = ("account, name, version, role, paired, at, caller, rows, latency_ms, outcome, error, prediction,"
+                 " agreed")
+_CALL_FILTERS = {"version", "role", "outcome", "caller"}
 
 
 
@@ -20,6 +26,13 @@ def _model(row) -> CustomModel:
 def _version(row) -> ModelVersion:
     name, version, fmt, bucket, key, etag, size, trusted, signature, created = row
     return ModelVersion(name, version, fmt, bucket, key, etag, int(size), bool(trusted), json.loads(signature), created)
+
+
+def _call(row) -> dict[str, Any]:
+    (id_, _, _, version, role, paired, at, caller, rows, latency, outcome, error, prediction, agreed) = row
+    return {"id": int(id_), "version": version, "role": role, "served_version": paired, "at": at,
+            "caller_hash": caller, "rows": rows, "latency_ms": latency, "outcome": outcome, "error": error,
+            "prediction": json.loads(prediction) if prediction is not None else None, "agreed": agreed}
 
 
 class SqlCustomModelStore:
@@ -121,20 +134,52 @@ class SqlCustomModelStore:
                 return None
         return self.model(account, name)
 
-    def record_shadow(self, account: str, name: str, shadow: str, served: str, at: float, rows: int, agreed: int,
-                      latency_ms: float | None, error: str | None) -> None:
-        with self.db.transaction() as conn:
-            conn.execute("INSERT INTO custom_model_shadow_log (account, name, shadow, served, at, rows, agreed,"
-                         " latency_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (account, name, shadow, served, at, rows, agreed, latency_ms, error))
+    # the call log (custom_models/call_log.py writes it in batches)
 
-    def shadow_log(self, account: str, name: str, limit: int) -> list[dict]:
+    def write_calls(self, calls: list[Call], trim: list[tuple[str, str]], keep: int) -> None:
+        """Insert calls, then cut each model in `trim` back to its newest `keep` rows."""
+        with self.db.transaction() as conn:
+            conn.executemany(f"INSERT INTO custom_model_calls ({_CALL_COLUMNS}) VALUES ({', '.join('?' * 13)})",
+                             [(c.account, c.name, c.version, c.role, c.paired, c.at, c.caller, c.rows, c.latency_ms,
+                               c.outcome, c.error, c.prediction, c.agreed) for c in calls])
+            for account, name in trim:
+                edge = conn.execute("SELECT id FROM custom_model_calls WHERE account = ? AND name = ?"
+                                    " ORDER BY id DESC LIMIT 1 OFFSET ?", (account, name, keep - 1)).fetchone()
+                if edge:
+                    conn.execute("DELETE FROM custom_model_calls WHERE account = ? AND name = ? AND id < ?",
+                                 (account, name, edge[0]))
+
+    @staticmethod
+    def _where(account: str, name: str, match: dict[str, Any]) -> tuple[str, list[Any]]:
+        """`match`: column -> value (version, role, outcome, caller), or a list of values, and `since`/`until`
+        (unix seconds) on `at`."""
+        where, params = ["account = ?", "name = ?"], [account, name]
+        for column, value in match.items():
+            if value is None:
+                continue
+            if column == "since":
+                where.append("at >= ?")
+            elif column == "until":
+                where.append("at < ?")
+            elif isinstance(value, (list, tuple)):
+                where.append(f"{column} IN ({', '.join('?' * len(value))})")
+                params.extend(value)
+                continue
+            else:
+                assert column in _CALL_FILTERS
+                where.append(f"{column} = ?")
+            params.append(value)
+        return " AND ".join(where), params
+
+    def calls(self, account: str, name: str, match: dict[str, Any], offset: int, limit: int
+              ) -> tuple[list[dict[str, Any]], int]:
+        """A page of the model's calls, newest first, and how many match in all."""
+        where, params = self._where(account, name, match)
         with self.db.reading() as conn:
-            rows = conn.execute("SELECT shadow, served, at, rows, agreed, latency_ms, error FROM custom_model_shadow_log"
-                                " WHERE account = ? AND name = ? ORDER BY at DESC, id DESC LIMIT ?",
-                                (account, name, limit)).fetchall()
-        return [{"shadow_version": r[0], "served_version": r[1], "at": r[2], "rows": r[3], "agreed": r[4],
-                 "latency_ms": r[5], "error": r[6]} for r in rows]
+            total = conn.execute(f"SELECT count(*) FROM custom_model_calls WHERE {where}", params).fetchone()[0]
+            rows = conn.execute(f"SELECT id, {_CALL_COLUMNS} FROM custom_model_calls WHERE {where}"
+                                " ORDER BY id DESC LIMIT ? OFFSET ?", (*params, limit, offset)).fetchall()
+        return [_call(r) for r in rows], int(total)
 
     def delete_version(self, account: str, name: str, version: str) -> bool:
         with self.db.transaction() as conn:
@@ -157,6 +202,6 @@ class SqlCustomModelStore:
     def delete_model(self, account: str, name: str) -> bool:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM custom_model_versions WHERE account = ? AND name = ?", (account, name))
-            conn.execute("DELETE FROM custom_model_shadow_log WHERE account = ? AND name = ?", (account, name))
+            conn.execute("DELETE FROM custom_model_calls WHERE account = ? AND name = ?", (account, name))
             cur = conn.execute("DELETE FROM custom_models WHERE account = ? AND name = ?", (account, name))
         return cur.rowcount == 1

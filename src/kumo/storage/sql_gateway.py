@@ -12,7 +12,7 @@ from kumo.gateway.rollups import ADDED_COLUMNS, GRAINS, ROLLUP_COLUMNS, Rollup, 
 _LOG_COLUMNS = (
     "id, created_at, provider, model, model_type, path, status_code, success, cached, duration, tokens_in, "
     "tokens_out, total_tokens, cost, custom_cost, metadata, step, event_id, request_content_type, "
-    "response_content_type, request_type, feedback, score"
+    "response_content_type, request_type, feedback, score, decisions"
 )
 _DETAIL_COLUMNS = "request_head, response_head, request_size, response_size"
 _SQL_OPS = {"eq": "=", "neq": "!=", "lt": "<", "gt": ">", "lte": "<=", "gte": ">="}
@@ -23,6 +23,9 @@ def _log_dict(row: tuple, names: list[str]) -> dict[str, Any]:
     for key in ("success", "cached", "custom_cost"):
         item[key] = bool(item[key])
     item.pop("total_tokens", None)
+    decisions = item.pop("decisions", None)
+    if decisions:  # kumo's own field, only on the logs of requests that may try several steps
+        item["decisions"] = json.loads(decisions)
     return item
 
 
@@ -88,7 +91,8 @@ def _log_row(r, clean) -> tuple:
         (r.tokens_in or 0) + (r.tokens_out or 0) if r.tokens_in is not None else None, r.cost,
         int(r.custom_cost), json.dumps(clean(r.metadata)), r.step, r.event_id, r.request_content_type,
         r.response_content_type, r.request_type, json.dumps(r.request_head), json.dumps(r.response_head),
-        len(r.request_body or b""), len(r.response_body or b""), r.feedback, r.score))
+        len(r.request_body or b""), len(r.response_body or b""), r.feedback, r.score,
+        json.dumps(r.decisions) if r.decisions is not None else None))
 
 
 _ROLLUP_UPSERT = (
@@ -177,8 +181,8 @@ class SqlGatewayStore:
                 "INSERT INTO gateway_logs (id, account, gateway, created_at, provider, model, model_type, path, "
                 "status_code, success, cached, duration, tokens_in, tokens_out, total_tokens, cost, custom_cost, "
                 "metadata, step, event_id, request_content_type, response_content_type, request_type, request_head, "
-                "response_head, request_size, response_size, feedback, score) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "response_head, request_size, response_size, feedback, score, decisions) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",  # a batch retried after a lost commit answer lands once
                 [_log_row(r, clean) for r in records],
             )

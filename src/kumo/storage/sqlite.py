@@ -54,7 +54,12 @@ class SqliteDatabase:
                 self._conn.execute("ROLLBACK")
                 raise
             else:
-                self._conn.execute("COMMIT")
+                try:
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:  # a COMMIT refused (a deferred constraint) leaves it open
+                        self._conn.execute("ROLLBACK")
+                    raise
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

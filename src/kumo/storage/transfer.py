@@ -7,6 +7,9 @@ Vectorize indexes go through the pgvector store (each gets its metadata indexes 
 graph built once over all its vectors, which go in by binary COPY); vectors keep their sequence numbers, so
 a vector written before a metadata index existed is still not filterable on it, as before the move.
 
+R2 objects move only when an engine is configured (`r2_engine_*` settings): their bytes are uploaded to it
+(kumo.storage.transfer_r2) and their rows copied. Without one, a node keeps serving R2 from its data dir.
+
 AI Search comes last: an instance names the Vectorize index kumo manages for it (by account and name, which
 the move keeps), and its chunk ids are that index's vector ids. Its rows keep their pks (sequences are moved
 past them); the FTS5 keyword index becomes the chunks' `tsvector` column, for the chunks it covered.
@@ -26,6 +29,8 @@ from kumo.errors import InvalidRequest
 from kumo.storage.migrate import upgrade_postgres, upgrade_sqlite
 from kumo.storage.pg_vectors import LockedIndex, PgVectorStore
 from kumo.storage.postgres import PostgresConnection, PostgresDatabase
+from kumo.storage.r2_s3engine import EngineConfig
+from kumo.storage.transfer_r2 import R2_FILE, R2_TABLES, upload_blobs
 
 BATCH = 1000
 Progress = Callable[[str, int, int], None]  # table, rows copied so far, rows in all
@@ -36,6 +41,7 @@ class Table:
     file: str
     branch: str
     name: str
+    booleans: tuple[str, ...] = ()  # SQLite keeps them as 0/1; PostgreSQL takes no integer for a boolean
 
 
 # In foreign-key order: a row's parent is copied before it.
@@ -47,13 +53,18 @@ TABLES = [
     Table("gateway.sqlite3", "gateway", "gateway_route_versions"),
     Table("gateway.sqlite3", "gateway", "gateway_rollups"),
     Table("ai-batches.sqlite3", "batches", "ai_batch_jobs"),
+    Table("custom-models.sqlite3", "custom_models", "custom_models"),
+    Table("custom-models.sqlite3", "custom_models", "custom_model_versions", booleans=("trusted",)),
+    Table("custom-models.sqlite3", "custom_models", "custom_model_calls"),
 ]
 # After Vectorize (see above); the FTS5 table is not copied as rows but rebuilt (_index_keywords).
 AISEARCH = [Table("aisearch.sqlite3", "aisearch", name) for name in (
     "aisearch_namespaces", "aisearch_instances", "aisearch_items", "aisearch_chunks", "aisearch_jobs",
     "aisearch_job_logs", "aisearch_item_logs")]
+R2 = [Table(R2_FILE, "r2", name) for name in R2_TABLES]
 SERIAL = ("aisearch_instances", "aisearch_items", "aisearch_chunks", "aisearch_jobs", "aisearch_job_logs",
           "aisearch_item_logs")  # tables whose pk comes from a sequence
+SERIAL_IDS = ("custom_model_calls",)  # and tables whose `id` does
 
 
 def _rows(path: Path, table: str) -> tuple[list[str], int, Iterator[tuple]]:
@@ -71,14 +82,16 @@ def _rows(path: Path, table: str) -> tuple[list[str], int, Iterator[tuple]]:
 
 
 def _check_empty(conn: PostgresConnection) -> None:
-    for table in [t.name for t in TABLES + AISEARCH] + ["vectorize_indexes"]:
+    for table in [t.name for t in TABLES + AISEARCH + R2] + ["vectorize_indexes"]:
         if conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
             raise InvalidRequest(f"the target database already holds kumo state (table {table} has rows); "
                                  "import into an empty database")
 
 
-def copy_data_dir(data_dir: Path, url: str, progress: Progress = lambda table, done, total: None) -> dict[str, int]:
-    """Copy every table of the data dir into PostgreSQL; returns rows copied per table."""
+def copy_data_dir(data_dir: Path, url: str, progress: Progress = lambda table, done, total: None,
+                  r2_engine: EngineConfig | None = None) -> dict[str, int]:
+    """Copy every table of the data dir into PostgreSQL (and R2's bytes into `r2_engine`, if given); returns
+    rows copied per table."""
     upgrade_postgres(url)
     copied: dict[str, int] = {}
     db = PostgresDatabase(url, max_connections=1)
@@ -87,10 +100,18 @@ def copy_data_dir(data_dir: Path, url: str, progress: Progress = lambda table, d
             _check_empty(conn)
             for table in TABLES:
                 copied.update(_copy_table(data_dir, table, conn, progress))
+            for name in SERIAL_IDS:
+                conn.execute(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'),"
+                             f" (SELECT coalesce(max(id), 0) + 1 FROM {name}), false)")
             vectors = data_dir / "vectorize.sqlite3"
             if vectors.exists():
                 upgrade_sqlite(vectors, "vectorize")
                 copied.update(_copy_vectorize(vectors, PgVectorStore(db), conn, progress))
+            if r2_engine is not None and (data_dir / R2_FILE).exists():
+                upgrade_sqlite(data_dir / R2_FILE, "r2")
+                upload_blobs(data_dir, r2_engine, progress)  # bytes before rows: see transfer_r2
+                for table in R2:
+                    copied.update(_copy_table(data_dir, table, conn, progress))
             for table in AISEARCH:
                 copied.update(_copy_table(data_dir, table, conn, progress))
             if (data_dir / "aisearch.sqlite3").exists():
@@ -112,6 +133,9 @@ def _copy_table(data_dir: Path, table: Table, conn: PostgresConnection, progress
         return {}
     upgrade_sqlite(path, table.branch)  # an older data dir: bring its schema up first
     columns, total, rows = _rows(path, table.name)
+    if table.booleans:
+        flags = [columns.index(c) for c in table.booleans]
+        rows = (tuple(bool(v) if i in flags and v is not None else v for i, v in enumerate(row)) for row in rows)
     insert = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     done = 0
     batch: list[tuple] = []
@@ -130,15 +154,21 @@ def _copy_table(data_dir: Path, table: Table, conn: PostgresConnection, progress
 
 
 def _index_keywords(path: Path, conn: PostgresConnection) -> None:
-    """The chunks FTS5 indexed (instances with keyword search) get their `tsvector`; others stay NULL."""
+    """The chunks FTS5 indexed (instances with keyword search) get their `tsvector`, or their trigram flag; others
+    stay out of the keyword index. (The similarity cache is not copied: it refills.)"""
     source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         pks = [row[0] for row in source.execute("SELECT rowid FROM aisearch_fts ORDER BY rowid")]
+        has_trigram = source.execute("SELECT 1 FROM sqlite_master WHERE name = 'aisearch_fts_trigram'").fetchone()
+        trigram = [row[0] for row in source.execute("SELECT rowid FROM aisearch_fts_trigram ORDER BY rowid")] \
+            if has_trigram else []
     finally:
         source.close()
     for start in range(0, len(pks), BATCH):
         conn.execute("UPDATE aisearch_chunks SET keywords = to_tsvector('english', text) WHERE pk = ANY(?)",
                      (pks[start : start + BATCH],))
+    for start in range(0, len(trigram), BATCH):
+        conn.execute("UPDATE aisearch_chunks SET trigram = true WHERE pk = ANY(?)", (trigram[start : start + BATCH],))
 
 
 def _copy_vectorize(path: Path, store: PgVectorStore, conn: PostgresConnection, progress: Progress) -> dict[str, int]:

@@ -106,10 +106,10 @@ async def ask(request: Request, account_id: str, namespace: str, instance_id: st
         if not shown["query"]:
             raise InvalidRequest("Write a question first.")
         if shown["mode"] == "search":
-            result = await service.search(account_id, namespace, instance_id, {"query": shown["query"]})
+            result, _ = await service.search(account_id, namespace, instance_id, {"query": shown["query"]})
             answer, chunks = None, result["chunks"]
         else:
-            result, _ = await service.chat(account_id, namespace, instance_id,
+            result, _, _ = await service.chat(account_id, namespace, instance_id,
                                            {"messages": [{"role": "user", "content": shown["query"]}]})
             answer, chunks = result["choices"][0]["message"]["content"], result["chunks"]
     except KumoError as exc:

@@ -46,6 +46,12 @@ def stream_complete(text: str, request: Any = None) -> bool:
                for p in sse_payloads(text))
 
 
+def continue_answer(body: dict[str, Any], text: str) -> dict[str, Any]:
+    """Anthropic continues a last assistant message as its own answer (a prefill). It refuses one that ends in
+    white space, so that is left off: the answer resumes with it."""
+    return {**body, "messages": [*(body.get("messages") or []), {"role": "assistant", "content": text.rstrip()}]}
+
+
 # ---- /compat: OpenAI chat <-> Messages ----------------------------------------------------------------
 def to_chat(provider: Provider, model: str, body: dict[str, Any], headers: dict[str, str], stream: bool) -> Translation:
     """An OpenAI chat request as a Messages API request (the compat endpoint)."""
@@ -156,6 +162,8 @@ PROVIDER = Provider(
     stream_complete=stream_complete,
     chat_path="v1/messages",
     chat=to_chat,
+    chat_format="anthropic",
+    continue_answer=continue_answer,
     answer_headers=("anthropic-version", "anthropic-beta"),
     prices={
         "claude-opus-4": Price(15.0, 75.0, 1.50),

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from kumo.gateway.providers.chat import ChatTranslator
+from kumo.gateway.providers.chat import ChatTranslator, ContinueAnswer
 
 
 @dataclass
@@ -176,6 +176,12 @@ class Provider:
     chat_path: str | None = "chat/completions"
     chat: ChatTranslator | None = None  # a chat format other than OpenAI's: the translation both ways
     compat_prefix: str | None = None  # the `model` prefix in /compat if it differs from the slug
+    # the format of its chat streams (a dialect in gateway/dialects.py reads "openai" and "anthropic")
+    chat_format: str = "openai"
+    # (its own chat request, the answer text a client already has) -> the request that makes it continue that
+    # answer, after a stream broke elsewhere (gateway/continuation.py); None: it cannot be asked to. By default an
+    # OpenAI-format provider is asked by instruction (OpenAI's chat API has no assistant prefill)
+    continue_answer: ContinueAnswer | None = None
 
     def price_of(self, model: str | None) -> Price | None:
         if not model:

@@ -29,6 +29,25 @@ class Translation:
 
 # (provider, model, OpenAI request body, the caller's headers lower-cased, stream) -> Translation
 ChatTranslator = Callable[["Provider", str, dict[str, Any], dict[str, str], bool], Translation]
+# (the provider's own chat request, the answer text the client already has) -> the request that continues it
+ContinueAnswer = Callable[[dict[str, Any], str], dict[str, Any]]
+
+CONTINUE_INSTRUCTION = ("Your previous message was cut off. Continue it from exactly where it stops, mid-word if "
+                        "need be: write only what comes next, repeating nothing and adding no preamble.")
+
+
+def continue_by_instruction(body: dict[str, Any], text: str) -> dict[str, Any]:
+    """OpenAI's chat API answers a new assistant turn, whatever the last message is: the partial answer goes back
+    as the assistant's message and a user message asks for the rest. The model follows that instruction well, not
+    byte for byte (it may start a word over); a provider with a true prefill says so in its module."""
+    messages = [*(body.get("messages") or []), {"role": "assistant", "content": text},
+                {"role": "user", "content": CONTINUE_INSTRUCTION}]
+    return {**body, "messages": messages}
+
+
+def continue_by_prefill(body: dict[str, Any], text: str) -> dict[str, Any]:
+    """A provider that continues a last assistant message (a prefill) as its own answer."""
+    return {**body, "messages": [*(body.get("messages") or []), {"role": "assistant", "content": text}]}
 
 
 def bearer_token(headers: dict[str, str]) -> str | None:

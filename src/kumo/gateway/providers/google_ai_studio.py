@@ -129,6 +129,7 @@ PROVIDER = Provider(
     model_of=model_of,
     chat_path="v1beta/models/{model}:generateContent",
     chat=to_chat,
+    chat_format="google",  # no dialect reads it: a broken Gemini stream is not continued
     prices={
         "gemini-2.5-pro": Price(1.25, 10.0, 0.31),
         "gemini-2.5-flash": Price(0.30, 2.50, 0.075),

@@ -1,0 +1,32 @@
+"""Server-sent events, both ways: the JSON payloads of a provider's `data:` lines as they arrive, and named events
+(`event: <type>` + `data: <json>`) as Anthropic's and OpenAI's Responses streams send them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+
+async def json_events(upstream: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+    """Each `data:` line's JSON, in order; `[DONE]` and lines that are not JSON skipped."""
+    buffer = b""
+    async for data in upstream:
+        buffer = (buffer + data).replace(b"\r\n", b"\n")  # SSE allows CRLF line ends
+        while b"\n\n" in buffer:
+            raw, buffer = buffer.split(b"\n\n", 1)
+            for line in raw.split(b"\n"):
+                if line.startswith(b"data:"):
+                    payload = line[5:].strip()
+                    if not payload or payload == b"[DONE]":
+                        continue
+                    try:
+                        yield orjson.loads(payload)
+                    except orjson.JSONDecodeError:
+                        continue
+
+
+def named(kind: str, payload: dict[str, Any]) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"

@@ -1,0 +1,123 @@
+"""The circuit breaker and the stream guard on their own: a clock that moves by hand, chunks that arrive as a
+provider's would (events split across chunks, a break mid-event)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from kumo.gateway.breaker import CircuitBreaker
+from kumo.gateway.dialects import DIALECTS
+from kumo.gateway.stream_guard import StreamBroken, StreamGuard
+from kumo.gateway.upstream_http import UpstreamBroken
+
+
+class Clock:
+    now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_circuit_opens_after_failures_in_a_row_and_heals_through_one_probe():
+    clock = Clock()
+    breaker = CircuitBreaker(failures=3, cooldown=10, clock=clock)
+    key = ("acct", "gw", "openai", "gpt-4o")
+    for _ in range(2):
+        breaker.record(key, False)
+    breaker.record(key, True)  # a success in between: the count starts over
+    for _ in range(3):
+        assert breaker.allows(key)
+        breaker.record(key, False)
+    assert breaker.state(key) == "open" and not breaker.allows(key)
+    assert breaker.allows(("acct", "gw", "openai", "gpt-4o-mini"))  # per model
+    clock.now += 10
+    assert breaker.state(key) == "half-open"
+    assert breaker.allows(key) and not breaker.allows(key)  # one probe at a time
+    breaker.record(key, False)  # the probe failed: open for another cooldown
+    assert not breaker.allows(key)
+    clock.now += 10
+    assert breaker.allows(key)
+    breaker.record(key, True)
+    assert breaker.state(key) == "closed" and breaker.allows(key) and breaker.allows(key)
+
+
+def test_a_probe_that_never_reports_frees_the_circuit_after_a_cooldown():
+    clock = Clock()
+    breaker = CircuitBreaker(failures=1, cooldown=5, clock=clock)
+    breaker.record("k", False)
+    clock.now += 5
+    assert breaker.allows("k") and not breaker.allows("k")
+    clock.now += 5
+    assert breaker.allows("k")
+
+
+def test_zero_failures_turns_it_off():
+    breaker = CircuitBreaker(failures=0)
+    for _ in range(10):
+        breaker.record("k", False)
+    assert breaker.allows("k")
+
+
+def _event(delta: dict, finish=None) -> bytes:
+    return b"data: " + json.dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}).encode() + b"\n\n"
+
+
+async def _chunks(parts, then=None):
+    for part in parts:
+        yield part
+        await asyncio.sleep(0)
+    if then == "break":
+        raise UpstreamBroken("ClientPayloadError")
+    if then == "stall":
+        await asyncio.sleep(3600)
+
+
+async def _drain(guard):
+    out = []
+    try:
+        async for events in guard.events():
+            out.append(events)
+    except StreamBroken as exc:
+        return b"".join(out), exc
+    return b"".join(out), None
+
+
+def test_only_whole_events_reach_the_client_and_the_text_is_what_it_got():
+    stream = _event({"role": "assistant", "content": ""}) + _event({"content": "Hel"}) + _event({"content": "lo"})
+    cut = len(stream) - 7  # the last event arrives half
+    guard = StreamGuard(_chunks([stream[:10], stream[10:cut]], "break"), DIALECTS["openai"], 5, strict=True)
+    sent, broken = asyncio.run(_drain(guard))
+    assert sent == stream[:stream.rindex(b"data:")] and "broke off" in broken.reason
+    assert guard.text == "Hel" and guard.resumable and not guard.finished
+
+
+def test_the_first_token_deadline_is_not_met_by_a_role_chunk_or_comments():
+    async def run():
+        guard = StreamGuard(_chunks([_event({"role": "assistant"}), b": ping\n\n"], "stall"), DIALECTS["openai"], 5)
+        with pytest.raises(StreamBroken) as broken:
+            await guard.head(0.2)
+        return broken.value
+    broken = asyncio.run(run())
+    assert broken.status == 504 and "first-token deadline" in broken.reason
+
+
+def test_a_malformed_or_error_event_is_a_break_only_where_a_next_step_waits():
+    parts = [_event({"content": "a"}), b"data: {not json\n\n", _event({"content": "b"}), _event({}, "stop")]
+    sent, broken = asyncio.run(_drain(StreamGuard(_chunks(parts), DIALECTS["openai"], 5, strict=True)))
+    assert b"not json" not in sent and "malformed" in broken.reason
+    sent, broken = asyncio.run(_drain(StreamGuard(_chunks(parts), DIALECTS["openai"], 5)))
+    assert broken is None and sent == b"".join(parts)  # passed on as the provider sent it
+    anthropic = [b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", '
+                 b'"message": "Overloaded"}}\n\n']
+    _, broken = asyncio.run(_drain(StreamGuard(_chunks(anthropic), DIALECTS["anthropic"], 5, strict=True)))
+    assert "Overloaded" in broken.reason
+
+
+def test_a_tool_call_cannot_be_continued_and_a_stall_is_a_504():
+    parts = [_event({"tool_calls": [{"index": 0, "function": {"arguments": "{"}}]})]
+    guard = StreamGuard(_chunks(parts, "stall"), DIALECTS["openai"], 0.1, strict=True)
+    _, broken = asyncio.run(_drain(guard))
+    assert not guard.resumable and broken.status == 504 and "stalled" in broken.reason
