@@ -8,6 +8,7 @@ candidates that have (lack) the field. Datetimes compare in time order."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -25,9 +26,10 @@ def _number(kind: str, value: Any) -> float | None:
         except ValueError:
             return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if math.isfinite(number) else None  # "inf" or "nan" would make every score NaN
 
 
 def bonuses(metadatas: list[dict[str, Any]], boosts: list[tuple[str, str, str]]) -> list[float]:

@@ -20,10 +20,13 @@ from kumo.aisearch.store import InstanceRecord, JobRecord
 from kumo.api.body import read_json
 from kumo.api.envelope import FastJSONResponse, ok
 from kumo.api.headers import content_disposition
-from kumo.api.routing import account_router
+from kumo.api.routing import account_router, grant_of
 from kumo.api.threads import blocking
 from kumo.api.sse import sse_response
 from kumo.platform import platform_of
+from kumo.errors import PermissionDenied
+from kumo.r2.credentials import check_scope
+from kumo.r2.errors import AccessDenied
 
 router = account_router("/ai-search")
 INSTANCE_BASES = ("/instances", "/namespaces/{name}/instances")
@@ -131,11 +134,23 @@ async def chat_namespace(request: Request, account_id: str, name: str) -> Respon
     return _chat_response(result, served, None)
 
 
+def _check_bucket_scope(request: Request, body: dict[str, Any]) -> None:
+    """An instance over an R2 bucket reads it: the token must be allowed to read that bucket (its R2 scopes)."""
+    source = body.get("source")
+    if isinstance(source, str) and source and not source.startswith("/"):
+        try:
+            check_scope(grant_of(request), "GET", source)
+        except AccessDenied as exc:  # in AI Search's own error shape
+            raise PermissionDenied(exc.message, code=10000) from None
+
+
 # ---- instances -----------------------------------------------------------------------------------------
 @_route("", ["POST"])
 async def create_instance(request: Request) -> JSONResponse:
     service, account, namespace = _where(request)
-    return ok(await service.create_instance(account, namespace, await _object(request)), status=201)
+    body = await _object(request)
+    _check_bucket_scope(request, body)
+    return ok(await service.create_instance(account, namespace, body), status=201)
 
 
 @_route("", ["GET"])
@@ -162,7 +177,9 @@ async def read_instance(request: Request) -> JSONResponse:
 @_route("/{id}", ["PUT"])
 async def update_instance(request: Request) -> JSONResponse:
     service, account, namespace = _where(request)
-    return ok(await service.update_instance(account, namespace, request.path_params["id"], await _object(request)))
+    body = await _object(request)
+    _check_bucket_scope(request, body)
+    return ok(await service.update_instance(account, namespace, request.path_params["id"], body))
 
 
 @_route("/{id}", ["DELETE"])

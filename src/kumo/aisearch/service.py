@@ -274,6 +274,7 @@ class AiSearchService:
             for prop, kind in index_types(updated).items():  # new custom fields become filterable
                 await blocking(self.vectorize.create_metadata_index, account, record.vector_index, prop, kind)
         await blocking(self.store.update_instance, record.pk, updated, iso_now())
+        await blocking(self.store.purge_cache, record.pk)  # cached answers came from the settings just replaced
         changed = cfg.index_config_signature(updated) != cfg.index_config_signature(record.config)
         record = await blocking(self.instance, account, namespace, instance_id)
         if changed:  # as on Cloudflare: new chunking re-indexes (not started while a job already runs)

@@ -53,7 +53,7 @@ def policy(options: Any, config: dict[str, Any]) -> CachePolicy:
     if not isinstance(enabled, bool):
         raise bad_search("`ai_search_options.cache.enabled` must be true or false")
     threshold = raw.get("cache_threshold") or config.get("cache_threshold") or "close_enough"
-    if threshold not in THRESHOLDS:
+    if not isinstance(threshold, str) or threshold not in THRESHOLDS:
         raise bad_search(f"`ai_search_options.cache.cache_threshold` must be one of {', '.join(THRESHOLDS)}")
     return CachePolicy(enabled, THRESHOLDS[threshold], int(config.get("cache_ttl") or 172800))
 

@@ -56,7 +56,8 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
 
         async def send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                started.set_result(message)
+                if not started.done():  # the caller may have given up waiting (a deadline)
+                    started.set_result(message)
             elif message["type"] == "http.response.body":
                 if message.get("body"):
                     chunks.put_nowait(message["body"])
@@ -74,6 +75,10 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
                     raise
 
         task = asyncio.get_running_loop().create_task(run())
-        start = await started
+        try:
+            start = await started
+        except asyncio.CancelledError:  # the caller left before the answer began: so does the work behind it
+            task.cancel()
+            raise
         return httpx.Response(start["status"], headers=start.get("headers", []), stream=_Body(chunks, task),
                               request=request)

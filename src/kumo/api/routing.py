@@ -5,14 +5,25 @@ services through `kumo.platform.platform_of`."""
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Depends, Request
 
-from kumo.api.auth import authorize
+from kumo.api.auth import authorize, presented_secret
 from kumo.config import TokenGrant
 
 
 def api_tokens_of(request: Request) -> list[TokenGrant]:
     return request.app.state.api_tokens
+
+
+def grant_of(request: Request) -> TokenGrant | None:
+    """The token the request came with (already checked for the account); None in dev mode (no tokens)."""
+    grants = api_tokens_of(request)
+    secret = presented_secret(request.headers)
+    if not grants or secret is None:
+        return None
+    return next((g for g in grants if hmac.compare_digest(g.token.encode(), secret.encode())), None)
 
 
 async def require_account_access(request: Request, account_id: str) -> None:

@@ -3,7 +3,6 @@ promote, roll back, delete. Predictions go through Workers AI's `/ai/run/@custom
 
 from __future__ import annotations
 
-import hmac
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -11,11 +10,10 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from kumo.api.auth import presented_secret
 from kumo.api.body import read_json
 from kumo.api.envelope import ok
 from kumo.api.pagination import page_params
-from kumo.api.routing import account_router, api_tokens_of
+from kumo.api.routing import account_router, grant_of
 from kumo.custom_models.service import CustomModelService
 from kumo.errors import InvalidRequest, PermissionDenied
 from kumo.platform import platform_of
@@ -35,20 +33,11 @@ def _service(request: Request) -> CustomModelService:
     return platform_of(request).custom_models
 
 
-def _grant(request: Request):
-    """The token the request came with (already checked for the account); None in dev mode (no tokens)."""
-    grants = api_tokens_of(request)
-    secret = presented_secret(request.headers)
-    if not grants or secret is None:
-        return None
-    return next((g for g in grants if hmac.compare_digest(g.token.encode(), secret.encode())), None)
-
-
 def _check_may_register(request: Request, source: Any, trusted: Any) -> None:
     """The token must be able to read the file in R2 (its R2 scopes), and to vouch for a pickle."""
     from kumo.custom_models.service import parse_source
 
-    grant = _grant(request)
+    grant = grant_of(request)
     bucket, _ = parse_source(source)
     check_scope(grant, "GET", bucket)
     if trusted is True and grant is not None and not grant.custom_models_trusted:

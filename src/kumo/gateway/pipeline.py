@@ -390,7 +390,7 @@ class Pipeline:
         """Hand the finished call to the log writer; usage, cost, metrics and the record are worked out there.
         `reason`: why it failed; `client`: what the client got, when this call decides it; `fault`: the failure
         is the provider's (a circuit counts it; None: judged by the status); `hold`: returned, written later."""
-        if c.breaker_key is not None and self.breaker is not None:
+        if c.breaker_key is not None and self.breaker is not None and not cached:  # a cache hit says nothing of it
             if success:
                 self.breaker.record(c.breaker_key, True)
             elif fault if fault is not None else (status >= 500 or status == 429):

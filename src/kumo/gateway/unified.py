@@ -55,7 +55,10 @@ async def answer(pipeline: Pipeline, r: GatewayRequest, api: str, body: Any) -> 
         options = parse_options(r.headers, gateway)
         base = {"account": r.account, "gateway_id": r.gateway_id, "gateway": gateway, "options": options}
         call = BUILDERS[api](r.headers, body, base)
-        return (await pipeline.call(call)).response
+        outcome = await pipeline.call(call)
+        if not outcome.ok and outcome.error is not None:  # the gateway's own failure (502, 504): in the API's shape
+            return ERROR_SHAPES[api](outcome.error)
+        return outcome.response
     except KumoError as exc:
         return ERROR_SHAPES[api](exc)
 

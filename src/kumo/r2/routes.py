@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from kumo.api.auth import presented_secret
 from kumo.api.body import read_json
 from kumo.api.envelope import ok
-from kumo.api.routing import account_router
-from kumo.config import TokenGrant
+from kumo.api.routing import account_router, grant_of
 from kumo.errors import InvalidRequest
 from kumo.r2.credentials import check_scope, visible_buckets
 from kumo.r2.service import R2Service
@@ -29,15 +26,6 @@ MAX_PER_PAGE = 1000
 
 def _service(request: Request) -> R2Service:
     return platform_of(request).r2
-
-
-def _grant(request: Request) -> TokenGrant | None:
-    """The token the request came with (already checked for the account); None in dev mode."""
-    grants = platform_of(request).settings.api_tokens
-    secret = presented_secret(request.headers)
-    if not grants or secret is None:
-        return None
-    return next((g for g in grants if hmac.compare_digest(g.token.encode(), secret.encode())), None)
 
 
 def _jurisdiction(request: Request) -> str:
@@ -59,7 +47,7 @@ def _bucket(bucket: BucketInfo) -> dict:
 @router.post("")
 async def create_bucket(request: Request, account_id: str) -> JSONResponse:
     _jurisdiction(request)
-    check_scope(_grant(request), "POST", "")
+    check_scope(grant_of(request), "POST", "")
     body = await read_json(request)
     if not isinstance(body, dict):
         raise InvalidRequest("Expected a JSON object: {name, locationHint?, storageClass?}.")
@@ -93,7 +81,7 @@ async def list_buckets(request: Request, account_id: str) -> JSONResponse:
             after = base64.urlsafe_b64decode(q["cursor"].encode()).decode()
         except (binascii.Error, ValueError):
             raise InvalidRequest("cursor is not one kumo gave.") from None
-    buckets = visible_buckets(_grant(request), await _service(request).list_buckets(account_id))
+    buckets = visible_buckets(grant_of(request), await _service(request).list_buckets(account_id))
     if direction == "desc":
         buckets.reverse()
     if q.get("name_contains"):
@@ -110,13 +98,13 @@ async def list_buckets(request: Request, account_id: str) -> JSONResponse:
 @router.get("/{bucket_name}")
 async def get_bucket(request: Request, account_id: str, bucket_name: str) -> JSONResponse:
     _jurisdiction(request)
-    check_scope(_grant(request), "GET", bucket_name)
+    check_scope(grant_of(request), "GET", bucket_name)
     return ok(_bucket(await _service(request).bucket(account_id, bucket_name)))
 
 
 @router.delete("/{bucket_name}")
 async def delete_bucket(request: Request, account_id: str, bucket_name: str) -> JSONResponse:
     _jurisdiction(request)
-    check_scope(_grant(request), "DELETE", bucket_name)
+    check_scope(grant_of(request), "DELETE", bucket_name)
     await _service(request).delete_bucket(account_id, bucket_name)
     return ok({})

@@ -167,10 +167,12 @@ class SqlScoringStore:
 
     def cancel(self, account: str, job_id: str) -> ScoringJob | None:
         with self.db.transaction() as conn:
-            if conn.execute("SELECT 1 FROM scoring_jobs WHERE account = ? AND id = ?",
-                            (account, job_id)).fetchone() is None:
+            row = conn.execute("SELECT status FROM scoring_jobs WHERE account = ? AND id = ?" + self._lock_row,
+                               (account, job_id)).fetchone()
+            if row is None:
                 return None
-            self._end(conn, job_id, "cancelled", None)
+            if row[0] == "running":  # once composing, the output is being written: it finishes
+                self._end(conn, job_id, "cancelled", None)
         return self.get(account, job_id)
 
     def requeue_running(self) -> int:

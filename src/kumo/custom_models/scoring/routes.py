@@ -8,8 +8,7 @@ from fastapi.responses import JSONResponse
 
 from kumo.api.body import read_json
 from kumo.api.envelope import ok
-from kumo.api.routing import account_router
-from kumo.custom_models.routes import _grant
+from kumo.api.routing import account_router, grant_of
 from kumo.custom_models.scoring.service import ScoringService, r2_location
 from kumo.errors import InvalidRequest
 from kumo.platform import platform_of
@@ -27,7 +26,7 @@ async def submit(request: Request, account_id: str) -> JSONResponse:
     body = await read_json(request)
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", code=10001)
-    grant = _grant(request)  # the token must be able to read the input and write the output
+    grant = grant_of(request)  # the token must be able to read the input and write the output
     if "input" in body:
         check_scope(grant, "GET", r2_location(body["input"], "input")[0])
     if "output" in body:

@@ -39,6 +39,9 @@ class InputChanged(KumoError):
     code = 10043
 
 
+MAX_INPUT_BYTES = 2 << 30  # inputs are read whole: bounded so one job cannot take the memory
+
+
 def r2_location(value: Any, what: str) -> tuple[str, str]:
     """`r2://BUCKET/KEY` -> (bucket, key), both valid R2 names."""
     if not isinstance(value, str) or not value.startswith("r2://") or "/" not in value[5:]:
@@ -235,5 +238,9 @@ class ScoringService:
                     raise NotFound(f"r2://{source['bucket']}/{source['key']} does not exist: {exc.message}",
                                    code=10028) from None
                 raise
+            if path.stat().st_size > MAX_INPUT_BYTES:  # the table is read whole into memory
+                raise InvalidRequest(f"r2://{source['bucket']}/{source['key']} is {path.stat().st_size} bytes; a "
+                                     f"scoring job reads at most {MAX_INPUT_BYTES} bytes (split the dataset)",
+                                     code=10042)
             table = await blocking(tables.read, path, source["format"])
         return table, info.etag

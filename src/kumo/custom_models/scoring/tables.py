@@ -42,16 +42,24 @@ def read(path: Path, fmt: str) -> pa.Table:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(path)
-        if fmt == "csv":
+            table = pq.read_table(path)
+        elif fmt == "csv":
             import pyarrow.csv as pcsv
 
-            return pcsv.read_csv(path)
-        import pyarrow.json as pjson
+            table = pcsv.read_csv(path)
+        else:
+            import pyarrow.json as pjson
 
-        return pjson.read_json(path)
+            table = pjson.read_json(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise UnreadableDataset(f"the input is not readable as {fmt.upper()}: {exc}") from None
+        # the message names the server's temporary file: the caller knows the input by its R2 key
+        reason = str(exc).replace(str(path), "the input")
+        raise UnreadableDataset(f"the input is not readable as {fmt.upper()}: {reason}") from None
+    repeated = sorted({name for name in table.schema.names if table.schema.names.count(name) > 1})
+    if repeated:  # a column is named to be scored or kept: a name must say which one
+        raise UnreadableDataset(f"the input names more than one column {', '.join(map(repr, repeated))}; "
+                                "column names must be unique")
+    return table
 
 
 def _is_list(t: pa.DataType) -> bool:

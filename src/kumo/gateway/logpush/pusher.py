@@ -118,11 +118,13 @@ class LogPusher:
                 return
 
     def _seal(self) -> None:
+        # under the lock: a writer that came between the swap and the rename would reopen the old path and its
+        # lines would follow the renamed file into a batch already pushed and deleted
         with self._lock:
             sealed, self._open = self._open, {}
-        for spool, path in sealed.values():
-            spool.close()
-            path.rename(path.with_name(f"{path.stem}.{time.time_ns()}{BATCH}"))
+            for spool, path in sealed.values():
+                spool.close()
+                path.rename(path.with_name(f"{path.stem}.{time.time_ns()}{BATCH}"))
 
     def _push(self) -> None:
         """Each account's batches in order; an account whose batch failed waits for the next round (others go on)."""
