@@ -274,7 +274,8 @@ class AiSearchService:
             for prop, kind in index_types(updated).items():  # new custom fields become filterable
                 await blocking(self.vectorize.create_metadata_index, account, record.vector_index, prop, kind)
         await blocking(self.store.update_instance, record.pk, updated, iso_now())
-        await blocking(self.store.purge_cache, record.pk)  # cached answers came from the settings just replaced
+        if _answer_settings(updated) != _answer_settings(record.config):  # cached answers came from the old ones
+            await blocking(self.store.purge_cache, record.pk)
         changed = cfg.index_config_signature(updated) != cfg.index_config_signature(record.config)
         record = await blocking(self.instance, account, namespace, instance_id)
         if changed:  # as on Cloudflare: new chunking re-indexes (not started while a job already runs)
@@ -507,3 +508,11 @@ class AiSearchService:
         if isinstance(result, dict) and errors:
             result["errors"] = errors
         return result, served
+
+
+CACHE_SETTINGS = ("cache", "cache_threshold", "cache_ttl")
+
+
+def _answer_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """What shapes an answer: every setting but the cache's own (turning the cache off and on keeps it)."""
+    return {k: v for k, v in config.items() if k not in CACHE_SETTINGS}
