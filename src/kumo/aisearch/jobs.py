@@ -268,11 +268,11 @@ class Jobs:
                                state: RunState) -> dict[str, int]:
         signature = index_config_signature(instance.config)
         items, _ = await blocking(self.store.list_items, instance.pk)
-        todo = [i for i in items if i.status != "completed" or i.index_signature != signature]
-        await note(INFO, f"sync started: {len(items)} uploaded items, {len(todo)} to index")
-        counts = {"indexed": 0, "unchanged": len(items) - len(todo), "errors": 0}
-        state.total = len(todo)
-        for item in todo:
+        to_index = [i for i in items if i.status != "completed" or i.index_signature != signature]
+        await note(INFO, f"sync started: {len(items)} uploaded items, {len(to_index)} to index")
+        counts = {"indexed": 0, "unchanged": len(items) - len(to_index), "errors": 0}
+        state.total = len(to_index)
+        for item in to_index:
             if state.cancelled:
                 raise JobCancelled
             state.done += 1

@@ -23,7 +23,7 @@ from kumo.gateway.providers.base import Provider, Segment
 
 ACCOUNT = Segment("account", re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}"),
                   "an account id: up to 128 letters, digits, '.', '_' and '-', not starting with '.'")
-_PLACEHOLDER = re.compile(r"{(\w+)}")
+_TEMPLATE_FIELD = re.compile(r"{(\w+)}")
 # whatever a template's author allowed, a value in a host is a DNS name and a value in a path one path segment
 _HOST_VALUE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*")
 _PATH_VALUE = re.compile(r"[A-Za-z0-9_~!$&'()*+,;=:@.-]+")
@@ -83,7 +83,7 @@ def _check(provider: Provider, segment: Segment, value: str) -> str:
 def _shape(template: str) -> tuple[SplitResult, tuple[str, ...], tuple[str, ...]]:
     """A base URL template's parts, and the names in its host and in its path (parsed once per template)."""
     shape = urlsplit(template)
-    return shape, tuple(_PLACEHOLDER.findall(shape.netloc)), tuple(_PLACEHOLDER.findall(shape.path))
+    return shape, tuple(_TEMPLATE_FIELD.findall(shape.netloc)), tuple(_TEMPLATE_FIELD.findall(shape.path))
 
 
 def _fill(provider: Provider, template: str, values: dict[str, str]) -> tuple[str, SplitResult]:
