@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, cast
@@ -72,6 +73,10 @@ class EmbeddedEngine:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._indexer: threading.Thread | None = None
+        # long exact scans (wide filters, small indexes without a graph) are shared out over every core
+        self._scan_parts = os.cpu_count() or 1
+        self._scan_pool = (ThreadPoolExecutor(self._scan_parts - 1, thread_name_prefix="kumo-scan")
+                           if self._scan_parts > 1 else None)
 
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -88,6 +93,8 @@ class EmbeddedEngine:
         for loaded in list(self._loaded.values()):
             with loaded.lock:
                 self.snapshots.save(loaded.record, loaded.space)
+        if self._scan_pool is not None:
+            self._scan_pool.shutdown(wait=True)
 
     def _index_forever(self) -> None:
         cores = os.cpu_count() or 1
@@ -167,7 +174,7 @@ class EmbeddedEngine:
         return loaded
 
     def _load(self, record: IndexRecord) -> LoadedIndex:
-        space = VectorSpace(record.dimensions, record.metric, self.ann)
+        space = VectorSpace(record.dimensions, record.metric, self.ann, self._scan_pool, self._scan_parts)
         meta = self.store.metadata_indexes(record.pk)
         for m in meta:
             space.add_column(m.property_name, m.index_type)

@@ -13,6 +13,7 @@ graph is built behind the writes, so ingest is not slowed by it), and re-scores 
 from __future__ import annotations
 
 import time
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import hnswlib
@@ -22,11 +23,13 @@ from kumo.vectorize.filters import MetadataFilter
 from kumo.vectorize.metadata import MetadataColumn
 from kumo.vectorize.rwlock import SharedLock
 from kumo.vectorize.scores import best_first, exact_scores
+from kumo.vectorize.subsets import RowSubset, SubsetCache
 
 METRICS = ("cosine", "euclidean", "dot-product")
 HNSW_SPACE = {"cosine": "cosine", "euclidean": "l2", "dot-product": "ip"}
 _GATHER_FRACTION = 0.25  # above this share of matching slots, score everything and mask instead
 _MARGIN = 8  # float32 keys pick top_k + this many; float64 scores rank them (near-ties at the boundary)
+_SPLIT_FLOATS = 4_000_000  # scans of more than this many floats (~10k rows of 384) run on every core
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,10 @@ class Match:
 
 
 class VectorSpace:
-    def __init__(self, dimensions: int, metric: str, ann: AnnParams | None = None):
+    def __init__(self, dimensions: int, metric: str, ann: AnnParams | None = None,
+                 scan_pool: Executor | None = None, scan_parts: int = 1):
+        """`scan_pool` (with `scan_parts - 1` threads) shares long scans out: numpy's matrix products release
+        the GIL, so a query scanning 50k rows reads memory from every core."""
         if metric not in METRICS:
             raise ValueError(metric)
         self.dimensions = dimensions
@@ -82,6 +88,14 @@ class VectorSpace:
         self.last_query = 0.0  # time.monotonic() of the latest unfiltered query: the builder yields to them
         self.last_write = 0.0  # and of the latest write: while writes come, the builder leaves them a core
         self.ann_rate = 2000.0  # vectors/s one thread adds to the graph lately (sizes the builder's steps)
+        self.scan_pool = scan_pool
+        self.scan_parts = scan_parts if scan_pool is not None else 1
+        self.version = 0  # bumped by every change a filter's answer may depend on
+        self._subsets = SubsetCache()
+
+    def _changed(self) -> None:
+        self.version += 1
+        self._subsets.clear()
 
     # ---- writes ---------------------------------------------------------------------------
     def _ensure_capacity(self, needed: int) -> None:
@@ -123,6 +137,7 @@ class VectorSpace:
             return
         self.last_write = time.monotonic()
         self.remove(ids)
+        self._changed()
         start = self.size
         self._ensure_capacity(start + n)
         stop = start + n
@@ -165,6 +180,7 @@ class VectorSpace:
             if path in indexed_paths:
                 column.set(slot, path, metadata)
         self.count += 1
+        self.version += 1  # (start-up: nothing is cached yet)
 
     def attach_graph(self, graph: hnswlib.Index) -> None:
         """Use a graph loaded from a snapshot that covers every slot."""
@@ -187,15 +203,19 @@ class VectorSpace:
                 self._graph_deletions.append(slot)
             removed += 1
         self.count -= removed
+        if removed:
+            self._changed()
         return removed
 
     def add_column(self, path: str, kind: str) -> None:
         column = MetadataColumn(kind)
         column.resize(len(self.alive))
         self.columns[path] = column  # vectors already written stay unindexed, as on Cloudflare
+        self._changed()
 
     def drop_column(self, path: str) -> None:
         self.columns.pop(path, None)
+        self._changed()
 
     # ---- the ANN graph, built behind the writes ------------------------------------------
     @property
@@ -290,6 +310,10 @@ class VectorSpace:
                     return self._ordered(vector, candidates[:top_k])
                 return self._rank(vector, candidates, top_k)
             return self._rank(vector, None, top_k)
+        key = repr((namespace, metadata_filter))
+        subset = self._subsets.get(key, self.version)
+        if subset is not None:
+            return self._rank_subset(vector, subset, top_k)
         mask = self.alive[:size].copy()
         if namespace is not None:
             code = self._namespace_codes.get(namespace)
@@ -301,9 +325,18 @@ class VectorSpace:
         slots = np.flatnonzero(mask)
         if len(slots) == 0:
             return []
-        if len(slots) > _GATHER_FRACTION * size:
+        if len(slots) <= _GATHER_FRACTION * size:
+            return self._rank(vector, slots, top_k)
+        if not self._subsets.should_copy(key, self.version, len(slots), budget_rows=size):
             return self._rank(vector, None, top_k, mask=mask)
-        return self._rank(vector, slots, top_k)
+        subset = RowSubset(slots, self.matrix[slots], self.sqnorms[slots], self.inv_norms[slots])
+        self._subsets.store(key, self.version, subset)
+        return self._rank_subset(vector, subset, top_k)
+
+    def _rank_subset(self, vector: np.ndarray, subset: RowSubset, top_k: int) -> list[Match]:
+        keys = self._score_keys(vector, subset.rows, subset.sqnorms, subset.inv_norms)
+        part = _smallest(keys, min(top_k + _MARGIN, len(subset.slots)))
+        return self._ordered(vector, subset.slots[part])[:top_k]
 
     def _ann_candidates(self, vector: np.ndarray, top_k: int) -> tuple[np.ndarray, bool]:
         """Candidate slots, and whether they are already in the graph's distance order (no unindexed tail)."""
@@ -332,18 +365,36 @@ class VectorSpace:
     def _keys(self, vector: np.ndarray, slots: np.ndarray | None) -> np.ndarray:
         """Lower is better for every metric, so one argpartition serves all three (float32, for choosing;
         terms the same for every row, such as the query's norm, are left out)."""
-        rows = self.matrix[: self.size] if slots is None else self.matrix[slots]
-        dots = rows @ vector
+        if slots is None:
+            return self._score_keys(vector, self.matrix[: self.size], self.sqnorms[: self.size],
+                                    self.inv_norms[: self.size])
+        return self._score_keys(vector, self.matrix[slots], self.sqnorms[slots], self.inv_norms[slots])
+
+    def _score_keys(self, vector: np.ndarray, rows: np.ndarray, sqnorms: np.ndarray,
+                    inv_norms: np.ndarray) -> np.ndarray:
+        dots = self._products(rows, vector)
         if self.metric == "dot-product":
             return np.negative(dots, out=dots)
         if self.metric == "euclidean":
-            norms = self.sqnorms[: self.size] if slots is None else self.sqnorms[slots]
             dots *= -2
-            dots += norms
+            dots += sqnorms
             return dots
-        inv = self.inv_norms[: self.size] if slots is None else self.inv_norms[slots]
-        dots *= inv
+        dots *= inv_norms
         return np.negative(dots, out=dots)
+
+    def _products(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        n = len(rows)
+        parts = min(self.scan_parts, rows.size // _SPLIT_FLOATS + 1)
+        if parts < 2:
+            return rows @ vector
+        out = np.empty(n, dtype=np.result_type(rows, vector))
+        bounds = np.linspace(0, n, parts + 1).astype(int)
+        pieces = [(rows[a:b], out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        futures = [self.scan_pool.submit(np.matmul, part, vector, out=dest) for part, dest in pieces[1:]]
+        np.matmul(pieces[0][0], vector, out=pieces[0][1])
+        for future in futures:
+            future.result()
+        return out
 
     def _rank(
         self, vector: np.ndarray, slots: np.ndarray | None, top_k: int, mask: np.ndarray | None = None
