@@ -5,7 +5,9 @@ Each vector lives in a *slot*: a row of `matrix`. Slots are never reused while t
 from the database at start-up.
 
 Queries are exact whenever exactness matters: a query with a namespace or a metadata filter scores
-every matching vector with BLAS, so it always returns the true top-K. An unfiltered query on a large
+every matching vector with BLAS, so it always returns the true top-K: a narrow filter gathers its rows, a
+wide one scans them all under a mask, or, once it has been seen twice on an unchanged space, a contiguous
+copy of its rows (kumo.vectorize.subsets). Long scans are shared out over every core. An unfiltered query on a large
 space asks the HNSW graph for candidates, adds the slots written since the graph last caught up (the
 graph is built behind the writes, so ingest is not slowed by it), and re-scores them all exactly.
 """
