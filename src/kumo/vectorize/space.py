@@ -387,12 +387,13 @@ class VectorSpace:
     def _products(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
         n = len(rows)
         parts = min(self.scan_parts, rows.size // _SPLIT_FLOATS + 1)
-        if parts < 2:
+        pool = self.scan_pool
+        if parts < 2 or pool is None:
             return rows @ vector
         out = np.empty(n, dtype=np.result_type(rows, vector))
         bounds = np.linspace(0, n, parts + 1).astype(int)
         pieces = [(rows[a:b], out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-        futures = [self.scan_pool.submit(np.matmul, part, vector, out=dest) for part, dest in pieces[1:]]
+        futures = [pool.submit(np.matmul, part, vector, out=dest) for part, dest in pieces[1:]]
         np.matmul(pieces[0][0], vector, out=pieces[0][1])
         for future in futures:
             future.result()
