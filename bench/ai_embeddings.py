@@ -13,9 +13,12 @@ What it measures, in one run, on realistic varied English sentences (10-25 words
     The vectors kumo returns are checked against raw's (cosine >= 0.999);
 (c) dynamic micro-batching: `--clients` concurrent clients (httpx.AsyncClient) each sending single
     sentences, `--requests` in total, against one-at-a-time single-sentence requests (sequential HTTP,
-    the kumo-equivalent without concurrency) and raw ORT at batch 1.
+    the kumo-equivalent without concurrency) and raw ORT at batch 1; the concurrent blocks alternate with raw
+    ORT at batch `--clients` (the widest batch those clients can form) and, with `--baseline-src`, with a second
+    kumo run from another source tree (an A/B of two versions on the same shared machine).
 
-Targets: kumo >= 95 % of raw sentences/s at batch 64; dynamic batching >= 3x one-at-a-time.
+Targets: kumo >= 95 % of raw sentences/s at batch 64; dynamic batching >= 3x one-at-a-time; 32 concurrent
+single-sentence clients >= 0.9x raw ORT at batch 32.
 
 Raw and kumo blocks alternate (`--repeats` times) so drift on a shared machine hits both alike.
 Check that no other benchmark is running first: the figures assume an otherwise idle machine.
@@ -27,6 +30,7 @@ Run:  .venv/bin/python bench/ai_embeddings.py                    # ~1-2 minutes 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import os
@@ -187,6 +191,8 @@ def main() -> None:
     ap.add_argument("--sweep", type=lambda v: [int(x) for x in v.split(",")], default=[1, 4, 16, 32, 64],
                     help="raw ORT batch sizes for the ceiling table [1,4,16,32,64]")
     ap.add_argument("--sweep-sentences", type=int, default=256, help="sentences per sweep size [256]")
+    ap.add_argument("--baseline-src", default=None,
+                    help="another kumo's src/ (e.g. main's) to run beside this one, interleaved in the concurrent blocks")
     ap.add_argument("--sequential", type=int, default=300, help="one-at-a-time single-sentence requests [300]")
     args = ap.parse_args()
 
@@ -207,8 +213,12 @@ def main() -> None:
         f"mean {words:.1f} words; batch {BATCH}")
 
     raw = RawEncoder(model_path, tokenizer_path, args.threads)
+    base_env = {**(threads_env(args.threads) or {}), "PYTHONPATH": args.baseline_src or ""}
     with (KumoServer(env=threads_env(args.threads)) as srv,
+          (KumoServer(env=base_env) if args.baseline_src else contextlib.nullcontext()) as baseline,
           httpx.Client(base_url=srv.url, timeout=120, headers=HEADERS) as http):
+        if baseline is not None:
+            httpx.post(baseline.url + run_path(), json={"text": batches[0]}, headers=HEADERS, timeout=120)
         # warm-up (kumo loads the model lazily on the first request) and correctness check
         for b in batches[:3]:
             raw.embed(b)
@@ -246,7 +256,23 @@ def main() -> None:
         raw1_lat = time_calls(lambda b: raw.embed(b), singles, args.sequential)
         seq_lat = time_calls(lambda b: http.post(run_path(), json={"text": b[0]}).raise_for_status(), singles,
                              args.sequential)
-        conc_elapsed, conc_lat = asyncio.run(concurrent_singles(srv.url, pool, args.clients, args.requests))
+        # concurrent blocks interleaved with raw ORT at batch `--clients` (the best a micro-batcher can form from
+        # them), and with a baseline kumo (`--baseline-src`) for an A/B on a shared machine
+        per_block = max(args.clients, args.requests // args.repeats)
+        conc_elapsed, conc_lat, conc_n, rawc_lat, base_elapsed, base_n = 0.0, [], 0, [], 0.0, 0
+        groups = [pool[i:i + args.clients] for i in range(0, len(pool) - args.clients + 1, args.clients)]
+        for rep in range(args.repeats):
+            elapsed, lat = asyncio.run(concurrent_singles(srv.url, pool, args.clients, per_block))
+            conc_elapsed, conc_lat, conc_n = conc_elapsed + elapsed, conc_lat + lat, conc_n + per_block
+            block = time_calls(raw.embed, groups, max(4, per_block // args.clients))
+            rawc_lat += block
+            line = (f"  {args.clients}-client block {rep + 1}/{args.repeats}: kumo {per_block / elapsed:.0f} sent/s, "
+                    f"raw batch {args.clients} {args.clients * len(block) / sum(block):.0f} sent/s")
+            if baseline is not None:
+                elapsed, _ = asyncio.run(concurrent_singles(baseline.url, pool, args.clients, per_block))
+                base_elapsed, base_n = base_elapsed + elapsed, base_n + per_block
+                line += f", baseline kumo {per_block / elapsed:.0f} sent/s"
+            say(line)
         seq_after = time_calls(lambda b: http.post(run_path(), json={"text": b[0]}).raise_for_status(),
                                singles[args.sequential:], args.sequential)
         seq_lat += seq_after
@@ -258,7 +284,9 @@ def main() -> None:
             sweep.append((size, size * len(lat) / sum(lat), ms(lat)))
         raw1_sps = len(raw1_lat) / sum(raw1_lat)
         seq_sps = len(seq_lat) / sum(seq_lat)
-        conc_sps = args.requests / conc_elapsed
+        conc_sps = conc_n / conc_elapsed
+        rawc_sps = args.clients * len(rawc_lat) / sum(rawc_lat)
+        base_sps = base_n / base_elapsed if base_n else None
 
     say("")
     say(f"### Batch {BATCH} (one request of {BATCH} sentences at a time; {len(raw_lat)} calls per side)")
@@ -277,6 +305,10 @@ def main() -> None:
         ["kumo HTTP, one at a time", seq_sps, ms(seq_lat), ms(seq_lat, 99), "1.00x"],
         [f"kumo HTTP, {args.clients} concurrent", conc_sps, ms(conc_lat), ms(conc_lat, 99),
          f"{conc_sps / seq_sps:.2f}x"],
+        *([[f"baseline kumo ({args.baseline_src}), {args.clients} concurrent", base_sps, "", "",
+            f"{base_sps / seq_sps:.2f}x"]] if base_sps else []),
+        [f"raw ORT, batch {args.clients} (interleaved)", rawc_sps, ms(rawc_lat), ms(rawc_lat, 99),
+         f"{rawc_sps / seq_sps:.2f}x"],
     ]))
     say("")
     base = sweep[0][1]
@@ -290,6 +322,9 @@ def main() -> None:
     say(table(["target", "measured", "met"], [
         ["kumo batch-64 >= 95 % of raw", f"{kumo_sps / raw_sps:.1%}", ok_a],
         ["dynamic batching >= 3x one-at-a-time (kumo HTTP)", f"{conc_sps / seq_sps:.2f}x", ok_c],
+        [f"{args.clients} concurrent (kumo HTTP) >= 0.9x raw batch {args.clients}", f"{conc_sps / rawc_sps:.2f}x",
+         conc_sps >= 0.9 * rawc_sps],
+        *([["kumo / baseline kumo, concurrent (A/B)", f"{conc_sps / base_sps:.2f}x", ""]] if base_sps else []),
         ["dynamic batching vs raw ORT batch 1", f"{conc_sps / raw1_sps:.2f}x", conc_sps >= 3 * raw1_sps],
         [f"(ceiling) raw best batch / raw batch {sweep[0][0]}", f"{max(x[1] for x in sweep) / base:.2f}x",
          max(x[1] for x in sweep) >= 3 * base],

@@ -38,6 +38,8 @@ def test_metrics(gw_server, admin, acct):
     assert delta("kumo_gateway_tokens_total", provider="openai", direction="out") == 18
     assert delta("kumo_gateway_cost_usd_total", provider="openai") > 0
     assert delta("kumo_ai_inference_seconds_count", model="@kumo/all-minilm-l6-v2-int8") == 1
+    assert delta("kumo_ai_batch_items_count", model="@kumo/all-minilm-l6-v2-int8") == 1  # one pass of one text
+    assert delta("kumo_ai_batch_items_sum", model="@kumo/all-minilm-l6-v2-int8") == 1
     assert value(after, "kumo_http_request_duration_seconds_count", route="/v1/{account_id}/{gateway_id}/{provider}/{path:path}") >= 4
     assert ("kumo_ai_batch_queue_depth", ()) in after and ("kumo_vectorize_vectors", ()) in after
 

@@ -55,6 +55,9 @@ class Metrics:
                                                ["provider", "status"], registry=r)
         self.inference = Histogram("kumo_ai_inference_seconds", "Workers AI inference time", ["model"],
                                    buckets=LATENCY_BUCKETS, registry=r)
+        self.ai_batch_items = Histogram("kumo_ai_batch_items",
+                                        "Items (texts, pairs) per Workers AI forward pass (micro-batching)", ["model"],
+                                        buckets=(1, 2, 4, 8, 16, 32, 64), registry=r)
         self.model_load = Gauge("kumo_ai_model_load_seconds", "Time it took to load a model", ["model"], registry=r)
         self.custom_calls = Counter("kumo_custom_model_calls_total", "Custom model calls by version and outcome",
                                     ["account", "model", "version", "outcome"], registry=r)

@@ -68,3 +68,42 @@ def test_a_large_request_is_split_and_a_small_one_goes_next():
     assert small == ["S"] and large == [f"L{i}" for i in range(100)]
     assert max(len(b) for b in batches) <= 4  # the budget bounds every batch
     assert next(i for i, b in enumerate(batches) if "S" in b) <= 2  # not after the 25 batches of the large one
+
+
+def test_requests_waiting_together_share_one_pass_whatever_the_learned_budget():
+    """32 one-sentence requests that wait together run as one pass even when the budget (learned on a busy
+    machine) would fit 8: splitting them only adds passes, each of them waiting for all anyway."""
+    batches: list[int] = []
+    seen: list[int] = []
+
+    def forward(key, items):
+        batches.append(len(items))
+        return items
+
+    batcher = MicroBatcher(forward, max_items=64, start_budget=256)
+    batcher.on_batch = seen.append
+    sizes = [12, 30] * 16  # short sentences of different lengths: padding them is cheaper than another pass
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit("k", [i], [sizes[i]]) for i in range(32)))
+
+    assert asyncio.run(main()) == [[i] for i in range(32)]
+    assert batches == [32] and seen == [32]
+
+
+def test_the_first_round_is_still_bounded():
+    """Many long texts waiting together are not one huge pass: the first round stops at a few budgets."""
+    batches: list[int] = []
+
+    def forward(key, items):
+        batches.append(len(items))
+        time.sleep(0.05 * len(items))  # 512 padded tokens in 50 ms: the learned budget stays at 256
+        return items
+
+    batcher = MicroBatcher(forward, max_items=64, start_budget=256)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit("k", [i], [512]) for i in range(8)))
+
+    assert asyncio.run(main()) == [[i] for i in range(8)]
+    assert max(batches) == 2 and sum(batches) == 8  # 4 x 256 padded tokens hold two 512-token texts

@@ -3,8 +3,9 @@
 Requests queue up while a batch runs; the next batch takes what is waiting, so under load batches grow by
 themselves and when idle a lone request runs at once, with no timer. Fairness: a request is split into its
 items, each batch takes items from the waiting requests in turn (one from each, then again) starting with a
-different request each time, a batch's padded size is bounded so that it runs in about `target_seconds`, and
-an item does not join a batch it would make more than twice as wide (short items do not pay a long one's padding).
+different request each time, a batch's padded size is bounded so that it runs in about `target_seconds` (the
+first round, one item of each waiting request, may take a few times that), and an item does not join a batch it
+would make more than twice as wide once past a few dozen tokens (short items do not pay a long one's padding).
 A one-sentence request that arrives behind a 100-text request therefore waits for at most the batch in progress
 and shares the next one, instead of waiting for the whole large request.
 """
@@ -22,6 +23,11 @@ from kumo.api.threads import blocking
 
 
 MIN_BUDGET = 256  # padded tokens: a batch of ~20 sentences, however slow the machine; one long text costs as much
+# Requests waiting together are served together: splitting their first items over several passes only adds passes
+# (each request waits for all of them anyway), and a budget learned on a busy machine would cut concurrency into
+# small batches. The bound keeps one such pass's time and memory in check.
+FIRST_ROUND_BUDGETS = 4
+CHEAP_WIDTH = 64  # tokens: up to this width, padding costs less than the extra pass it saves
 
 
 class _Job:
@@ -43,6 +49,7 @@ class MicroBatcher:
         self.max_items = max_items
         self.target_seconds = target_seconds
         self.budget = max(MIN_BUDGET, start_budget)  # padded tokens per batch, re-estimated from every batch that runs
+        self.on_batch: Callable[[int], None] | None = None  # told each batch's item count (a metric)
         self._queue: asyncio.Queue[_Job] | None = None
         self._worker: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -66,6 +73,7 @@ class MicroBatcher:
         jobs = [job for job in waiting if job.key == key and not job.future.done()]
         batch: list[tuple[_Job, int]] = []
         longest = 0
+        budget = FIRST_ROUND_BUDGETS * self.budget  # the first round: one item from each waiting request
         progress = True
         while progress and len(batch) < self.max_items:
             progress = False
@@ -74,12 +82,13 @@ class MicroBatcher:
                     continue
                 size = job.sizes[job.next]
                 wider = max(longest, size)
-                if batch and (wider * (len(batch) + 1) > self.budget or wider > 2 * longest):
+                if batch and (wider * (len(batch) + 1) > budget or (wider > 2 * longest and wider > CHEAP_WIDTH)):
                     continue  # over budget, or short items would pay for a long one's padding; others may fit
                 batch.append((job, job.next))
                 job.next += 1
                 longest = wider
                 progress = True
+            budget = self.budget  # further items of the same requests: what a newcomer may wait behind
         return batch, longest * len(batch)
 
     def _learn(self, padded: int, seconds: float) -> None:
@@ -105,6 +114,8 @@ class MicroBatcher:
                 continue
             batch, padded = self._take(waiting)
             waiting.rotate(-1)  # the next batch starts with the next request
+            if self.on_batch is not None:
+                self.on_batch(len(batch))
             started = time.perf_counter()
             try:
                 results = await blocking(self.fn, batch[0][0].key, [job.items[i] for job, i in batch])

@@ -111,6 +111,9 @@ class AiService:
                 log.info("loaded %s (%s) in %.1f s", entry.name, entry.runtime, time.monotonic() - started)
                 if self.metrics is not None:
                     self.metrics.model_load.labels(entry.name).set(time.monotonic() - started)
+                    batcher = getattr(runtime, "batcher", None)
+                    if batcher is not None:
+                        batcher.on_batch = self.metrics.ai_batch_items.labels(entry.name).observe
                 self._runtimes[entry.name] = runtime
         return runtime
 
