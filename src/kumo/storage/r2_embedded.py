@@ -475,8 +475,11 @@ class EmbeddedObjectStore:
                 return False, None
             old = conn.execute("SELECT blob FROM r2_parts WHERE upload_id = ? AND number = ?",
                                (upload.upload_id, number)).fetchone()
-            conn.execute("INSERT OR REPLACE INTO r2_parts (upload_id, number, blob, size, etag, uploaded, "
-                         "checksums) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            # an upsert both SQLite and PostgreSQL take: the engine store (rows in PostgreSQL) runs this too
+            conn.execute("INSERT INTO r2_parts (upload_id, number, blob, size, etag, uploaded, checksums) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (upload_id, number) DO UPDATE SET "
+                         "blob = excluded.blob, size = excluded.size, etag = excluded.etag, "
+                         "uploaded = excluded.uploaded, checksums = excluded.checksums",
                          (upload.upload_id, number, blob.ref, blob.size, blob.md5, part.uploaded,
                           json.dumps(blob.checksums)))
             return True, old
