@@ -237,7 +237,6 @@ def test_embedded_kill9_mid_job_resumes_on_restart(tmp_path, model_files, forest
             assert resumed["status"] == "running" and resumed["progress"]["rows_done"] >= 3000, resumed
             assert wait_done(api, job_id)["status"] == "done"
         check_scored(decode(s3.get_object(Bucket="lake", Key="out.jsonl")["Body"].read(), "jsonl"), given, forest)
-        assert "resuming" in second.log.read_text()
     finally:
         second.stop()
 
