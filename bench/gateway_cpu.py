@@ -10,6 +10,7 @@ Run:  .venv/bin/python bench/gateway_cpu.py --a /work/main/src --b src --rounds 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -17,17 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import proc_cpu
+from _harness import KumoServer, proc_cpu
+from gateway.measure import loadgen_cmd
 from gateway.peers import Target, start_fake, stop
 from gateway.workload import ACCOUNT, GATEWAY, PROXY_CPU
 
-import json
 
-
-def start(src: str, fake: Target, workdir: Path, pinned: bool) -> tuple[Target, object]:
+def start(src: str, fake: Target, workdir: Path, pinned: bool) -> tuple[Target, KumoServer]:
+    """`kumo serve` from the source tree `src`, with the gateway `gw` logging every request."""
     import httpx
-
-    from _harness import KumoServer
 
     env = {"KUMO_UPSTREAM_OPENAI": f"http://127.0.0.1:{fake.port}", "PYTHONPATH": str(Path(src).resolve())}
     server = KumoServer(Path(tempfile.mkdtemp(prefix="kumo-data-", dir=workdir)), env,
@@ -39,19 +38,22 @@ def start(src: str, fake: Target, workdir: Path, pinned: bool) -> tuple[Target, 
     return Target("kumo", server.port, f"/v1/{ACCOUNT}/{GATEWAY}/openai/chat/completions", server.proc, server.pid), server
 
 
-def load(target: Target, conns: int, seconds: float, pinned: bool) -> dict:
-    from gateway.measure import loadgen_cmd
+def client_cmd(spec: dict, pinned: bool) -> list[str]:
+    """The load generator's command: on the client CPU when the server is pinned, else anywhere."""
+    cmd = loadgen_cmd(spec)
+    return cmd if pinned else cmd[cmd.index("taskset") + 3:]
 
+
+def load(target: Target, conns: int, seconds: float, pinned: bool) -> dict:
+    """A 1 s warm-up, then `seconds` of closed loop at `conns` connections; CPU per request includes the log
+    writer's batches of those requests."""
     spec = {"mode": "closed", "conns": conns, "duration": seconds, "warmup": 0, "request": target.request(),
             "expect": "chat.completion", "host": "127.0.0.1", "port": target.port}
-    warm = dict(spec, duration=1.0)
-    cmd = loadgen_cmd(warm) if pinned else loadgen_cmd(warm)[3:]
-    subprocess.run(cmd, capture_output=True, text=True, check=True)
-    time.sleep(0.3)  # the log writer's last batch of the warm-up
-    cmd = loadgen_cmd(spec) if pinned else loadgen_cmd(spec)[3:]
+    subprocess.run(client_cmd(dict(spec, duration=1.0), pinned), capture_output=True, text=True, check=True)
+    time.sleep(1.5)  # the log writer's last batch of the warm-up
     c0 = proc_cpu(target.pid)
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    time.sleep(0.3)  # its log batch is part of the work: counted
+    out = subprocess.run(client_cmd(spec, pinned), capture_output=True, text=True, check=True)
+    time.sleep(1.5)  # the log batch of these requests is part of their work: counted
     c1 = proc_cpu(target.pid)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     return {"rps": r["rps"], "p50": r["latency"].get("p50"), "done": r["done"], "errors": r["errors"],
@@ -66,6 +68,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--latency-ms", type=float, default=50.0)
+    ap.add_argument("--idle-seconds", type=float, default=8, help="how long idle CPU is measured (ticks are 10 ms)")
     ap.add_argument("--pinned", action="store_true")
     args = ap.parse_args()
     args.chunks, args.chunk_gap_ms = 20, 1.0
@@ -78,9 +81,10 @@ def main() -> None:
             for name, src in (("a", args.a), ("b", args.b)):
                 target, server = start(src, fake, workdir, args.pinned)
                 try:
+                    time.sleep(2)  # start-up's own work settles
                     c0 = proc_cpu(target.pid)
-                    time.sleep(3)
-                    idle = (proc_cpu(target.pid) - c0) * 1000 / 3
+                    time.sleep(args.idle_seconds)
+                    idle = (proc_cpu(target.pid) - c0) * 1000 / args.idle_seconds
                     rows.setdefault((name, "idle"), []).append(idle)
                     for c in conns:
                         r = load(target, c, args.seconds, args.pinned)
