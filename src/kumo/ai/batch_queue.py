@@ -17,6 +17,7 @@ from kumo.ai.service import AiService
 from kumo.ai.store import BatchJob, BatchStore
 from kumo.api.threads import blocking
 from kumo.errors import InvalidRequest, KumoError, NotFound
+from kumo.queue_poll import idle_poll
 from kumo.timestamps import iso_now
 
 log = logging.getLogger("kumo.ai.batch_queue")
@@ -79,6 +80,7 @@ class BatchQueue:
     async def _work(self) -> None:
         assert self._wake is not None
         while True:
+            self._wake.clear()  # before the claim: a job submitted from here on wakes the wait below
             try:
                 job = await blocking(self.store.claim_next, self.owner)
             except KumoError as exc:  # the database is unreachable: try again shortly
@@ -86,9 +88,8 @@ class BatchQueue:
                 await asyncio.sleep(1.0)
                 continue
             if job is None:
-                self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                    await asyncio.wait_for(self._wake.wait(), timeout=idle_poll(self.exclusive))
                 except asyncio.TimeoutError:
                     pass
                 continue

@@ -22,6 +22,7 @@ from kumo.custom_models.scoring.jobs import MAX_ATTEMPTS, Chunk, ScoringJob
 from kumo.custom_models.scoring.service import ScoringService, parts_prefix
 from kumo.errors import KumoError
 from kumo.api.threads import blocking
+from kumo.queue_poll import idle_poll
 
 log = logging.getLogger("kumo.custom_models.scoring")
 EXTENSIONS = {"parquet": ".parquet", "csv": ".csv", "jsonl": ".jsonl"}
@@ -59,6 +60,7 @@ class ScoringWorkers:
         wake = self.service.submitted
         assert wake is not None
         while True:
+            wake.clear()  # before the claim: a job submitted from here on wakes the wait below
             try:
                 job = await blocking(self.store.claim_compose, self.owner)
                 chunk = None if job else await blocking(self.store.claim_chunk, self.owner)
@@ -67,12 +69,12 @@ class ScoringWorkers:
                 await asyncio.sleep(1.0)
                 continue
             if job is None and chunk is None:
-                wake.clear()
                 try:
-                    await asyncio.wait_for(wake.wait(), timeout=1.0)
+                    await asyncio.wait_for(wake.wait(), timeout=idle_poll(self.exclusive))
                 except asyncio.TimeoutError:
                     pass
                 continue
+            wake.set()  # work found: there may be more, and the other workers may have missed the wake-up
             try:
                 if job is not None:
                     await self._leased(lambda: self.store.renew_compose(job.id, self.owner), self._compose(job))
