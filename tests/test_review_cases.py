@@ -36,3 +36,20 @@ def test_scoring_input_with_a_repeated_column_is_a_400_without_server_paths(tmp_
         read(path, "parquet")
     assert str(tmp_path) not in caught.value.message
 
+
+
+def test_a_chunk_whose_worker_keeps_dying_fails_its_job(tmp_path):
+    """Each lease that runs out counts as an attempt: a chunk that takes its worker down every time (out of
+    memory, say) fails the job instead of being scored forever."""
+    from kumo.custom_models.scoring.jobs import ScoringJob
+    from kumo.storage.sqlite import SqliteDatabase
+    from kumo.storage.sql_scoring import MAX_LOST, SqlScoringStore
+
+    store = SqlScoringStore(SqliteDatabase(tmp_path / "scoring.sqlite3", branch="custom_models"), lease_seconds=-1)
+    store.add(ScoringJob("j1", "acct", {"chunk_rows": 10}, "running", 10, 1, "2026-12-04T00:00:00.000Z"))
+    for lost in range(MAX_LOST):
+        chunk = store.claim_chunk("worker")  # its lease has already run out: the next claim finds it lost
+        assert chunk is not None and chunk.attempts == lost
+    assert store.claim_chunk("worker") is None
+    job = store.job("j1")
+    assert job.status == "failed" and f"interrupted {MAX_LOST} times" in job.error

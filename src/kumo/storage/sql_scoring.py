@@ -13,6 +13,8 @@ import time
 from datetime import datetime, timezone
 
 from kumo.custom_models.scoring.jobs import MAX_ATTEMPTS, Chunk, ScoringJob
+
+MAX_LOST = MAX_ATTEMPTS + 3  # kill -9s while scoring one chunk (a deploy may cause one or two): then its job fails
 from kumo.timestamps import iso_now
 
 _JOB = ("j.id, j.account, j.spec, j.status, j.rows_total, j.chunks_total, j.created, j.error, j.output_etag,"
@@ -69,15 +71,23 @@ class SqlScoringStore:
     def claim_chunk(self, owner: str) -> Chunk | None:
         now = time.time()
         with self.db.transaction() as conn:
-            row = conn.execute(
-                "SELECT job_id, idx, start_row, rows, attempts FROM scoring_chunks WHERE status = 'queued'"
-                " OR (status = 'running' AND lease_until < ?) ORDER BY job_created, idx LIMIT 1" + self._skip_locked,
-                (now,)).fetchone()
-            if row is None:
-                return None
-            conn.execute("UPDATE scoring_chunks SET status = 'running', lease_owner = ?, lease_until = ?"
-                         " WHERE job_id = ? AND idx = ?", (owner, now + self.lease_seconds, row[0], row[1]))
-        return Chunk(row[0], int(row[1]), int(row[2]), int(row[3]), int(row[4]))
+            while True:
+                row = conn.execute(
+                    "SELECT job_id, idx, start_row, rows, attempts, status FROM scoring_chunks WHERE status = 'queued'"
+                    " OR (status = 'running' AND lease_until < ?) ORDER BY job_created, idx LIMIT 1"
+                    + self._skip_locked, (now,)).fetchone()
+                if row is None:
+                    return None
+                attempts = int(row[4]) + (row[5] == "running")  # a lease run out: its worker died scoring it
+                if attempts < MAX_LOST:
+                    break
+                # a chunk that takes its worker down every time would otherwise be scored forever
+                self._end(conn, row[0], "failed", f"chunk {row[1]} was interrupted {attempts} times (its worker "
+                                                  "stopped while scoring it: out of memory?)")
+            conn.execute("UPDATE scoring_chunks SET status = 'running', lease_owner = ?, lease_until = ?,"
+                         " attempts = ? WHERE job_id = ? AND idx = ?",
+                         (owner, now + self.lease_seconds, attempts, row[0], row[1]))
+        return Chunk(row[0], int(row[1]), int(row[2]), int(row[3]), attempts)
 
     def renew_chunk(self, job_id: str, idx: int, owner: str) -> bool:
         with self.db.transaction() as conn:
@@ -178,8 +188,8 @@ class SqlScoringStore:
     def requeue_running(self) -> int:
         """Embedded only (one process owns the data dir): what was running at a crash is taken again at once."""
         with self.db.transaction() as conn:
-            chunks = conn.execute("UPDATE scoring_chunks SET status = 'queued', lease_owner = NULL,"
-                                  " lease_until = NULL WHERE status = 'running'").rowcount
+            chunks = conn.execute("UPDATE scoring_chunks SET status = 'queued', attempts = attempts + 1,"
+                                  " lease_owner = NULL, lease_until = NULL WHERE status = 'running'").rowcount
             jobs = conn.execute("UPDATE scoring_jobs SET lease_owner = NULL, lease_until = NULL,"
                                 " compose_attempts = 0 WHERE status = 'composing'").rowcount
         return chunks + jobs
