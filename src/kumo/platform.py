@@ -92,7 +92,6 @@ def choose_backends(settings: Settings) -> Backends:
 def _postgres(settings: Settings) -> PostgresDatabase:
     from kumo.storage.migrate import upgrade_postgres
     from kumo.storage.postgres import PostgresDatabase
-    from kumo.storage.r2_s3engine import EngineConfig
 
     assert settings.database_url
     upgrade_postgres(settings.database_url)  # several nodes may start at once: under an advisory lock
