@@ -8,16 +8,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kumo.api.batched_writer import BatchedWriter
 from kumo.errors import ServiceUnavailable
 
 log = logging.getLogger("kumo.custom_models.call_log")
 BATCH = 1000
-FLUSH_EVERY = 0.2  # seconds
+FLUSH_EVERY = 1.0  # seconds: the longest a call waits to be written (idle, the thread does not wake)
 MAX_PENDING = 100_000  # calls waiting to be written (also while the database is away); beyond it new ones are dropped
 MAX_PREDICTIONS = 100  # a many-row call keeps its first predictions; `rows` says how many it had
 
@@ -54,69 +53,29 @@ class CallStore(Protocol):
     def write_calls(self, calls: list[Call], trim: list[tuple[str, str]], keep: int) -> None: ...
 
 
-class CallLog:
+class CallLog(BatchedWriter[Call]):
+    """Calls are appended on the request path (`record`) and written in batches by a thread
+    (kumo.api.batched_writer); while the database is away they wait in memory, bounded."""
+
     def __init__(self, store: CallStore, keep: int):
         self.store = store
         self.keep = keep  # rows per model
-        self._pending: deque[Call | threading.Event] = deque()
         self._since_trim: dict[tuple[str, str], int] = {}  # rows written per model since it was last trimmed
-        self._wake = threading.Event()
-        self._closing = False
-        self._thread = threading.Thread(target=self._run, name="kumo-custom-model-calls", daemon=True)
-        self._thread.start()
+        self._unwritten: list[Call] = []  # the database was unreachable: written with the next batch
+        super().__init__(batch=BATCH, flush_every=FLUSH_EVERY, max_pending=MAX_PENDING,
+                         name="kumo-custom-model-calls", what="custom model calls")
 
     def record(self, call: Call) -> None:
-        if len(self._pending) >= MAX_PENDING:  # never hold a prediction up for its log line
-            log.warning("call log queue full: dropping a custom model call")
-            return
-        self._pending.append(call)
+        self.put(call)
 
-    def flush(self, timeout: float = 10) -> None:
-        """Wait until every call recorded so far is written (the log's API reads after this)."""
-        if not self._thread.is_alive():
-            return
-        done = threading.Event()
-        self._pending.append(done)
-        self._wake.set()
-        done.wait(timeout)
+    def _backlog(self) -> int:
+        return len(self._unwritten)
 
-    def close(self) -> None:
-        self._closing = True
-        self._wake.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(FLUSH_EVERY)
-            self._wake.clear()
-            closing = self._closing
-            left = self._drain()
-            if closing:
-                if left:
-                    log.error("shutting down with %d custom model calls not logged: the database is unreachable",
-                              left)
-                return
-
-    def _drain(self) -> int:
-        """Write what is pending in batches; returns how many calls are left (the database is away)."""
-        while True:
-            batch: list[Call] = []
-            flushed: threading.Event | None = None
-            while self._pending and len(batch) < BATCH:
-                item = self._pending.popleft()
-                if isinstance(item, threading.Event):  # a flush: what came before it is written first
-                    flushed = item
-                    break
-                batch.append(item)
-            written = self._write(batch)
-            if not written:
-                self._pending.extendleft(reversed(batch))  # first in line when the database answers again
-            if flushed is not None:
-                flushed.set()
-            if not written:
-                return len(batch)
-            if not self._pending:
-                return 0
+    def _write_batch(self, batch: list[Call]) -> None:
+        calls = self._unwritten + batch
+        self._unwritten = []
+        if not self._write(calls):
+            self._unwritten = calls[-MAX_PENDING:]
 
     def _write(self, batch: list[Call]) -> bool:
         """False if the database is unreachable (the batch is kept for later)."""

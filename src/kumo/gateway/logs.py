@@ -1,20 +1,16 @@
 """Request logs, written off the hot path: finished calls go into a queue and a background thread turns them
-into records and writes them in batches (one transaction per batch); `close()` flushes what is left.
-
-The thread wakes as seldom as it can: each commit costs ~0.8 ms of CPU (an fsync'ed SQLite transaction), which
-at low load, woken every 0.1 s, was a third of a logged request's CPU. It sleeps until a log arrives, then
-gathers for FLUSH_EVERY (or until BATCH are waiting) and writes them together; idle, it does not wake at all."""
+into records and writes them in batches (one transaction per batch; kumo.api.batched_writer gathers them:
+idle, its thread does not wake); `close()` flushes what is left."""
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+from kumo.api.batched_writer import BatchedWriter
 from kumo.errors import KumoError, ServiceUnavailable
 from kumo.gateway.store import GatewayStore, LogRecord
 
@@ -37,78 +33,26 @@ class Loggable(Protocol):
     def settle(self) -> LogRecord | None: ...
 
 
-class LogWriter:
-    """The request path only appends to a deque (thread-safe, no lock to take) and, only when the thread sleeps
-    idle or a batch is full, wakes it; the thread settles what is pending (usage, cost, metrics: see finished.py)
-    and writes it in batches."""
+class LogWriter(BatchedWriter[Loggable]):
+    """The request path only appends (`write`); the thread settles what is pending (usage, cost, metrics: see
+    finished.py) and writes it in batches (kumo.api.batched_writer)."""
 
     def __init__(self, store: GatewayStore, limits: Callable[[str, str], tuple[int, str] | None],
                  after_write: Callable[[list[LogRecord]], None] | None = None):
         self.store = store
         self.limits = limits
         self.after_write = after_write  # handed the records once stored (Logpush), on this thread
-        self._pending: deque[Loggable | threading.Event] = deque()
         self._unwritten: list[LogRecord] = []  # settled, but the database was unreachable
-        self._wake = threading.Event()  # write now: a flush, close, or a full batch
-        self._arrived = threading.Event()  # a first log after an idle spell
-        self._idle = False  # the thread waits for a first log: the next write sets _arrived
-        self._closing = False
-        self._thread = threading.Thread(target=self._run, name="kumo-gateway-logs", daemon=True)
-        self._thread.start()
+        super().__init__(batch=BATCH, flush_every=FLUSH_EVERY, max_pending=MAX_PENDING, name="kumo-gateway-logs",
+                         what="gateway logs")
 
     def write(self, entry: Loggable) -> None:
-        if len(self._pending) >= MAX_PENDING:  # never block a request on logging; say so instead
-            log.warning("log queue full: dropping a gateway log")
-            return
-        pending = self._pending
-        pending.append(entry)
-        if self._idle:
-            self._idle = False
-            self._arrived.set()
-        elif len(pending) == BATCH:
-            self._wake.set()
+        self.put(entry)
 
-    def flush(self, timeout: float = 10) -> None:
-        """Wait until everything written so far is settled and stored (tests, the logs API and /metrics use it)."""
-        if not self._thread.is_alive():
-            return
-        done = threading.Event()
-        self._pending.append(done)
-        self._wake.set()
-        self._arrived.set()
-        done.wait(timeout)
+    def _backlog(self) -> int:
+        return len(self._unwritten)
 
-    def _run(self) -> None:
-        while True:
-            if not (self._pending or self._unwritten or self._closing):
-                self._idle = True
-                if not self._pending:  # (a write between the two checks saw _idle and set _arrived)
-                    self._arrived.wait()
-                self._idle = False
-                self._arrived.clear()
-            self._wake.wait(FLUSH_EVERY)  # gather a batch; a flush, close or full batch ends it early
-            self._wake.clear()
-            closing = self._closing
-            self._drain()
-            if closing:
-                if self._unwritten:
-                    log.error("shutting down with %d gateway logs not written: the database is unreachable",
-                              len(self._unwritten))
-                return
-
-    def _drain(self) -> None:
-        batch: list[Loggable] = []
-        while self._pending:
-            item = self._pending.popleft()
-            if isinstance(item, threading.Event):  # a flush: what came before it is written first
-                self._write(batch)
-                batch = []
-                item.set()
-                continue
-            batch.append(item)
-            if len(batch) >= BATCH:
-                self._write(batch)
-                batch = []
+    def _write_batch(self, batch: list[Loggable]) -> None:
         self._write(batch)
 
     def _write(self, batch: list[Loggable]) -> None:
@@ -151,9 +95,3 @@ class LogWriter:
                     self.after_write(records)
                 except Exception:
                     log.exception("could not hand %d gateway logs to Logpush", len(records))
-
-    def close(self) -> None:
-        self._closing = True
-        self._wake.set()
-        self._arrived.set()
-        self._thread.join(timeout=30)
