@@ -32,6 +32,7 @@ class BatchQueue:
         self.exclusive = exclusive  # this process alone runs the queue (embedded SQLite)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
 
     def submit(self, account: str, model: str, body: Any) -> dict[str, Any]:
@@ -46,9 +47,22 @@ class BatchQueue:
         job = BatchJob(str(uuid.uuid4()), account, model, "queued", requests, None, None, 0,
                        iso_now("microseconds"))
         self.store.add(job)
-        if self._wake is not None:
-            self._wake.set()
+        self._notify()
         return {"status": "queued", "request_id": job.id, "model": model}
+
+    def _notify(self) -> None:
+        """Wake the worker; `submit` may run on another thread (kumo.Env's caller), where setting an asyncio
+        Event would not wake the loop, so the job would wait for the next look at the database."""
+        if self._wake is None or self._loop is None:
+            return
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is self._loop:
+            self._wake.set()
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     def poll(self, account: str, request_id: Any) -> dict[str, Any]:
         job = self.store.get(account, request_id) if isinstance(request_id, str) else None
@@ -67,7 +81,8 @@ class BatchQueue:
             if requeued:
                 log.info("resuming %d batch job(s) interrupted by a restart", requeued)
         self._wake = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._work())
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._work())
 
     async def stop(self) -> None:
         if self._task is not None:
