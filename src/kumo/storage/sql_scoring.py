@@ -13,9 +13,9 @@ import time
 from datetime import datetime, timezone
 
 from kumo.custom_models.scoring.jobs import MAX_ATTEMPTS, Chunk, ScoringJob
+from kumo.timestamps import iso_now
 
 MAX_LOST = MAX_ATTEMPTS + 3  # kill -9s while scoring one chunk (a deploy may cause one or two): then its job fails
-from kumo.timestamps import iso_now
 
 _JOB = ("j.id, j.account, j.spec, j.status, j.rows_total, j.chunks_total, j.created, j.error, j.output_etag,"
         " j.finished, (SELECT coalesce(sum(c.rows), 0) FROM scoring_chunks c WHERE c.job_id = j.id AND"
