@@ -9,7 +9,6 @@ candidates that have (lack) the field. Datetimes compare in time order."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
 BOOST_WEIGHT = 0.25  # per field: enough to order equally relevant chunks, small beside a relevance gap

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
 
 from kumo.custom_models.scoring.jobs import MAX_ATTEMPTS, Chunk, ScoringJob
 from kumo.timestamps import iso_now

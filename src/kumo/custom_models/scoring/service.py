@@ -9,7 +9,6 @@ import logging
 import tempfile
 import uuid
 from collections import OrderedDict
-from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
