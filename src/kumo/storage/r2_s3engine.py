@@ -32,11 +32,11 @@ from kumo.storage.group_commit import committer
 from kumo.storage.overlap import overlapped
 from kumo.storage.r2_embedded import (
     _OBJECT_COLUMNS,
-    BLOCK,
     EmbeddedObjectStore,
     _meta_values,
     _object,
 )
+from kumo.storage.r2_files import BLOCK
 from kumo.timestamps import iso_now
 
 PART_SIZE = 8 * 1024 * 1024  # engine multipart part (S3's minimum is 5 MiB, except the last)
