@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import json
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -274,7 +272,7 @@ class AiSearchService:
             for prop, kind in index_types(updated).items():  # new custom fields become filterable
                 await blocking(self.vectorize.create_metadata_index, account, record.vector_index, prop, kind)
         await blocking(self.store.update_instance, record.pk, updated, iso_now())
-        if _answer_settings(updated) != _answer_settings(record.config):  # cached answers came from the old ones
+        if similarity_cache.answer_settings(updated) != similarity_cache.answer_settings(record.config):  # cached answers came from the old ones
             await blocking(self.store.purge_cache, record.pk)
         changed = cfg.index_config_signature(updated) != cfg.index_config_signature(record.config)
         record = await blocking(self.instance, account, namespace, instance_id)
@@ -370,12 +368,12 @@ class AiSearchService:
         record = await blocking(self.instance, account, namespace, instance_id)
         query = answer.query_of(body)
         search_options(body.get("ai_search_options") or {}, record.config)  # a bad request is a 400, cached or not
-        cached, lookup = await self._cached(record, "search", body, query)
+        cached, lookup = await similarity_cache.lookup(self.ai, self.store, record, "search", body, query)
         if cached is not None:
             return cached, "HIT"
         hits, used = await self._retrieve(record, body, query, credentials)
         result = {"search_query": used, "query_kind": "text", "chunks": [chunk_object(h) for h in hits]}
-        return result, await self._keep(record, lookup, result)
+        return result, await similarity_cache.keep(self.store, record, lookup, result)
 
     async def chat(self, account: str, namespace: str, instance_id: str, body: Any,
                    credentials: Mapping[str, str] | None = None
@@ -388,42 +386,14 @@ class AiSearchService:
         query = answer.query_of({"messages": answer.check_messages(body.get("messages"))})
         model = self._chat_model(body, record)
         search_options(body.get("ai_search_options") or {}, record.config)
-        cached, lookup = await self._cached(record, "chat", body, query)
+        cached, lookup = await similarity_cache.lookup(self.ai, self.store, record, "chat", body, query)
         if cached is not None:
             return cached, cached.get("model", model), "HIT"
         hits, _ = await self._retrieve(record, body, query, credentials)
         result, served = await self._answer(body, model, record, hits, [chunk_object(h) for h in hits], credentials)
-        return result, served, await self._keep(record, lookup, result)
+        return result, served, await similarity_cache.keep(self.store, record, lookup, result)
 
     # ---- the similarity cache ---------------------------------------------------------------------------
-    async def _cached(self, record: InstanceRecord, kind: str, body: dict[str, Any], query: str
-                      ) -> tuple[dict[str, Any] | None, tuple | None]:
-        """(a cached answer close enough to this request, or None; what `_keep` needs to store the new one)."""
-        policy = similarity_cache.policy(body.get("ai_search_options"), record.config)
-        if not policy.enabled:
-            return None, None
-        if body.get("stream"):
-            if (body.get("ai_search_options") or {}).get("cache", {}).get("enabled"):
-                raise bad_config("`ai_search_options.cache`: streamed answers are not cached; ask without `stream` "
-                                 "to use the similarity cache")
-            return None, None  # the instance's cache covers searches and answers that do not stream
-        context = similarity_cache.context_of(kind, body, query)
-        text = similarity_cache.normalise(query)
-        result = await self.ai.run(record.config["embedding_model"], {"text": [text]})
-        embedding = similarity_cache.unit(result.output.result["data"][0])
-        rows = await blocking(self.store.cache_candidates, record.pk, context, time.time(),
-                                       similarity_cache.CANDIDATES)
-        found = similarity_cache.best_match(embedding, rows, policy.threshold)
-        return (json.loads(found) if found is not None else None), (context, text, embedding, policy.ttl)
-
-    async def _keep(self, record: InstanceRecord, lookup: tuple | None, result: Any) -> str | None:
-        if lookup is None or not isinstance(result, dict):
-            return None
-        context, text, embedding, ttl = lookup
-        await blocking(self.store.cache_put, record.pk, context, text, embedding, json.dumps(result),
-                                similarity_cache.expiry(ttl), time.time())
-        return "MISS"
-
     async def purge_cache(self, account: str, namespace: str, instance_id: str) -> dict[str, Any]:
         record = await blocking(self.instance, account, namespace, instance_id)
         await blocking(self.store.purge_cache, record.pk)
@@ -509,10 +479,3 @@ class AiSearchService:
             result["errors"] = errors
         return result, served
 
-
-CACHE_SETTINGS = ("cache", "cache_threshold", "cache_ttl")
-
-
-def _answer_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """What shapes an answer: every setting but the cache's own (turning the cache off and on keeps it)."""
-    return {k: v for k, v in config.items() if k not in CACHE_SETTINGS}

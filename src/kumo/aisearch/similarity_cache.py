@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from kumo.aisearch.instance_config import CACHE_THRESHOLDS
-from kumo.aisearch.errors import bad_search
+from kumo.aisearch.errors import bad_config, bad_search
+from kumo.api.threads import blocking
 
 # cosine similarity of the two queries' embeddings that counts as "the same question", set so the bundled
 # bge-small stand-in matches Cloudflare's examples for each level against "What's the weather like today?":
@@ -97,3 +98,40 @@ def best_match(query: list[float], rows: list[tuple[list[float], str]], threshol
 
 def expiry(ttl: int) -> float:
     return time.time() + ttl
+
+
+async def lookup(ai: Any, store: Any, record: Any, kind: str, body: dict[str, Any], query: str
+                 ) -> tuple[dict[str, Any] | None, tuple | None]:
+    """(a cached answer close enough to this request, or None; what `keep` needs to store the new one)."""
+    found_policy = policy(body.get("ai_search_options"), record.config)
+    if not found_policy.enabled:
+        return None, None
+    if body.get("stream"):
+        if (body.get("ai_search_options") or {}).get("cache", {}).get("enabled"):
+            raise bad_config("`ai_search_options.cache`: streamed answers are not cached; ask without `stream` "
+                             "to use the similarity cache")
+        return None, None  # the instance's cache covers searches and answers that do not stream
+    context = context_of(kind, body, query)
+    text = normalise(query)
+    result = await ai.run(record.config["embedding_model"], {"text": [text]})
+    embedding = unit(result.output.result["data"][0])
+    rows = await blocking(store.cache_candidates, record.pk, context, time.time(), CANDIDATES)
+    found = best_match(embedding, rows, found_policy.threshold)
+    return (json.loads(found) if found is not None else None), (context, text, embedding, found_policy.ttl)
+
+
+async def keep(store: Any, record: Any, looked_up: tuple | None, result: Any) -> str | None:
+    """Store a fresh answer under what `lookup` computed; the cache's verdict (MISS), None when it is off."""
+    if looked_up is None or not isinstance(result, dict):
+        return None
+    context, text, embedding, ttl = looked_up
+    await blocking(store.cache_put, record.pk, context, text, embedding, json.dumps(result), expiry(ttl), time.time())
+    return "MISS"
+
+
+CACHE_SETTINGS = ("cache", "cache_threshold", "cache_ttl")
+
+
+def answer_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """What shapes an answer: every setting but the cache's own (turning the cache off and on keeps it)."""
+    return {k: v for k, v in config.items() if k not in CACHE_SETTINGS}
