@@ -280,7 +280,7 @@ class Platform:
             import httpx
 
             from kumo.api.asgi_transport import StreamingASGITransport
-            from kumo.gateway.breaker import CircuitBreaker
+            from kumo.gateway.breaker import StepCircuits
             from kumo.gateway.controls import Controls
             from kumo.gateway.pipeline import Pipeline
             from kumo.gateway.upstream_http import AiohttpUpstream, HttpxUpstream
@@ -294,7 +294,7 @@ class Platform:
                 grants=self.settings.api_tokens, stream_idle_timeout=self.settings.gateway_stream_idle_timeout,
                 metrics=self.metrics, require_auth=self.settings.gateway_require_auth,
                 first_token_timeout=self.settings.gateway_first_token_timeout,
-                breaker=CircuitBreaker(self.settings.gateway_circuit_failures, self.settings.gateway_circuit_cooldown),
+                circuits=StepCircuits(self.settings.gateway_circuit_failures, self.settings.gateway_circuit_cooldown),
                 controls=Controls(spend_counter=self.spend_counter, provider_keys=self.provider_keys,
                                   limiter=self.rate_limiter, grants=self.settings.api_tokens, ai=self.ai,
                                   telemetry=self.telemetry),

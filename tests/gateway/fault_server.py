@@ -10,6 +10,7 @@ The fault is chosen per request by the `x-fault` header:
   cut-after-finish an OpenAI stream whose usage chunk (asked for) never comes, properly ended
   policy           400, OpenAI's content_policy_violation error
   context          400, OpenAI's context_length_exceeded error
+  reject-key:B     401 (invalid_api_key) when the request's key is `Bearer B`, else a chat completion
   retry-after:S:K  429 with `Retry-After: S` the first time key K is seen, then a chat completion
   outage:N:K       503 for the first N requests with key K, then the answer asked for (a stream if asked)
   first-token-never  a stream's headers and its role chunk, then only keep-alive comments
@@ -158,7 +159,7 @@ class FaultServer:
             if messages_path or fault.split(":")[0] in LONG_FAULTS:
                 await self._long(fault, body, writer, anthropic=messages_path)
             else:
-                await self._answer(fault, body, writer)
+                await self._answer(fault, body, writer, headers.get("authorization", ""))
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
 
@@ -238,7 +239,7 @@ class FaultServer:
         await writer.drain()
         writer.close()
 
-    async def _answer(self, fault: str, body: dict, writer: asyncio.StreamWriter) -> None:
+    async def _answer(self, fault: str, body: dict, writer: asyncio.StreamWriter, key: str) -> None:
         model = str(body.get("model", "gpt-4o-mini"))
         if fault == "reset":
             sock = writer.get_extra_info("socket")
@@ -255,6 +256,8 @@ class FaultServer:
         elif fault == "context":
             writer.write(_error(400, "context_length_exceeded",
                                 "This model's maximum context length is 8192 tokens."))
+        elif fault.startswith("reject-key:") and key == "Bearer " + fault.split(":", 1)[1]:
+            writer.write(_error(401, "invalid_api_key", "Incorrect API key provided."))
         elif fault.startswith("retry-after:") and self.seen[fault] == 1:
             seconds = fault.split(":")[1]
             payload = b'{"error": {"message": "slow down", "type": "rate_limit_error", "code": "rate_limited"}}'

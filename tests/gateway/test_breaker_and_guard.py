@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from kumo.gateway.breaker import CircuitBreaker
+from kumo.gateway.breaker import CircuitBreaker, StepCircuits, StepKey, credential_digest
 from kumo.gateway.dialects import DIALECTS
 from kumo.gateway.stream_guard import StreamBroken, StreamGuard
 from kumo.gateway.upstream_http import UpstreamBroken
@@ -59,6 +59,49 @@ def test_zero_failures_turns_it_off():
     for _ in range(10):
         breaker.record("k", False)
     assert breaker.allows("k")
+
+
+def test_a_refused_credential_opens_its_own_circuit_and_5xx_opens_the_providers():
+    clock = Clock()
+    circuits = StepCircuits(failures=2, cooldown=10, clock=clock)
+    bad = StepKey("acct", "gw", "openai", "gpt-4o", credential_digest(["Bearer bad", "", ""]))
+    good = StepKey("acct", "gw", "openai", "gpt-4o", credential_digest(["Bearer good", "", ""]))
+    assert bad.credential != good.credential and "bad" not in bad.credential  # a digest, never the key
+    for status in (401, 429):
+        assert circuits.open_one(bad) is None
+        circuits.record(bad, False, status, None)
+    assert circuits.open_one(bad) == "credential"
+    assert circuits.open_one(good) is None  # another caller's key: not stopped
+    circuits.record(good, False, 400, None)  # a bad request says nothing of the provider or the key
+    for _ in range(2):
+        circuits.record(good, False, 503, None)
+    assert circuits.open_one(good) == "provider" and circuits.open_one(bad) == "provider"  # everybody's
+    clock.now += 10
+    assert circuits.open_one(good) is None and circuits.open_one(good) == "provider"  # one probe at a time
+    circuits.record(good, True, 200, None)
+    assert circuits.open_one(good) is None
+    assert circuits.open_one(bad) is None  # its circuit is half-open too: one probe
+    circuits.record(bad, False, 403, None)  # the probe refused again: open for another cooldown
+    assert circuits.open_one(bad) == "credential" and circuits.open_one(good) is None
+
+
+def test_a_half_open_provider_probe_is_not_spent_on_an_open_credential_circuit():
+    clock = Clock()
+    circuits = StepCircuits(failures=1, cooldown=10, clock=clock)
+    bad = StepKey("a", "g", "groq", "m", credential_digest(["bad"]))
+    good = StepKey("a", "g", "groq", "m", credential_digest(["good"]))
+    circuits.record(bad, False, 401, None)
+    clock.now += 5
+    circuits.record(bad, False, 502, True)  # a broken answer: the provider's fault whatever the status
+    clock.now += 10  # the provider's circuit is half-open; the bad key, refused again, opens its own again
+    circuits.record(bad, False, 401, None)
+    assert circuits.open_one(bad) == "credential"
+    assert circuits.open_one(good) is None  # the probe is still there for a caller that can use it
+
+
+def test_credential_digests_keep_their_parts_apart():
+    assert credential_digest(["ab", "c"]) != credential_digest(["a", "bc"])
+    assert credential_digest(["k", ""]) != credential_digest(["", "k"])
 
 
 def _event(delta: dict, finish=None) -> bytes:

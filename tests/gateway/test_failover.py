@@ -1,7 +1,7 @@
 """Failover beyond a clean first failure (fault_server.py is every provider here): a first-token deadline and a stall
 deadline per request, a stream that breaks mid-answer (cut, reset, stall, malformed event) continued on the next step
 into the same response, a fallback that cannot continue ending the stream with an error event, a circuit per
-provider and model that opens and heals, and the decision log in the logs API. The client's view through the
+provider and model that opens and heals (and one per caller credential that a bad key opens for itself only), and the decision log in the logs API. The client's view through the
 openai SDK's own stream parser; the provider's view from what the fault server received."""
 
 from __future__ import annotations
@@ -198,9 +198,37 @@ def test_a_circuit_opens_skips_the_provider_and_heals(gw, fault):
     assert r.status_code == 503 and fault.seen[outage] == 4
     r = httpx.post(url, json=steps, timeout=30)
     assert r.headers["cf-aig-step"] == "1" and fault.seen[outage] == 4  # still open
+    other = [keyed(steps[0], "another-key"), steps[1]]
+    r = httpx.post(url, json=other, timeout=30)  # the provider's circuit: open for every caller's key
+    assert r.headers["cf-aig-step"] == "1" and fault.seen[outage] == 4
     time.sleep(COOLDOWN + 0.2)  # half-open: one request probes it (healed now), and the circuit closes
     r = httpx.post(url, json=steps, timeout=30)
     assert r.headers["cf-aig-step"] == "0" and fault.seen[outage] == 5
+
+
+def keyed(s, key):
+    return {**s, "headers": {**s["headers"], "authorization": f"Bearer {key}"}}
+
+
+def test_a_bad_caller_key_opens_its_own_circuit_only(gw, fault):
+    """401s for one caller's key open that key's circuit: its next request skips the step, while another caller's
+    key still reaches the same provider and model."""
+    url, admin = gw
+    bad = uuid.uuid4().hex
+    fault_name = f"reject-key:{bad}"
+    steps = [step("openai", fault_name, stream=False), step("groq", "ok-stream", stream=False)]
+    for _ in range(3):  # refused three times in a row: that key's circuit opens
+        r = httpx.post(url, json=[keyed(steps[0], bad), steps[1]], timeout=30)
+        assert r.status_code == 200 and r.headers["cf-aig-step"] == "1"
+    r = httpx.post(url, json=[keyed(steps[0], bad), steps[1]], timeout=30)
+    assert r.headers["cf-aig-step"] == "1" and fault.seen[fault_name] == 3  # skipped: the provider saw nothing
+    r = httpx.post(url, json=steps, timeout=30)  # another caller, a good key: answered by the first step
+    assert r.status_code == 200 and r.headers["cf-aig-step"] == "0" and fault.seen[fault_name] == 4
+    r = httpx.post(url, json=[keyed(steps[0], bad), steps[1]], timeout=30)
+    assert r.headers["cf-aig-step"] == "1" and fault.seen[fault_name] == 4  # still open for the bad key
+    rows = logs(admin, 9)
+    skipped = admin.get(f"/gateways/gw/logs/{rows[-1]['id']}").json()["result"]["decisions"]["steps"][0]
+    assert skipped["result"] == "skipped" and "credential circuit is open" in skipped["reason"]
 
 
 def test_a_dynamic_route_continues_a_broken_stream_on_another_provider(gw, fault):

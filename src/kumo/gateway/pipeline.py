@@ -19,7 +19,7 @@ from kumo.api.threads import blocking
 from kumo.config import TokenGrant
 from kumo.errors import KumoError
 from kumo.gateway import forwarding
-from kumo.gateway.breaker import CircuitBreaker
+from kumo.gateway.breaker import StepCircuits, StepKey
 from kumo.gateway.cache import CachedResponse, ResponseCache, cache_key
 from kumo.gateway.continuation import Continuation, dialect_for
 from kumo.gateway.errors import (
@@ -77,7 +77,7 @@ class Call:
     trail: Trail | None = None  # the request's decision log, kept in this call's log record
     step_name: str | None = None  # how the trail names this step when `step` is None (a dynamic route's element)
     model_name: str | None = None
-    breaker_key: tuple | None = None  # its circuit (breaker.py): its outcome is counted there
+    circuit: StepKey | None = None  # its circuits (breaker.py): its outcome is counted there
     # a stream that breaks after part of the answer: the next steps asked to continue it (None: nowhere to go)
     resume: Callable[[Continuation], Awaitable[Outcome | None]] | None = None
     prior_text: str = ""  # a continuation: the answer text the client had before this call
@@ -97,7 +97,7 @@ class Pipeline:
                  client: Upstream, self_client: Upstream, upstreams: dict[str, str],
                  grants: list[TokenGrant], stream_idle_timeout: float, metrics=None, require_auth: bool = False,
                  controls: Controls | None = None, first_token_timeout: float | None = None,
-                 breaker: CircuitBreaker | None = None):
+                 circuits: StepCircuits | None = None):
         self.service = service
         self.cache = cache
         self.limiter = limiter
@@ -108,7 +108,7 @@ class Pipeline:
         self.grants = grants
         self.stream_idle_timeout = stream_idle_timeout
         self.first_token_timeout = first_token_timeout  # None: a stream's first token waits as long as a stall
-        self.breaker = breaker if breaker is not None else CircuitBreaker()
+        self.circuits = circuits if circuits is not None else StepCircuits()
         self.rng = random.Random()  # dynamic routes' percentage splits
         self.metrics = metrics
         self.require_auth = require_auth  # every request needs `cf-aig-authorization` (gateway_require_auth)
@@ -389,12 +389,9 @@ class Pipeline:
              client: str | None = None, fault: bool | None = None, hold: bool = False) -> Finished:
         """Hand the finished call to the log writer; usage, cost, metrics and the record are worked out there.
         `reason`: why it failed; `client`: what the client got, when this call decides it; `fault`: the failure
-        is the provider's (a circuit counts it; None: judged by the status); `hold`: returned, written later."""
-        if c.breaker_key is not None and self.breaker is not None and not cached:  # a cache hit says nothing of it
-            if success:
-                self.breaker.record(c.breaker_key, True)
-            elif fault if fault is not None else (status >= 500 or status == 429):
-                self.breaker.record(c.breaker_key, False)
+        is the provider's (its circuit counts it; None: judged by the status); `hold`: returned, written later."""
+        if c.circuit is not None and not cached:  # a cache hit says nothing of the provider
+            self.circuits.record(c.circuit, success, status, fault)
         decisions = None
         if c.trail is not None:
             if client is None and (success or not c.has_fallback):
