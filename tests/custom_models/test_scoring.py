@@ -174,6 +174,33 @@ def test_mistakes_are_clear_4xx_and_start_nothing(api, s3, churn):
     assert api.get("/scoring-jobs", params={"limit": "²"}).status_code == 400
 
 
+def test_object_keys_r2_or_the_parts_cannot_hold_are_refused_naming_input_or_output(api, s3, churn, forest):
+    given = dataset(300, seed=6)
+    s3.put_object(Bucket="lake", Key="in\x01put.csv", Body=encode(given, "csv"))  # a control character: allowed
+    ok = {"model": churn, "input": "r2://lake/in\x01put.csv", "output": "r2://lake/out.csv"}
+    cases = [
+        ({**ok, "input": "r2://lake/" + "a" * 1021 + ".csv"}, "input: the object key is 1025 bytes (UTF-8)"),
+        ({**ok, "input": "r2://lake/" + "é" * 511 + ".csv"}, "input: the object key is 1026 bytes (UTF-8)"),
+        ({**ok, "input": "r2://lake/in\x00.csv"}, "input: the object key holds a NUL character"),
+        ({**ok, "output": "r2://lake/out\x00.csv"}, "output: the object key holds a NUL character"),
+        ({**ok, "output": "r2://lake/" + "o" * 953 + ".csv"}, "output: the object key is 957 bytes (UTF-8); a "
+                                                              "scoring job's output key may be at most 956"),
+        ({**ok, "output": "r2://lake/" + "o" * 1100 + ".csv"}, "output: the object key is 1104 bytes"),
+    ]
+    for body, says in cases:
+        got = api.post("/scoring-jobs", json=body)
+        assert got.status_code == 400 and says in got.text, (says, got.status_code, got.text[:300])
+        assert got.json()["success"] is False
+    assert api.get("/scoring-jobs").json()["result"] == []
+    # the longest output key there may be, with a control character: every part's key fits R2's 1024 bytes
+    longest = "gold/\x07" + "k" * (956 - len("gold/\x07") - len(".parquet")) + ".parquet"
+    made = api.post("/scoring-jobs", json={**ok, "output": f"r2://lake/{longest}", "chunk_rows": 100})
+    assert made.status_code == 201, made.text
+    done = wait_done(api, made.json()["result"]["id"])
+    assert done["status"] == "done" and done["progress"]["chunks_done"] == 3, done
+    check_scored(decode(s3.get_object(Bucket="lake", Key=longest)["Body"].read(), "parquet"), given, forest)
+
+
 def test_cli_scores_with_a_progress_bar_and_lists_jobs(cm_server, account, s3, churn, forest):
     given = dataset(2000, seed=5)
     s3.put_object(Bucket="lake", Key="cli/in.parquet", Body=encode(given, "parquet"))

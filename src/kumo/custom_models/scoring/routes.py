@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 from kumo.api.body import read_json
 from kumo.api.envelope import ok
 from kumo.api.routing import account_router, grant_of
-from kumo.custom_models.scoring.service import ScoringService, r2_location
+from kumo.custom_models.scoring.keys import r2_location
+from kumo.custom_models.scoring.service import ScoringService
 from kumo.errors import InvalidRequest
 from kumo.platform import platform_of
 from kumo.r2.credentials import check_scope

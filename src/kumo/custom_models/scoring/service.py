@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-import uuid
 from collections import OrderedDict
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -18,17 +17,17 @@ from kumo.custom_models import PREFIX
 from kumo.custom_models.registry import model_name
 from kumo.custom_models.scoring import tables
 from kumo.custom_models.scoring.jobs import ScoringJob
+from kumo.custom_models.scoring.keys import new_job_id, parts_prefix, r2_location
 from kumo.custom_models.scoring.scorers import CATALOG_SCORERS, CustomScorer
 from kumo.errors import InvalidRequest, KumoError, NotFound
 from kumo.r2.errors import R2Error
-from kumo.r2.service import BUCKET_NAME, check_key
 from kumo.api.threads import blocking
 from kumo.timestamps import iso_now
 
 log = logging.getLogger("kumo.custom_models.scoring")
 DEFAULT_CHUNK_ROWS = 50_000
 CHUNK_ROWS = (100, 1_000_000)  # fewer rows per part is all overhead; more is more work lost to a crash
-MAX_CHUNKS = 100_000
+MAX_CHUNKS = 100_000  # below 10 ** keys.PART_INDEX_DIGITS: a chunk's index fits its part key
 FIELDS = {"model", "version", "input", "output", "columns", "parameters", "input_format", "output_format",
           "chunk_rows"}
 
@@ -39,23 +38,6 @@ class InputChanged(KumoError):
 
 
 MAX_INPUT_BYTES = 2 << 30  # inputs are read whole: bounded so one job cannot take the memory
-
-
-def r2_location(value: Any, what: str) -> tuple[str, str]:
-    """`r2://BUCKET/KEY` -> (bucket, key), both valid R2 names."""
-    if not isinstance(value, str) or not value.startswith("r2://") or "/" not in value[5:]:
-        raise InvalidRequest(f"{what} {value!r}: give it as r2://BUCKET/KEY", code=10040)
-    bucket, key = value[5:].split("/", 1)
-    if not BUCKET_NAME.fullmatch(bucket) or not key:
-        raise InvalidRequest(f"{what} {value!r}: give it as r2://BUCKET/KEY (a bucket name is 3-63 lowercase "
-                             "letters, digits and '-')", code=10040)
-    check_key(key)
-    return bucket, key
-
-
-def parts_prefix(job: ScoringJob) -> str:
-    """Where a job's part objects live until the output is composed (beside the output, in its bucket)."""
-    return f"{job.spec['output']['key']}.kumo-parts/{job.id}/"
 
 
 class ScoringService:
@@ -125,7 +107,7 @@ class ScoringService:
         if -(-rows // chunk_rows) > MAX_CHUNKS:
             raise InvalidRequest(f"{rows} rows in chunks of {chunk_rows} make more than {MAX_CHUNKS} chunks; "
                                  "give a larger chunk_rows", code=10040)
-        job = ScoringJob(uuid.uuid4().hex, account, spec, "running", rows, -(-rows // chunk_rows), iso_now())
+        job = ScoringJob(new_job_id(), account, spec, "running", rows, -(-rows // chunk_rows), iso_now())
         await blocking(self.store.add, job)
         if self.submitted is not None:
             self.submitted.set()
@@ -150,7 +132,7 @@ class ScoringService:
 
     async def drop_parts(self, job: ScoringJob) -> None:
         """Every object under the job's parts prefix, recorded or not (a lost attempt's part too)."""
-        bucket, prefix = job.spec["output"]["bucket"], parts_prefix(job)
+        bucket, prefix = job.spec["output"]["bucket"], parts_prefix(job.spec["output"]["key"], job.id)
         try:
             while True:
                 listing = await self.r2.list_objects(job.account, bucket, prefix=prefix, max_keys=1000)

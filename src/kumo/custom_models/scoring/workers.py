@@ -19,13 +19,13 @@ from typing import AsyncIterator, Callable
 
 from kumo.custom_models.scoring import tables
 from kumo.custom_models.scoring.jobs import MAX_ATTEMPTS, Chunk, ScoringJob
-from kumo.custom_models.scoring.service import ScoringService, parts_prefix
+from kumo.custom_models.scoring.keys import part_key
+from kumo.custom_models.scoring.service import ScoringService
 from kumo.errors import KumoError
 from kumo.api.threads import blocking
 from kumo.queue_poll import idle_poll
 
 log = logging.getLogger("kumo.custom_models.scoring")
-EXTENSIONS = {"parquet": ".parquet", "csv": ".csv", "jsonl": ".jsonl"}
 
 
 class ScoringWorkers:
@@ -135,8 +135,7 @@ class ScoringWorkers:
             table = table.append_column(name, values)
         output = job.spec["output"]
         data = await blocking(tables.write_part, table, output["format"])
-        # a new key per attempt: a worker that lost its lease never overwrites the part that was recorded
-        part = f"{parts_prefix(job)}{chunk.idx:06d}-{uuid.uuid4().hex[:8]}{EXTENSIONS[output['format']]}"
+        part = part_key(output["key"], job.id, chunk.idx, output["format"])
         await self.r2.put_bytes(job.account, output["bucket"], part, data)
         if not await blocking(self.store.finish_chunk, job.id, chunk.idx, self.owner, part):
             log.warning("scoring job %s chunk %d: taken over by another worker; its part is dropped", job.id,
