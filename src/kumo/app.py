@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return shapes.render(request.url.path, InvalidRequest(describe_validation_error(exc)))  # type: ignore[arg-type]
+        return shapes.render(request.url.path, InvalidRequest(describe_validation_error(exc)))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        mark_logged(exc)
+        mark_logged(request.scope, exc)
         error = KumoError("Internal error in kumo; see the server log for details.", code=10002, status=500)
         return shapes.render(request.url.path, error)
 

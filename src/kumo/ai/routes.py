@@ -4,8 +4,8 @@ OpenAI-compatible `/ai/v1/*` (plain OpenAI JSON, no envelope) and the batch API 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, NamedTuple
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -139,27 +139,30 @@ async def _openai_body(request: Request) -> dict[str, Any]:
 async def chat_completions(request: Request, account_id: str) -> Response:
     try:
         body = await _openai_body(request)
-        served, payload, stream = await _chat(_ai(request), body)
-        if stream is not None:
-            events, writer = stream
-            return sse_response(events, headers=_headers(served), transform=writer.chunks)
-        return JSONResponse(payload, headers=_headers(served))
+        served, answer = await _chat(_ai(request), body)
+        if isinstance(answer, _ChatStream):
+            return sse_response(answer.events, headers=_headers(served), transform=answer.chunks.chunks)
+        return JSONResponse(answer, headers=_headers(served))
     except KumoError as exc:
         return openai_error_response(exc)
 
 
-async def _chat(ai: AiService, body: dict[str, Any]) -> tuple[str, dict[str, Any] | None, tuple | None]:
-    """An OpenAI chat request run here: (the model that served it, the chat completion, or the stream's events with
-    the writer that turns them into chunks)."""
+class _ChatStream(NamedTuple):
+    events: AsyncIterator[dict[str, Any]]
+    chunks: openai_compat.ChunkWriter  # turns the events into chat.completion.chunk objects
+
+
+async def _chat(ai: AiService, body: dict[str, Any]) -> tuple[str, dict[str, Any] | _ChatStream]:
+    """An OpenAI chat request run here: (the model that served it, the chat completion or the stream)."""
     inputs = openai_compat.chat_request_to_input(body)
     max_tokens = inputs.get("max_tokens", 256)
     usage = openai_compat.include_usage(body)  # checked on every request: a wrong type is a 400 either way
     if openai_compat.stream_flag(body):
         served, events = await ai.stream(body["model"], inputs)
-        return served, None, (events, openai_compat.ChunkWriter(body["model"], usage, max_tokens))
+        return served, _ChatStream(events, openai_compat.ChunkWriter(body["model"], usage, max_tokens))
     inputs.pop("stream", None)
     result = await ai.run(body["model"], inputs)
-    return result.model, openai_compat.chat_completion(body["model"], result.output.result, max_tokens), None
+    return result.model, openai_compat.chat_completion(body["model"], result.output.result, max_tokens)
 
 
 async def _as_chat(ai: AiService, chat: dict[str, Any], from_chat: Callable[[dict[str, Any]], dict[str, Any]],
@@ -168,10 +171,10 @@ async def _as_chat(ai: AiService, chat: dict[str, Any], from_chat: Callable[[dic
     unknown = sorted(set(chat) - openai_compat.CHAT_KEYS)
     if unknown:
         raise InvalidRequest(f"`{unknown[0]}` has no Workers AI equivalent for {chat.get('model')}")
-    served, payload, stream = await _chat(ai, chat)
-    if stream is None:
-        return JSONResponse(from_chat(payload), headers=_headers(served))  # type: ignore[arg-type]
-    events, chunks = stream
+    served, answer = await _chat(ai, chat)
+    if not isinstance(answer, _ChatStream):
+        return JSONResponse(from_chat(answer), headers=_headers(served))
+    events, chunks = answer
 
     def transform(event: Any) -> list[NamedEvent]:
         return [NamedEvent(kind, data) for chunk in chunks.chunks(event) for kind, data in writer.feed(chunk)]

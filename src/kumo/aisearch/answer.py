@@ -5,7 +5,6 @@ and asks the model to cite them. The response (or a stream's first event, `event
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from typing import Any
 
 from kumo.ai.openai_compat import ChunkWriter, chat_completion, chat_request_to_input
@@ -14,7 +13,7 @@ from kumo.aisearch.model_calls import GatewayModels
 from kumo.aisearch.errors import bad_search
 from kumo.aisearch.retrieval import Hit
 from kumo.api.message_content import content_text
-from kumo.api.sse import NamedEvent
+from kumo.api.sse import NamedEvent, closed_after
 
 TextModels = AiService | GatewayModels  # who answers: Workers AI directly, or through an AI Gateway
 
@@ -108,7 +107,7 @@ async def complete_stream(ai: TextModels, model: str, inputs: dict[str, Any],
 
     async def generate() -> AsyncGenerator[dict[str, Any] | NamedEvent, None]:
         yield NamedEvent("chunks", chunks)
-        async with aclosing(events):  # type: ignore[type-var]  # closing the answer stops the model
+        async with closed_after(events):  # closing the answer stops the model
             async for event in events:
                 for out in writer.chunks(event):
                     yield out

@@ -221,8 +221,10 @@ class Jobs:
                 raise JobCancelled
             state.done += 1
             item = by_key.pop(entry.key, None)
-            current = item is not None and item.status == "completed" and item.index_signature == signature
-            if current and source.unchanged(item, entry):  # type: ignore[arg-type]
+            # the item as indexed now, when it is indexed with today's settings
+            current = item if item is not None and item.status == "completed" and \
+                item.index_signature == signature else None
+            if current is not None and source.unchanged(current, entry):
                 counts["unchanged"] += 1  # same version: not even read
                 continue
             try:
@@ -236,12 +238,12 @@ class Jobs:
                     by_key[entry.key] = item
                 continue
             checksum = source.checksum(data, entry)
-            if current and item.checksum == checksum:  # type: ignore[union-attr]
+            if current is not None and current.checksum == checksum:
                 counts["unchanged"] += 1  # touched but identical bytes: keep its chunks and vectors
-                if item.metadata.get("timestamp") != entry.timestamp_ms:  # type: ignore[union-attr]
-                    await blocking(self.store.put_item, instance.pk, item.id, item.key, item.source_id,  # type: ignore[union-attr]
-                                            checksum, item.file_size, _metadata(instance, entry), None,  # type: ignore[union-attr]
-                                            "completed", iso_now())
+                if current.metadata.get("timestamp") != entry.timestamp_ms:
+                    await blocking(self.store.put_item, instance.pk, current.id, current.key, current.source_id,
+                                   checksum, current.file_size, _metadata(instance, entry), None, "completed",
+                                   iso_now())
                 continue
             record = await self._index_entry(instance, source, entry, data, item.id if item else None)
             if record.status == "error":
@@ -287,14 +289,16 @@ class Jobs:
     async def index_key(self, instance: InstanceRecord, key: str) -> ItemRecord | None:
         """Index the source's object `key` now (None if the source has no such key)."""
         source = self.source_of(instance)
-        entry = await source.entry(key) if source is not None else None
+        if source is None:
+            return None
+        entry = await source.entry(key)
         if entry is None:
             return None
         item = await blocking(self.store.get_item_by_key, instance.pk, key)
-        data = await source.read(key)  # type: ignore[union-attr]
+        data = await source.read(key)
         if data is None:
             return None
-        return await self._index_entry(instance, source, entry, data, item.id if item else None)  # type: ignore[arg-type]
+        return await self._index_entry(instance, source, entry, data, item.id if item else None)
 
     async def reindex(self, instance: InstanceRecord, item: ItemRecord) -> ItemRecord:
         """Index an item again: from its stored bytes (uploads) or from its source as it is now."""

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing
 from typing import Any
 
 from kumo.ai.runtimes.base import RunOutput
 from kumo.ai.service import RunResult
+from kumo.api.sse import closed_after
 from kumo.errors import KumoError
 from kumo.gateway.options import parse_options
 from kumo.gateway.pipeline import Call, Pipeline
@@ -92,7 +92,7 @@ class GatewayModels:
 async def _events(chunks: AsyncIterator[bytes | str], model: str, gateway_id: str) -> AsyncIterator[dict[str, Any]]:
     """Workers AI's SSE events as dicts; an `event: error` (a DLP block, a broken upstream) raises."""
     buffer = b""
-    async with aclosing(chunks):  # type: ignore[type-var]  # closing the events closes the gateway's stream, which stops the model
+    async with closed_after(chunks):  # closing the events closes the gateway's stream, which stops the model
         async for chunk in chunks:
             buffer += chunk if isinstance(chunk, bytes) else chunk.encode()
             while b"\n\n" in buffer:

@@ -34,6 +34,7 @@ from kumo.gateway.service import GatewayService
 from kumo.r2.errors import R2Error
 from kumo.r2.service import BUCKET_NAME, R2Service
 from kumo.vectorize.service import INDEX_NAME, VectorizeService
+from kumo.api.sse import NamedEvent
 from kumo.api.threads import blocking
 from kumo.timestamps import iso_now
 
@@ -377,7 +378,7 @@ class AiSearchService:
 
     async def chat(self, account: str, namespace: str, instance_id: str, body: Any,
                    credentials: Mapping[str, str] | None = None
-                   ) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any]], str, str | None]:
+                   ) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any] | NamedEvent], str, str | None]:
         """(the answer, or its stream of chunks when `stream` is true; the model that really runs; the similarity
         cache's verdict)."""
         if not isinstance(body, dict):
@@ -408,11 +409,11 @@ class AiSearchService:
 
     async def _answer(self, body: dict[str, Any], model: str, record: InstanceRecord, hits: list,
                       chunks: list[dict], credentials: Mapping[str, str] | None = None
-                      ) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any]], str]:
+                      ) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any] | NamedEvent], str]:
         inputs = answer.generation_input(body, record.config.get("system_prompt_ai_search"), hits)
         models = self.text_models(record, credentials)
         if body.get("stream"):
-            return await answer.complete_stream(models, model, inputs, chunks)  # type: ignore[return-value]
+            return await answer.complete_stream(models, model, inputs, chunks)
         return await answer.complete(models, model, inputs, chunks)
 
     # ---- several instances of a namespace at once ---------------------------------------------------
@@ -464,7 +465,7 @@ class AiSearchService:
 
     async def chat_namespace(self, account: str, namespace: str, body: Any,
                              credentials: Mapping[str, str] | None = None
-                             ) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any]], str]:
+                             ) -> tuple[dict[str, Any] | AsyncIterator[dict[str, Any] | NamedEvent], str]:
         if not isinstance(body, dict):
             raise bad_config("expected a JSON object with `messages` and `ai_search_options.instance_ids`")
         query = answer.query_of({"messages": answer.check_messages(body.get("messages"))})

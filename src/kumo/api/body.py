@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from kumo.api.threads import blocking
@@ -100,7 +101,7 @@ async def decode_body(raw: bytes, *, code: int = 10001, empty: Any = ...) -> Any
     return parse_json(raw, code=code)
 
 
-def describe_validation_error(exc: ValidationError) -> str:
+def describe_validation_error(exc: ValidationError | RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
         where = ".".join(str(p) for p in err.get("loc", ())) or "body"

@@ -15,9 +15,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger("kumo")
 
 
-def mark_logged(exc: BaseException) -> None:
-    """Said by the handler that answered the 500 and logged it, so it is not logged twice."""
-    exc.kumo_logged = True  # type: ignore[attr-defined]
+LOGGED = "kumo.logged_error"  # the scope's key: the exception the 500 handler answered and logged
+
+
+def mark_logged(scope: Scope, exc: BaseException) -> None:
+    """Said by the handler that answered the 500 and logged it, so it is not logged twice. The mark travels in
+    the request's ASGI scope, which the handler's request shares with this layer."""
+    scope[LOGGED] = exc
 
 
 class KeepAliveAfterError:
@@ -41,5 +45,5 @@ class KeepAliveAfterError:
         except Exception as exc:
             if not complete:
                 raise
-            if not getattr(exc, "kumo_logged", False):  # after the response: a background task failed
+            if scope.get(LOGGED) is not exc:  # after the response: a background task failed
                 log.exception("unhandled error after the response to %s %s", scope.get("method"), scope.get("path"))

@@ -7,7 +7,7 @@ open them again, e.g. for a Prometheus inside a private network."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -26,9 +26,9 @@ def add_operator_pages(app: FastAPI, settings: Settings, metrics: Callable[[], A
         token = request.query_params.get("token")
         if public or not settings.api_tokens:
             return None
-        headers = request.headers
+        headers: Mapping[str, str] = request.headers
         if token and not headers.get("authorization"):
-            headers = {"authorization": f"Bearer {token}"}  # type: ignore[assignment]
+            headers = {"authorization": f"Bearer {token}"}
         authorize_operator(settings.api_tokens, headers, every_account=every_account)
         return token
 

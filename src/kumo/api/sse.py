@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import aclosing
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from fastapi.responses import StreamingResponse
@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from kumo.errors import KumoError
 
 log = logging.getLogger("kumo.sse")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,19 @@ def event(data: Any) -> bytes:
 
 
 DONE = b"data: [DONE]\n\n"
+
+
+@asynccontextmanager
+async def closed_after(events: AsyncIterable[T]) -> AsyncIterator[AsyncIterable[T]]:
+    """`events`, closed on leaving the block when it can be (an async generator's `aclose`): its `finally` blocks
+    run at once, so the work behind it (a model generating, an upstream stream) stops with the reader. Unlike
+    contextlib's `aclosing`, it takes any async iterable."""
+    try:
+        yield events
+    finally:
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()
 
 
 class ClosingStreamingResponse(StreamingResponse):
@@ -81,7 +95,7 @@ def sse_response(events: AsyncIterator[Any], headers: dict[str, str] | None = No
                                                                      "code": code}}))
 
     async def body() -> AsyncIterator[bytes]:
-        async with aclosing(events):  # type: ignore[type-var]  # closing the body closes the events, and the work behind them
+        async with closed_after(events):  # closing the body closes the events, and the work behind them
             try:
                 async for item in events:
                     for out in (transform(item) if transform else [item]):

@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -60,10 +61,7 @@ def serve(host, port, data_dir, insecure, log_level, log_format, drain_timeout, 
     # kumo writes the access lines itself (kumo.api.request_log); uvicorn's loggers go to our root handler.
     # SIGTERM: uvicorn stops accepting, waits up to drain_timeout for requests in flight (streams too), then
     # runs the lifespan's shutdown, which flushes gateway logs.
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                            log_level=settings.log_level, access_log=False,
-                            # uvicorn annotates an int and waits with asyncio.wait_for: fractions of a second work
-                            timeout_graceful_shutdown=settings.drain_timeout)  # type: ignore[arg-type]
+    config = _uvicorn_config(create_app(settings), settings, settings.port)
     # One BLAS thread in the server: Vectorize's products are small, and OpenBLAS's second thread spins on the
     # core the event loop and the graph search need (3.4 ms of CPU per exact query of 2,000 vectors instead of
     # 0.16 ms); concurrent requests use the cores instead. Not in kumo.Env: that process is the user's.
@@ -77,6 +75,16 @@ def serve(host, port, data_dir, insecure, log_level, log_format, drain_timeout, 
         uvicorn.Server(config).run()
 
 
+def _uvicorn_config(app, settings: Settings, port: int, lifespan: Literal["auto", "on", "off"] = "auto",
+                    ssl_certfile: str | None = None, ssl_keyfile: str | None = None):
+    import uvicorn
+
+    return uvicorn.Config(app, host=settings.host, port=port, log_config=None, log_level=settings.log_level,
+                          access_log=False, lifespan=lifespan, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
+                          # uvicorn annotates an int, and waits with asyncio.wait_for: fractions of a second work
+                          timeout_graceful_shutdown=settings.drain_timeout)  # type: ignore[arg-type]
+
+
 def _serve_with_workers_dev_tls(config, settings: Settings) -> None:
     """The app on its usual address, and on `workers_dev_port` with TLS as *.kumo.workers.dev: the same app (one
     lifespan, run by the first), so `wrangler dev`'s binding traffic reaches the very same services."""
@@ -88,10 +96,8 @@ def _serve_with_workers_dev_tls(config, settings: Settings) -> None:
 
     assert settings.workers_dev_port is not None  # called when it is set
     tls = ensure_workers_dev_tls(settings.data_dir)
-    tls_config = uvicorn.Config(config.app, host=settings.host, port=settings.workers_dev_port, log_config=None,
-                                log_level=settings.log_level, access_log=False, lifespan="off",
-                                ssl_certfile=str(tls.cert_file), ssl_keyfile=str(tls.key_file),
-                                timeout_graceful_shutdown=settings.drain_timeout)  # type: ignore[arg-type]
+    tls_config = _uvicorn_config(config.app, settings, settings.workers_dev_port, lifespan="off",
+                                 ssl_certfile=str(tls.cert_file), ssl_keyfile=str(tls.key_file))
     click.echo(f"and https://<worker>.kumo.workers.dev:{settings.workers_dev_port} for `wrangler dev` "
                f"(NODE_EXTRA_CA_CERTS={tls.ca_file.resolve()})")
 

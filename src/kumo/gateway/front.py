@@ -212,7 +212,7 @@ class GatewayFront:
         request = GatewayRequest(account, headers[GATEWAY_HEADER.decode()].strip() or DEFAULT_GATEWAY, "POST", "",
                                  headers, json.dumps(envelope["input"]).encode())
         model = envelope["model"]
-        response = await provider_passthrough(self.platform.gateway_pipeline, request, "workers-ai", "run/" + model)  # type: ignore[arg-type]
+        response = await provider_passthrough(self.platform.pipeline(), request, "workers-ai", "run/" + model)
         await response(scope, receive, send)
         return None
 

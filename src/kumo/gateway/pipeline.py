@@ -14,7 +14,7 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 
 from kumo.api.auth import authorize
-from kumo.api.sse import ClosingStreamingResponse
+from kumo.api.sse import ClosingStreamingResponse, closed_after
 from kumo.api.threads import blocking
 from kumo.config import TokenGrant
 from kumo.errors import KumoError
@@ -202,9 +202,9 @@ class Pipeline:
                 body = await upstream.read()
             except UpstreamBroken as exc:
                 await upstream.close()
-                error = GatewayError(502, UPSTREAM_UNREACHABLE, f"the provider's answer broke off: {exc}")  # type: ignore[misc]
-                self._log(c, log_id, started, 502, False, False, reason=error.message, fault=True)  # type: ignore[misc]
-                return Outcome(False, _gateway_error(error, base_headers), error)  # type: ignore[misc]
+                broken = GatewayError(502, UPSTREAM_UNREACHABLE, f"the provider's answer broke off: {exc}")
+                self._log(c, log_id, started, 502, False, False, reason=broken.message, fault=True)
+                return Outcome(False, _gateway_error(broken, base_headers), broken)
             await upstream.close()
             client_body = body
             if c.response_json is not None and 200 <= status < 300:
@@ -359,12 +359,9 @@ class Pipeline:
             yield _error_event(f"{reason}; the answer could not be continued: {why}")
             return
         assert outcome is not None and isinstance(outcome.response, StreamingResponse)
-        rest = outcome.response.body_iterator
-        try:
+        async with closed_after(outcome.response.body_iterator) as rest:  # the client left: the rest stops too
             async for chunk in rest:
-                yield chunk  # type: ignore[misc]
-        finally:
-            await rest.aclose()  # type: ignore[attr-defined]  # (an async generator) the client left: it stops too
+                yield chunk.encode() if isinstance(chunk, str) else bytes(chunk)
 
     def _replay(self, c: Call, hit: CachedResponse, log_id: str, base: dict[str, str], started: float) -> Outcome:
         headers = {**hit.headers, **base, "cf-aig-cache-status": "HIT"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -62,7 +63,7 @@ async def universal(pipeline: Pipeline, r: GatewayRequest) -> Response:
             for index in range(first, len(steps)):
                 call = _step_call(r.account, r.gateway_id, gateway, headers, steps[index], index)
                 tried = await attempt(pipeline, call, trail, has_fallback=index < len(steps) - 1, cont=cont,
-                                      resume=lambda c, after=index + 1: run(after, c))  # type: ignore[misc]
+                                      resume=partial(run, index + 1))
                 if tried is not None and (tried.ok or tried.final):  # a content-policy refusal: not asked again
                     return tried
                 outcome = tried or outcome

@@ -31,10 +31,15 @@ WORKERS_AI = "workers-ai"
 NATIVE = {"messages": ("anthropic", "v1/messages"), "responses": ("openai", "responses")}
 
 
-def provider_model(model: Any) -> str:
-    """The model id as /compat names it: `@cf/...` is Workers AI's, Cloudflare's aliases become slugs."""
+def model_of(body: dict[str, Any]) -> str:
+    model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest('`model` must be "{provider}/{model}" (e.g. "openai/gpt-4o-mini") or "@cf/..."')
+    return model
+
+
+def provider_model(model: str) -> str:
+    """The model id as /compat names it: `@cf/...` is Workers AI's, Cloudflare's aliases become slugs."""
     if model.startswith("@"):
         return f"{WORKERS_AI}/{model}"
     prefix, _, rest = model.partition("/")
@@ -65,7 +70,7 @@ async def answer(pipeline: Pipeline, r: GatewayRequest, api: str, body: Any) -> 
 
 # ---- one builder per API -------------------------------------------------------------------------------
 def _messages_call(headers: dict[str, str], body: dict[str, Any], base: dict[str, Any]) -> Call:
-    model = body.get("model")
+    model = model_of(body)
     provider, name = split_model(provider_model(model))
     if provider.slug == NATIVE["messages"][0]:
         extra = {"anthropic-version": headers.get("anthropic-version", "2023-06-01")}
@@ -74,31 +79,33 @@ def _messages_call(headers: dict[str, str], body: dict[str, Any], base: dict[str
             extra["x-api-key"] = key
         return _native(provider.slug, NATIVE["messages"][1], headers, {**body, "model": name}, extra, base)
     chat = messages.to_chat(body)
-    writer = messages.MessagesStream(model)  # type: ignore[arg-type]
-    return _translated(headers, chat, base, lambda a: messages.from_chat(a, model), writer, "ai/v1/messages")  # type: ignore[arg-type]
+    writer = messages.MessagesStream(model)
+    return _translated(headers, chat, base, lambda a: messages.from_chat(a, model), writer, "ai/v1/messages")
 
 
 def _responses_call(headers: dict[str, str], body: dict[str, Any], base: dict[str, Any]) -> Call:
-    model = body.get("model")
+    model = model_of(body)
     provider, name = split_model(provider_model(model))
     if provider.slug == NATIVE["responses"][0]:
         return _native(provider.slug, NATIVE["responses"][1], headers, {**body, "model": name}, {}, base)
     chat = responses.to_chat(body)
-    writer = responses.ResponsesStream(model, body)  # type: ignore[arg-type]
-    return _translated(headers, chat, base, lambda a: responses.from_chat(a, model, body), writer, "ai/v1/responses")  # type: ignore[arg-type]
+    writer = responses.ResponsesStream(model, body)
+    return _translated(headers, chat, base, lambda a: responses.from_chat(a, model, body), writer,
+                       "ai/v1/responses")
 
 
 def _embeddings_call(headers: dict[str, str], body: dict[str, Any], base: dict[str, Any]) -> Call:
-    provider, name = split_model(provider_model(body.get("model")))
+    provider, name = split_model(provider_model(model_of(body)))
     return _native(provider.slug, _embeddings_path(provider.slug), headers, {**body, "model": name}, {}, base)
 
 
 def _run_call(headers: dict[str, str], body: dict[str, Any], base: dict[str, Any]) -> Call:
     """`/ai/run` with a third-party model: chat input (`messages` or `prompt`) or embeddings input (`text`), the
     answer in Cloudflare's envelope (a chat completion; embeddings as Workers AI's `{shape, data}`)."""
-    model, inputs = body.get("model"), body.get("input")
+    inputs = body.get("input")
     if not isinstance(inputs, dict):
         raise InvalidRequest("`input` must be an object: {messages: [...]} or {prompt}, or {text} for embeddings")
+    model = model_of(body)
     if "text" in inputs and not ({"messages", "prompt"} & set(inputs)):
         provider, name = split_model(provider_model(model))
         text = inputs["text"]
@@ -146,7 +153,7 @@ def _call_for(t, headers: dict[str, str], base: dict[str, Any], log_path: str) -
 def _translated(headers: dict[str, str], chat: dict[str, Any], base: dict[str, Any],
                 from_chat: Callable[[dict[str, Any]], dict[str, Any]], writer, log_path: str) -> Call:
     """A chat request through /compat's translation for the provider, the answer turned into the caller's API."""
-    chat["model"] = provider_model(chat.get("model"))
+    chat["model"] = provider_model(model_of(chat))
     t = translate(chat, headers)
     call = _call_for(t, headers, base, log_path)
     to_chat = t.response

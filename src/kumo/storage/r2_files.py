@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from io import FileIO
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
 
@@ -40,11 +41,11 @@ class _BlobFile:
         self.path = path
         self.observe = observe
         self.size = 0
-        self._file = None  # opened by the first call, in its worker thread: one thread hop less per PUT
+        self._file: FileIO | None = None  # opened by the first call, in its worker thread: one thread hop less per PUT
         self._unsynced = 0
         self._writeback: threading.Thread | None = None
 
-    def _opened(self):
+    def _opened(self) -> FileIO:
         if self._file is None:
             self._file = open(self.path, "wb", buffering=0)
         return self._file
@@ -52,15 +53,15 @@ class _BlobFile:
     def keep(self, block: bytes) -> None:
         if self.observe is not None:
             self.observe(block)
-        self._opened()
+        file = self._opened()
         view = memoryview(block)
         while view:
-            view = view[self._file.write(view):]  # type: ignore[attr-defined]
+            view = view[file.write(view):]
         self.size += len(block)
         self._unsynced += len(block)
         if self._unsynced >= WRITEBACK and (self._writeback is None or not self._writeback.is_alive()):
             self._unsynced = 0
-            self._writeback = threading.Thread(target=os.fdatasync, args=(self._file.fileno(),), daemon=True)  # type: ignore[attr-defined]
+            self._writeback = threading.Thread(target=os.fdatasync, args=(file.fileno(),), daemon=True)
             self._writeback.start()
 
     def _settle(self) -> None:

@@ -388,7 +388,7 @@ class EngineObjectStore(EmbeddedObjectStore):
     async def _read_parts(self, parts: list[PartInfo]) -> AsyncIterator[bytes]:
         for part in parts:
             answer = await blocking(self.s3.get_object, Bucket=self.bucket, Key=engine_name(part.ref))
-            async for chunk in EngineReader(None, answer["Body"]).chunks():  # type: ignore[arg-type]
+            async for chunk in _body_chunks(answer["Body"]):
                 yield chunk
 
 

@@ -8,6 +8,7 @@ finishes the last chunk turns the job to `composing` under the job row's lock, s
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 
@@ -123,7 +124,7 @@ class SqlScoringStore:
                                (job_id, idx)).fetchone()
         return int(row[0]) if row else 0
 
-    def part_keys(self, job_id: str) -> list[str]:  # type: ignore[valid-type]
+    def part_keys(self, job_id: str) -> builtins.list[str]:  # (`list` is a method here)
         with self.db.reading() as conn:
             rows = conn.execute("SELECT part_key FROM scoring_chunks WHERE job_id = ? ORDER BY idx",
                                 (job_id,)).fetchall()

@@ -14,6 +14,7 @@ import os
 import socket
 import tempfile
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import AsyncIterator, Callable
 
@@ -68,7 +69,13 @@ class ScoringWorkers:
                 log.warning("scoring: %s", exc.message)
                 await asyncio.sleep(1.0)
                 continue
-            if job is None and chunk is None:
+            if job is not None:
+                job_id, renew = job.id, partial(self.store.renew_compose, job.id, self.owner)
+                work = self._compose(job)
+            elif chunk is not None:
+                job_id, renew = chunk.job_id, partial(self.store.renew_chunk, chunk.job_id, chunk.idx, self.owner)
+                work = self._score(chunk)
+            else:
                 try:
                     await asyncio.wait_for(wake.wait(), timeout=idle_poll(self.exclusive))
                 except asyncio.TimeoutError:
@@ -76,15 +83,11 @@ class ScoringWorkers:
                 continue
             wake.set()  # work found: there may be more, and the other workers may have missed the wake-up
             try:
-                if job is not None:
-                    await self._leased(lambda: self.store.renew_compose(job.id, self.owner), self._compose(job))
-                else:
-                    await self._leased(lambda: self.store.renew_chunk(chunk.job_id, chunk.idx, self.owner),  # type: ignore[union-attr]
-                                       self._score(chunk))  # type: ignore[arg-type]
+                await self._leased(renew, work)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a job must never kill the worker
-                await self._failed(job.id if job else chunk.job_id, chunk, exc)  # type: ignore[union-attr]
+                await self._failed(job_id, chunk, exc)
 
     async def _leased(self, renew: Callable[[], bool], work) -> None:
         async def keep() -> None:

@@ -213,7 +213,7 @@ class MessagesStream:
                 block = {"type": "tool_use", "id": tool.id or "toolu_" + uuid.uuid4().hex[:24], "name": tool.name or "",
                          "input": {}}
                 out += self._open(block, "tool_use")
-                self.tool_blocks[tool.index] = self.block  # type: ignore[assignment]
+                self.tool_blocks[tool.index] = self.blocks - 1  # the block just opened
             if tool.arguments:
                 out.append(("content_block_delta", {"type": "content_block_delta", "index": self.tool_blocks[tool.index],
                                                     "delta": {"type": "input_json_delta",
@@ -231,9 +231,9 @@ class MessagesStream:
         if self.started:
             return []
         self.started = True
-        message = {"id": "msg_" + uuid.uuid4().hex[:24], "type": "message", "role": "assistant", "model": self.model,  # type: ignore[var-annotated]
-                   "content": [], "stop_reason": None, "stop_sequence": None,
-                   "usage": {"input_tokens": 0, "output_tokens": 0}}
+        message: dict[str, Any] = {"id": "msg_" + uuid.uuid4().hex[:24], "type": "message", "role": "assistant",
+                                   "model": self.model, "content": [], "stop_reason": None, "stop_sequence": None,
+                                   "usage": {"input_tokens": 0, "output_tokens": 0}}
         return [("message_start", {"type": "message_start", "message": message})]
 
     def _open(self, block: dict[str, Any], kind: str) -> list[tuple[str, dict[str, Any]]]:
