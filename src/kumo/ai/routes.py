@@ -20,6 +20,7 @@ from kumo.api.sse import NamedEvent, sse_response
 from kumo.custom_models import CALLER_KEY_HEADER, PREFIX as CUSTOM_PREFIX
 from kumo.errors import InvalidRequest, KumoError
 from kumo.gateway.formats import messages, responses
+from kumo.gateway.formats.chunks import StreamTranslator
 from kumo.gateway.formats.errors import anthropic_error, openai_error
 from kumo.platform import platform_of
 
@@ -166,7 +167,7 @@ async def _chat(ai: AiService, body: dict[str, Any]) -> tuple[str, dict[str, Any
 
 
 async def _as_chat(ai: AiService, chat: dict[str, Any], from_chat: Callable[[dict[str, Any]], dict[str, Any]],
-                   writer: Any) -> Response:
+                   writer: StreamTranslator) -> Response:
     """Another API's request (Messages, Responses) translated to chat, run here, the answer translated back."""
     unknown = sorted(set(chat) - openai_compat.CHAT_KEYS)
     if unknown:

@@ -4,11 +4,12 @@ module's `chat`), which this layer runs, streams included. Answers come back as 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any, Callable
 
+from kumo.api.sse import DONE, event
 from kumo.errors import InvalidRequest
+from kumo.gateway.formats.sse import json_events
 from kumo.gateway.providers import PROVIDERS
 from kumo.gateway.providers.base import Provider
 from kumo.gateway.providers.chat import Translation
@@ -43,20 +44,7 @@ def translate(body: dict[str, Any], headers: dict[str, str]) -> Translation:
 
 async def translate_sse(upstream: AsyncIterator[bytes], to_chunks: Callable[[dict], list[dict]]) -> AsyncIterator[bytes]:
     """Provider SSE bytes -> OpenAI chunk SSE bytes, ending with `data: [DONE]`."""
-    buffer = b""
-    async for data in upstream:
-        buffer = (buffer + data).replace(b"\r\n", b"\n")  # SSE allows CRLF line ends
-        while b"\n\n" in buffer:
-            raw, buffer = buffer.split(b"\n\n", 1)
-            for line in raw.decode("utf-8", "replace").splitlines():
-                if line.startswith("data:"):
-                    payload = line[5:].strip()
-                    if not payload or payload == "[DONE]":
-                        continue
-                    try:
-                        event = json.loads(payload)
-                    except json.JSONDecodeError:
-                        continue
-                    for chunk in to_chunks(event):
-                        yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
-    yield b"data: [DONE]\n\n"
+    async for payload in json_events(upstream):
+        for chunk in to_chunks(payload):
+            yield event(chunk)
+    yield DONE

@@ -5,9 +5,10 @@ These handlers take a GatewayRequest, not a framework request: front.py serves t
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
-from typing import Any
+from functools import partial, wraps
+from typing import Any, ParamSpec
 
 import orjson
 from starlette.responses import Response
@@ -32,6 +33,8 @@ from kumo.gateway.pipeline import Call, Outcome, Pipeline
 from kumo.gateway.providers import PROVIDERS
 from kumo.gateway.dynamic_routing import walk
 
+P = ParamSpec("P")
+
 
 @dataclass(slots=True)
 class GatewayRequest:
@@ -43,37 +46,52 @@ class GatewayRequest:
     body: bytes
 
 
-async def universal(pipeline: Pipeline, r: GatewayRequest) -> Response:
-    try:
-        headers = r.headers
-        gateway = await pipeline.admit(r.account, r.gateway_id, headers)
+def _gateway_errors(handler: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable[Response]]:
+    """The handler, with a KumoError it raises answered in the gateway's error shape."""
+    @wraps(handler)
+    async def answered(*args: P.args, **kwargs: P.kwargs) -> Response:
         try:
-            steps = loads(r.body)
-        except JsonRefused as exc:
-            raise GatewayError(400, BAD_REQUEST, f"the body must be a JSON array of steps: {exc.reason}") from None
-        steps = [steps] if isinstance(steps, dict) else steps
-        if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
-            raise GatewayError(400, BAD_REQUEST, "the body must be a non-empty JSON array of "
-                                                 "{provider, endpoint, headers, query} steps")
-        trail = Trail()
+            return await handler(*args, **kwargs)
+        except KumoError as exc:
+            return gateway_error_response(exc)
+    return answered
 
-        async def run(first: int, cont: Continuation | None) -> Outcome | None:
-            """Steps from `first` on; `cont`: they continue a broken answer."""
-            outcome = None
-            for index in range(first, len(steps)):
-                call = _step_call(r.account, r.gateway_id, gateway, headers, steps[index], index)
-                tried = await attempt(pipeline, call, trail, has_fallback=index < len(steps) - 1, cont=cont,
-                                      resume=partial(run, index + 1))
-                if tried is not None and (tried.ok or tried.final):  # a content-policy refusal: not asked again
-                    return tried
-                outcome = tried or outcome
-            return outcome
 
-        outcome = await run(0, None)
-        assert outcome is not None  # the last step is always tried
-        return outcome.response
-    except KumoError as exc:
-        return gateway_error_response(exc)
+async def _admitted(pipeline: Pipeline, r: GatewayRequest, body_is: str) -> tuple[dict[str, Any], Any]:
+    """The gateway the caller may use (Pipeline.admit: auth, rate limit) and the request's JSON body; a gateway error
+    saying what the body must be (`body_is`) when it is not JSON."""
+    gateway = await pipeline.admit(r.account, r.gateway_id, r.headers)
+    try:
+        return gateway, loads(r.body)
+    except JsonRefused as exc:
+        raise GatewayError(400, BAD_REQUEST, f"the body must be {body_is}: {exc.reason}") from None
+
+
+@_gateway_errors
+async def universal(pipeline: Pipeline, r: GatewayRequest) -> Response:
+    headers = r.headers
+    gateway, steps = await _admitted(pipeline, r, "a JSON array of steps")
+    steps = [steps] if isinstance(steps, dict) else steps
+    if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
+        raise GatewayError(400, BAD_REQUEST, "the body must be a non-empty JSON array of "
+                                             "{provider, endpoint, headers, query} steps")
+    trail = Trail()
+
+    async def run(first: int, cont: Continuation | None) -> Outcome | None:
+        """Steps from `first` on; `cont`: they continue a broken answer."""
+        outcome = None
+        for index in range(first, len(steps)):
+            call = _step_call(r.account, r.gateway_id, gateway, headers, steps[index], index)
+            tried = await attempt(pipeline, call, trail, has_fallback=index < len(steps) - 1, cont=cont,
+                                  resume=partial(run, index + 1))
+            if tried is not None and (tried.ok or tried.final):  # a content-policy refusal: not asked again
+                return tried
+            outcome = tried or outcome
+        return outcome
+
+    outcome = await run(0, None)
+    assert outcome is not None  # the last step is always tried
+    return outcome.response
 
 
 def _step_call(account: str, gateway_id: str, gateway: dict[str, Any], headers: dict[str, str],
@@ -99,26 +117,20 @@ def _step_call(account: str, gateway_id: str, gateway: dict[str, Any], headers: 
                 wait_for_first_byte=True)
 
 
+@_gateway_errors
 async def compat_chat(pipeline: Pipeline, r: GatewayRequest) -> Response:
-    try:
-        headers = r.headers
-        gateway = await pipeline.admit(r.account, r.gateway_id, headers)
-        try:
-            body = loads(r.body)
-        except JsonRefused as exc:
-            raise GatewayError(400, BAD_REQUEST, f"the body is not valid JSON: {exc.reason}") from None
-        if not isinstance(body, dict):
-            raise GatewayError(400, BAD_REQUEST, "the body must be an OpenAI chat completion request")
-        options = parse_options(headers, gateway)
-        model = body.get("model")
-        if isinstance(model, str) and model.startswith("dynamic/"):
-            return await _dynamic(pipeline, r.account, r.gateway_id, gateway, headers, body, options)
-        call = _compat_call(r.account, r.gateway_id, gateway, headers, body, options)
-        outcome = await attempt(pipeline, call, Trail(), has_fallback=False, resume=None)
-        assert outcome is not None  # a last step is always tried
-        return outcome.response
-    except KumoError as exc:
-        return gateway_error_response(exc)
+    headers = r.headers
+    gateway, body = await _admitted(pipeline, r, "valid JSON")
+    if not isinstance(body, dict):
+        raise GatewayError(400, BAD_REQUEST, "the body must be an OpenAI chat completion request")
+    options = parse_options(headers, gateway)
+    model = body.get("model")
+    if isinstance(model, str) and model.startswith("dynamic/"):
+        return await _dynamic(pipeline, r.account, r.gateway_id, gateway, headers, body, options)
+    call = _compat_call(r.account, r.gateway_id, gateway, headers, body, options)
+    outcome = await attempt(pipeline, call, Trail(), has_fallback=False, resume=None)
+    assert outcome is not None  # a last step is always tried
+    return outcome.response
 
 
 def _compat_call(account: str, gateway_id: str, gateway: dict[str, Any], headers: dict[str, str],
@@ -184,15 +196,13 @@ async def _dynamic(pipeline: Pipeline, account: str, gateway_id: str, gateway: d
     return outcome.response
 
 
+@_gateway_errors
 async def provider_passthrough(pipeline: Pipeline, r: GatewayRequest, provider: str, path: str) -> Response:
-    try:
-        spec = PROVIDERS.get(provider)
-        if spec is None:
-            raise GatewayError(400, UNKNOWN_PROVIDER,
-                               f"unknown provider {provider!r}; kumo knows {', '.join(sorted(PROVIDERS))}")
-        gateway = await pipeline.admit(r.account, r.gateway_id, r.headers)
-        call = Call(r.account, r.gateway_id, gateway, spec, path, r.query, r.method, r.headers, r.body,
-                    parse_options(r.headers, gateway))
-        return (await pipeline.call(call)).response
-    except KumoError as exc:
-        return gateway_error_response(exc)
+    spec = PROVIDERS.get(provider)
+    if spec is None:
+        raise GatewayError(400, UNKNOWN_PROVIDER,
+                           f"unknown provider {provider!r}; kumo knows {', '.join(sorted(PROVIDERS))}")
+    gateway = await pipeline.admit(r.account, r.gateway_id, r.headers)
+    call = Call(r.account, r.gateway_id, gateway, spec, path, r.query, r.method, r.headers, r.body,
+                parse_options(r.headers, gateway))
+    return (await pipeline.call(call)).response

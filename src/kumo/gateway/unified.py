@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from kumo.errors import InvalidRequest, KumoError
 from kumo.gateway.compat import split_model, translate, translate_sse
 from kumo.gateway.formats import errors, messages, responses
+from kumo.gateway.formats.chunks import StreamTranslator
 from kumo.gateway.formats.sse import json_events, named
 from kumo.gateway.options import parse_options
 from kumo.gateway.pipeline import Call, Pipeline
@@ -151,7 +152,7 @@ def _call_for(t, headers: dict[str, str], base: dict[str, Any], log_path: str) -
 
 
 def _translated(headers: dict[str, str], chat: dict[str, Any], base: dict[str, Any],
-                from_chat: Callable[[dict[str, Any]], dict[str, Any]], writer, log_path: str) -> Call:
+                from_chat: Callable[[dict[str, Any]], dict[str, Any]], writer: StreamTranslator, log_path: str) -> Call:
     """A chat request through /compat's translation for the provider, the answer turned into the caller's API."""
     chat["model"] = provider_model(model_of(chat))
     t = translate(chat, headers)
@@ -164,7 +165,7 @@ def _translated(headers: dict[str, str], chat: dict[str, Any], base: dict[str, A
 
 
 async def _reframed(upstream: AsyncIterator[bytes], to_chunks: Callable[[dict], list[dict]] | None,
-                    writer) -> AsyncIterator[bytes]:
+                    writer: StreamTranslator) -> AsyncIterator[bytes]:
     """Provider SSE -> OpenAI chat chunks (the provider's /compat translation, if it has one) -> the caller's
     stream events."""
     async for event in json_events(upstream):

@@ -1,7 +1,9 @@
-"""What one OpenAI `chat.completion.chunk` says, read once for every format a stream is turned into."""
+"""What one OpenAI `chat.completion.chunk` says, read once for every format a stream is turned into, and the shape
+every such translation shares (`StreamTranslator`)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,3 +67,62 @@ def usage_numbers(usage: dict[str, Any] | None) -> tuple[int, int, int]:
 
 def _count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+Event = tuple[str, dict[str, Any]]  # (the event's type, its payload)
+
+
+class StreamTranslator(ABC):
+    """OpenAI chat chunks in, another API's stream events out. Each format says how its stream opens (once, before
+    anything else), what a chunk's content becomes, what the model finishing closes, and how the stream ends with
+    the usage; the end waits for the usage chunk, or for the end of a stream that finished without one. A stream
+    that never finished gets no end, so the gateway's error event is its end."""
+
+    def __init__(self, model: str):
+        self.model = model
+        self.started = False
+        self.finish: str | None = None  # the chat finish_reason, once the model finished
+        self.done = False
+
+    def feed(self, chunk: Any) -> list[Event]:
+        parts = read_chunk(chunk)
+        out = self._start()
+        out += self._content(parts)
+        if parts.finish:
+            self.finish = parts.finish
+            out += self._finished()
+        if parts.usage is not None and self.finish is not None:
+            out += self._end(parts.usage)
+        return out
+
+    def close(self) -> list[Event]:
+        """At the end of the chunks: the stream's end, if the model finished and the usage never came."""
+        return self._end(None) if self.finish is not None else []
+
+    def _start(self) -> list[Event]:
+        if self.started:
+            return []
+        self.started = True
+        return self._opening()
+
+    def _end(self, usage: dict[str, Any] | None) -> list[Event]:
+        if self.done:
+            return []
+        self.done = True
+        return self._start() + self._closing(usage)
+
+    # ---- what each format says ------------------------------------------------------------------------
+    @abstractmethod
+    def _opening(self) -> list[Event]:
+        ...
+
+    @abstractmethod
+    def _content(self, parts: ChunkParts) -> list[Event]:
+        ...
+
+    def _finished(self) -> list[Event]:
+        return []
+
+    @abstractmethod
+    def _closing(self, usage: dict[str, Any] | None) -> list[Event]:
+        ...

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from kumo.errors import InvalidRequest
-from kumo.gateway.formats.chunks import read_chunk, usage_numbers
+from kumo.gateway.formats.chunks import ChunkParts, Event, StreamTranslator, usage_numbers
 
 KNOWN = {"model", "messages", "system", "max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "stream",
          "tools", "tool_choice", "metadata", "thinking"}
@@ -185,24 +185,25 @@ def from_chat(answer: dict[str, Any], model: str) -> dict[str, Any]:
             "stop_sequence": None, "usage": _usage(answer.get("usage"))}
 
 
-class MessagesStream:
-    """OpenAI chat chunks in, Anthropic's stream events out (message_start, content blocks, message_delta with the
-    stop reason and usage, message_stop). The last two wait for the usage chunk, or for the end of a stream that
-    finished without one; a stream that never finished gets none, so the gateway's error event is its end."""
+class MessagesStream(StreamTranslator):
+    """Anthropic's stream events: message_start, content blocks, then message_delta (the stop reason and usage) and
+    message_stop at the end."""
 
     def __init__(self, model: str):
-        self.model = model
-        self.started = False
+        super().__init__(model)
         self.block: int | None = None  # the open content block's index
         self.kind = ""  # its type: text | tool_use
         self.blocks = 0
         self.tool_blocks: dict[int, int] = {}  # OpenAI tool call index -> block index
-        self.finish: str | None = None
-        self.done = False
 
-    def feed(self, chunk: Any) -> list[tuple[str, dict[str, Any]]]:
-        parts = read_chunk(chunk)
-        out = self._start()
+    def _opening(self) -> list[Event]:
+        message: dict[str, Any] = {"id": "msg_" + uuid.uuid4().hex[:24], "type": "message", "role": "assistant",
+                                   "model": self.model, "content": [], "stop_reason": None, "stop_sequence": None,
+                                   "usage": {"input_tokens": 0, "output_tokens": 0}}
+        return [("message_start", {"type": "message_start", "message": message})]
+
+    def _content(self, parts: ChunkParts) -> list[Event]:
+        out: list[Event] = []
         if parts.text:
             if self.kind != "text":
                 out += self._open({"type": "text", "text": ""}, "text")
@@ -218,45 +219,25 @@ class MessagesStream:
                 out.append(("content_block_delta", {"type": "content_block_delta", "index": self.tool_blocks[tool.index],
                                                     "delta": {"type": "input_json_delta",
                                                               "partial_json": tool.arguments}}))
-        if parts.finish:
-            self.finish = parts.finish
-        if parts.usage is not None and self.finish is not None:
-            out += self._end(parts.usage)
         return out
 
-    def close(self) -> list[tuple[str, dict[str, Any]]]:
-        return self._end(None) if self.finish is not None else []
-
-    def _start(self) -> list[tuple[str, dict[str, Any]]]:
-        if self.started:
-            return []
-        self.started = True
-        message: dict[str, Any] = {"id": "msg_" + uuid.uuid4().hex[:24], "type": "message", "role": "assistant",
-                                   "model": self.model, "content": [], "stop_reason": None, "stop_sequence": None,
-                                   "usage": {"input_tokens": 0, "output_tokens": 0}}
-        return [("message_start", {"type": "message_start", "message": message})]
-
-    def _open(self, block: dict[str, Any], kind: str) -> list[tuple[str, dict[str, Any]]]:
+    def _open(self, block: dict[str, Any], kind: str) -> list[Event]:
         out = self._close_block()
         self.block, self.kind = self.blocks, kind
         self.blocks += 1
         return out + [("content_block_start", {"type": "content_block_start", "index": self.block,
                                                "content_block": block})]
 
-    def _close_block(self) -> list[tuple[str, dict[str, Any]]]:
+    def _close_block(self) -> list[Event]:
         if self.block is None:
             return []
         index, self.block, self.kind = self.block, None, ""
         return [("content_block_stop", {"type": "content_block_stop", "index": index})]
 
-    def _end(self, usage: dict[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
-        if self.done:
-            return []
-        self.done = True
+    def _closing(self, usage: dict[str, Any] | None) -> list[Event]:
         counts = _usage(usage)
         delta = {"type": "message_delta", "delta": {"stop_reason": STOP_REASON.get(self.finish or "", "end_turn"),
                                                     "stop_sequence": None},
                  "usage": {"output_tokens": counts["output_tokens"], "input_tokens": counts["input_tokens"],
                            "cache_read_input_tokens": counts["cache_read_input_tokens"]}}
-        return self._start() + self._close_block() + [("message_delta", delta),
-                                                      ("message_stop", {"type": "message_stop"})]
+        return self._close_block() + [("message_delta", delta), ("message_stop", {"type": "message_stop"})]

@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from kumo.errors import InvalidRequest
-from kumo.gateway.formats.chunks import read_chunk, usage_numbers
+from kumo.gateway.formats.chunks import ChunkParts, Event, StreamTranslator, usage_numbers
 
 PASSED = ("temperature", "top_p", "parallel_tool_calls", "user", "service_tier", "safety_identifier",
           "prompt_cache_key")
@@ -218,27 +218,22 @@ def from_chat(answer: dict[str, Any], model: str, request: dict[str, Any]) -> di
                      _usage(answer.get("usage")), incomplete)
 
 
-class ResponsesStream:
-    """OpenAI chat chunks in, the Responses stream's events out: response.created / in_progress, each output
-    item's added / delta / done events, and response.completed (or .incomplete) with the usage, which waits for
-    the usage chunk or the end of a stream that finished without one. A stream that never finished gets no
-    completion, so the gateway's error event is its end."""
+class ResponsesStream(StreamTranslator):
+    """The Responses stream's events: response.created / in_progress, each output item's added / delta / done
+    events, and response.completed (or .incomplete) with the usage at the end."""
 
     def __init__(self, model: str, request: dict[str, Any]):
-        self.model = model
+        super().__init__(model)
         self.request = request
         self.id = "resp_" + uuid.uuid4().hex
         self.created = int(time.time())
         self.sequence = 0
-        self.started = False
         self.output: list[dict[str, Any]] = []  # finished items
         self.text_item: dict[str, Any] | None = None  # the open message item
         self.text = ""
         self.calls: dict[int, dict[str, Any]] = {}  # OpenAI tool call index -> open function_call item
-        self.finish: str | None = None
-        self.done = False
 
-    def _event(self, kind: str, **fields: Any) -> tuple[str, dict[str, Any]]:
+    def _event(self, kind: str, **fields: Any) -> Event:
         payload = {"type": kind, "sequence_number": self.sequence, **fields}
         self.sequence += 1
         return kind, payload
@@ -247,9 +242,12 @@ class ResponsesStream:
                   incomplete: dict[str, str] | None = None) -> dict[str, Any]:
         return _response(self.request, self.model, self.id, self.created, status, list(self.output), usage, incomplete)
 
-    def feed(self, chunk: Any) -> list[tuple[str, dict[str, Any]]]:
-        parts = read_chunk(chunk)
-        out = self._start()
+    def _opening(self) -> list[Event]:
+        return [self._event("response.created", response=self._snapshot("in_progress")),
+                self._event("response.in_progress", response=self._snapshot("in_progress"))]
+
+    def _content(self, parts: ChunkParts) -> list[Event]:
+        out: list[Event] = []
         if parts.text:
             if self.text_item is None:
                 out += self._close_calls()
@@ -276,24 +274,12 @@ class ResponsesStream:
                 call["arguments"] += tool.arguments
                 out.append(self._event("response.function_call_arguments.delta", item_id=call["id"],
                                        output_index=call["_index"], delta=tool.arguments))
-        if parts.finish:
-            self.finish = parts.finish
-            out += self._close_text() + self._close_calls()
-        if parts.usage is not None and self.finish is not None:
-            out += self._end(parts.usage)
         return out
 
-    def close(self) -> list[tuple[str, dict[str, Any]]]:
-        return self._end(None) if self.finish is not None else []
+    def _finished(self) -> list[Event]:
+        return self._close_text() + self._close_calls()
 
-    def _start(self) -> list[tuple[str, dict[str, Any]]]:
-        if self.started:
-            return []
-        self.started = True
-        return [self._event("response.created", response=self._snapshot("in_progress")),
-                self._event("response.in_progress", response=self._snapshot("in_progress"))]
-
-    def _close_text(self) -> list[tuple[str, dict[str, Any]]]:
+    def _close_text(self) -> list[Event]:
         if self.text_item is None:
             return []
         item, index = _message_item(self.text_item["id"], self.text), len(self.output)
@@ -306,7 +292,7 @@ class ResponsesStream:
                             part=part),
                 self._event("response.output_item.done", output_index=index, item=item)]
 
-    def _close_calls(self) -> list[tuple[str, dict[str, Any]]]:
+    def _close_calls(self) -> list[Event]:
         out = []
         for call in sorted(self.calls.values(), key=lambda c: c["_index"]):
             item = {**_public(call), "status": "completed", "arguments": call["arguments"] or "{}"}
@@ -317,14 +303,11 @@ class ResponsesStream:
         self.calls = {}
         return out
 
-    def _end(self, usage: dict[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
-        if self.done:
-            return []
-        self.done = True
+    def _closing(self, usage: dict[str, Any] | None) -> list[Event]:
         status, incomplete = _status(self.finish)
         final = self._snapshot(status, _usage(usage), incomplete)
         kind = "response.completed" if status == "completed" else "response.incomplete"
-        return self._start() + [self._event(kind, response=final)]
+        return [self._event(kind, response=final)]
 
 
 def _public(call: dict[str, Any]) -> dict[str, Any]:

@@ -1,13 +1,15 @@
 """Server-sent events, both ways: the JSON payloads of a provider's `data:` lines as they arrive, and named events
-(`event: <type>` + `data: <json>`) as Anthropic's and OpenAI's Responses streams send them."""
+(`event: <type>` + `data: <json>`) as Anthropic's and OpenAI's Responses streams send them (`data:` events alone,
+as OpenAI's chat streams send them, are kumo.api.sse's `event` and `DONE`)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+
+from kumo.api.sse import NamedEvent, event
 
 
 async def json_events(upstream: AsyncIterator[bytes]) -> AsyncIterator[Any]:
@@ -29,4 +31,4 @@ async def json_events(upstream: AsyncIterator[bytes]) -> AsyncIterator[Any]:
 
 
 def named(kind: str, payload: dict[str, Any]) -> bytes:
-    return b"event: " + kind.encode() + b"\ndata: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+    return event(NamedEvent(kind, payload))
