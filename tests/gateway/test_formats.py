@@ -3,11 +3,13 @@ into each API's events (what the end-to-end tests' fake provider does not send).
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from kumo.errors import InvalidRequest
+from kumo.gateway.compat import translate_sse
 from kumo.gateway.formats import messages, responses
 
 
@@ -111,3 +113,21 @@ def test_responses_stream_of_a_tool_call():
     assert final["usage"]["total_tokens"] == 29
     done = [p for k, p in events if k == "response.function_call_arguments.done"][0]
     assert done["output_index"] == 1
+
+
+def test_compat_reframes_a_providers_events_as_chat_chunks():
+    """Split anywhere, CRLF line ends, a line that is not JSON, and a raw U+2028 inside a JSON string (a line break
+    to str.splitlines, not to SSE): every event arrives whole, then `data: [DONE]`."""
+    text = "one\u2028two"
+    raw = ('event: delta\r\ndata: {"text": "' + text + '"}\r\n\r\ndata: {not json\r\n\r\ndata: {"text": "!"}\r\n\r\n'
+           ).encode()
+
+    async def upstream():
+        for i in range(0, len(raw), 7):
+            yield raw[i:i + 7]
+
+    async def collect():
+        return b"".join([c async for c in translate_sse(upstream(), lambda e: [{"content": e["text"]}])])
+
+    out = asyncio.run(collect())
+    assert out == ('data: {"content":"one\\u2028two"}\n\ndata: {"content":"!"}\n\ndata: [DONE]\n\n').encode()
