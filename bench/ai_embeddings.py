@@ -212,6 +212,17 @@ def sequential_singles(url: str, texts: list[str], calls: int) -> list[float]:
         return time_calls(lambda t: client.post(run_path(), json={"text": t}).raise_for_status(), texts, calls)
 
 
+def refused_cpu(server: KumoServer, calls: int) -> float:
+    """Server CPU seconds per request that the model's schema refuses (`{"text": 5}`, a 400): the HTTP path's own
+    cost (routing, auth, body, the envelope), no inference."""
+    with httpx.Client(base_url=server.url, timeout=60, headers=HEADERS) as client:
+        client.post(run_path(), json={"text": 5})
+        cpu = server.cpu_seconds()
+        for _ in range(calls):
+            assert client.post(run_path(), json={"text": 5}).status_code == 400
+        return (server.cpu_seconds() - cpu) / calls
+
+
 def run_path() -> str:
     return f"/client/v4/accounts/{ACCOUNT}/ai/run/{MODEL}"
 
@@ -301,6 +312,10 @@ def main() -> None:
                 one_lat[label] += sequential_singles(server.url, pool, args.sequential // args.repeats)
                 one_cpu[label].append((server.cpu_seconds() - cpu) / (args.sequential // args.repeats + 1))
         seq_lat = list(one_lat["kumo"])
+        http_cpu: dict[str, list[float]] = {k: [] for k in kumos}
+        for rep in range(args.repeats):
+            for label, server in kumos.items():
+                http_cpu[label].append(refused_cpu(server, args.sequential))
         # concurrent blocks interleaved with raw ORT at batch `--clients` (the best a micro-batcher can form from
         # them), and with a baseline kumo (`--baseline-src`) for an A/B on a shared machine
         per_block = max(args.clients, args.requests // args.repeats)
@@ -367,11 +382,12 @@ def main() -> None:
     say("")
     service_p50 = ms(one_lat["service"])
     say(table(["path", "p50 ms", "p99 ms", "added p50 ms", "server CPU ms/call, 1 client",
-               f"server CPU ms/call, {args.clients} clients"], [
-        ["kumo AiService in process (no HTTP)", service_p50, ms(one_lat["service"], 99), "", "", ""],
+               f"server CPU ms/call, {args.clients} clients", "server CPU ms/call, refused (HTTP alone)"], [
+        ["kumo AiService in process (no HTTP)", service_p50, ms(one_lat["service"], 99), "", "", "", ""],
         *[[f"{label} HTTP" + (f" ({args.baseline_src})" if label != "kumo" else ""), ms(one_lat[label]),
            ms(one_lat[label], 99), ms(one_lat[label]) - service_p50, 1000 * min(one_cpu[label]),
-           1000 * conc_cpu[label] / (args.repeats * (per_block + args.clients))] for label in one_cpu],
+           1000 * conc_cpu[label] / (args.repeats * (per_block + args.clients)), 1000 * min(http_cpu[label])]
+          for label in one_cpu],
     ]))
     say("")
     base = sweep[0][1]
