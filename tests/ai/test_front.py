@@ -234,3 +234,43 @@ def test_the_access_log_and_metrics_name_the_route(apps):
     line = next(l for l in metrics.splitlines() if l.startswith("kumo_http_requests_total")
                 and 'route="/client/v4/accounts/{account_id}/ai/run/{model:path}"' in l and 'status="200"' in l)
     assert float(line.rsplit(" ", 1)[1]) >= 1
+
+
+def test_an_image_answer_is_sent_as_its_bytes():
+    """A text-to-image model that answers PNG (none ships with kumo: a fake service stands in for the model)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from kumo.ai.runtimes.base import RunOutput
+    from kumo.ai.service import RunResult
+
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+
+    class Painter:
+        async def run(self, model, inputs):
+            assert model == "@cf/stabilityai/stable-diffusion-xl-base-1.0" and inputs == {"prompt": "a cat"}
+            return RunResult(RunOutput(png, content_type="image/png"), model)
+
+    async def router(scope, receive, send):
+        raise AssertionError("the front answers this itself")
+
+    platform = SimpleNamespace(settings=SimpleNamespace(api_tokens=[]), ai=Painter(), custom_models=None)
+    front = AiFront(router, platform)  # type: ignore[arg-type]
+    sent: list[dict] = []
+    body = [{"type": "http.request", "body": b'{"prompt": "a cat"}', "more_body": False}]
+
+    async def receive():
+        return body.pop()
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "query_string": b"",
+             "path": "/client/v4/accounts/a/ai/run/@cf/stabilityai/stable-diffusion-xl-base-1.0",
+             "headers": [(b"authorization", b"Bearer any"), (b"content-type", b"application/json")]}
+    asyncio.run(front(scope, receive, send))
+    start, end = sent
+    headers = dict(start["headers"])
+    assert start["status"] == 200 and headers[b"content-type"] == b"image/png"
+    assert headers[b"content-length"] == str(len(png)).encode() and headers[b"cf-ai-req-id"]
+    assert headers[b"x-kumo-model"] == b"@cf/stabilityai/stable-diffusion-xl-base-1.0" and end["body"] == png

@@ -54,14 +54,16 @@ class AiFront:
             authorize(self.platform.settings.api_tokens, headers, account)
             raw = await read_body(receive)
             inputs = answers.decode_input(raw, headers.get("content-type", ""))
-            if isinstance(inputs, bytes) or answers.streams(inputs):
-                await self.app(scope, replayed(raw, receive), send)
-                return
-            platform = self.platform
-            answer = await answers.answer(platform.ai, platform.custom_models, account, model, inputs,
-                                          headers.get(CALLER_KEY_HEADER))
+            onward = isinstance(inputs, bytes) or answers.streams(inputs)
+            if not onward:
+                platform = self.platform
+                answer = await answers.answer(platform.ai, platform.custom_models, account, model, inputs,
+                                              headers.get(CALLER_KEY_HEADER))
         except KumoError as exc:
             await from_error(exc)(scope, receive, send)
+            return
+        if onward:  # a raw audio or image body, or a stream: the route's
+            await self.app(scope, replayed(raw, receive), send)
             return
         if answer.body is not None:  # a model that answers an image
             await send({"type": "http.response.start", "status": 200, "headers": [
