@@ -17,7 +17,10 @@ What it measures, in one run, on realistic varied English sentences (10-25 words
     ORT at batch `--clients` (the widest batch those clients can form) and, with `--baseline-src`, with a second
     kumo run from another source tree (an A/B of two versions on the same shared machine).
 
-Targets: kumo >= 95 % of raw sentences/s at batch 64; dynamic batching >= 3x one-at-a-time; 32 concurrent
+(d) one sentence at a time: kumo's AiService in this process (no HTTP) against each kumo over HTTP, blocks
+    interleaved, with the server process's CPU per call (utime + stime, every thread), one client and `--clients`.
+
+Targets: one sentence over HTTP adds <= 0.5 ms p50 to the in-process service; kumo >= 95 % of raw sentences/s at batch 64; dynamic batching >= 3x one-at-a-time; 32 concurrent
 single-sentence clients >= 0.9x raw ORT at batch 32.
 
 Raw and kumo blocks alternate (`--repeats` times) so drift on a shared machine hits both alike.
@@ -42,7 +45,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from _harness import KumoServer, cpu_model, inference_parser, say, table, threads_env
+from _harness import KumoServer, cpu_model, inference_parser, load_average, say, table, threads_env
 
 MODEL = "@cf/baai/bge-small-en-v1.5"
 ACCOUNT = "A"
@@ -178,6 +181,48 @@ async def concurrent_singles(url: str, texts: list[str], clients: int, total: in
     return elapsed, lat
 
 
+def service_singles(texts: list[str], calls: int, threads: int | None) -> list[float]:
+    """Seconds per call of kumo's AiService in this process (no HTTP), one sentence at a time: what the HTTP
+    path adds is measured against this."""
+    import tempfile
+
+    from kumo.ai.catalog import Catalog
+    from kumo.ai.service import AiService
+    from kumo.ai.weights import WeightsStore
+
+    ai = AiService(Catalog.load(), WeightsStore(Path(tempfile.mkdtemp(prefix="kumo-bench-models-"))), threads=threads)
+
+    async def run() -> list[float]:
+        await ai.run(MODEL, {"text": texts[0]})  # loads the model
+        lat = []
+        for i in range(calls):
+            t = time.perf_counter()
+            await ai.run(MODEL, {"text": texts[i % len(texts)]})
+            lat.append(time.perf_counter() - t)
+        return lat
+    try:
+        return asyncio.run(run())
+    finally:
+        ai.close()
+
+
+def sequential_singles(url: str, texts: list[str], calls: int) -> list[float]:
+    with httpx.Client(base_url=url, timeout=120, headers=HEADERS) as client:
+        client.post(run_path(), json={"text": texts[0]}).raise_for_status()
+        return time_calls(lambda t: client.post(run_path(), json={"text": t}).raise_for_status(), texts, calls)
+
+
+def refused_cpu(server: KumoServer, calls: int) -> float:
+    """Server CPU seconds per request that the model's schema refuses (`{"text": 5}`, a 400): the HTTP path's own
+    cost (routing, auth, body, the envelope), no inference."""
+    with httpx.Client(base_url=server.url, timeout=60, headers=HEADERS) as client:
+        client.post(run_path(), json={"text": 5})
+        cpu = server.cpu_seconds()
+        for _ in range(calls):
+            assert client.post(run_path(), json={"text": 5}).status_code == 400
+        return (server.cpu_seconds() - cpu) / calls
+
+
 def run_path() -> str:
     return f"/client/v4/accounts/{ACCOUNT}/ai/run/{MODEL}"
 
@@ -204,7 +249,8 @@ def main() -> None:
     batches = [pool[i * BATCH:(i + 1) * BATCH] for i in range(10)]
     words = np.mean([len(s.split()) for s in pool])
 
-    say(f"# Workers AI embeddings: kumo vs raw ONNX Runtime ({datetime.date.today()})")
+    say(f"# Workers AI embeddings: kumo vs raw ONNX Runtime ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} "
+        f"UTC, load average {load_average()})")
     say(f"machine: {cpu_model()}, {os.cpu_count()} cores; threads={args.threads}; python {platform.python_version()}")
     import onnxruntime
     import tokenizers
@@ -254,22 +300,41 @@ def main() -> None:
         # (c): single sentences — one at a time vs concurrent clients
         singles = [[s] for s in pool]
         raw1_lat = time_calls(lambda b: raw.embed(b), singles, args.sequential)
-        seq_lat = time_calls(lambda b: http.post(run_path(), json={"text": b[0]}).raise_for_status(), singles,
-                             args.sequential)
+        # one sentence at a time: the in-process service, then each kumo over HTTP, blocks interleaved; server CPU
+        # per call is the `kumo serve` process's utime + stime (every thread) over the block
+        kumos = {"kumo": srv, **({"baseline kumo": baseline} if baseline is not None else {})}
+        one_lat: dict[str, list[float]] = {"service": [], **{k: [] for k in kumos}}
+        one_cpu: dict[str, list[float]] = {k: [] for k in kumos}
+        for rep in range(args.repeats):
+            one_lat["service"] += service_singles(pool, args.sequential // args.repeats, args.threads)
+            for label, server in kumos.items():
+                cpu = server.cpu_seconds()
+                one_lat[label] += sequential_singles(server.url, pool, args.sequential // args.repeats)
+                one_cpu[label].append((server.cpu_seconds() - cpu) / (args.sequential // args.repeats + 1))
+        seq_lat = list(one_lat["kumo"])
+        http_cpu: dict[str, list[float]] = {k: [] for k in kumos}
+        for rep in range(args.repeats):
+            for label, server in kumos.items():
+                http_cpu[label].append(refused_cpu(server, args.sequential))
         # concurrent blocks interleaved with raw ORT at batch `--clients` (the best a micro-batcher can form from
         # them), and with a baseline kumo (`--baseline-src`) for an A/B on a shared machine
         per_block = max(args.clients, args.requests // args.repeats)
         conc_elapsed, conc_lat, conc_n, rawc_lat, base_elapsed, base_n = 0.0, [], 0, [], 0.0, 0
         groups = [pool[i:i + args.clients] for i in range(0, len(pool) - args.clients + 1, args.clients)]
+        conc_cpu: dict[str, float] = {k: 0.0 for k in kumos}
         for rep in range(args.repeats):
+            cpu = srv.cpu_seconds()
             elapsed, lat = asyncio.run(concurrent_singles(srv.url, pool, args.clients, per_block))
+            conc_cpu["kumo"] += srv.cpu_seconds() - cpu
             conc_elapsed, conc_lat, conc_n = conc_elapsed + elapsed, conc_lat + lat, conc_n + per_block
             block = time_calls(raw.embed, groups, max(4, per_block // args.clients))
             rawc_lat += block
             line = (f"  {args.clients}-client block {rep + 1}/{args.repeats}: kumo {per_block / elapsed:.0f} sent/s, "
                     f"raw batch {args.clients} {args.clients * len(block) / sum(block):.0f} sent/s")
             if baseline is not None:
+                cpu = baseline.cpu_seconds()
                 elapsed, _ = asyncio.run(concurrent_singles(baseline.url, pool, args.clients, per_block))
+                conc_cpu["baseline kumo"] += baseline.cpu_seconds() - cpu
                 base_elapsed, base_n = base_elapsed + elapsed, base_n + per_block
                 line += f", baseline kumo {per_block / elapsed:.0f} sent/s"
             say(line)
@@ -311,6 +376,20 @@ def main() -> None:
          f"{rawc_sps / seq_sps:.2f}x"],
     ]))
     say("")
+    say(f"### One sentence at a time: what HTTP adds to the in-process service ({len(one_lat['service'])} calls per "
+        f"row, blocks interleaved); server CPU per call (utime + stime of `kumo serve`), sequential and "
+        f"{args.clients} concurrent")
+    say("")
+    service_p50 = ms(one_lat["service"])
+    say(table(["path", "p50 ms", "p99 ms", "added p50 ms", "server CPU ms/call, 1 client",
+               f"server CPU ms/call, {args.clients} clients", "server CPU ms/call, refused (HTTP alone)"], [
+        ["kumo AiService in process (no HTTP)", service_p50, ms(one_lat["service"], 99), "", "", "", ""],
+        *[[f"{label} HTTP" + (f" ({args.baseline_src})" if label != "kumo" else ""), ms(one_lat[label]),
+           ms(one_lat[label], 99), ms(one_lat[label]) - service_p50, 1000 * min(one_cpu[label]),
+           1000 * conc_cpu[label] / (args.repeats * (per_block + args.clients)), 1000 * min(http_cpu[label])]
+          for label in one_cpu],
+    ]))
+    say("")
     base = sweep[0][1]
     say(f"### Ceiling: raw ORT sentences/s by batch size ({args.sweep_sentences} sentences each; padded to the longest)")
     say("")
@@ -324,11 +403,15 @@ def main() -> None:
         ["dynamic batching >= 3x one-at-a-time (kumo HTTP)", f"{conc_sps / seq_sps:.2f}x", ok_c],
         [f"{args.clients} concurrent (kumo HTTP) >= 0.9x raw batch {args.clients}", f"{conc_sps / rawc_sps:.2f}x",
          conc_sps >= 0.9 * rawc_sps],
+        ["one sentence over HTTP adds <= 0.5 ms p50 to the in-process service",
+         f"{ms(one_lat['kumo']) - service_p50:.2f} ms", ms(one_lat["kumo"]) - service_p50 <= 0.5],
         *([["kumo / baseline kumo, concurrent (A/B)", f"{conc_sps / base_sps:.2f}x", ""]] if base_sps else []),
         ["dynamic batching vs raw ORT batch 1", f"{conc_sps / raw1_sps:.2f}x", conc_sps >= 3 * raw1_sps],
         [f"(ceiling) raw best batch / raw batch {sweep[0][0]}", f"{max(x[1] for x in sweep) / base:.2f}x",
          max(x[1] for x in sweep) >= 3 * base],
     ]))
+
+    say(f"\nload average at the end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ ONNX with skl2onnx:
 Printed: p50 latency per call and the latency kumo adds (kumo p50 - raw p50, one caller), calls/s and the
 ratio kumo / raw (many callers: against the better of raw's one-caller and many-thread figures), and the
 server's whole-process CPU seconds per 1,000 calls (utime + stime of the `kumo serve` process, every thread).
+With `--baseline-src DIR` a second `kumo serve` runs another source tree (e.g. a `git worktree` of main) and its
+blocks follow this one's between the same raw blocks: old vs new in one run.
 Targets: added p50 <= 2 ms; with many callers >= 90 % of raw calls/s.
 
 Raw and kumo blocks alternate (`--repeats`), so drift on a shared machine hits both alike; figures taken on a
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -64,13 +67,17 @@ def p50_ms(seconds: list[float]) -> float:
 
 
 class KumoServer:
-    def __init__(self):
+    def __init__(self, src: str | None = None):
+        """`src`: another kumo's src/ to run (PYTHONPATH), e.g. a `git worktree` of main for an A/B."""
         self.tmp = Path(tempfile.mkdtemp(prefix="kumo-bench-cm-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.src = src
 
     def __enter__(self) -> KumoServer:
         env = {**os.environ, "KUMO_API_TOKENS": json.dumps([{"token": TOKEN}])}
+        if self.src:
+            env["PYTHONPATH"] = self.src
         self._log = open(self.tmp / "server.log", "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "kumo", "serve", "--port", str(self.port), "--data-dir",
                                       str(self.tmp / "data"), "--log-level", "warning"],
@@ -211,6 +218,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32, help="concurrent callers")
     parser.add_argument("--trees", type=int, default=100, help="trees in the forest")
     parser.add_argument("--repeats", type=int, default=2, help="raw/kumo blocks, alternated; best kept")
+    parser.add_argument("--baseline-src", default=None,
+                        help="another kumo's src/ (e.g. a git worktree of main) served beside this one, its blocks "
+                             "interleaved with this one's: old vs new in one run")
     args = parser.parse_args()
 
     import onnxruntime as ort
@@ -222,24 +232,30 @@ def main() -> None:
     session = ort.InferenceSession(str(work / "model.onnx"), options, providers=["CPUExecutionProvider"])
     raw = {"rf": forest.predict_proba,
            "rf-onnx": lambda x: session.run(None, {"float_input": x.astype(np.float32)})}
-    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; RandomForest of {args.trees} trees, "
-          f"{FEATURES} features; {args.calls} calls per figure, {args.clients} concurrent callers\n", flush=True)
+    print(f"{os.cpu_count()} cores, load average {', '.join(f'{v:.2f}' for v in os.getloadavg())} at the start; "
+          f"RandomForest of {args.trees} trees, {FEATURES} features; {args.calls} calls per figure, "
+          f"{args.clients} concurrent callers\n", flush=True)
     results: dict[str, dict[str, float]] = {}
-    with KumoServer() as srv:
-        register(srv, work)
+    kumos = {"": None, **({f" [baseline {args.baseline_src}]": args.baseline_src} if args.baseline_src else {})}
+    with contextlib.ExitStack() as stack:
+        servers = {label: stack.enter_context(KumoServer(src)) for label, src in kumos.items()}
+        for srv in servers.values():
+            register(srv, work)
         for _ in range(args.repeats):
             for name in raw:
-                best = results.setdefault(name, {})
                 p50, one = raw_one(raw[name], rows, args.calls)
                 many = raw_many(raw[name], rows, args.calls, args.clients)
-                k_p50, k_one, k_cpu_one = kumo_one(srv, f"@custom/{name}", rows, args.calls)
-                m_p50, k_many, k_cpu_many = kumo_many(srv, f"@custom/{name}", rows, args.calls, args.clients)
-                for key, value, better in (("raw_p50", p50, min), ("raw_one", one, max), ("raw_many", many, max),
-                                           ("kumo_p50", k_p50, min), ("kumo_one", k_one, max),
-                                           ("kumo_many", k_many, max), ("kumo_many_p50", m_p50, min),
-                                           ("cpu_one", k_cpu_one, min), ("cpu_many", k_cpu_many, min)):
-                    best[key] = better(best.get(key, value), value)
+                for label, srv in servers.items():  # new and old kumo back to back, between the same raw blocks
+                    best = results.setdefault(name + label, {})
+                    k_p50, k_one, k_cpu_one = kumo_one(srv, f"@custom/{name}", rows, args.calls)
+                    m_p50, k_many, k_cpu_many = kumo_many(srv, f"@custom/{name}", rows, args.calls, args.clients)
+                    for key, value, better in (("raw_p50", p50, min), ("raw_one", one, max), ("raw_many", many, max),
+                                               ("kumo_p50", k_p50, min), ("kumo_one", k_one, max),
+                                               ("kumo_many", k_many, max), ("kumo_many_p50", m_p50, min),
+                                               ("cpu_one", k_cpu_one, min), ("cpu_many", k_cpu_many, min)):
+                        best[key] = better(best.get(key, value), value)
     shutil.rmtree(work, ignore_errors=True)
+    print(f"load average {', '.join(f'{v:.2f}' for v in os.getloadavg())} at the end\n")
 
     header = (f"| model | raw p50 ms | kumo p50 ms | added p50 ms | raw 1 caller /s | kumo 1 client /s | "
               f"raw {args.clients} threads /s | kumo {args.clients} clients /s | kumo/raw ({args.clients}) | "
@@ -248,7 +264,9 @@ def main() -> None:
     print("|" + "---|" * (header.count("|") - 1))
     for name, r in results.items():
         raw_best = max(r["raw_one"], r["raw_many"])
-        print(f"| {'skops (sklearn)' if name == 'rf' else 'ONNX Runtime'} | {r['raw_p50']:.3f} | {r['kumo_p50']:.3f} "
+        base, _, label = name.partition(" ")
+        kind = ("skops (sklearn)" if base == "rf" else "ONNX Runtime") + (f" {label}" if label else "")
+        print(f"| {kind} | {r['raw_p50']:.3f} | {r['kumo_p50']:.3f} "
               f"| {r['kumo_p50'] - r['raw_p50']:.3f} | {r['raw_one']:,.0f} | {r['kumo_one']:,.0f} | "
               f"{r['raw_many']:,.0f} | {r['kumo_many']:,.0f} | {r['kumo_many'] / raw_best:.2f} | "
               f"{r['kumo_many_p50']:.2f} | {r['cpu_one']:.2f} / {r['cpu_many']:.2f} |")

@@ -29,6 +29,7 @@ from kumo.r2.routes import router as r2_router
 from kumo.custom_models.routes import router as custom_models_router
 from kumo.custom_models.scoring.routes import router as scoring_router
 from kumo.r2.s3.front import R2Front
+from kumo.ai.front import AiFront
 from kumo.ai.routes import anthropic_error_response, openai_error_response, router as ai_router
 from kumo.aisearch.routes import router as aisearch_router
 from kumo.gateway.admin_routes import router as gateway_admin_router
@@ -134,8 +135,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         error = KumoError("Internal error in kumo; see the server log for details.", code=10002, status=500)
         return shapes.render(request.url.path, error)
 
-    # added first, so innermost: the gateway's data plane skips FastAPI's routing, not the middleware added after
-    app.add_middleware(GatewayFront, platform=platform)
+    # added first, so innermost: the data planes skip FastAPI's routing, not the middleware added after
+    app.add_middleware(AiFront, platform=platform)  # Workers AI's `/ai/run/{model}` (JSON answers); inside the
+    app.add_middleware(GatewayFront, platform=platform)  # gateway's front, which takes gateway-bound AI calls first
     app.add_middleware(VectorizeFront, platform=platform)  # Vectorize's query/get_by_ids, likewise
     app.add_middleware(MetricsMiddleware, metrics=platform.metrics)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, shapes=shapes)

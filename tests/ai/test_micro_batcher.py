@@ -107,3 +107,45 @@ def test_the_first_round_is_still_bounded():
 
     assert asyncio.run(main()) == [[i] for i in range(8)]
     assert max(batches) == 2 and sum(batches) == 8  # 4 x 256 padded tokens hold two 512-token texts
+
+
+def _closed_loop(forward_seconds: float, delays: list[float], rounds: int) -> tuple[list[int], dict[int, float]]:
+    """Callers that each send their next single-item request `delays[i]` seconds after their answer (a client's
+    turnaround): the size of every pass, and how long each caller's second request took."""
+    calls: list[int] = []
+
+    def forward(key, items):
+        calls.append(len(items))
+        time.sleep(forward_seconds)
+        return items
+
+    batcher = MicroBatcher(forward, max_items=64)
+    second: dict[int, float] = {}
+
+    async def caller(index: int) -> None:
+        for n in range(rounds):
+            started = time.perf_counter()
+            assert await batcher.submit("k", [(index, n)]) == [(index, n)]
+            if n == 1:
+                second[index] = time.perf_counter() - started
+            await asyncio.sleep(delays[index])
+
+    async def main():
+        await asyncio.gather(*(caller(i) for i in range(len(delays))))
+
+    asyncio.run(main())
+    return calls, second
+
+
+def test_callers_coming_back_a_moment_later_share_the_next_pass():
+    # 8 callers back 0-7 ms after their answer, passes of 40 ms: a quarter of a pass (10 ms) brings them together
+    calls, _ = _closed_loop(0.040, [i / 1000 for i in range(8)], rounds=6)
+    assert sum(calls) == 48
+    assert calls.count(8) >= 5 and len(calls) <= 7, calls  # without the wait: a pass of 1, then of 7, and so on
+
+
+def test_the_wait_for_callers_is_bounded():
+    # one caller is back at once, three only after 150 ms: the first goes alone after at most 10 ms of waiting
+    calls, second = _closed_loop(0.040, [0.0, 0.150, 0.150, 0.150], rounds=2)
+    assert calls[:2] == [4, 1], calls
+    assert second[0] < 0.100  # its pass did not wait for the others (a 40 ms pass after at most 10 ms)

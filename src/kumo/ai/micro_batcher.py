@@ -8,6 +8,11 @@ first round, one item of each waiting request, may take a few times that), and a
 would make more than twice as wide once past a few dozen tokens (short items do not pay a long one's padding).
 A one-sentence request that arrives behind a 100-text request therefore waits for at most the batch in progress
 and shares the next one, instead of waiting for the whole large request.
+
+One short wait: closed-loop callers (each sends its next request when it has its answer) come back a moment after
+a pass ends, one by one. Started at once, the next pass would take the first one or two of them and the others
+would queue behind it: many small passes. So after a pass that served several callers, while fewer than half of
+them are back, the batcher waits for the rest, at most a quarter of that pass's time and at most MAX_REGROUP.
 """
 
 from __future__ import annotations
@@ -20,14 +25,13 @@ from typing import Any
 
 from kumo.api.threads import blocking
 
-
-
 MIN_BUDGET = 256  # padded tokens: a batch of ~20 sentences, however slow the machine; one long text costs as much
 # Requests waiting together are served together: splitting their first items over several passes only adds passes
 # (each request waits for all of them anyway), and a budget learned on a busy machine would cut concurrency into
 # small batches. The bound keeps one such pass's time and memory in check.
 FIRST_ROUND_BUDGETS = 4
 CHEAP_WIDTH = 64  # tokens: up to this width, padding costs less than the extra pass it saves
+MAX_REGROUP = 0.020  # seconds a pass may be held back for the callers of the last one
 
 
 class _Job:
@@ -119,14 +123,42 @@ class MicroBatcher:
             started = time.perf_counter()
             try:
                 results = await blocking(self.fn, batch[0][0].key, [job.items[i] for job, i in batch])
-                self._learn(padded, time.perf_counter() - started)
+                seconds = time.perf_counter() - started
+                self._learn(padded, seconds)
             except Exception as exc:  # every waiter of this batch gets the error; the worker carries on
                 for job, _ in batch:
                     if not job.future.done():
                         job.future.set_exception(exc)
                 continue
+            answered = 0  # callers who have their whole answer now, and may come back with another request
             for (job, i), result in zip(batch, results):
                 job.results[i] = result
                 job.left -= 1
                 if job.left == 0 and not job.future.done():
                     job.future.set_result(job.results)
+                    answered += 1
+            if answered > 1:
+                await self._regroup(waiting, answered, seconds)
+
+    async def _regroup(self, waiting: deque[_Job], callers: int, seconds: float) -> None:
+        """Wait for the `callers` just answered by a pass that took `seconds` to come back (module docstring),
+        moving what arrives into `waiting`; not at all while as many as half of that number are waiting already."""
+        queue = self._queue
+        assert queue is not None
+
+        def pending() -> int:
+            while not queue.empty():
+                waiting.append(queue.get_nowait())
+            return sum(1 for job in waiting if job.next < len(job.items) and not job.future.done())
+
+        if pending() * 2 >= callers:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(MAX_REGROUP, seconds / 4)
+        while (left := deadline - loop.time()) > 0:
+            try:
+                waiting.append(await asyncio.wait_for(queue.get(), left))
+            except TimeoutError:
+                return
+            if pending() >= callers:
+                return

@@ -3,21 +3,20 @@ OpenAI-compatible `/ai/v1/*` (plain OpenAI JSON, no envelope) and the batch API 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from kumo.ai import openai_compat
+from kumo.ai import answers, openai_compat
 from kumo.ai.service import AiService
-from kumo.api.body import JsonRefused, loads, read_json
+from kumo.api.body import read_json
 from kumo.api.envelope import ok
 from kumo.api.pagination import page_params
 from kumo.api.routing import account_router
 from kumo.api.sse import NamedEvent, sse_response
-from kumo.custom_models import CALLER_KEY_HEADER, PREFIX as CUSTOM_PREFIX
+from kumo.custom_models import CALLER_KEY_HEADER
 from kumo.errors import InvalidRequest, KumoError
 from kumo.gateway.formats import messages, responses
 from kumo.gateway.formats.chunks import StreamTranslator
@@ -33,29 +32,18 @@ def _ai(request: Request) -> AiService:
 
 
 def _headers(model: str) -> dict[str, str]:
-    return {"x-kumo-model": model, "cf-ai-req-id": str(uuid.uuid4())}
+    return answers.model_headers(model)
 
 
 async def _input(request: Request) -> Any:
     """A JSON body, or the raw bytes of a binary input (audio, image) sent as the body."""
-    raw = await request.body()
-    content_type = request.headers.get("content-type", "")
-    looks_json = raw.lstrip()[:1] in (b"{", b"[")
-    if "json" in content_type or (looks_json and "octet-stream" not in content_type and "audio" not in content_type
-                                  and "image" not in content_type):
-        if not raw.strip():
-            raise InvalidRequest("The request body is empty; send the model input as JSON.", code=3003)
-        try:
-            return loads(raw)
-        except JsonRefused as exc:
-            if "json" in content_type:
-                raise InvalidRequest(f"The request body is not valid JSON: {exc.reason}", code=5006) from None
-    return raw
+    return answers.decode_input(await request.body(), request.headers.get("content-type", ""))
 
 
 @router.post("/run/{model:path}")
 async def run_model(request: Request, account_id: str, model: str) -> Response:
-    ai = _ai(request)
+    """Also served by ai/front.py, before FastAPI, for the JSON envelope's cases: this route keeps the batch API,
+    streams and raw bodies (and anything the front passes on)."""
     body = await _input(request)
     if request.query_params.get("queueRequest", "").lower() == "true":
         if GATEWAY_HEADER in request.headers:
@@ -66,26 +54,19 @@ async def run_model(request: Request, account_id: str, model: str) -> Response:
         if isinstance(body, dict) and "request_id" in body:
             return ok(batch.poll(account_id, body["request_id"]))
         return ok(batch.submit(account_id, model, body))
-    return await _answer(ai, model, body, request, account_id)
+    return await _answer(model, body, request, account_id)
 
 
-async def _answer(ai: AiService, model: str, inputs: Any, request: Request, account: str) -> Response:
-    """The model's answer as Cloudflare sends it: SSE when streaming, raw bytes for PNG, else the envelope."""
-    if model.startswith(CUSTOM_PREFIX):  # a team's own model (custom_models/), not the catalog's
-        caller = request.headers.get(CALLER_KEY_HEADER)  # sticks the caller to one version of a split
-        answer, version = await platform_of(request).custom_models.run(account, model, inputs, caller)
-        response = ok(answer)
-        response.headers.update({**_headers(model), "x-kumo-model-version": version})
-        return response
-    if isinstance(inputs, dict) and inputs.get("stream") is True:
-        served, events = await ai.stream(model, inputs)
-        return sse_response(events, headers=_headers(served))
-    result = await ai.run(model, inputs)
-    output = result.output
-    if isinstance(output.result, bytes):
-        return Response(output.result, media_type=output.content_type, headers=_headers(result.model))
-    response = ok(output.result)
-    response.headers.update(_headers(result.model))
+async def _answer(model: str, inputs: Any, request: Request, account: str) -> Response:
+    platform = platform_of(request)
+    caller = request.headers.get(CALLER_KEY_HEADER)
+    answer = await answers.answer(platform.ai, platform.custom_models, account, model, inputs, caller)
+    if answer.events is not None:
+        return sse_response(answer.events, headers=answer.headers)
+    if answer.body is not None:
+        return Response(answer.body, media_type=answer.content_type, headers=answer.headers)
+    response = ok(answer.result)
+    response.headers.update(answer.headers)
     return response
 
 
@@ -95,7 +76,7 @@ async def run_any_model(request: Request, account_id: str) -> Response:
     body = await _input(request)
     if not isinstance(body, dict) or not isinstance(body.get("model"), str) or "input" not in body:
         raise InvalidRequest('send {"model": "@cf/...", "input": {...model input...}}', code=5006)
-    return await _answer(_ai(request), body["model"], body["input"], request, account_id)
+    return await _answer(body["model"], body["input"], request, account_id)
 
 
 @router.get("/models/search")

@@ -8,7 +8,7 @@ know goes on to FastAPI, which answers the usual 404."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -17,6 +17,7 @@ from kumo.api.asgi_body import read_body, replayed
 from kumo.api.auth import authorize, presented_secret
 from kumo.api.body import JsonRefused, loads
 from kumo.api.envelope import from_error
+from kumo.api.fronts import Template, last_headers
 from kumo.errors import KumoError
 from kumo.gateway.errors import GatewayError, gateway_error_response
 from kumo.gateway.proxy_routes import GatewayRequest, compat_chat, provider_passthrough, universal
@@ -29,12 +30,6 @@ if TYPE_CHECKING:
 
 PREFIX = "/v1/"
 PASSTHROUGH_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
-
-
-class Template(NamedTuple):
-    """What the metrics label a request by (FastAPI's route objects have the same `path`)."""
-
-    path: str
 
 
 UNIVERSAL = Template("/v1/{account_id}/{gateway_id}")
@@ -86,7 +81,7 @@ class GatewayFront:
             response = gateway_error_response(GatewayError(405, 7001, f"Method {method} not allowed for this path"))
         else:
             request = GatewayRequest(parts[0], parts[1], method, scope["query_string"].decode(),
-                                     {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
+                                     last_headers(scope),
                                      await read_body(receive))
             pipeline = self.platform.pipeline()
             if template is UNIVERSAL:
@@ -140,7 +135,7 @@ class GatewayFront:
                 _anthropic_key_as_token(scope)
             return replayed(body, receive)
         scope["route"] = WORKERS_AI_RUN if api in ("run", "envelope") else WORKERS_AI_V1
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = last_headers(scope)
         try:
             # the caller proves access to the account here, as the route would: nothing is logged, cached or
             # created for a caller who may not use it; that proof also admits it to an authenticated gateway
@@ -202,7 +197,7 @@ class GatewayFront:
         """`POST /ai/run` `{"model": "@cf/...", "input": {...}}` with `cf-aig-gateway-id`: as `/ai/run/{model}`
         with the input as its body."""
         scope["route"] = WORKERS_AI_RUN
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = last_headers(scope)
         try:
             headers = self._caller(headers, account, "envelope", False)
         except KumoError as exc:

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kumo.api.asgi_body import read_body
 from kumo.api.auth import authorize
 from kumo.api.body import parse_json
 from kumo.api.envelope import from_error
+from kumo.api.fronts import Template, first_headers, plain, send_envelope
 from kumo.errors import InvalidRequest, KumoError
 from kumo.vectorize.query_rules import QueryOptions
 
@@ -37,15 +37,8 @@ if TYPE_CHECKING:
 PREFIX = "/client/v4/accounts/"
 
 
-class Template(NamedTuple):
-    """What the metrics and the access log label a request by (FastAPI's routes have the same `path`)."""
-
-    path: str
-
-
 ROUTE_PREFIX = "/client/v4/accounts/{account_id}/vectorize/v2/indexes/{index_name}/"
 OPERATIONS = {op: Template(ROUTE_PREFIX + op) for op in ("query", "get_by_ids")}
-_JSON_HEADERS = b"application/json"
 
 
 class VectorizeFront:
@@ -71,18 +64,13 @@ class VectorizeFront:
         # {account}/vectorize/v2/indexes/{name}/{operation}, named parts non-empty as FastAPI's `{name}` is
         parts = scope["path"][len(PREFIX):].split("/")
         if (len(parts) != 6 or parts[1:4] != ["vectorize", "v2", "indexes"] or not parts[0] or not parts[4]
-                or parts[5] not in OPERATIONS or not (parts[0] + parts[4]).isprintable()
-                or any("\ud800" <= ch <= "\udfff" for ch in parts[0] + parts[4])):
-            # odd names (a lone surrogate, control characters) take the routed path, whose checks refuse them
+                or parts[5] not in OPERATIONS or not plain(parts[0] + parts[4])):
             await self.app(scope, receive, send)
             return
         account, name, operation = parts[0], parts[4], parts[5]
         scope["route"] = OPERATIONS[operation]
         try:
-            headers: dict[str, str] = {}
-            for key, value in scope["headers"]:  # the first of repeated headers, as Starlette's `get`
-                headers.setdefault(key.decode("latin-1"), value.decode("latin-1"))
-            authorize(self.platform.settings.api_tokens, headers, account)
+            authorize(self.platform.settings.api_tokens, first_headers(scope), account)
             body = _json_object(await read_body(receive))
             service = self.platform.vectorize
             call: Callable[..., Any]
@@ -99,11 +87,7 @@ class VectorizeFront:
         except KumoError as exc:
             await from_error(exc)(scope, receive, send)
             return
-        payload = orjson.dumps({"result": result, "success": True, "errors": [], "messages": []},
-                               option=orjson.OPT_SERIALIZE_NUMPY)
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-length", str(len(payload)).encode()), (b"content-type", _JSON_HEADERS)]})
-        await send({"type": "http.response.body", "body": payload})
+        await send_envelope(send, result)
 
 
 def _query(service: VectorizeService, account: str, name: str, body: dict) -> dict:

@@ -9,11 +9,12 @@ NotImplemented, never served as something else. Every error is S3's XML.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kumo.api.fronts import Template, joined_headers
 from kumo.errors import ServiceUnavailable
 from kumo.metrics import MetricsMiddleware
 from kumo.r2 import errors
@@ -79,12 +80,6 @@ def route(req: S3Request):
     return handler
 
 
-class Template(NamedTuple):
-    """What metrics and access lines label a request by (FastAPI's route objects have the same `path`)."""
-
-    path: str
-
-
 SERVICE = Template("/r2/{account_id}")
 BUCKET = Template("/r2/{account_id}/{bucket}")
 OBJECT = Template("/r2/{account_id}/{bucket}/{key:path}")
@@ -117,11 +112,7 @@ class R2Front:
         raw = (scope.get("raw_path") or scope["path"].encode())[len(PREFIX):]
         account_raw, _, tail = raw.partition(b"/")
         bucket_raw, _, key_raw = tail.partition(b"/")
-        headers: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            lower = name.decode("latin-1").lower()
-            text = value.decode("latin-1")
-            headers[lower] = f"{headers[lower]},{text}" if lower in headers else text
+        headers = joined_headers(scope)
         req = S3Request(scope, receive, tracking_send, self.platform.r2, "", "", "", [], headers)
         try:
             req.account = _decode(account_raw, "account id")
