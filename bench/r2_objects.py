@@ -257,8 +257,9 @@ def run_embedded(args, sizes: list[int], client_counts: list[int]) -> None:
         targets["raw"] = (raw_root, None)
         targets["floor"] = (floor_url, floor.pid)
         ab = "base" in targets
-        print(f"kumo {servers['kumo'].url}{' vs base ' + args.baseline_src if ab else ''}, {args.client} clients, "
-              f"data in {work}; load average {load_average()} on {os.cpu_count()} cores\n")
+        print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: kumo {servers['kumo'].url}"
+              f"{' vs base ' + args.baseline_src if ab else ''}, {args.client} clients, data in {work}; "
+              f"load average {load_average()} on {os.cpu_count()} cores\n")
         header_done = False
         for size_mib in sizes:
             payload = os.urandom(size_mib * MIB)
