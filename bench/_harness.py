@@ -179,6 +179,34 @@ def proc_status(pid: int | str, field: str = "VmRSS") -> float:
     return float("nan")
 
 
+def clients_cpu() -> float:
+    """CPU seconds used so far by this process (all threads: in-process clients such as httpx) and by its
+    reaped children (`curl` clients): the difference over a measurement is what its clients cost."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def curl_transfers(urls: Sequence[str], upload: Path | None = None, headers: Sequence[str] = (),
+                   timeout: float = 300) -> list[tuple[int, float, int]]:
+    """The transfers one after the other by ONE `curl` process on one kept-alive connection: a client that is
+    not Python-bound, for measuring a server. `upload`: PUT that file to every URL; else GET each (the body is
+    discarded). Each transfer's (HTTP status, seconds, bytes sent or received)."""
+    command = ["curl", "--silent", "--show-error", "--max-time", str(timeout), "--header", "Expect:",
+               "--write-out", "%{http_code} %{time_total} %{size_upload} %{size_download}\n"]
+    for header in headers:
+        command += ["--header", header]
+    for url in urls:
+        command += [*(["--upload-file", str(upload)] if upload is not None else []), "--output", "/dev/null", url]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    results = []
+    for line in out.splitlines():
+        status, seconds, sent, received = line.split()
+        results.append((int(status), float(seconds), int(float(sent if upload is not None else received))))
+    if len(results) != len(urls):
+        raise RuntimeError(f"curl reported {len(results)} transfers of {len(urls)}: {out[-500:]}")
+    return results
+
+
 class CpuWatch:
     """How much CPU *other* processes used during a measurement: machine busy time minus ours (this process,
     its reaped children such as a load generator, and the live processes named in `pids`)."""

@@ -5,13 +5,18 @@ What it measures:
 * kumo: a `kumo serve` subprocess on 127.0.0.1 (embedded store, fresh temp --data-dir, dev mode so no
   signature is computed client-side); clients are threads in this process, each with its own httpx
   connection, doing path-style S3 requests: PUT /r2/<account>/<bucket>/<key> with the object in the
-  body (acknowledged = fsynced, renamed and committed), GET of the same keys read to the end.
+  body (acknowledged = fsynced, renamed and committed), GET of the same keys read to the end. With
+  `--client curl`, each client thread runs one `curl` process doing its requests on one connection instead,
+  so the client is not Python-bound (it competes with the server for the same cores all the same: the
+  clients' CPU per GiB is printed).
+* base (with `--baseline-src DIR`): a second `kumo serve` running the kumo of DIR/src (say, a `git archive`
+  or worktree of main), in the same turns: an A/B of two versions in one run.
 * raw disk: the same bytes written by the same number of threads to files in a temp dir with the same
   durability steps kumo takes (write, fsync, rename, fsync the directory), and read back in 1 MiB blocks.
   It is the floor any object store on this disk pays; kumo's figure as a share of it is printed.
 * HTTP floor: the raw disk steps behind a bare ASGI app on the same server (uvicorn, as kumo runs it), with
   no auth, no database, no digests; the same clients. kumo minus this floor is what kumo itself adds.
-* the three paths take turns (4 rounds each, interleaved), so load that drifts during the run weighs on all alike.
+* the paths take turns (4 rounds each, interleaved), so load that drifts during the run weighs on all alike.
 * sizes 1 MiB and 64 MiB, 1 and 16 clients: throughput (MiB/s), p50 and p99 per-request latency, and the
   server's peak RSS (VmHWM) after each scenario (bodies stream: it should not grow with object size).
 
@@ -24,6 +29,7 @@ throughput, p50/p99, kumo's share of SeaweedFS's throughput, and each server's C
 
 Run:  .venv/bin/python bench/r2_objects.py                 # a few minutes
       .venv/bin/python bench/r2_objects.py --sizes 1 --clients 1
+      .venv/bin/python bench/r2_objects.py --sizes 64 --clients 1 --client curl --baseline-src /tmp/main
       .venv/bin/python bench/r2_objects.py --backend engine
 """
 
@@ -35,182 +41,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import httpx
 
-from _harness import KumoServer, free_port, proc_cpu, proc_status, stop
+from _harness import KumoServer, clients_cpu, free_port, load_average, proc_cpu, proc_status, stop
+from _r2_paths import (FLOOR_APP, CurlGet, CurlPut, HttpGet, HttpPut, RawGet, RawPut, percentile,
+                       run_threads)
 
 MIB = 1024 * 1024
 ROUNDS = 4
 ACCOUNT = "bench"
 BUCKET = "bench-objects"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def run_threads(clients: int, ops_each: int, op) -> tuple[float, list[float]]:
-    """Wall seconds and every op's latency (seconds) for `clients` threads doing `ops_each` ops each."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def worker(c: int) -> None:
-        state = op.setup() if hasattr(op, "setup") else None
-        try:
-            for i in range(ops_each):
-                start = time.perf_counter()
-                op(c, i, state)
-                took = time.perf_counter() - start
-                with lock:
-                    latencies.append(took)
-        except BaseException as exc:  # reported after the join
-            errors.append(exc)
-        finally:
-            if state is not None and hasattr(state, "close"):
-                state.close()
-
-    threads = [threading.Thread(target=worker, args=(c,)) for c in range(clients)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return time.perf_counter() - start, latencies
-
-
-class KumoPut:
-    def __init__(self, url: str, payload: bytes, tag: str):
-        self.url, self.payload, self.tag = url, payload, tag
-
-    def setup(self):
-        return httpx.Client(timeout=300)
-
-    def __call__(self, c: int, i: int, http: httpx.Client) -> None:
-        r = http.put(f"{self.url}/r2/{ACCOUNT}/{BUCKET}/{self.tag}/{c}/{i}", content=self.payload)
-        assert r.status_code == 200, r.text
-
-
-class KumoGet:
-    def __init__(self, url: str, tag: str, size: int):
-        self.url, self.tag, self.size = url, tag, size
-
-    def setup(self):
-        return httpx.Client(timeout=300)
-
-    def __call__(self, c: int, i: int, http: httpx.Client) -> None:
-        got = 0
-        with http.stream("GET", f"{self.url}/r2/{ACCOUNT}/{BUCKET}/{self.tag}/{c}/{i}") as r:
-            assert r.status_code == 200
-            for chunk in r.iter_raw(MIB):
-                got += len(chunk)
-        assert got == self.size
-
-
-FLOOR_APP = """
-import asyncio, os
-
-ROOT = os.environ["FLOOR_ROOT"]
-
-
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-        return
-    name = scope["path"].strip("/").replace("/", "_")
-    path = os.path.join(ROOT, "objects", name)
-    if scope["method"] == "PUT":
-        temp = os.path.join(ROOT, "tmp", name)
-        f = open(temp, "wb")
-        pending, held = [], 0
-        while True:
-            message = await receive()
-            pending.append(message.get("body", b""))
-            held += len(pending[-1])
-            more = message.get("more_body", False)
-            if held >= 1048576 or not more:
-                await asyncio.to_thread(f.write, b"".join(pending))
-                pending, held = [], 0
-            if not more:
-                break
-        def finish():
-            f.flush(); os.fsync(f.fileno()); f.close(); os.rename(temp, path)
-            fd = os.open(os.path.join(ROOT, "objects"), os.O_RDONLY); os.fsync(fd); os.close(fd)
-        await asyncio.to_thread(finish)
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
-        await send({"type": "http.response.body", "body": b""})
-        return
-    if not os.path.exists(path):
-        await send({"type": "http.response.start", "status": 404, "headers": [(b"content-length", b"0")]})
-        await send({"type": "http.response.body", "body": b""})
-        return
-    f = await asyncio.to_thread(open, path, "rb")
-    size = os.fstat(f.fileno()).st_size
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-length", str(size).encode())]})
-    while block := await asyncio.to_thread(f.read, 1048576):
-        await send({"type": "http.response.body", "body": block, "more_body": True})
-    f.close()
-    await send({"type": "http.response.body", "body": b""})
-"""
-
-
-class RawPut:
-    def __init__(self, root: Path, payload: bytes, tag: str):
-        self.root, self.payload, self.tag = root, payload, tag
-
-    def __call__(self, c: int, i: int, state) -> None:
-        name = f"{self.tag}-{c}-{i}"
-        temp = self.root / "tmp" / name
-        with open(temp, "wb") as f:
-            view = memoryview(self.payload)
-            for at in range(0, len(view), MIB):
-                f.write(view[at:at + MIB])
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(temp, self.root / "objects" / name)
-        fd = os.open(self.root / "objects", os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
-
-
-class FloorPut(KumoPut):
-    def __call__(self, c: int, i: int, http: httpx.Client) -> None:
-        r = http.put(f"{self.url}/{self.tag}/{c}/{i}", content=self.payload)
-        assert r.status_code == 200, r.text
-
-
-class FloorGet(KumoGet):
-    def __call__(self, c: int, i: int, http: httpx.Client) -> None:
-        got = 0
-        with http.stream("GET", f"{self.url}/{self.tag}/{c}/{i}") as r:
-            assert r.status_code == 200
-            for chunk in r.iter_raw(MIB):
-                got += len(chunk)
-        assert got == self.size
-
-
-class RawGet:
-    def __init__(self, root: Path, tag: str, size: int):
-        self.root, self.tag, self.size = root, tag, size
-
-    def __call__(self, c: int, i: int, state) -> None:
-        got = 0
-        with open(self.root / "objects" / f"{self.tag}-{c}-{i}", "rb") as f:
-            while block := f.read(MIB):
-                got += len(block)
-        assert got == self.size
 
 
 cpu_seconds = proc_cpu  # utime + stime of a whole process (all its threads)
@@ -365,30 +209,36 @@ def run_engine(sizes: list[int], client_counts: list[int], bytes_per_scenario: i
         shutil.rmtree(work, ignore_errors=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=("embedded", "engine"), default="embedded",
-                        help="embedded: kumo vs raw disk; engine: kumo in front of SeaweedFS vs SeaweedFS's S3")
-    parser.add_argument("--sizes", default="1,64", help="object sizes in MiB")
-    parser.add_argument("--clients", default="1,16")
-    parser.add_argument("--bytes-per-scenario", type=int, default=1024, help="MiB moved per scenario (about)")
-    args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    client_counts = [int(c) for c in args.clients.split(",")]
-    if args.backend == "engine":
-        run_engine(sizes, client_counts, args.bytes_per_scenario)
-        return
+def _path(op: str, target, client: str, payload: bytes, payload_file: Path, tag: str):
+    """One op's client on one path: the raw disk path's own, or httpx / curl against a base URL."""
+    if isinstance(target, Path):
+        return RawPut(target, payload, tag) if op == "PUT" else RawGet(target, tag, len(payload))
+    if client == "curl":
+        return CurlPut(target, payload_file, tag) if op == "PUT" else CurlGet(target, tag, len(payload))
+    return HttpPut(target, payload, tag) if op == "PUT" else HttpGet(target, tag, len(payload))
 
+
+def _row(cells: list[tuple[str, int, str]], header: bool = False) -> str:
+    """A line of the report: cells of (header, width, text); a cell whose header starts with '|' opens a group."""
+    out = []
+    for name, width, text in cells:
+        lead = "| " if name.startswith("|") else ""
+        out.append(lead + (name.lstrip("|") if header else text).rjust(width))
+    return " ".join(out)
+
+
+def run_embedded(args, sizes: list[int], client_counts: list[int]) -> None:
+    """kumo (and, with --baseline-src, another kumo checkout) vs the raw disk path vs the HTTP floor."""
     work = Path(tempfile.mkdtemp(prefix="kumo-r2-bench-"))
-    raw_root = work / "raw"
-    (raw_root / "tmp").mkdir(parents=True)
-    (raw_root / "objects").mkdir()
-    floor_root = work / "floor"
-    (floor_root / "tmp").mkdir(parents=True)
-    (floor_root / "objects").mkdir()
+    raw_root, floor_root = work / "raw", work / "floor"
+    for root in (raw_root, floor_root):
+        (root / "tmp").mkdir(parents=True)
+        (root / "objects").mkdir()
     (work / "floor_app.py").write_text(FLOOR_APP)
-    server = KumoServer(work / "data", clean_env=True)
-    url = server.url
+    servers = {"kumo": KumoServer(work / "data", clean_env=True)}
+    if args.baseline_src:
+        servers["base"] = KumoServer(work / "base-data", clean_env=True,
+                                     env={"PYTHONPATH": str(Path(args.baseline_src).resolve() / "src")})
     floor_port = free_port()
     floor_url = f"http://127.0.0.1:{floor_port}"
     floor = subprocess.Popen([sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(floor_port),
@@ -400,55 +250,109 @@ def main() -> None:
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        assert httpx.put(f"{url}/r2/{ACCOUNT}/{BUCKET}").status_code == 200
-        print(f"kumo {url}, data in {work}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
-        header = (f"{'size':>6} {'clients':>7} {'op':>4} | {'kumo MiB/s':>10} {'raw MiB/s':>9} {'kumo/raw':>8} "
-                  f"{'floor MiB/s':>11} {'kumo/floor':>10} | {'kumo p50':>8} {'raw p50':>8} {'floor p50':>9} "
-                  f"{'added':>7} | {'kumo p99':>8} {'floor p99':>9} | {'kumo CPU':>8} {'floor CPU':>9} | {'RSS MiB':>7}")
-        print(header)
-        print("-" * len(header))
+        targets: dict[str, tuple[str | Path, int | None]] = {}
+        for name, server in servers.items():
+            assert httpx.put(f"{server.url}/r2/{ACCOUNT}/{BUCKET}").status_code == 200
+            targets[name] = (f"{server.url}/r2/{ACCOUNT}/{BUCKET}", server.pid)
+        targets["raw"] = (raw_root, None)
+        targets["floor"] = (floor_url, floor.pid)
+        ab = "base" in targets
+        print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: kumo {servers['kumo'].url}"
+              f"{' vs base ' + args.baseline_src if ab else ''}, {args.client} clients, data in {work}; "
+              f"load average {load_average()} on {os.cpu_count()} cores\n")
+        header_done = False
         for size_mib in sizes:
             payload = os.urandom(size_mib * MIB)
+            payload_file = work / f"payload-{size_mib}"
+            payload_file.write_bytes(payload)
             for clients in client_counts:
                 ops_each = max(2, args.bytes_per_scenario // size_mib // clients)
                 tag = f"s{size_mib}c{clients}-{uuid.uuid4().hex[:6]}"
-                # each path runs in ROUNDS interleaved turns, so load that drifts during the run hits all three alike
-                rows = {"PUT": [[0.0, [], 0.0] for _ in range(3)], "GET": [[0.0, [], 0.0] for _ in range(3)]}
+                # [wall, latencies, server CPU, client CPU] per path and op; the paths take ROUNDS interleaved
+                # turns (kumo and base swap places every round), so drifting load weighs on all alike
+                rows = {op: {name: [0.0, [], 0.0, 0.0] for name in targets} for op in ("PUT", "GET")}
                 per_round = max(1, ops_each // ROUNDS)
                 for r in range(ROUNDS):
-                    round_tag = f"{tag}r{r}"
-                    for op, paths in (("PUT", (KumoPut(url, payload, round_tag), RawPut(raw_root, payload, round_tag),
-                                                FloorPut(floor_url, payload, round_tag))),
-                                      ("GET", (KumoGet(url, round_tag, len(payload)),
-                                               RawGet(raw_root, round_tag, len(payload)),
-                                               FloorGet(floor_url, round_tag, len(payload))))):
-                        for slot, path, pid in zip(rows[op], paths, (server.pid, None, floor.pid)):
-                            cpu_before = cpu_seconds(pid) if pid else 0.0
+                    order = list(targets)
+                    if ab and r % 2:
+                        order[0], order[1] = order[1], order[0]
+                    for op in ("PUT", "GET"):
+                        for name in order:
+                            target, pid = targets[name]
+                            path = _path(op, target, args.client, payload, payload_file, f"{tag}r{r}")
+                            before = cpu_seconds(pid), clients_cpu()
                             wall, lat = run_threads(clients, per_round, path)
+                            slot = rows[op][name]
                             slot[0] += wall
                             slot[1] += lat
-                            slot[2] += cpu_seconds(pid) - cpu_before if pid else 0.0
+                            slot[2] += cpu_seconds(pid) - before[0]
+                            slot[3] += clients_cpu() - before[1]
                 moved = clients * per_round * ROUNDS * size_mib
-                rss = server.rss_mb("VmHWM")
-                for op, ((k_wall, k_lat, k_cpu), (r_wall, r_lat, _), (f_wall, f_lat, f_cpu)) in rows.items():
-                    k_rate, r_rate, f_rate = moved / k_wall, moved / r_wall, moved / f_wall
-                    k50, r50, f50 = (percentile(x, 0.5) * 1000 for x in (k_lat, r_lat, f_lat))
-                    print(f"{size_mib:>4}Mi {clients:>7} {op:>4} | {k_rate:>10.0f} {r_rate:>9.0f} "
-                          f"{k_rate / r_rate:>7.0%} {f_rate:>11.0f} {k_rate / f_rate:>9.0%} | {k50:>7.1f}ms "
-                          f"{r50:>7.1f}ms {f50:>8.1f}ms {k50 - f50:>+6.1f} | {percentile(k_lat, 0.99) * 1000:>7.1f}ms "
-                          f"{percentile(f_lat, 0.99) * 1000:>8.1f}ms | {k_cpu / (moved / 1024):>8.2f} "
-                          f"{f_cpu / (moved / 1024):>9.2f} | {rss:>7.0f}")
+                gib = moved / 1024
+                for op, by in rows.items():
+                    rate = {name: moved / slot[0] for name, slot in by.items()}
+                    p50 = {name: percentile(slot[1], 0.5) * 1000 for name, slot in by.items()}
+                    cells = [("size", 6, f"{size_mib}Mi"), ("clients", 7, str(clients)), ("op", 4, op),
+                             ("|kumo MiB/s", 10, f"{rate['kumo']:.0f}")]
+                    if ab:
+                        cells += [("base MiB/s", 10, f"{rate['base']:.0f}"),
+                                  ("kumo/base", 9, f"{rate['kumo'] / rate['base']:.0%}")]
+                    cells += [("raw MiB/s", 9, f"{rate['raw']:.0f}"), ("kumo/raw", 8, f"{rate['kumo'] / rate['raw']:.0%}"),
+                              ("floor MiB/s", 11, f"{rate['floor']:.0f}"),
+                              ("kumo/floor", 10, f"{rate['kumo'] / rate['floor']:.0%}"),
+                              ("|kumo p50", 8, f"{p50['kumo']:.1f}ms")]
+                    if ab:
+                        cells += [("base p50", 8, f"{p50['base']:.1f}ms")]
+                    cells += [("raw p50", 8, f"{p50['raw']:.1f}ms"), ("floor p50", 9, f"{p50['floor']:.1f}ms"),
+                              ("added", 7, f"{p50['kumo'] - p50['floor']:+.1f}"),
+                              ("|kumo p99", 8, f"{percentile(by['kumo'][1], 0.99) * 1000:.1f}ms"),
+                              ("floor p99", 9, f"{percentile(by['floor'][1], 0.99) * 1000:.1f}ms"),
+                              ("|kumo CPU", 8, f"{by['kumo'][2] / gib:.2f}")]
+                    if ab:
+                        cells += [("base CPU", 8, f"{by['base'][2] / gib:.2f}")]
+                    cells += [("floor CPU", 9, f"{by['floor'][2] / gib:.2f}"),
+                              ("client CPU", 10, f"{by['kumo'][3] / gib:.2f}"),
+                              ("|RSS MiB", 7, f"{servers['kumo'].rss_mb('VmHWM'):.0f}")]
+                    if not header_done:
+                        print(_row(cells, header=True))
+                        print("-" * len(_row(cells, header=True)))
+                        header_done = True
+                    print(_row(cells), flush=True)
                 for root in (raw_root, floor_root):
                     shutil.rmtree(root / "objects")
                     (root / "objects").mkdir()
-        print("\nkumo/raw: kumo's throughput as a share of the raw disk path's, in process (goal: >= 80 % at 64 MiB);"
+        print(f"\nload average at the end: {load_average()}"
+              "\nkumo/raw: kumo's throughput as a share of the raw disk path's, in process (goal: >= 80 % at 64 MiB);"
               "\nkumo/floor: as a share of the same disk steps behind a bare ASGI app on the same HTTP server;"
-              "\nadded: kumo's p50 minus the floor's (goal: <= 2 ms for 1 MiB GETs); CPU: the server process's CPU"
-              "\nseconds per GiB moved (all threads); RSS: kumo's peak so far.")
+              + ("\nkumo/base: as a share of the --baseline-src checkout's kumo, measured in the same turns;" if ab else "")
+              + "\nadded: kumo's p50 minus the floor's (goal: <= 2 ms for 1 MiB GETs); CPU: the server process's CPU"
+              "\nseconds per GiB moved (all threads); client CPU: the same for kumo's clients (this process's threads"
+              "\nor its curl processes); RSS: kumo's peak so far.")
     finally:
         stop(floor)
-        server.stop()
+        for server in servers.values():
+            server.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=("embedded", "engine"), default="embedded",
+                        help="embedded: kumo vs raw disk; engine: kumo in front of SeaweedFS vs SeaweedFS's S3")
+    parser.add_argument("--sizes", default="1,64", help="object sizes in MiB")
+    parser.add_argument("--clients", default="1,16")
+    parser.add_argument("--bytes-per-scenario", type=int, default=1024, help="MiB moved per scenario (about)")
+    parser.add_argument("--client", choices=("httpx", "curl"), default="httpx",
+                        help="embedded: httpx threads in this process, or one curl process per client thread")
+    parser.add_argument("--baseline-src", metavar="DIR",
+                        help="embedded: also run the kumo of this checkout (say, a worktree of main), interleaved")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    client_counts = [int(c) for c in args.clients.split(",")]
+    if args.backend == "engine":
+        run_engine(sizes, client_counts, args.bytes_per_scenario)
+    else:
+        run_embedded(args, sizes, client_counts)
 
 
 if __name__ == "__main__":

@@ -128,8 +128,9 @@ class ObjectStore(Protocol):
     # bytes
     async def stage(self, body: AsyncIterable[bytes], observe: Callable[[bytes], None] | None = None) -> StagedBlob:
         """Store the body durably, unseen; `md5`/`checksums` of the result are left for the service to fill.
-        `observe` (the service's digests) is called with every block, in order, before the block is kept;
-        a backend calls it where it handles the block (a worker thread is fine: it is thread-safe per body)."""
+        `observe` (the service's digests) is called with every byte of the body, in order, one call at a time;
+        a backend calls it where it handles the block (a worker thread is fine, alongside the block's write:
+        it is thread-safe per body)."""
 
     async def discard(self, ref: str) -> None: ...
 

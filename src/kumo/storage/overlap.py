@@ -1,35 +1,47 @@
-"""Receiving a body while the previous block is being worked on.
+"""Receiving a body while the previous block is being worked on, by several works at once.
 
-A backend hashes and writes (or uploads) each block in a worker thread. Awaiting that thread before asking for
-the next block would leave the socket unread meanwhile (the server stops reading once its small buffer is
-full), so receiving and working would take turns on a machine with cores to spare. `overlapped` keeps one
-block in the worker while the event loop receives the next: blocks are still worked on one at a time, in order.
-hashlib, zlib and file writes release the GIL on large buffers, so the two really run at once.
+A backend hashes and writes (or uploads) each block in worker threads. Awaiting them before asking for the
+next block would leave the socket unread meanwhile (the server stops reading once its small buffer is full),
+so receiving and working would take turns on a machine with cores to spare. `overlapped` keeps one block in
+the workers while the event loop receives the next, and gives each of a block's works (say, hashing and
+writing) a thread of its own: hashlib, zlib and file writes release the GIL on large buffers, so they really
+run at once. Every work still sees the blocks one at a time, in order: the next block's works start when all
+of this block's are done.
 """
 
 from __future__ import annotations
 
 import asyncio
-from kumo.api.threads import blocking
 from collections.abc import AsyncIterable, Callable
 from typing import TypeVar
+
+from kumo.api.threads import blocking
 
 T = TypeVar("T")
 
 
-async def overlapped(items: AsyncIterable[T], work: Callable[[T], None]) -> None:
-    """`work(item)` for every item, in order, in worker threads, while the next item is received. When this
-    returns or raises, no work is still running (the caller may close what `work` writes to)."""
-    running: asyncio.Future | None = None
+async def _settled(running: list[asyncio.Future]) -> None:
+    """Wait for all of one block's works (a failed one does not cut the others short: they are threads, and
+    may be touching the block or a file), then raise the first failure."""
+    if running:
+        await asyncio.wait(running)  # a cancel stops this wait, never the works: see `overlapped`
+        for future in running:
+            future.result()
+
+
+async def overlapped(items: AsyncIterable[T], *works: Callable[[T], None]) -> None:
+    """Every `work(item)` for every item, the works of one item at once in worker threads, items in order,
+    while the next item is received. When this returns or raises, no work is still running (the caller may
+    close what the works write to)."""
+    running: list[asyncio.Future] = []
     try:
         async for item in items:
-            if running is not None:
-                await asyncio.shield(running)  # a cancel must not orphan the thread's block: see finally
-            running = asyncio.ensure_future(blocking(work, item))
-        if running is not None:
-            await asyncio.shield(running)
+            await _settled(running)
+            running = [asyncio.ensure_future(blocking(work, item)) for work in works]
+        await _settled(running)
     finally:
-        if running is not None and not running.done():
-            await asyncio.wait([running])  # a thread cannot be stopped: let it finish its block
-        if running is not None and running.done() and not running.cancelled():
-            running.exception()  # retrieved: the caller is already handling the first failure
+        if running:
+            await asyncio.wait(running)  # a thread cannot be stopped: let it finish its block
+            for future in running:
+                if not future.cancelled():
+                    future.exception()  # retrieved: the caller is already handling the first failure

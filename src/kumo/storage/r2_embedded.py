@@ -34,7 +34,7 @@ from kumo.r2.store import (
 )
 from kumo.storage.group_commit import committer
 from kumo.storage.overlap import overlapped
-from kumo.storage.r2_files import BLOCK, FileReader, _BlobFile, _blocks
+from kumo.storage.r2_files import BLOCK, FileReader, _BlobFile, _blocks, observing
 from kumo.storage.sqlite import SqliteDatabase
 from kumo.timestamps import iso_now
 
@@ -134,14 +134,16 @@ class EmbeddedObjectStore:
 
     async def stage(self, body: AsyncIterable[bytes], observe: Callable[[bytes], None] | None = None) -> StagedBlob:
         ref = uuid.uuid4().hex
-        blob = _BlobFile(self.tmp / ref, observe)
+        blob = _BlobFile(self.tmp / ref)
+        works = (blob.keep,) if observe is None else (blob.keep, observing(observe))
 
         def finish() -> None:
             blob.finish()
             self._publish(blob.path, ref)
 
         try:
-            await overlapped(_blocks(body), blob.keep)  # hashing and writing a block while the next one arrives
+            # a block is written and hashed, each in its own thread, while the next one arrives
+            await overlapped(_blocks(body), *works)
             await blocking(finish)
         except BaseException:
             await asyncio.shield(blocking(blob.abandon))

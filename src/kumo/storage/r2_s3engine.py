@@ -162,16 +162,14 @@ class _EngineUpload:
     """One body on its way to the engine, a part at a time (`send` runs in a worker thread, parts in order).
     The first part is held back: a body of one part is one PUT."""
 
-    def __init__(self, store: EngineObjectStore, name: str, observe: Callable[[bytes], None] | None):
-        self.s3, self.bucket, self.name, self.observe = store.s3, store.bucket, name, observe
+    def __init__(self, store: EngineObjectStore, name: str):
+        self.s3, self.bucket, self.name = store.s3, store.bucket, name
         self.upload_id: str | None = None
         self.etags: list[dict] = []
         self.size = 0
         self._first: bytes | None = None
 
     def send(self, part: bytes) -> None:
-        if self.observe is not None:
-            self.observe(part)
         self.size += len(part)
         if self._first is None:
             self._first = part
@@ -274,9 +272,11 @@ class EngineObjectStore(EmbeddedObjectStore):
             self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": names[start:start + 1000], "Quiet": True})
 
     async def stage(self, body: AsyncIterable[bytes], observe: Callable[[bytes], None] | None = None) -> StagedBlob:
-        upload = _EngineUpload(self, engine_name(uuid.uuid4().hex), observe)
+        upload = _EngineUpload(self, engine_name(uuid.uuid4().hex))
+        works = (upload.send,) if observe is None else (upload.send, observe)
         try:
-            await overlapped(_parts(body), upload.send)  # a part goes to the engine while the next one arrives
+            # a part goes to the engine, and is hashed beside it, while the next one arrives
+            await overlapped(_parts(body), *works)
             await blocking(upload.finish)
         except BaseException:
             if upload.upload_id is not None:
