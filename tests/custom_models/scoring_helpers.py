@@ -52,6 +52,17 @@ def wait_done(api: httpx.Client, job_id: str, timeout: float = 120) -> dict:
     raise AssertionError(f"scoring job {job_id} did not finish in {timeout} s: {job}")
 
 
+def keys_once_parts_dropped(s3, bucket: str, prefix: str, timeout: float = 60) -> list[str]:
+    """The keys under `prefix` once no job's parts are left there (or at the deadline). A worker deletes a job's
+    parts after marking it done, not before: one that lost its lease meanwhile leaves them to its successor."""
+    deadline = time.monotonic() + timeout
+    while True:
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
+        if not any(".kumo-parts/" in key for key in keys) or time.monotonic() > deadline:
+            return keys
+        time.sleep(0.2)
+
+
 def check_scored(out: pd.DataFrame, given: pd.DataFrame, forest) -> None:
     """Every input row exactly once (by id), its columns intact, and the forest's own predictions."""
     assert out["customer_id"].is_unique and len(out) == len(given)

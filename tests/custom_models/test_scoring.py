@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from kumo.cli import main
 from tests.conftest import Server
 from tests.custom_models.conftest import FEATURES, ONE_BUCKET, TOKEN
-from tests.custom_models.scoring_helpers import check_scored, dataset, decode, encode, wait_done
+from tests.custom_models.scoring_helpers import check_scored, dataset, decode, encode, \
+    keys_once_parts_dropped, wait_done
 from tests.r2.conftest import s3_client
 
 EMBED = "@cf/baai/bge-small-en-v1.5"
@@ -67,8 +68,7 @@ def test_a_dataset_is_scored_into_r2_with_every_row_once(api, s3, churn, forest,
     assert list(out.columns) == list(given.columns) + job["prediction_columns"]
     check_scored(out, given, forest)
     assert (out["note"] == given["note"]).all()
-    leftovers = s3.list_objects_v2(Bucket="lake", Prefix="gold/scored").get("Contents", [])
-    assert [o["Key"] for o in leftovers] == [f"gold/scored.{out_fmt}"]  # the parts are gone
+    assert keys_once_parts_dropped(s3, "lake", "gold/scored") == [f"gold/scored.{out_fmt}"]  # the parts are gone
     assert any(j["id"] == job["id"] for j in api.get("/scoring-jobs").json()["result"])
 
 

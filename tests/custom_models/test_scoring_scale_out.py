@@ -14,7 +14,8 @@ import pytest
 
 from tests.conftest import KUMO, PostgresDatabase, Server
 from tests.custom_models.conftest import TOKEN
-from tests.custom_models.scoring_helpers import check_scored, dataset, decode, encode, wait_done
+from tests.custom_models.scoring_helpers import check_scored, dataset, decode, encode, \
+    keys_once_parts_dropped, wait_done
 from tests.r2.conftest import s3_client
 from tests.r2.seaweed import SeaweedFS, weed_binary
 
@@ -84,7 +85,7 @@ def test_workers_killed_mid_job_resume_and_every_row_lands_once(tmp_path, model_
             output = s3.get_object(Bucket="lake", Key="gold/customers.parquet")
             assert output["ETag"].strip('"') == done["output_etag"]
             check_scored(decode(output["Body"].read(), "parquet"), given, forest)
-            keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lake", Prefix="gold/").get("Contents", [])]
+            keys = keys_once_parts_dropped(s3, "lake", "gold/")
             assert keys == ["gold/customers.parquet"]  # every part deleted, a killed attempt's too
             _stop(workers)  # before their database goes
             node.stop()
