@@ -99,6 +99,38 @@ def test_a_half_open_provider_probe_is_not_spent_on_an_open_credential_circuit()
     assert circuits.open_one(good) is None  # the probe is still there for a caller that can use it
 
 
+def test_a_probe_refused_for_its_key_frees_the_provider_for_the_next_caller():
+    clock = Clock()
+    circuits = StepCircuits(failures=2, cooldown=10, clock=clock)
+    bad = StepKey("a", "g", "openai", "m", credential_digest(["bad"]))
+    good = StepKey("a", "g", "openai", "m", credential_digest(["good"]))
+    for _ in range(2):
+        circuits.record(good, False, 503, None)
+    clock.now += 11  # half-open: the bad key takes the probe and is refused
+    assert circuits.open_one(bad) is None
+    circuits.record(bad, False, 401, None)
+    assert circuits.open_one(good) is None  # the provider answered: the probe is not held for a cooldown
+    circuits.record(good, False, 503, None)  # the probe of a provider still down opens it again
+    assert circuits.open_one(good) == "provider"
+    clock.now += 11
+    assert circuits.open_one(good) is None
+    circuits.record(good, False, 400, None)  # an outcome that says nothing of either gives the probes back
+    assert circuits.open_one(bad) is None
+
+
+def test_a_sigv4_credential_is_named_by_its_access_key_not_its_signature():
+    from kumo.gateway.providers.aws_bedrock import PROVIDER
+
+    def parts(key_id: str, signature: str, date: str) -> list[str]:
+        headers = {"authorization": f"AWS4-HMAC-SHA256 Credential={key_id}/20261204/us-east-1/bedrock/aws4_request, "
+                                    f"SignedHeaders=host;x-amz-date, Signature={signature}",
+                   "x-amz-date": date, "x-amz-content-sha256": signature[::-1]}
+        return [PROVIDER.credential_identity(name, headers.get(name, "")) for name in PROVIDER.credential_headers]
+    first, again = parts("AKIA1", "ab" * 32, "20261204T100000Z"), parts("AKIA1", "cd" * 32, "20261204T100001Z")
+    assert credential_digest(first) == credential_digest(again)
+    assert credential_digest(first) != credential_digest(parts("AKIA2", "ab" * 32, "20261204T100000Z"))
+
+
 def test_credential_digests_keep_their_parts_apart():
     assert credential_digest(["ab", "c"]) != credential_digest(["a", "bc"])
     assert credential_digest(["k", ""]) != credential_digest(["", "k"])

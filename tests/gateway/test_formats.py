@@ -131,3 +131,17 @@ def test_compat_reframes_a_providers_events_as_chat_chunks():
 
     out = asyncio.run(collect())
     assert out == ('data: {"content":"one\\u2028two"}\n\ndata: {"content":"!"}\n\ndata: [DONE]\n\n').encode()
+
+
+def test_compat_keeps_an_event_whose_text_is_not_valid_utf8():
+    raw = b'data: {"text": "caf\xc3"}\n\ndata: {"text": "NaN", "n": NaN}\n\n'
+
+    async def upstream():
+        yield raw
+
+    async def collect():
+        return [json.loads(line[6:]) for line in b"".join(
+            [c async for c in translate_sse(upstream(), lambda e: [{"content": e["text"]}])]).split(b"\n\n")
+            if line.startswith(b"data: {")]
+
+    assert asyncio.run(collect()) == [{"content": "caf\ufffd"}]  # NaN is not JSON: skipped

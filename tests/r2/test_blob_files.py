@@ -210,6 +210,22 @@ def test_a_failing_write_cleans_up_and_leaves_no_work_running(tmp_path, monkeypa
         store.close()
 
 
+def test_a_failed_early_writeback_fails_the_put(tmp_path, monkeypatch):
+    """Linux reports a failed writeback once: the final fsync would pass, so the early one's error must count."""
+    def failing(fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    store = _store(tmp_path)
+    try:
+        with pytest.raises(OSError) as raised:
+            asyncio.run(store.stage(_chunks(os.urandom(r2_files.WRITEBACK + BLOCK), [BLOCK]), lambda piece: None))
+        assert raised.value.errno == errno.EIO
+        assert _files(store.tmp) == [] and _files(store.blobs) == []
+    finally:
+        store.close()
+
+
 def test_a_failing_hash_or_body_cleans_up(tmp_path):
     store = _store(tmp_path)
 

@@ -59,6 +59,12 @@ class CircuitBreaker:
             return "closed"
         return "open" if self.clock() < circuit.open_until else "half-open"
 
+    def release(self, key: Hashable) -> None:
+        """Give the half-open probe back unspent: its outcome said nothing of this circuit."""
+        circuit = self._circuits.get(key)
+        if circuit is not None:
+            circuit.probing_until = 0.0
+
     def record(self, key: Hashable, success: bool) -> None:
         if success:
             self._circuits.pop(key, None)
@@ -132,5 +138,10 @@ class StepCircuits:
             self.credential.record(key, True)
         elif fault or (fault is None and status >= 500):
             self.provider.record(key.provider_key, False)
+            self.credential.release(key)
         elif fault is None and status in CREDENTIAL_REFUSALS:
             self.credential.record(key, False)
+            self.provider.release(key.provider_key)  # the provider answered: another caller may probe it now
+        else:
+            self.provider.release(key.provider_key)
+            self.credential.release(key)

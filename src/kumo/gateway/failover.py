@@ -52,7 +52,8 @@ def _credential_parts(call: Call) -> list[str]:
     """What picks the credential the call goes upstream with: the caller's own key (the provider's credential
     headers and query parameters), its gateway token and the stored key's alias (BYOK puts the key in later)."""
     headers = {**call.headers, **call.extra_headers}  # as they go upstream
-    parts = [headers.get(name, "") for name in call.provider.credential_headers]
+    identity = call.provider.credential_identity
+    parts = [identity(name, headers.get(name, "")) for name in call.provider.credential_headers]
     if call.provider.credential_query:
         query = dict(parse_qsl(call.query, keep_blank_values=True))
         parts += [query.get(name, "") for name in call.provider.credential_query]

@@ -40,8 +40,16 @@ async def overlapped(items: AsyncIterable[T], *works: Callable[[T], None]) -> No
             running = [asyncio.ensure_future(blocking(work, item)) for work in works]
         await _settled(running)
     finally:
-        if running:
-            await asyncio.wait(running)  # a thread cannot be stopped: let it finish its block
-            for future in running:
-                if not future.cancelled():
-                    future.exception()  # retrieved: the caller is already handling the first failure
+        # a thread cannot be stopped: let it finish its block, through further cancels too (the caller closes
+        # the file next, and a descriptor closed under a write may be another file's by then)
+        cancelled = False
+        while not all(future.done() for future in running):
+            try:
+                await asyncio.wait(running)
+            except asyncio.CancelledError:
+                cancelled = True
+        for future in running:
+            if not future.cancelled():
+                future.exception()  # retrieved: the caller is already handling the first failure
+        if cancelled:
+            raise asyncio.CancelledError

@@ -19,7 +19,7 @@ from kumo.r2.store import ObjectInfo
 BLOCK = 1024 * 1024  # bytes per block: one write (and one hash step) in a worker thread; reads too
 SMALL = 16 * 1024  # body chunks under this are gathered into one piece before they are written or hashed
 WRITEBACK = 8 * 1024 * 1024  # a large body's bytes start going to disk every this many (see _BlobFile)
-_IOV_MAX = os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 1024
+_IOV_MAX = max(16, os.sysconf("SC_IOV_MAX")) if "SC_IOV_MAX" in os.sysconf_names else 1024  # -1: no limit told
 
 
 async def _blocks(body: AsyncIterable[bytes]) -> AsyncIterator[list[bytes]]:
@@ -92,8 +92,13 @@ class _BlobFile:
         self._fd: int | None = None  # opened by the first call, in its worker thread: one thread hop less per PUT
         self._unsynced = 0
         self._writeback: threading.Thread | None = None
+        # an early fdatasync's error: Linux reports a failed writeback once, so the final fsync would pass
+        self._writeback_error: OSError | None = None
+        self._done = False  # finished or abandoned: a late block must not re-create the file
 
     def _opened(self) -> int:
+        if self._done:
+            raise OSError("the blob file was already closed")
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
         return self._fd
@@ -105,8 +110,14 @@ class _BlobFile:
         self._unsynced += written
         if self._unsynced >= WRITEBACK and (self._writeback is None or not self._writeback.is_alive()):
             self._unsynced = 0
-            self._writeback = threading.Thread(target=os.fdatasync, args=(fd,), daemon=True)
+            self._writeback = threading.Thread(target=self._sync_early, args=(fd,), daemon=True)
             self._writeback.start()
+
+    def _sync_early(self, fd: int) -> None:
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            self._writeback_error = exc
 
     def _settle(self) -> None:
         if self._writeback is not None:
@@ -121,11 +132,15 @@ class _BlobFile:
         """Durable: everything written is on disk."""
         self._settle()
         try:
+            if self._writeback_error is not None:
+                raise self._writeback_error
             os.fsync(self._opened())
         finally:
             self._close()
+            self._done = True
 
     def abandon(self) -> None:
+        self._done = True
         self._settle()
         self._close()
         self.path.unlink(missing_ok=True)

@@ -13,7 +13,8 @@ from kumo.api.sse import NamedEvent, event
 
 
 async def json_events(upstream: AsyncIterator[bytes]) -> AsyncIterator[Any]:
-    """Each `data:` line's JSON, in order; `[DONE]` and lines that are not JSON skipped."""
+    """Each `data:` line's JSON, in order; `[DONE]` and lines that are not JSON (NaN, integers over 64 bits
+    included) skipped."""
     buffer = b""
     async for data in upstream:
         buffer = (buffer + data).replace(b"\r\n", b"\n")  # SSE allows CRLF line ends
@@ -25,9 +26,13 @@ async def json_events(upstream: AsyncIterator[bytes]) -> AsyncIterator[Any]:
                     if not payload or payload == b"[DONE]":
                         continue
                     try:
-                        yield orjson.loads(payload)
+                        parsed = orjson.loads(payload)
                     except orjson.JSONDecodeError:
-                        continue
+                        try:  # a provider's broken UTF-8 costs a replacement character, not the event's text
+                            parsed = orjson.loads(payload.decode("utf-8", "replace"))
+                        except orjson.JSONDecodeError:
+                            continue
+                    yield parsed
 
 
 def named(kind: str, payload: dict[str, Any]) -> bytes:

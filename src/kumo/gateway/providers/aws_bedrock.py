@@ -32,12 +32,25 @@ def usage_from_json(body: Any) -> Usage:
     return openai_usage_from_json(body)
 
 
+_ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)")
+
+
+def sigv4_identity(name: str, value: str) -> str:
+    """A SigV4 request names its credential by the access key id (and session token): the signature, the date and
+    the body's hash change with every request, so a refused key would never count twice."""
+    if name == "authorization":
+        match = _ACCESS_KEY.search(value)
+        return match.group(1) if match else value
+    return "" if name in ("x-amz-date", "x-amz-content-sha256") else value
+
+
 PROVIDER = Provider(
     slug="aws-bedrock",
     base_url="https://{service}.{region}.amazonaws.com",
     segments=(SERVICE, REGION),
     path_safe="/-._~",
     credential_headers=("authorization", "x-amz-security-token", "x-amz-date", "x-amz-content-sha256"),
+    credential_identity=sigv4_identity,
     usage_from_json=usage_from_json,
     model_of=model_of,
     chat_path=None,

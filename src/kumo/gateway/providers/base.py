@@ -147,6 +147,11 @@ class Segment:
     rule: str
 
 
+def whole_credential(name: str, value: str) -> str:
+    """A credential header names its credential by its whole value (an API key, a bearer token)."""
+    return value
+
+
 @dataclass(frozen=True)
 class Provider:
     slug: str
@@ -162,6 +167,9 @@ class Provider:
     # hash of them, so callers with different keys never share an answer
     credential_headers: tuple[str, ...] = ("authorization",)
     credential_query: tuple[str, ...] = ()  # query parameters that carry credentials (Google's `?key=`)
+    # (header, value) -> what of it names the credential, for the circuit breaker's per-credential circuits:
+    # the whole value, except where a signature changes with every request (AWS SigV4: the access key id)
+    credential_identity: Callable[[str, str], str] = whole_credential
     # request headers that change the answer beyond the body (API versions, beta flags): part of the cache key
     answer_headers: tuple[str, ...] = ()
     usage_from_json: Callable[[Any], Usage] = openai_usage_from_json
