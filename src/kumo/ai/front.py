@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kumo.ai import answers
@@ -65,10 +66,7 @@ class AiFront:
         if onward:  # a raw audio or image body, or a stream: the route's
             await self.app(scope, replayed(raw, receive), send)
             return
-        if answer.body is not None:  # a model that answers an image
-            await send({"type": "http.response.start", "status": 200, "headers": [
-                (b"content-length", str(len(answer.body)).encode()), (b"content-type", answer.content_type.encode()),
-                *((k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.items())]})
-            await send({"type": "http.response.body", "body": answer.body})
+        if answer.body is not None:  # a model that answers an image: rare, so the route's own Response
+            await Response(answer.body, media_type=answer.content_type, headers=answer.headers)(scope, receive, send)
             return
         await send_envelope(send, answer.result, answer.headers)
