@@ -64,8 +64,16 @@ QUESTIONS = [
 ]
 
 
-def messages_for(question: str) -> list[dict]:
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
+COLD_OPENINGS = ["Today is a quiet Monday.", "Rain is falling on the harbour.", "The library opens at nine.",
+                 "A kite drifts over the field.", "Snow covers the mountain pass.", "The train leaves at dawn.",
+                 "Bees hum in the orchard.", "The market is busy this morning."]
+
+
+def messages_for(question: str, cold: int | None = None) -> list[dict]:
+    """`cold`: open the system message with a sentence of its own, so that no earlier prompt shares more than the
+    chat template's first tokens with this one and llama.cpp processes (nearly) the whole prompt."""
+    system = SYSTEM if cold is None else f"{COLD_OPENINGS[cold % len(COLD_OPENINGS)]} ({cold}) {SYSTEM}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
 
 class Run:
@@ -161,6 +169,8 @@ def main() -> None:
     ap = inference_parser(__doc__, "llama.cpp")
     ap.add_argument("--runs", type=int, default=8, help="timed runs per side (distinct prompts) [8]")
     ap.add_argument("--max-tokens", type=int, default=128, help="max_tokens per generation [128]")
+    ap.add_argument("--cold", action="store_true",
+                    help="each prompt shares no prefix with the one before (the whole prompt is processed)")
     args = ap.parse_args()
 
     import llama_cpp
@@ -185,7 +195,7 @@ def main() -> None:
         kumo_run(http, warm, 16)  # loads the model in the server
         kumo_run(http, warm, 16)
         for i in range(args.runs):
-            msgs = messages_for(questions[i])
+            msgs = messages_for(questions[i], cold=i if args.cold else None)
             r = raw.run(msgs, args.max_tokens)
             k = kumo_run(http, msgs, args.max_tokens)
             raw_runs.append(r)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -83,7 +83,7 @@ class LlamaCpp(Runtime):
         self._grammar_cls = LlamaGrammar
         n_ctx = int(entry.config.get("n_ctx", DEFAULT_CONTEXT))
         self.llm = llama_cpp.Llama(
-            model_path=str(self.file("gguf", "model.gguf")), n_ctx=n_ctx, n_threads=_decode_threads(self.threads),
+            model_path=str(self.file("gguf", "model.gguf")), n_ctx=n_ctx, n_threads=self.threads,
             n_threads_batch=self.threads, n_batch=512, verbose=False,
         )
         self.n_ctx = n_ctx
@@ -94,6 +94,10 @@ class LlamaCpp(Runtime):
         self.formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos) if template else None
         self.max_token_bytes = _longest_token(self.llm)
         self._locks: dict[int, asyncio.Lock] = {}
+        # Every evaluation on one thread: llama.cpp's OpenMP keeps a team of threads per calling thread, so
+        # generations on the shared pool's threads made several teams, more OpenMP threads than cores, and libgomp
+        # then spins only briefly before sleeping at each of a token's barriers (decode fell to ~60 % of raw).
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kumo-llama")
 
     # ---- scheduling -------------------------------------------------------------------------
     def _lock(self) -> asyncio.Lock:
@@ -119,7 +123,7 @@ class LlamaCpp(Runtime):
         the model locked nor let a second generation into llama.cpp beside a running one."""
         lock = await self._acquire(options)
         try:
-            future = asyncio.get_running_loop().run_in_executor(None, work)
+            future = asyncio.get_running_loop().run_in_executor(self._thread, work)
         except BaseException:
             lock.release()
             raise
@@ -306,6 +310,7 @@ class LlamaCpp(Runtime):
         yield {"response": "", "usage": usage()}
 
     def close(self) -> None:
+        self._thread.shutdown(wait=True)
         self.llm.close() if hasattr(self.llm, "close") else None
 
 
@@ -335,14 +340,6 @@ def _longest_token(llm) -> int:
     never shorter than the bytes they stand for), so a text of n bytes is at least n / this many tokens."""
     text_of = llm._model.token_get_text
     return max((len(text_of(i).encode("utf-8", "replace")) for i in range(llm.n_vocab())), default=1) or 1
-
-
-def _decode_threads(threads: int) -> int:
-    """Decoding with as many spinning threads as cores stalls whenever one is pre-empted (by the event loop, the
-    client): measured 49 % of raw llama.cpp's tok/s on 2 cores, 87-93 % with one core left free. Prompt
-    processing (n_threads_batch) keeps every core."""
-    cores = os.cpu_count() or 1
-    return max(1, threads - 1) if cores > 1 and threads >= cores else threads
 
 
 def _json_schema_of(response_format: dict[str, Any]) -> dict:
