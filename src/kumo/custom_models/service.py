@@ -76,6 +76,7 @@ class CustomModelService:
 
     def close(self) -> None:
         self.calls.close()  # what is still queued gets written
+        self.batcher.close()
 
     def _changed(self, account: str, name: str) -> None:
         self.registry.forget((account, name))

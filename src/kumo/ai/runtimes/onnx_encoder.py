@@ -62,6 +62,9 @@ class OnnxEncoder(Runtime):
         self.labels = self._labels(root)
         self.batcher = MicroBatcher(self._forward, MAX_BATCH, self.batcher_target, self._calibrate())
 
+    def close(self) -> None:
+        self.batcher.close()
+
     @staticmethod
     def _labels(root: Path) -> dict[int, str]:
         config = root / "config.json"
