@@ -2,8 +2,8 @@
 
 llama.cpp (built with OpenMP) keeps a team of threads per calling thread. Generations started from the shared
 pool's threads made several teams, more OpenMP threads than cores, and libgomp then sleeps almost at once at each
-of a token's barriers: decode over HTTP ran at ~60 % of raw llama.cpp's rate (97 % on one thread,
-bench/ai_llm.py)."""
+of a token's barriers: decode over HTTP ran at ~60 % of raw llama.cpp's rate, 92-95 % with a thread of the model's
+own (bench/ai_llm.py)."""
 
 from __future__ import annotations
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kumo.api.threads import blocking_on
@@ -131,7 +131,8 @@ class MicroBatcher:
                 self.on_batch(len(batch))
             started = time.perf_counter()
             try:
-                results = await blocking_on(self._thread, self.fn, batch[0][0].key, [job.items[i] for job, i in batch])
+                items = [job.items[i] for job, i in batch]
+                results = await blocking_on(self._thread, self.fn, batch[0][0].key, items)
                 seconds = time.perf_counter() - started
                 self._learn(padded, seconds)
             except Exception as exc:  # every waiter of this batch gets the error; the worker carries on
