@@ -173,3 +173,16 @@ def test_passes_run_on_the_batchers_own_thread():
 
     asyncio.run(main())
     assert len(who) == 5 and len(set(who)) == 1 and who[0].startswith("kumo-batch")
+
+
+def test_a_closed_batcher_serves_again_on_a_new_thread():
+    batcher = MicroBatcher(lambda key, items: [item * 2 for item in items])
+
+    async def ask(n):
+        return await batcher.submit("k", [n])
+
+    assert asyncio.run(ask(1)) == [2]
+    batcher.close()
+    batcher.close()  # twice is harmless
+    assert asyncio.run(ask(2)) == [4]
+    batcher.close()

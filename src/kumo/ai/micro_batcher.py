@@ -61,11 +61,13 @@ class MicroBatcher:
         # Passes run one at a time, so one thread of the batcher's own runs them all. On the shared pool a pass
         # (a forest's Python-heavy tree walk, say) went to whichever thread was free, and the pool woke a second
         # one that then fought it for the GIL every 5 ms: a 5 ms predict cost 8-10 ms of CPU in the server.
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kumo-batch")
+        self._thread: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
-        """Let the batcher's thread go (a pass in progress ends first)."""
-        self._thread.shutdown(wait=True)
+        """Let the batcher's thread go (a pass in progress ends first); a later submit starts another."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.shutdown(wait=True)
 
     async def submit(self, key: Hashable, items: Sequence[Any], sizes: Sequence[int] | None = None) -> list[Any]:
         loop = asyncio.get_running_loop()
@@ -73,6 +75,8 @@ class MicroBatcher:
             self._loop = loop
             self._queue = asyncio.Queue()
             self._worker = loop.create_task(self._run())
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kumo-batch")
         if not items:
             return []
         future = loop.create_future()
