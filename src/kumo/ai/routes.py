@@ -31,10 +31,6 @@ def _ai(request: Request) -> AiService:
     return platform_of(request).ai
 
 
-def _headers(model: str) -> dict[str, str]:
-    return answers.model_headers(model)
-
-
 async def _input(request: Request) -> Any:
     """A JSON body, or the raw bytes of a binary input (audio, image) sent as the body."""
     return answers.decode_input(await request.body(), request.headers.get("content-type", ""))
@@ -123,8 +119,8 @@ async def chat_completions(request: Request, account_id: str) -> Response:
         body = await _openai_body(request)
         served, answer = await _chat(_ai(request), body)
         if isinstance(answer, _ChatStream):
-            return sse_response(answer.events, headers=_headers(served), transform=answer.chunks.chunks)
-        return JSONResponse(answer, headers=_headers(served))
+            return sse_response(answer.events, headers=answers.model_headers(served), transform=answer.chunks.chunks)
+        return JSONResponse(answer, headers=answers.model_headers(served))
     except KumoError as exc:
         return openai_error_response(exc)
 
@@ -155,12 +151,12 @@ async def _as_chat(ai: AiService, chat: dict[str, Any], from_chat: Callable[[dic
         raise InvalidRequest(f"`{unknown[0]}` has no Workers AI equivalent for {chat.get('model')}")
     served, answer = await _chat(ai, chat)
     if not isinstance(answer, _ChatStream):
-        return JSONResponse(from_chat(answer), headers=_headers(served))
+        return JSONResponse(from_chat(answer), headers=answers.model_headers(served))
     events, chunks = answer
 
     def transform(event: Any) -> list[NamedEvent]:
         return [NamedEvent(kind, data) for chunk in chunks.chunks(event) for kind, data in writer.feed(chunk)]
-    return sse_response(events, headers=_headers(served), transform=transform, done=False)
+    return sse_response(events, headers=answers.model_headers(served), transform=transform, done=False)
 
 
 @router.post("/v1/responses")
@@ -195,6 +191,6 @@ async def embeddings(request: Request, account_id: str) -> Response:
         inputs, encoding = openai_compat.embeddings_request_to_input(body)
         result = await _ai(request).run(body["model"], inputs)
         payload = openai_compat.embeddings_response(body["model"], result.output.result, result.output.usage, encoding)
-        return JSONResponse(payload, headers=_headers(result.model))
+        return JSONResponse(payload, headers=answers.model_headers(result.model))
     except KumoError as exc:
         return openai_error_response(exc)
