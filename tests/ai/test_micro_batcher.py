@@ -186,3 +186,105 @@ def test_a_closed_batcher_serves_again_on_a_new_thread():
     batcher.close()  # twice is harmless
     assert asyncio.run(ask(2)) == [4]
     batcher.close()
+
+
+# ---- lanes: one-core passes side by side -------------------------------------------------------------------
+
+def _laned(lanes: int = 2, seconds: float = 0.0):
+    """A batcher with `lanes` one-core lanes whose passes are recorded as (kind, start, end, items)."""
+    import threading
+
+    passes: list[tuple[str, float, float, list]] = []
+    lock = threading.Lock()
+
+    def run(kind):
+        def forward(key, items):
+            start = time.perf_counter()
+            time.sleep(seconds)
+            with lock:
+                passes.append((kind, start, time.perf_counter(), list(items)))
+            return items
+        return forward
+
+    return MicroBatcher(run("wide"), max_items=64, lane_fn=run("lane"), lanes=lanes), passes
+
+
+def test_waiting_items_are_shared_out_between_lanes_that_run_side_by_side():
+    import threading
+
+    both = threading.Barrier(2, timeout=5)  # passes if, and only if, two passes run at once
+
+    def lane(key, items):
+        both.wait()
+        return items
+
+    batcher = MicroBatcher(lambda key, items: items, max_items=64, lane_fn=lane, lanes=2)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit("k", [i]) for i in range(6)))
+
+    assert asyncio.run(main()) == [[i] for i in range(6)]
+    batcher.close()
+
+
+def test_a_large_request_is_split_over_the_lanes():
+    batcher, passes = _laned(seconds=0.01)
+    assert asyncio.run(batcher.submit("k", list(range(64)))) == list(range(64))
+    assert sorted(len(p[3]) for p in passes) == [32, 32] and {p[0] for p in passes} == {"lane"}
+    batcher.close()
+
+
+def test_a_lone_item_runs_on_every_core_and_nothing_runs_beside_it():
+    batcher, passes = _laned(seconds=0.03)
+
+    async def main():
+        assert await batcher.submit("k", ["alone"]) == ["alone"]  # nothing else in flight: the wide pass
+        first = asyncio.ensure_future(batcher.submit("k", ["first"]))
+        await asyncio.sleep(0.01)  # the wide pass of "first" is under way
+        rest = await asyncio.gather(*(batcher.submit("k", [i]) for i in range(4)))
+        return await first, rest
+
+    assert asyncio.run(main()) == (["first"], [[0], [1], [2], [3]])
+    kinds = {tuple(p[3]): p[0] for p in passes}
+    assert kinds[("alone",)] == "wide" and kinds[("first",)] == "wide"
+    wide_end = next(p[2] for p in passes if p[3] == ["first"])
+    later = [p for p in passes if p[3] not in (["alone"], ["first"])]
+    assert {p[0] for p in later} == {"lane"} and all(p[1] >= wide_end for p in later)
+    batcher.close()
+
+
+def test_each_lane_has_a_thread_of_its_own():
+    import threading
+
+    who: set[tuple[int, str]] = set()
+
+    def lane(key, items):
+        who.add((threading.get_ident(), threading.current_thread().name))
+        time.sleep(0.01)
+        return items
+
+    batcher = MicroBatcher(lambda key, items: items, lane_fn=lane, lanes=3)
+
+    async def main():
+        for _ in range(3):
+            await asyncio.gather(*(batcher.submit("k", [i]) for i in range(9)))
+
+    asyncio.run(main())
+    assert len(who) == 3 and all(name.startswith("kumo-batch") for _, name in who)
+    batcher.close()
+
+
+def test_with_lanes_a_short_item_does_not_ride_along_with_long_ones():
+    # one lane coming free serves the sentence sooner than a long pass would (a long text costs one core ~2x)
+    batcher, passes = _laned(seconds=0.01)
+
+    async def main():
+        long = asyncio.ensure_future(batcher.submit("k", [f"long{i}" for i in range(6)], [500] * 6))
+        await asyncio.sleep(0)
+        assert await batcher.submit("k", ["short"], [12]) == ["short"]
+        await long
+
+    asyncio.run(main())
+    [short_pass] = [p for p in passes if "short" in p[3]]
+    assert short_pass[3] == ["short"], passes
+    batcher.close()

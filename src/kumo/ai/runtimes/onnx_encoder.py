@@ -6,6 +6,7 @@ each batch padded to its own longest item."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -23,6 +24,9 @@ from kumo.errors import InvalidRequest
 MAX_BATCH = 64
 _PREFIX_CHARS_PER_TOKEN = 16  # far more than real text has: a text this long is first counted on a prefix
 _INLINE_CHARS = 4096
+# A model file up to this size also gets a one-thread session for the batcher's lanes (micro_batcher.py): that is a
+# second copy of its weights in memory, worth it for the small encoders concurrency is served by, not for bge-m3's 2 GB.
+LANES_MAX_MODEL_BYTES = 512 * 1024 * 1024
 
 
 class _Tokens(NamedTuple):
@@ -39,11 +43,10 @@ class OnnxEncoder(Runtime):
         super().__init__(entry, root, threads)
         ort = require("onnxruntime", "onnxruntime")
         tokenizers = require("tokenizers", "tokenizers")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(self.file("onnx", "model.onnx")), options,
-                                            providers=["CPUExecutionProvider"])
+        model = self.file("onnx", "model.onnx")
+        self.session = self._session(ort, model, self.threads)
+        lanes = self.threads > 1 and _model_bytes(model) <= LANES_MAX_MODEL_BYTES
+        self.lane_session = self._session(ort, model, 1) if lanes else None
         self.input_names = {i.name for i in self.session.get_inputs()}
         tokenizer_root = root
         if entry.weights.get("tokenizer_package"):
@@ -60,7 +63,16 @@ class OnnxEncoder(Runtime):
         self.pairs.enable_truncation(self.max_tokens)
         self.mode = entry.config.get("mode", "embed")
         self.labels = self._labels(root)
-        self.batcher = MicroBatcher(self._forward, MAX_BATCH, self.batcher_target, self._calibrate())
+        lane_fn = functools.partial(self._forward, session=self.lane_session) if self.lane_session else None
+        self.batcher = MicroBatcher(self._forward, MAX_BATCH, self.batcher_target, self._calibrate(),
+                                    lane_fn=lane_fn, lanes=self.threads)
+
+    @staticmethod
+    def _session(ort, model: Path, threads: int):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
     def close(self) -> None:
         self.batcher.close()
@@ -86,9 +98,10 @@ class OnnxEncoder(Runtime):
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         return {k: v for k, v in feed.items() if k in self.input_names}
 
-    def _forward(self, key: str, items: list[_Tokens]) -> list[Any]:
+    def _forward(self, key: str, items: list[_Tokens], session=None) -> list[Any]:
+        """One pass; `session`: the one-thread session of a lane (default: the session on every core)."""
         feed = self._feed(items)
-        output = self.session.run(None, feed)[0]
+        output = (session or self.session).run(None, feed)[0]
         if key in ("mean", "cls"):
             mask = feed.get("attention_mask")
             if mask is None:
@@ -110,8 +123,10 @@ class OnnxEncoder(Runtime):
 
     def _calibrate(self, width: int = 128) -> int:
         """A first batch budget from this machine's speed: two forward passes at load (the first also warms ONNX
-        Runtime up, which would otherwise cost the first request)."""
+        Runtime up, which would otherwise cost the first request; the lanes' session is warmed up too)."""
         item = _Tokens([self.pad_id + 1] * width, [0] * width, width)
+        if self.lane_session is not None:
+            self._forward("calibrate", [item], session=self.lane_session)
         self._forward("calibrate", [item])
         started = time.perf_counter()
         self._forward("calibrate", [item])
@@ -197,3 +212,8 @@ class OnnxEncoder(Runtime):
         ranked = sorted(({"id": i, "score": s} for i, s in enumerate(scores)), key=lambda r: -r["score"])
         top_k = inputs.get("top_k")
         return RunOutput({"response": ranked[:top_k] if top_k else ranked})
+
+
+def _model_bytes(model: Path) -> int:
+    """The model's size on disk, its external weights (`model.onnx_data` and the like) included."""
+    return sum(f.stat().st_size for f in model.parent.iterdir() if f.is_file() and f.name.startswith(model.name))
