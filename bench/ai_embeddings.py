@@ -17,6 +17,9 @@ What it measures, in one run, on realistic varied English sentences (10-25 words
     ORT at batch `--clients` (the widest batch those clients can form) and, with `--baseline-src`, with a second
     kumo run from another source tree (an A/B of two versions on the same shared machine).
 
+    With `--floor`, the same blocks also run against bench/ai_floor.py: kumo's in-process AiService behind a
+    bare ASGI app on the same uvicorn, the cost of the HTTP exchange itself that no Python server avoids.
+
 (d) one sentence at a time: kumo's AiService in this process (no HTTP) against each kumo over HTTP, blocks
     interleaved, with the server process's CPU per call (utime + stime, every thread), one client and `--clients`.
 
@@ -39,6 +42,7 @@ import json
 import os
 import platform
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -238,6 +242,8 @@ def main() -> None:
     ap.add_argument("--sweep-sentences", type=int, default=256, help="sentences per sweep size [256]")
     ap.add_argument("--baseline-src", default=None,
                     help="another kumo's src/ (e.g. main's) to run beside this one, interleaved in the concurrent blocks")
+    ap.add_argument("--floor", action="store_true",
+                    help="also run bench/ai_floor.py (the service behind a bare ASGI app) in every block")
     ap.add_argument("--sequential", type=int, default=300, help="one-at-a-time single-sentence requests [300]")
     args = ap.parse_args()
 
@@ -262,9 +268,13 @@ def main() -> None:
     base_env = {**(threads_env(args.threads) or {}), "PYTHONPATH": args.baseline_src or ""}
     with (KumoServer(env=threads_env(args.threads)) as srv,
           (KumoServer(env=base_env) if args.baseline_src else contextlib.nullcontext()) as baseline,
+          (KumoServer(env=threads_env(args.threads), kumo=[sys.executable, str(Path(__file__).with_name("ai_floor.py"))])
+           if args.floor else contextlib.nullcontext()) as floor,
           httpx.Client(base_url=srv.url, timeout=120, headers=HEADERS) as http):
-        if baseline is not None:
-            httpx.post(baseline.url + run_path(), json={"text": batches[0]}, headers=HEADERS, timeout=120)
+        others = {**({"baseline kumo": baseline} if baseline is not None else {}),
+                  **({"floor": floor} if floor is not None else {})}
+        for other in others.values():
+            httpx.post(other.url + run_path(), json={"text": batches[0]}, headers=HEADERS, timeout=120)
         # warm-up (kumo loads the model lazily on the first request) and correctness check
         for b in batches[:3]:
             raw.embed(b)
@@ -302,7 +312,7 @@ def main() -> None:
         raw1_lat = time_calls(lambda b: raw.embed(b), singles, args.sequential)
         # one sentence at a time: the in-process service, then each kumo over HTTP, blocks interleaved; server CPU
         # per call is the `kumo serve` process's utime + stime (every thread) over the block
-        kumos = {"kumo": srv, **({"baseline kumo": baseline} if baseline is not None else {})}
+        kumos = {"kumo": srv, **others}
         one_lat: dict[str, list[float]] = {"service": [], **{k: [] for k in kumos}}
         one_cpu: dict[str, list[float]] = {k: [] for k in kumos}
         for rep in range(args.repeats):
@@ -319,7 +329,8 @@ def main() -> None:
         # concurrent blocks interleaved with raw ORT at batch `--clients` (the best a micro-batcher can form from
         # them), and with a baseline kumo (`--baseline-src`) for an A/B on a shared machine
         per_block = max(args.clients, args.requests // args.repeats)
-        conc_elapsed, conc_lat, conc_n, rawc_lat, base_elapsed, base_n = 0.0, [], 0, [], 0.0, 0
+        conc_elapsed, conc_lat, conc_n, rawc_lat = 0.0, [], 0, []
+        other_elapsed = {label: 0.0 for label in others}
         groups = [pool[i:i + args.clients] for i in range(0, len(pool) - args.clients + 1, args.clients)]
         conc_cpu: dict[str, float] = {k: 0.0 for k in kumos}
         for rep in range(args.repeats):
@@ -331,12 +342,12 @@ def main() -> None:
             rawc_lat += block
             line = (f"  {args.clients}-client block {rep + 1}/{args.repeats}: kumo {per_block / elapsed:.0f} sent/s, "
                     f"raw batch {args.clients} {args.clients * len(block) / sum(block):.0f} sent/s")
-            if baseline is not None:
-                cpu = baseline.cpu_seconds()
-                elapsed, _ = asyncio.run(concurrent_singles(baseline.url, pool, args.clients, per_block))
-                conc_cpu["baseline kumo"] += baseline.cpu_seconds() - cpu
-                base_elapsed, base_n = base_elapsed + elapsed, base_n + per_block
-                line += f", baseline kumo {per_block / elapsed:.0f} sent/s"
+            for label, other in others.items():
+                cpu = other.cpu_seconds()
+                elapsed, _ = asyncio.run(concurrent_singles(other.url, pool, args.clients, per_block))
+                conc_cpu[label] += other.cpu_seconds() - cpu
+                other_elapsed[label] += elapsed
+                line += f", {label} {per_block / elapsed:.0f} sent/s"
             say(line)
         seq_after = time_calls(lambda b: http.post(run_path(), json={"text": b[0]}).raise_for_status(),
                                singles[args.sequential:], args.sequential)
@@ -351,7 +362,8 @@ def main() -> None:
         seq_sps = len(seq_lat) / sum(seq_lat)
         conc_sps = conc_n / conc_elapsed
         rawc_sps = args.clients * len(rawc_lat) / sum(rawc_lat)
-        base_sps = base_n / base_elapsed if base_n else None
+        other_sps = {label: per_block * args.repeats / elapsed for label, elapsed in other_elapsed.items()}
+        base_sps = other_sps.get("baseline kumo")
 
     say("")
     say(f"### Batch {BATCH} (one request of {BATCH} sentences at a time; {len(raw_lat)} calls per side)")
@@ -370,8 +382,8 @@ def main() -> None:
         ["kumo HTTP, one at a time", seq_sps, ms(seq_lat), ms(seq_lat, 99), "1.00x"],
         [f"kumo HTTP, {args.clients} concurrent", conc_sps, ms(conc_lat), ms(conc_lat, 99),
          f"{conc_sps / seq_sps:.2f}x"],
-        *([[f"baseline kumo ({args.baseline_src}), {args.clients} concurrent", base_sps, "", "",
-            f"{base_sps / seq_sps:.2f}x"]] if base_sps else []),
+        *[[f"{label}{f' ({args.baseline_src})' if label == 'baseline kumo' else ''}, {args.clients} concurrent",
+           sps, "", "", f"{sps / seq_sps:.2f}x"] for label, sps in other_sps.items()],
         [f"raw ORT, batch {args.clients} (interleaved)", rawc_sps, ms(rawc_lat), ms(rawc_lat, 99),
          f"{rawc_sps / seq_sps:.2f}x"],
     ]))
@@ -384,7 +396,7 @@ def main() -> None:
     say(table(["path", "p50 ms", "p99 ms", "added p50 ms", "server CPU ms/call, 1 client",
                f"server CPU ms/call, {args.clients} clients", "server CPU ms/call, refused (HTTP alone)"], [
         ["kumo AiService in process (no HTTP)", service_p50, ms(one_lat["service"], 99), "", "", "", ""],
-        *[[f"{label} HTTP" + (f" ({args.baseline_src})" if label != "kumo" else ""), ms(one_lat[label]),
+        *[[f"{label} HTTP" + (f" ({args.baseline_src})" if label == "baseline kumo" else ""), ms(one_lat[label]),
            ms(one_lat[label], 99), ms(one_lat[label]) - service_p50, 1000 * min(one_cpu[label]),
            1000 * conc_cpu[label] / (args.repeats * (per_block + args.clients)), 1000 * min(http_cpu[label])]
           for label in one_cpu],
@@ -406,6 +418,11 @@ def main() -> None:
         ["one sentence over HTTP adds <= 0.5 ms p50 to the in-process service",
          f"{ms(one_lat['kumo']) - service_p50:.2f} ms", ms(one_lat["kumo"]) - service_p50 <= 0.5],
         *([["kumo / baseline kumo, concurrent (A/B)", f"{conc_sps / base_sps:.2f}x", ""]] if base_sps else []),
+        *([["floor: one sentence adds (the HTTP exchange alone)", f"{ms(one_lat['floor']) - service_p50:.2f} ms", ""],
+           ["kumo over the floor, one sentence p50", f"{ms(one_lat['kumo']) - ms(one_lat['floor']):.2f} ms", ""],
+           [f"floor, {args.clients} concurrent / raw batch {args.clients}", f"{other_sps['floor'] / rawc_sps:.2f}x", ""],
+           [f"kumo / floor, {args.clients} concurrent", f"{conc_sps / other_sps['floor']:.2f}x", ""]]
+          if "floor" in other_sps else []),
         ["dynamic batching vs raw ORT batch 1", f"{conc_sps / raw1_sps:.2f}x", conc_sps >= 3 * raw1_sps],
         [f"(ceiling) raw best batch / raw batch {sweep[0][0]}", f"{max(x[1] for x in sweep) / base:.2f}x",
          max(x[1] for x in sweep) >= 3 * base],

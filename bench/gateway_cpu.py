@@ -2,7 +2,9 @@
 folder) served alternately in front of the same fake OpenAI provider, closed loop at each `--conns`, CPU =
 utime + stime of the whole server process over the requests served (warm-up excluded), plus the server's
 CPU per second while idle. Placement: `--pinned` puts the server alone on CPU 0 and everything else on CPU 1;
-without it the server runs unpinned beside its clients, as users run it.
+without it the server runs unpinned beside its clients, as users run it. `--floor` adds a third target: a bare
+ASGI proxy on the same uvicorn and aiohttp (bench/gateway/floor_proxy.py), what any Python gateway pays on
+this machine; each row also gives the fake provider's own CPU per request (a bare server answering).
 
 Run:  .venv/bin/python bench/gateway_cpu.py --a /work/main/src --b src --rounds 3
 """
@@ -18,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import KumoServer, proc_cpu
+from _harness import KumoServer, free_port, proc_cpu, wait_port
 from gateway.measure import loadgen_cmd
 from gateway.peers import Target, start_fake, stop
 from gateway.workload import ACCOUNT, GATEWAY, PROXY_CPU
@@ -38,26 +40,43 @@ def start(src: str, fake: Target, workdir: Path, pinned: bool) -> tuple[Target, 
     return Target("kumo", server.port, f"/v1/{ACCOUNT}/{GATEWAY}/openai/chat/completions", server.proc, server.pid), server
 
 
+class FloorServer:
+    """bench/gateway/floor_proxy.py in its own process, placed like kumo."""
+
+    def __init__(self, fake: Target, pinned: bool):
+        port = free_port()
+        cmd = [sys.executable, str(Path(__file__).resolve().parent / "gateway" / "floor_proxy.py"), "--port", str(port),
+               "--upstream", f"http://127.0.0.1:{fake.port}"]
+        self.proc = subprocess.Popen((["taskset", "-c", PROXY_CPU] if pinned else []) + cmd)
+        wait_port(port, 30, self.proc)
+        self.target = Target("floor", port, "/chat/completions", self.proc, self.proc.pid)
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
 def client_cmd(spec: dict, pinned: bool) -> list[str]:
     """The load generator's command: on the client CPU when the server is pinned, else anywhere."""
     cmd = loadgen_cmd(spec)
     return cmd if pinned else cmd[cmd.index("taskset") + 3:]
 
 
-def load(target: Target, conns: int, seconds: float, pinned: bool) -> dict:
+def load(target: Target, fake: Target, conns: int, seconds: float, pinned: bool) -> dict:
     """A 1 s warm-up, then `seconds` of closed loop at `conns` connections; CPU per request includes the log
     writer's batches of those requests."""
     spec = {"mode": "closed", "conns": conns, "duration": seconds, "warmup": 0, "request": target.request(),
             "expect": "chat.completion", "host": "127.0.0.1", "port": target.port}
     subprocess.run(client_cmd(dict(spec, duration=1.0), pinned), capture_output=True, text=True, check=True)
     time.sleep(1.5)  # the log writer's last batch of the warm-up
-    c0 = proc_cpu(target.pid)
+    c0, f0 = proc_cpu(target.pid), proc_cpu(fake.pid)
     out = subprocess.run(client_cmd(spec, pinned), capture_output=True, text=True, check=True)
+    f1 = proc_cpu(fake.pid)
     time.sleep(1.5)  # the log batch of these requests is part of their work: counted
     c1 = proc_cpu(target.pid)
     r = json.loads(out.stdout.strip().splitlines()[-1])
+    done = max(1, r["done"])
     return {"rps": r["rps"], "p50": r["latency"].get("p50"), "done": r["done"], "errors": r["errors"],
-            "cpu_ms": (c1 - c0) * 1000 / max(1, r["done"])}
+            "cpu_ms": (c1 - c0) * 1000 / done, "fake_ms": (f1 - f0) * 1000 / done}
 
 
 def main() -> None:
@@ -70,6 +89,7 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=50.0)
     ap.add_argument("--idle-seconds", type=float, default=8, help="how long idle CPU is measured (ticks are 10 ms)")
     ap.add_argument("--pinned", action="store_true")
+    ap.add_argument("--floor", action="store_true", help="also measure a bare ASGI + aiohttp proxy")
     args = ap.parse_args()
     args.chunks, args.chunk_gap_ms = 20, 1.0
     conns = [int(c) for c in args.conns.split(",")]
@@ -78,8 +98,12 @@ def main() -> None:
     rows: dict = {}
     try:
         for rnd in range(args.rounds):
-            for name, src in (("a", args.a), ("b", args.b)):
-                target, server = start(src, fake, workdir, args.pinned)
+            for name, src in (("a", args.a), ("b", args.b)) + ((("floor", None),) if args.floor else ()):
+                if src is None:
+                    server = FloorServer(fake, args.pinned)
+                    target = server.target
+                else:
+                    target, server = start(src, fake, workdir, args.pinned)
                 try:
                     time.sleep(2)  # start-up's own work settles
                     c0 = proc_cpu(target.pid)
@@ -87,10 +111,10 @@ def main() -> None:
                     idle = (proc_cpu(target.pid) - c0) * 1000 / args.idle_seconds
                     rows.setdefault((name, "idle"), []).append(idle)
                     for c in conns:
-                        r = load(target, c, args.seconds, args.pinned)
+                        r = load(target, fake, c, args.seconds, args.pinned)
                         rows.setdefault((name, c), []).append(r)
                         print(f"round {rnd} {name} c={c:3d} rps={r['rps']:7.1f} p50={r['p50']:6.2f} "
-                              f"cpu/req={r['cpu_ms']:.3f} ms errors={r['errors']}", flush=True)
+                              f"cpu/req={r['cpu_ms']:.3f} ms (provider {r['fake_ms']:.3f}) errors={r['errors']}", flush=True)
                     print(f"round {rnd} {name} idle cpu={idle:.1f} ms/s", flush=True)
                 finally:
                     server.stop()
@@ -102,8 +126,14 @@ def main() -> None:
         a = min(rows[("a", c)], key=lambda r: r["cpu_ms"])
         b = min(rows[("b", c)], key=lambda r: r["cpu_ms"])
         print(f"c={c:3d}  a {a['cpu_ms']:.3f} ms/req ({a['rps']:.0f} req/s, p50 {a['p50']:.2f})   "
-              f"b {b['cpu_ms']:.3f} ms/req ({b['rps']:.0f} req/s, p50 {b['p50']:.2f})   b/a {b['cpu_ms'] / a['cpu_ms']:.2f}")
-    print(f"idle  a {min(rows[('a', 'idle')]):.1f} ms/s   b {min(rows[('b', 'idle')]):.1f} ms/s")
+              f"b {b['cpu_ms']:.3f} ms/req ({b['rps']:.0f} req/s, p50 {b['p50']:.2f})   b/a {b['cpu_ms'] / a['cpu_ms']:.2f}"
+              f"   provider {min(r['fake_ms'] for r in rows[('a', c)] + rows[('b', c)]):.3f}")
+        if args.floor:
+            f = min(rows[("floor", c)], key=lambda r: r["cpu_ms"])
+            print(f"       floor {f['cpu_ms']:.3f} ms/req ({f['rps']:.0f} req/s, p50 {f['p50']:.2f})   "
+                  f"b - floor {b['cpu_ms'] - f['cpu_ms']:.3f} ms/req")
+    print(f"idle  a {min(rows[('a', 'idle')]):.1f} ms/s   b {min(rows[('b', 'idle')]):.1f} ms/s"
+          + (f"   floor {min(rows[('floor', 'idle')]):.1f} ms/s" if args.floor else ""))
 
 
 if __name__ == "__main__":
