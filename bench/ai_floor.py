@@ -44,9 +44,10 @@ def make_floor_app(ai):
                 status, answer = 200, {"result": result.output.result, "success": True, "errors": [], "messages": []}
             except Exception as exc:  # the floor answers like kumo would, without kumo's error mapping
                 status, answer = 400, {"success": False, "errors": [{"code": 5006, "message": str(exc)}]}
+        payload = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
         await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)})
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
 
     return app
 

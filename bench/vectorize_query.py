@@ -172,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     ap.add_argument("--no-http", dest="http", action="store_false", help="skip the HTTP measurements")
     ap.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (processes; default 8)")
+    ap.add_argument("--floor", action="store_true",
+                    help="also serve the raw index from bench/vectorize_floor.py (a bare ASGI app) to 1 and --clients "
+                         "clients: what any single Python process gives its clients on this machine")
     args = ap.parse_args(argv)
 
     from kumo.storage.sqlite_vectors import SqliteVectorStore
@@ -371,6 +374,25 @@ def main(argv: list[str] | None = None) -> int:
             raw2_qps = len(queries) / (time.perf_counter() - t)
         many = concurrent_queries(server, query_path, query_bodies, args.clients)
         many_recall = recall_at_k(many["results"], truth)
+        floor_rows = []
+        if args.floor:  # the same client processes against kumo and the floor, one client then --clients
+            from _harness import KumoServer
+
+            raw.save_index(str(tmp / "floor.hnsw"))
+            floor = KumoServer(tmp / "floor", {"FLOOR_INDEX": str(tmp / "floor.hnsw"), "FLOOR_DIMS": str(args.dims),
+                                               "FLOOR_EF": str(args.ef_search)},
+                               kumo=[sys.executable, str(Path(__file__).with_name("vectorize_floor.py"))])
+            try:
+                for label, target in (("kumo", server), ("floor", floor)):
+                    alone = concurrent_queries(target, query_path, query_bodies, 1)
+                    crowd = concurrent_queries(target, query_path, query_bodies, args.clients)
+                    floor_rows.append([label, recall_at_k(alone["results"], truth), alone["qps"],
+                                       pct_ms(alone["lat"], 50), alone["cpu_ms"], crowd["qps"], pct_ms(crowd["lat"], 50),
+                                       crowd["cpu_ms"], f"{crowd['qps'] / alone['qps']:.2f}x"])
+                    say(f"{label}: 1 client {alone['qps']:,.0f} QPS, {args.clients} clients {crowd['qps']:,.0f} QPS "
+                        f"({crowd['qps'] / alone['qps']:.2f}x)")
+            finally:
+                floor.stop()
         raw1 = one["raw"][1]
         http_rows = [
             ["raw hnswlib knn_query, one query at a time", one["raw"][0], raw1, pct_ms(one["raw"][2], 50),
@@ -508,6 +530,11 @@ def main(argv: list[str] | None = None) -> int:
                   http_rows))
         say(f"\nkumo over HTTP adds {http_added:.2f} ms p50 to the in-process service; {args.clients} clients reach "
             f"{many['qps'] / one['http'][1]:.2f}x one client.")
+        if floor_rows:
+            say(f"\nkumo beside the floor (bench/vectorize_floor.py: the raw index behind a bare ASGI app), the same "
+                f"client processes, 1 then {args.clients}:\n")
+            say(table(["server", "recall@10", "QPS, 1 client", "p50 ms", "server CPU ms/query",
+                       f"QPS, {args.clients} clients", "p50 ms", "server CPU ms/query", "scaling"], floor_rows))
         say(f"\nload over HTTP: {args.n:,} vectors in {http_write:.1f}s = {args.n / http_write:,.0f} vectors/s acknowledged "
             f"(NDJSON bodies of {args.batch}, one client); graph complete {http_ready:.1f}s after the last insert "
             f"({probes} queries meanwhile: p50 {pct_ms(probe_lat, 50):.1f} ms, p99 {pct_ms(probe_lat, 99):.1f} ms)")

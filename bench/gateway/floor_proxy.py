@@ -37,7 +37,8 @@ def make_floor_app(upstream: str):
             answer = await upstream_response.read()
             status = upstream_response.status
         await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json")]})
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(answer)).encode())]})
         await send({"type": "http.response.body", "body": answer})
 
     return app
