@@ -109,13 +109,22 @@ class MicroBatcher:
         async with changed:
             changed.notify_all()
 
-    def _pending(self) -> tuple[int, int]:
-        """(requests, items) waiting for a pass; requests with every item handed out, or whose caller is gone,
-        leave the front of the line."""
+    def _has_work(self) -> bool:
+        """Whether any item waits for a pass: cheap (it stops at the first waiting request), as every lane asks it
+        whenever anything changes."""
+        self._pending_front()
+        return any(job.next < len(job.items) and not job.future.done() for job in self._waiting)
+
+    def _pending_front(self) -> None:
+        """Requests with every item handed out (results still to come), or whose caller is gone, leave the front."""
         waiting = self._waiting
         while waiting and (waiting[0].next >= len(waiting[0].items) or waiting[0].future.done()):
             waiting.popleft()
-        jobs = [job for job in waiting if job.next < len(job.items) and not job.future.done()]
+
+    def _pending(self) -> tuple[int, int]:
+        """(requests, items) waiting for a pass."""
+        self._pending_front()
+        jobs = [job for job in self._waiting if job.next < len(job.items) and not job.future.done()]
         return len(jobs), sum(len(job.items) - job.next for job in jobs)
 
     def _take(self, waiting: deque[_Job], limit: int) -> tuple[list[tuple[_Job, int]], int]:
@@ -159,7 +168,7 @@ class MicroBatcher:
         assert changed is not None
         while True:
             async with changed:
-                await changed.wait_for(lambda: not self._wide and not self._holding and self._pending()[1] > 0)
+                await changed.wait_for(lambda: not self._wide and not self._holding and self._has_work())
                 _, items = self._pending()
                 wide = self.lanes == 1 or (self._running == 0 and items == 1)
                 free = self.lanes - self._running
@@ -168,7 +177,8 @@ class MicroBatcher:
                 self._running += 1
                 self._wide = wide and self.lanes > 1
             try:
-                answered, seconds = await self._pass(lane, batch, padded, self.fn if wide else self.lane_fn)
+                fn = self.lane_fn if not wide and self.lane_fn else self.fn
+                answered, seconds = await self._pass(lane, batch, padded, fn)
             finally:
                 async with changed:
                     self._running -= 1
@@ -177,7 +187,8 @@ class MicroBatcher:
             if answered > 1:
                 await self._regroup(answered, seconds)
 
-    async def _pass(self, lane: int, batch: list[tuple[_Job, int]], padded: int, fn) -> tuple[int, float]:
+    async def _pass(self, lane: int, batch: list[tuple[_Job, int]], padded: int,
+                    fn: Callable[[Any, list[Any]], list[Any]]) -> tuple[int, float]:
         """Run one batch and answer its callers: (callers who now have their whole answer, seconds it took)."""
         if self.on_batch is not None:
             self.on_batch(len(batch))
