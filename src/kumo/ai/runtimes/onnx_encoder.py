@@ -25,8 +25,9 @@ MAX_BATCH = 64
 _PREFIX_CHARS_PER_TOKEN = 16  # far more than real text has: a text this long is first counted on a prefix
 _INLINE_CHARS = 4096
 # A model file up to this size also gets a one-thread session for the batcher's lanes (micro_batcher.py): that is a
-# second copy of its weights in memory, worth it for the small encoders concurrency is served by, not for bge-m3's 2 GB.
-LANES_MAX_MODEL_BYTES = 512 * 1024 * 1024
+# second copy of its weights in memory, worth it for the small encoders (MiniLM, bge-small: 22-133 MB), not for
+# bge-base's 436 MB or bge-m3's 2 GB, whose larger layers also keep two threads busier within one pass.
+LANES_MAX_MODEL_BYTES = 256 * 1024 * 1024
 
 
 class _Tokens(NamedTuple):
