@@ -3,7 +3,7 @@ folder) served alternately in front of the same fake OpenAI provider, closed loo
 utime + stime of the whole server process over the requests served (warm-up excluded), plus the server's
 CPU per second while idle. Placement: `--pinned` puts the server alone on CPU 0 and everything else on CPU 1;
 without it the server runs unpinned beside its clients, as users run it. `--floor` adds a third target: a bare
-ASGI proxy on the same uvicorn and aiohttp (bench/gateway/floor_proxy.py), what any Python gateway pays on
+ASGI proxy on the same uvicorn and aiohttp (bench/gateway_floor.py), what any Python gateway pays on
 this machine; each row also gives the fake provider's own CPU per request (a bare server answering).
 
 Run:  .venv/bin/python bench/gateway_cpu.py --a /work/main/src --b src --rounds 3
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import KumoServer, free_port, proc_cpu, wait_port
+from _harness import KumoServer, proc_cpu
 from gateway.measure import loadgen_cmd
 from gateway.peers import Target, start_fake, stop
 from gateway.workload import ACCOUNT, GATEWAY, PROXY_CPU
@@ -40,19 +40,13 @@ def start(src: str, fake: Target, workdir: Path, pinned: bool) -> tuple[Target, 
     return Target("kumo", server.port, f"/v1/{ACCOUNT}/{GATEWAY}/openai/chat/completions", server.proc, server.pid), server
 
 
-class FloorServer:
-    """bench/gateway/floor_proxy.py in its own process, placed like kumo."""
-
-    def __init__(self, fake: Target, pinned: bool):
-        port = free_port()
-        cmd = [sys.executable, str(Path(__file__).resolve().parent / "gateway" / "floor_proxy.py"), "--port", str(port),
-               "--upstream", f"http://127.0.0.1:{fake.port}"]
-        self.proc = subprocess.Popen((["taskset", "-c", PROXY_CPU] if pinned else []) + cmd)
-        wait_port(port, 30, self.proc)
-        self.target = Target("floor", port, "/chat/completions", self.proc, self.proc.pid)
-
-    def stop(self) -> None:
-        stop(self.proc)
+def start_floor(fake: Target, workdir: Path, pinned: bool) -> tuple[Target, KumoServer]:
+    """bench/gateway_floor.py in its own process, placed like kumo."""
+    server = KumoServer(Path(tempfile.mkdtemp(prefix="kumo-floor-", dir=workdir)),
+                        {"FLOOR_UPSTREAM": f"http://127.0.0.1:{fake.port}"},
+                        kumo=[sys.executable, str(Path(__file__).resolve().with_name("gateway_floor.py"))],
+                        cpus=PROXY_CPU if pinned else None)
+    return Target("floor", server.port, "/chat/completions", server.proc, server.pid), server
 
 
 def client_cmd(spec: dict, pinned: bool) -> list[str]:
@@ -99,11 +93,8 @@ def main() -> None:
     try:
         for rnd in range(args.rounds):
             for name, src in (("a", args.a), ("b", args.b)) + ((("floor", None),) if args.floor else ()):
-                if src is None:
-                    server = FloorServer(fake, args.pinned)
-                    target = server.target
-                else:
-                    target, server = start(src, fake, workdir, args.pinned)
+                target, server = (start_floor(fake, workdir, args.pinned) if src is None
+                                  else start(src, fake, workdir, args.pinned))
                 try:
                     time.sleep(2)  # start-up's own work settles
                     c0 = proc_cpu(target.pid)

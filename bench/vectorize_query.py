@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             info = client.json("GET", f"{base}/{INDEX}/info")
             graph = info.get("kumoGraph")
             progress.append((time.perf_counter() - t, graph))
-            if graph is not None and graph["pendingVectors"] == 0:
+            if graph is None or graph["pendingVectors"] == 0:  # None: below the ANN threshold, no graph to build
                 break
             for _ in range(20):
                 body = orjson.dumps({"vector": query_lists[probes % len(query_lists)], "topK": TOP_K})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from _floor import read_body
 from gateway.workload import MODEL
 
 
@@ -43,12 +44,7 @@ def make_fake_app(latency: float, n_chunks: int, gap: float):
     async def app(scope, receive, send):
         if scope["type"] != "http":
             return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await read_body(receive)
         if scope["method"] != "POST" or not scope["path"].endswith("/chat/completions"):
             await send({"type": "http.response.start", "status": 404,
                         "headers": [(b"content-type", b"application/json")]})
