@@ -127,3 +127,28 @@ def concurrent_queries(server: Server, path: str, bodies: list[bytes], clients: 
             results[j] = r
     return {"qps": len(bodies) / wall, "lat": np.concatenate(lat), "results": results,
             "cpu_ms": cpu / len(bodies) * 1000, "wall": wall}
+
+
+def beside_floor(server: Server, index_file: Path, dims: int, ef: int, path: str, bodies: list[bytes], clients: int,
+                 truth) -> list[list]:
+    """kumo and bench/vectorize_floor.py (serving the graph saved in `index_file`) to the same client processes,
+    one client then `clients`: a table row each (recall, QPS, p50, server CPU, alone then together, scaling)."""
+    import sys
+
+    from _harness import KumoServer
+    from vectorize_query import pct_ms, recall_at_k
+
+    floor = KumoServer(index_file.parent / "floor", {"FLOOR_INDEX": str(index_file), "FLOOR_DIMS": str(dims),
+                                                     "FLOOR_EF": str(ef)},
+                       kumo=[sys.executable, str(Path(__file__).with_name("vectorize_floor.py"))])
+    rows = []
+    try:
+        for label, target in (("kumo", server), ("floor", floor)):
+            alone = concurrent_queries(target, path, bodies, 1)
+            crowd = concurrent_queries(target, path, bodies, clients)
+            rows.append([label, recall_at_k(alone["results"], truth), alone["qps"], pct_ms(alone["lat"], 50),
+                         alone["cpu_ms"], crowd["qps"], pct_ms(crowd["lat"], 50), crowd["cpu_ms"],
+                         f"{crowd['qps'] / alone['qps']:.2f}x"])
+    finally:
+        floor.stop()
+    return rows

@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     http_rows: list[list] = []
     if args.http:
         import orjson
-        from vectorize_http import Client, Server, concurrent_queries, ids_of
+        from vectorize_http import Client, Server, beside_floor, concurrent_queries, ids_of
 
         server = Server(tmp / "http", env={
             "KUMO_VECTORIZE_HNSW_M": str(args.m), "KUMO_VECTORIZE_HNSW_EF_CONSTRUCTION": str(args.ef_construction),
@@ -376,23 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         many_recall = recall_at_k(many["results"], truth)
         floor_rows = []
         if args.floor:  # the same client processes against kumo and the floor, one client then --clients
-            from _harness import KumoServer
-
             raw.save_index(str(tmp / "floor.hnsw"))
-            floor = KumoServer(tmp / "floor", {"FLOOR_INDEX": str(tmp / "floor.hnsw"), "FLOOR_DIMS": str(args.dims),
-                                               "FLOOR_EF": str(args.ef_search)},
-                               kumo=[sys.executable, str(Path(__file__).with_name("vectorize_floor.py"))])
-            try:
-                for label, target in (("kumo", server), ("floor", floor)):
-                    alone = concurrent_queries(target, query_path, query_bodies, 1)
-                    crowd = concurrent_queries(target, query_path, query_bodies, args.clients)
-                    floor_rows.append([label, recall_at_k(alone["results"], truth), alone["qps"],
-                                       pct_ms(alone["lat"], 50), alone["cpu_ms"], crowd["qps"], pct_ms(crowd["lat"], 50),
-                                       crowd["cpu_ms"], f"{crowd['qps'] / alone['qps']:.2f}x"])
-                    say(f"{label}: 1 client {alone['qps']:,.0f} QPS, {args.clients} clients {crowd['qps']:,.0f} QPS "
-                        f"({crowd['qps'] / alone['qps']:.2f}x)")
-            finally:
-                floor.stop()
+            floor_rows = beside_floor(server, tmp / "floor.hnsw", args.dims, args.ef_search, query_path, query_bodies,
+                                      args.clients, truth)
         raw1 = one["raw"][1]
         http_rows = [
             ["raw hnswlib knn_query, one query at a time", one["raw"][0], raw1, pct_ms(one["raw"][2], 50),
