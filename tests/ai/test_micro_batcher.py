@@ -288,3 +288,20 @@ def test_with_lanes_a_short_item_does_not_ride_along_with_long_ones():
     [short_pass] = [p for p in passes if "short" in p[3]]
     assert short_pass[3] == ["short"], passes
     batcher.close()
+
+
+def test_a_caller_gone_before_its_pass_costs_no_pass():
+    batcher, passes = _laned(seconds=0.02)
+
+    async def main():
+        busy = asyncio.ensure_future(batcher.submit("k", ["first"]))  # a wide pass under way
+        await asyncio.sleep(0.005)
+        gone = asyncio.ensure_future(batcher.submit("k", ["gone"]))
+        await asyncio.sleep(0)
+        gone.cancel()
+        assert await busy == ["first"]
+        assert await batcher.submit("k", ["next"]) == ["next"]
+
+    asyncio.run(main())
+    assert all("gone" not in p[3] for p in passes), passes
+    batcher.close()

@@ -100,8 +100,11 @@ class MicroBatcher:
             return []
         future = loop.create_future()
         self._waiting.append(_Job(key, items, sizes if sizes is not None else [1] * len(items), future))
-        await self._changed_now()
-        return await future
+        try:
+            await self._changed_now()
+            return await future
+        finally:
+            future.cancel()  # a caller gone (even before its wait began): its items leave the line untouched
 
     async def _changed_now(self) -> None:
         changed = self._changed
