@@ -52,6 +52,10 @@ class _Job:
         self.next = 0  # the first item not yet given to a batch
         self.left = len(items)  # items whose result has not come back
 
+    def waiting(self) -> bool:
+        """Some of its items are still to go into a pass, and its caller still waits."""
+        return self.next < len(self.items) and not self.future.done()
+
 
 class MicroBatcher:
     def __init__(self, fn: Callable[[Any, list[Any]], list[Any]], max_items: int = 64,
@@ -113,21 +117,18 @@ class MicroBatcher:
             changed.notify_all()
 
     def _has_work(self) -> bool:
-        """Whether any item waits for a pass: cheap (it stops at the first waiting request), as every lane asks it
-        whenever anything changes."""
-        self._pending_front()
-        return any(job.next < len(job.items) and not job.future.done() for job in self._waiting)
-
-    def _pending_front(self) -> None:
-        """Requests with every item handed out (results still to come), or whose caller is gone, leave the front."""
+        """Whether any item waits for a pass. Requests with every item handed out (results still to come), or whose
+        caller is gone, leave the front of the line, so this looks at one request: every lane asks it whenever
+        anything changes."""
         waiting = self._waiting
-        while waiting and (waiting[0].next >= len(waiting[0].items) or waiting[0].future.done()):
+        while waiting and not waiting[0].waiting():
             waiting.popleft()
+        return bool(waiting)
 
     def _pending(self) -> tuple[int, int]:
         """(requests, items) waiting for a pass."""
-        self._pending_front()
-        jobs = [job for job in self._waiting if job.next < len(job.items) and not job.future.done()]
+        self._has_work()
+        jobs = [job for job in self._waiting if job.waiting()]
         return len(jobs), sum(len(job.items) - job.next for job in jobs)
 
     def _take(self, waiting: deque[_Job], limit: int) -> tuple[list[tuple[_Job, int]], int]:
