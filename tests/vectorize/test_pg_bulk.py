@@ -70,6 +70,16 @@ def test_load_then_graph_then_writes(pg_server, account):
         c.post("/bulk/insert", content=ndjson(vectors[860:])).raise_for_status()
         q = points[880] + 0.01
         assert query(q)[0]["id"] == "p880"
+        # the graph's answer carries what was asked: values, all metadata, namespaces; indexed metadata only
+        # for vectors written after their metadata index
+        by_id = {v["id"]: v for v in current + vectors[860:]}
+        for m in query(q, returnValues=True, returnMetadata="all"):
+            assert m["metadata"] == by_id[m["id"]]["metadata"] and m.get("namespace") == by_id[m["id"]].get("namespace")
+            assert m["values"] == pytest.approx(by_id[m["id"]]["values"], rel=1e-6)
+        c.post("/bulk/metadata_index/create", json={"propertyName": "i", "indexType": "number"}).raise_for_status()
+        c.post("/bulk/upsert", content=ndjson([dict(vectors[880], metadata={"i": 7, "x": 1})])).raise_for_status()
+        got = {m["id"]: m["metadata"] for m in query(q, returnMetadata="indexed")}
+        assert got.pop("p880") == {"i": 7} and all(meta == {} for meta in got.values())
         want = oracle(vectors, q.tolist(), "cosine", 5, lambda v: v.get("namespace") == "ns")
         assert [m["id"] for m in query(q, namespace="ns", topK=5)] == [w[0] for w in want]
         assert c.get("/bulk/info").json()["result"]["vectorCount"] == 900

@@ -73,19 +73,32 @@ class _VectorLoader(Loader):
         return np.frombuffer(data, dtype=">f4", offset=4).astype(np.float32)
 
 
+class _VectorBytesLoader(Loader):
+    """pgvector's binary format as it came (turned into one matrix for all rows at once)."""
+
+    format = Format.BINARY
+
+    def load(self, data) -> bytes:
+        return bytes(data)
+
+
 class PgVectorStore:
     def __init__(self, db: PostgresDatabase, hnsw_m: int = 16, hnsw_ef_construction: int = 128):
         self.db = db
         self.hnsw_m = hnsw_m
         self.hnsw_ef_construction = hnsw_ef_construction
         self._vector_type: tuple[int, type[Dumper]] | None = None
+        # graph walks: whatever the planner's statistics say (a freshly loaded index is not analysed yet), the
+        # caller chose the graph, as the embedded engine walks its own
+        self._graph_reads = db.statements(
+            {"enable_seqscan": "off", "enable_bitmapscan": "off", "enable_sort": "off"})
 
     def vector_oid(self, conn: PostgresConnection) -> int:
         self._cursor(conn)
         assert self._vector_type is not None
         return self._vector_type[0]
 
-    def _cursor(self, conn: PostgresConnection):
+    def _cursor(self, conn: PostgresConnection, loader: type[Loader] = _VectorLoader):
         """A binary cursor that speaks numpy <-> vector (registered on the cursor: the pool is shared)."""
         if self._vector_type is None:
             info = TypeInfo.fetch(conn.raw, "vector")
@@ -95,7 +108,7 @@ class PgVectorStore:
         oid, dumper = self._vector_type
         cursor = conn.raw.cursor(binary=True)
         cursor.adapters.register_dumper(np.ndarray, dumper)
-        cursor.adapters.register_loader(oid, _VectorLoader)
+        cursor.adapters.register_loader(oid, loader)
         return cursor
 
     # ---- indexes --------------------------------------------------------------------------
@@ -254,6 +267,8 @@ class PgVectorStore:
         """Up to `limit` rows `(id, namespace, embedding, metadata, seq)` nearest to `vector` by pgvector's
         distance, the index's metadata indexes and its vector count (None: the index is gone), all read in
         one round trip and one snapshot."""
+        if not exact:
+            return self._graph_search(record, vector, limit, ef_search, with_metadata)
         _, operator = _METRIC_SQL[record.metric]
         where: list[sql.Composable] = [sql.SQL("index_pk = {}").format(sql.Literal(record.pk))]
         params: list = []
@@ -266,16 +281,12 @@ class PgVectorStore:
                 condition = filter_sql(metadata_filter, {m.property_name: m for m in meta})
                 # its literals may hold '%', which psycopg would read as a parameter mark next to parameters
                 where.append(sql.SQL(condition.as_string(conn.raw).replace("%", "%%")))
-            if exact:
-                # not the HNSW index's expression: always a scan. pgvector's cosine distance of a zero
-                # vector is NaN; Cloudflare scores it 0, i.e. distance 1
-                distance = sql.SQL("embedding {} %s").format(sql.SQL(operator))
-                if record.metric == "cosine":
-                    distance = sql.SQL("coalesce(nullif({}, 'NaN'), 1)").format(distance)
-                order = sql.SQL("{}, seq, id").format(distance)
-            else:
-                order = sql.SQL("embedding::vector({}) {} %s").format(sql.Literal(record.dimensions),
-                                                                      sql.SQL(operator))
+            # not the HNSW index's expression: always a scan. pgvector's cosine distance of a zero vector is
+            # NaN; Cloudflare scores it 0, i.e. distance 1
+            distance = sql.SQL("embedding {} %s").format(sql.SQL(operator))
+            if record.metric == "cosine":
+                distance = sql.SQL("coalesce(nullif({}, 'NaN'), 1)").format(distance)
+            order = sql.SQL("{}, seq, id").format(distance)
             query = sql.SQL(
                 "SELECT id, namespace, embedding, {metadata}, seq FROM vectorize_vectors WHERE {where}"
                 " ORDER BY {order} LIMIT {limit}"
@@ -284,23 +295,50 @@ class PgVectorStore:
                 where=sql.SQL(" AND ").join(where), order=order, limit=sql.Literal(limit),
             )
             cursor = self._cursor(conn)
-            with conn.raw.pipeline():  # the index row, the settings and the query in one round trip
+            with conn.raw.pipeline():  # the index row and the query in one round trip
                 count = conn.execute("SELECT vector_count FROM vectorize_indexes WHERE pk = ?", (record.pk,))
-                if not exact:
-                    # the caller chose the graph: walk it whatever the planner's statistics say (a freshly
-                    # loaded index is not analysed yet), as the embedded engine walks its own
-                    conn.execute(
-                        "SELECT set_config('hnsw.ef_search', ?, true), set_config('enable_seqscan', 'off', true),"
-                        " set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)",
-                        (str(ef_search),),
-                    )
                 cursor.execute(query, (*params, vector))
             rows = cursor.fetchall()
             found = count.fetchone()
         return rows, meta, (int(found[0]) if found else None)
 
+    def _graph_search(self, record: IndexRecord, vector: np.ndarray, limit: int, ef_search: int,
+                      with_metadata: bool) -> tuple[list[tuple], list[MetadataIndexRecord], int | None]:
+        """`search` along the index's HNSW graph: one statement on an autocommit connection, so one snapshot
+        and one round trip (two when `ef_search` differs from the connection's last)."""
+        _, operator = _METRIC_SQL[record.metric]
+        pk = int(record.pk)
+        meta = ("(SELECT json_agg(json_build_array(property_name, index_type, created_seq) ORDER BY property_name)"
+                f" FROM vectorize_metadata_indexes WHERE index_pk = {pk})") if with_metadata else "NULL::json"
+        # the index row on the left: it answers even when the index has no rows (or no longer exists)
+        query = (
+            f"SELECT i.vector_count, i.meta, v.* FROM (SELECT (SELECT vector_count FROM vectorize_indexes"
+            f" WHERE pk = {pk}) AS vector_count, {meta} AS meta) i LEFT JOIN (SELECT id, namespace, embedding,"
+            f" {'metadata' if with_metadata else 'NULL::jsonb'}, seq FROM vectorize_vectors WHERE index_pk = {pk}"
+            f" ORDER BY embedding::vector({int(record.dimensions)}) {operator} %s LIMIT {int(limit)}) v ON true"
+        )
+
+        def read(conn: psycopg.Connection) -> list[tuple]:
+            session = self._graph_reads.session(conn)
+            if session.get("hnsw.ef_search") != ef_search:
+                conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+                session["hnsw.ef_search"] = ef_search
+            cursor = self._cursor(PostgresConnection(conn), _VectorBytesLoader)
+            return cursor.execute(query, (vector,)).fetchall()
+
+        answer = self._graph_reads.run(read)
+        count, indexes = answer[0][0], answer[0][1]
+        meta_records = [MetadataIndexRecord(*m) for m in indexes or []]
+        found = [row for row in answer if row[2] is not None]
+        rows: list[tuple] = []
+        if found:  # each value: a 4-byte header (dimensions, unused), then big-endian float32s
+            values = np.frombuffer(b"".join(row[4] for row in found), dtype=">f4")
+            matrix = values.reshape(len(found), -1)[:, 1:].astype(np.float32)
+            rows = [(row[2], row[3], matrix[i], row[5], row[6]) for i, row in enumerate(found)]
+        return rows, meta_records, (int(count) if count is not None else None)
+
     def close(self) -> None:
-        pass  # the pool belongs to Platform
+        pass  # the pools belong to Platform
 
 
 class LockedIndex:

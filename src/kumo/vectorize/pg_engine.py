@@ -70,6 +70,8 @@ class SqlVectors(Protocol):
     ) -> tuple[list[tuple], list[MetadataIndexRecord], int | None]: ...
 
 log = logging.getLogger("kumo.vectorize")
+EXACT_MARGIN = 8  # rows beyond top_k a query reads to rank them in float64
+GRAPH_MARGIN = 2
 COPY_MIN_ROWS = 32  # new rows from this many on go in by COPY
 QUIET_SECONDS = 1.0  # no write for this long: a load is over, build the graph
 CHECK_SECONDS = 1.0  # how often the builder looks (and learns which graphs other nodes built)
@@ -208,14 +210,18 @@ class PgVectorEngine:
 
     # ---- reads ----------------------------------------------------------------------------
     def query(self, record: IndexRecord, search: Search) -> list[Hit]:
-        limit = search.top_k + 8  # float32 distances pick a few more; float64 scores rank (as VectorSpace._rank)
+        # float32 distances pick a few more; float64 scores rank (as VectorSpace._rank). An exact scan takes the
+        # margin the embedded engine does, so both answer alike to the last bit; a graph walk is approximate
+        # anyway, and each row it sends costs (a 384-float row is 1.5 kB)
+        limit = search.top_k + EXACT_MARGIN
         exact = (search.namespace is not None or search.filter is not None
                  or record.pk not in self._graphs)  # no graph yet: scan, as over the embedded engine's tail
         with_metadata = search.return_metadata != "none"
         rows: list = []
         if not exact and (record.vector_count or 0) >= self.ann.threshold:
-            rows, meta, count = self.store.search(record, search.vector, limit, exact=False,
-                                                  ef_search=max(self.ann.ef_search, limit),
+            walk = search.top_k + GRAPH_MARGIN
+            rows, meta, count = self.store.search(record, search.vector, walk, exact=False,
+                                                  ef_search=max(self.ann.ef_search, walk),
                                                   with_metadata=with_metadata)
             # small after all (deletions), or the graph found too few: scan
             exact = count is not None and (count < self.ann.threshold or len(rows) < min(search.top_k, count))
