@@ -83,8 +83,10 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             platform.close()
 
     # /docs and /openapi.json are served by add_operator_pages, behind a token when tokens are configured
+    # FastAPI's own OpenTelemetry layer off: kumo exports spans where a gateway asks (gateway/controls/otel.py),
+    # and that layer asked OpenTelemetry for its global providers on every request (~5 µs of the gateway's path)
     app = KumoApp(title="kumo", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url=None, telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.platform = platform
     app.state.api_tokens = settings.api_tokens  # what kumo.api's account routers check
     shapes = app.state.error_shapes = error_shapes()

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+MAX_CHILDREN = 4096  # labelled children MetricsMiddleware keeps at hand (methods are the client's: unbounded)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -100,6 +101,7 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics):
         self.app = app
         self.metrics = metrics
+        self._children: dict[tuple, tuple] = {}  # (product, route, method, status) -> (counter, histogram)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,6 +120,12 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            product = product_of(scope.get("path", ""))
-            self.metrics.requests.labels(product, template, scope["method"], str(status[0])).inc()
-            self.metrics.latency.labels(product, template).observe(time.perf_counter() - started)
+            key = (product_of(scope.get("path", "")), template, scope["method"], status[0])
+            counted = self._children.get(key)
+            if counted is None:  # labels() validates and locks on every call: each child is looked up once
+                if len(self._children) > MAX_CHILDREN:
+                    self._children.clear()
+                counted = self._children[key] = (self.metrics.requests.labels(*key[:3], str(key[3])),
+                                                 self.metrics.latency.labels(*key[:2]))
+            counted[0].inc()
+            counted[1].observe(time.perf_counter() - started)

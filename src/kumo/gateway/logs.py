@@ -4,6 +4,7 @@ idle, its thread does not wake); `close()` flushes what is left."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import time
@@ -15,8 +16,8 @@ from kumo.errors import KumoError, ServiceUnavailable
 from kumo.gateway.store import GatewayStore, LogRecord
 
 log = logging.getLogger("kumo.gateway.logs")
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]  # 10 bits -> 2 characters: half the lookups (hot path)
+# base32's alphabet -> Crockford's, so the C base32 encoder writes a ULID (hot path: one per request)
+_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 BATCH = 500
 FLUSH_EVERY = 1.0  # seconds: the longest a log waits to be written (a kill -9 loses at most this much)
 MAX_PENDING = 100_000
@@ -25,8 +26,9 @@ MAX_UNWRITTEN = 100_000  # log rows kept while the database is unreachable
 
 def new_ulid() -> str:
     """A ULID: 48 bits of milliseconds + 80 random bits, Crockford base32 (sortable by time)."""
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    return "".join([_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])
+    raw = (int(time.time() * 1000) & (1 << 48) - 1).to_bytes(6, "big") + os.urandom(10)
+    # 20 bytes are 32 characters of 5 bits; the 4 zero bytes in front are the first 6 and the ULID's 2 zero bits
+    return base64.b32encode(b"\0\0\0\0" + raw)[6:].translate(_CROCKFORD).decode()
 
 
 class Loggable(Protocol):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from kumo.gateway.log_query import Condition, LogQuery
 from kumo.gateway.rollups import ADDED_COLUMNS, GRAINS, ROLLUP_COLUMNS, Rollup, rollup_rows
 
@@ -84,15 +86,23 @@ def _without_surrogates(value: Any) -> Any:
     return value
 
 
+def _json(value: Any) -> str:
+    """JSON text of a log's field; orjson first (a log row has up to four: ~10 % of the log writer's time)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson refuses what the stdlib writes (a lone surrogate, an int over 64 bits)
+        return json.dumps(value)
+
+
 def _log_row(r, clean) -> tuple:
     return tuple(clean(v) for v in (
         r.id, r.account, r.gateway, r.created_at, r.provider, r.model, r.model_type, r.path,
         r.status_code, int(r.success), int(r.cached), r.duration, r.tokens_in, r.tokens_out,
         (r.tokens_in or 0) + (r.tokens_out or 0) if r.tokens_in is not None else None, r.cost,
-        int(r.custom_cost), json.dumps(clean(r.metadata)), r.step, r.event_id, r.request_content_type,
-        r.response_content_type, r.request_type, json.dumps(r.request_head), json.dumps(r.response_head),
+        int(r.custom_cost), _json(clean(r.metadata)), r.step, r.event_id, r.request_content_type,
+        r.response_content_type, r.request_type, _json(r.request_head), _json(r.response_head),
         len(r.request_body or b""), len(r.response_body or b""), r.feedback, r.score,
-        json.dumps(r.decisions) if r.decisions is not None else None))
+        _json(r.decisions) if r.decisions is not None else None))
 
 
 _ROLLUP_UPSERT = (
