@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-MAX_CHILDREN = 4096  # labelled children MetricsMiddleware keeps at hand (methods are the client's: unbounded)
+MAX_CHILDREN = 4096  # labelled children Metrics keeps at hand
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -72,6 +73,18 @@ class Metrics:
                                            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r)
         self._gauges: list[tuple[str, str, Callable[[], float]]] = []
         r.register(_Callbacks(self._gauges))
+        self._children: dict[tuple, Any] = {}
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, kept: labels() validates and takes a lock on every call, and the hot paths
+        (every request, every gateway log) count under the same few label sets."""
+        key = (id(metric), *labels)
+        found = self._children.get(key)
+        if found is None:
+            if len(self._children) > MAX_CHILDREN:  # label values a client chose (a method): bounded
+                self._children.clear()
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
         """A value read at scrape time (queue depth, vector counts)."""
@@ -101,7 +114,6 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics):
         self.app = app
         self.metrics = metrics
-        self._children: dict[tuple, tuple] = {}  # (product, route, method, status) -> (counter, histogram)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -120,12 +132,6 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            key = (product_of(scope.get("path", "")), template, scope["method"], status[0])
-            counted = self._children.get(key)
-            if counted is None:  # labels() validates and locks on every call: each child is looked up once
-                if len(self._children) > MAX_CHILDREN:
-                    self._children.clear()
-                counted = self._children[key] = (self.metrics.requests.labels(*key[:3], str(key[3])),
-                                                 self.metrics.latency.labels(*key[:2]))
-            counted[0].inc()
-            counted[1].observe(time.perf_counter() - started)
+            product, m = product_of(scope.get("path", "")), self.metrics
+            m.child(m.requests, product, template, scope["method"], str(status[0])).inc()
+            m.child(m.latency, product, template).observe(time.perf_counter() - started)

@@ -5,6 +5,7 @@ when the gateway keeps logs, a LogRecord with secrets scrubbed. The event loop o
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -103,15 +104,15 @@ class Finished:
         c = self.call
         slug = c.provider.slug
         if c.options.cache_ttl > 0 and not c.options.skip_cache:
-            m.gateway_cache.labels("hit" if self.cached else "miss").inc()
+            m.child(m.gateway_cache, "hit" if self.cached else "miss").inc()
         if not self.success:
-            m.gateway_upstream_errors.labels(slug, str(self.status)).inc()
+            m.child(m.gateway_upstream_errors, slug, str(self.status)).inc()
         if usage.tokens_in:
-            m.gateway_tokens.labels(slug, "in").inc(usage.tokens_in)
+            m.child(m.gateway_tokens, slug, "in").inc(usage.tokens_in)
         if usage.tokens_out:
-            m.gateway_tokens.labels(slug, "out").inc(usage.tokens_out)
+            m.child(m.gateway_tokens, slug, "out").inc(usage.tokens_out)
         if cost:
-            m.gateway_cost.labels(slug).inc(cost)
+            m.child(m.gateway_cost, slug).inc(cost)
 
 
 def loads(raw: bytes) -> Any:
@@ -133,9 +134,18 @@ def loads(raw: bytes) -> Any:
 def public_headers(headers: Mapping[str, str]) -> dict[str, str]:
     out = {}
     for k, v in headers.items():
-        k = k.lower()
-        if k not in SECRET_HEADERS and not k.startswith("x-amz-") and "key" not in k and "token" not in k and "secret" not in k:
-            out[k] = v
+        name = _public_name(k)
+        if name is not None:
+            out[name] = v
     return out
+
+
+@functools.lru_cache(maxsize=1024)  # a header name's verdict never changes; the same few names come every time
+def _public_name(name: str) -> str | None:
+    """The name in lower case, or None for a header a log must not keep."""
+    k = name.lower()
+    if k in SECRET_HEADERS or k.startswith("x-amz-") or "key" in k or "token" in k or "secret" in k:
+        return None
+    return k
 
 

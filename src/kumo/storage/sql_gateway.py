@@ -95,14 +95,18 @@ def _json(value: Any) -> str:
 
 
 def _log_row(r, clean) -> tuple:
-    return tuple(clean(v) for v in (
+    values = (
         r.id, r.account, r.gateway, r.created_at, r.provider, r.model, r.model_type, r.path,
         r.status_code, int(r.success), int(r.cached), r.duration, r.tokens_in, r.tokens_out,
         (r.tokens_in or 0) + (r.tokens_out or 0) if r.tokens_in is not None else None, r.cost,
         int(r.custom_cost), _json(clean(r.metadata)), r.step, r.event_id, r.request_content_type,
         r.response_content_type, r.request_type, _json(r.request_head), _json(r.response_head),
         len(r.request_body or b""), len(r.response_body or b""), r.feedback, r.score,
-        _json(r.decisions) if r.decisions is not None else None))
+        _json(r.decisions) if r.decisions is not None else None)
+    text = "".join([v for v in values if type(v) is str])
+    if text.isascii() and "\x00" not in text:  # nearly every row: nothing to clean, and no call per value
+        return values
+    return tuple(clean(v) for v in values)
 
 
 _ROLLUP_UPSERT = (
