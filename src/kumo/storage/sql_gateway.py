@@ -286,7 +286,7 @@ class SqlGatewayStore:
                 args.append(changes[key])
         if "metadata" in changes:
             sets.append("metadata = ?")
-            args.append(json.dumps(changes["metadata"] or {}))
+            args.append(_json(changes["metadata"] or {}))  # compact, as the log writer writes it
         if not sets:
             return self.get_log(account, gateway_id, log_id) is not None
         with self.db.transaction() as conn:
