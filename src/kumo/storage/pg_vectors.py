@@ -98,18 +98,22 @@ class PgVectorStore:
         assert self._vector_type is not None
         return self._vector_type[0]
 
-    def _cursor(self, conn: PostgresConnection, loader: type[Loader] = _VectorLoader):
+    def _cursor(self, conn: PostgresConnection):
         """A binary cursor that speaks numpy <-> vector (registered on the cursor: the pool is shared)."""
+        cursor = conn.raw.cursor(binary=True)
+        self._adapt(conn.raw, cursor.adapters, _VectorLoader)
+        return cursor
+
+    def _adapt(self, conn: psycopg.Connection, adapters, loader: type[Loader]) -> None:
+        """numpy arrays sent as pgvector's binary vectors, and vectors read by `loader`, on these adapters."""
         if self._vector_type is None:
-            info = TypeInfo.fetch(conn.raw, "vector")
+            info = TypeInfo.fetch(conn, "vector")
             if info is None:
                 raise RuntimeError("the pgvector extension is missing (migration vectorize_0001 creates it)")
             self._vector_type = info.oid, type("VectorDumper", (_VectorDumper,), {"oid": info.oid})
         oid, dumper = self._vector_type
-        cursor = conn.raw.cursor(binary=True)
-        cursor.adapters.register_dumper(np.ndarray, dumper)
-        cursor.adapters.register_loader(oid, loader)
-        return cursor
+        adapters.register_dumper(np.ndarray, dumper)
+        adapters.register_loader(oid, loader)
 
     # ---- indexes --------------------------------------------------------------------------
     def create_index(self, account, name, description, dimensions, metric, preset, now):
@@ -320,11 +324,13 @@ class PgVectorStore:
 
         def read(conn: psycopg.Connection) -> list[tuple]:
             session = self._graph_reads.session(conn)
+            if "adapted" not in session:  # used for graph reads only: the connection's adapters, not each cursor's
+                self._adapt(conn, conn.adapters, _VectorBytesLoader)
+                session["adapted"] = True
             if session.get("hnsw.ef_search") != ef_search:
                 conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
                 session["hnsw.ef_search"] = ef_search
-            cursor = self._cursor(PostgresConnection(conn), _VectorBytesLoader)
-            return cursor.execute(query, (vector,)).fetchall()
+            return conn.cursor(binary=True).execute(query, (vector,)).fetchall()
 
         answer = self._graph_reads.run(read)
         count, indexes = answer[0][0], answer[0][1]
