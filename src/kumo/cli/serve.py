@@ -32,9 +32,8 @@ from kumo.log_format import FORMATS, configure_logging
 def serve(host, port, data_dir, insecure, log_level, log_format, drain_timeout, strict_models,
           workers_dev_port) -> None:
     """Start kumo's HTTP server (Workers AI, Vectorize, AI Gateway APIs)."""
-    import uvicorn
-
     from kumo.app import create_app
+    from kumo.cli.http_server import Server
 
     overrides = {k: v for k, v in dict(host=host, port=port, data_dir=data_dir, insecure=insecure,
                                        log_level=log_level, log_format=log_format, drain_timeout=drain_timeout,
@@ -72,7 +71,7 @@ def serve(host, port, data_dir, insecure, log_level, log_format, drain_timeout, 
     if settings.workers_dev_port:
         _serve_with_workers_dev_tls(config, settings)
     else:
-        uvicorn.Server(config).run()
+        Server(config).run()
 
 
 def _uvicorn_config(app, settings: Settings, port: int, lifespan: Literal["auto", "on", "off"] = "auto",
@@ -90,8 +89,7 @@ def _serve_with_workers_dev_tls(config, settings: Settings) -> None:
     lifespan, run by the first), so `wrangler dev`'s binding traffic reaches the very same services."""
     import asyncio
 
-    import uvicorn
-
+    from kumo.cli.http_server import Server
     from kumo.workers.tls import ensure_workers_dev_tls
 
     assert settings.workers_dev_port is not None  # called when it is set
@@ -102,13 +100,14 @@ def _serve_with_workers_dev_tls(config, settings: Settings) -> None:
                f"(NODE_EXTRA_CA_CERTS={tls.ca_file.resolve()})")
 
     async def both() -> None:
-        main, extra = uvicorn.Server(config), uvicorn.Server(tls_config)
+        main, extra = Server(config), Server(tls_config)
         first = asyncio.ensure_future(main.serve())
         while not main.started and not first.done():  # the platform starts before any binding call arrives
             await asyncio.sleep(0.05)
         tasks = [first, asyncio.ensure_future(extra.serve())] if not first.done() else [first]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        main.should_exit = extra.should_exit = True  # one stopping (a signal, a failed bind) stops both
+        main.stop()  # one stopping (a signal, a failed bind) stops both
+        extra.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(both())
