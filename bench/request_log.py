@@ -16,7 +16,7 @@ import os
 import time
 
 from kumo.api.request_log import RequestLog
-from kumo.cli.serve import RedactQuery
+from kumo.api.redaction import RedactQuery
 from kumo.log_format import JsonFormatter, RequestIdStamp, TextFormatter
 
 HEADERS = [(b"host", b"127.0.0.1:8787"), (b"user-agent", b"OpenAI/Python 1.99"), (b"authorization", b"Bearer x"),

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from kumo.gateway.log_query import Condition, LogQuery
+from kumo.storage.log_counts import LogCounts
 from kumo.gateway.rollups import ADDED_COLUMNS, GRAINS, ROLLUP_COLUMNS, Rollup, rollup_rows
 
 _LOG_COLUMNS = (
@@ -118,6 +119,7 @@ _ROLLUP_UPSERT = (
 class SqlGatewayStore:
     def __init__(self, db):
         self.db = db
+        self.log_counts = LogCounts()  # retention's per-gateway counts, not taken on every batch
 
     # ---- gateways --------------------------------------------------------------------------
     def create_gateway(self, account, gateway_id, settings, now):
@@ -167,46 +169,55 @@ class SqlGatewayStore:
             conn.execute("DELETE FROM gateway_routes WHERE account = ? AND gateway = ?", (account, gateway_id))
             conn.execute("DELETE FROM gateway_provider_keys WHERE account = ? AND gateway = ?", (account, gateway_id))
             conn.execute("DELETE FROM gateways WHERE account = ? AND id = ?", (account, gateway_id))
+        self.log_counts.forget((account, gateway_id))
 
     # ---- logs ----------------------------------------------------------------------------------
     def write_logs(self, records, limits):
         """Insert a batch; `limits[(account, gateway)] = (max logs, strategy)` applies retention."""
         clean = _without_nul if self.db.dialect == "postgresql" else _without_surrogates
         counted = records
-        with self.db.transaction() as conn:
-            for (account, gateway), (maximum, strategy) in limits.items():
-                batch = [r for r in records if r.account == account and r.gateway == gateway]
-                count = conn.execute("SELECT count(*) FROM gateway_logs WHERE account = ? AND gateway = ?",
-                                     (account, gateway)).fetchone()[0]
-                overflow = count + len(batch) - maximum
-                if overflow <= 0:
-                    continue
-                if strategy == "DELETE_OLDEST":
-                    # delete at least 0.1 % at a time, as Cloudflare does, so this is not done on every write
-                    drop = max(overflow, maximum // 1000, 1)
-                    conn.execute(
-                        "DELETE FROM gateway_logs WHERE id IN (SELECT id FROM gateway_logs WHERE account = ? AND "
-                        "gateway = ? ORDER BY created_at, id LIMIT ?)", (account, gateway, drop))
-                else:  # STOP_INSERTING
-                    keep = max(0, maximum - count)
-                    dropped = {r.id for r in batch[keep:]}
-                    records = [r for r in records if r.id not in dropped]
-            conn.executemany(
-                "INSERT INTO gateway_logs (id, account, gateway, created_at, provider, model, model_type, path, "
-                "status_code, success, cached, duration, tokens_in, tokens_out, total_tokens, cost, custom_cost, "
-                "metadata, step, event_id, request_content_type, response_content_type, request_type, request_head, "
-                "response_head, request_size, response_size, feedback, score, decisions) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",  # a batch retried after a lost commit answer lands once
-                [_log_row(r, clean) for r in records],
-            )
-            conn.executemany(
-                "INSERT INTO gateway_log_bodies (id, request, response) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                [(r.id, r.request_body, r.response_body) for r in records
-                 if r.request_body is not None or r.response_body is not None],
-            )
-            # every request counts in analytics, logged or not (STOP_INSERTING drops rows, not requests)
-            conn.executemany(_ROLLUP_UPSERT, [tuple(clean(v) for v in row) for row in rollup_rows(counted)])
+        after: list[tuple[tuple[str, str], int, int]] = []  # each limited gateway's count once committed
+        try:
+            with self.db.transaction() as conn:
+                for key, (maximum, strategy) in limits.items():
+                    account, gateway = key
+                    batch = [r for r in records if r.account == account and r.gateway == gateway]
+                    count, generation = self.log_counts.count(key, lambda: conn.execute(
+                        "SELECT count(*) FROM gateway_logs WHERE account = ? AND gateway = ?", key).fetchone()[0])
+                    overflow = count + len(batch) - maximum
+                    if overflow > 0 and strategy == "DELETE_OLDEST":
+                        # delete at least 0.1 % at a time, as Cloudflare does, so this is not done on every write
+                        drop = max(overflow, maximum // 1000, 1)
+                        count -= conn.execute(
+                            "DELETE FROM gateway_logs WHERE id IN (SELECT id FROM gateway_logs WHERE account = ? AND "
+                            "gateway = ? ORDER BY created_at, id LIMIT ?)", (account, gateway, drop)).rowcount
+                    elif overflow > 0:  # STOP_INSERTING
+                        keep = max(0, maximum - count)
+                        dropped = {r.id for r in batch[keep:]}
+                        records = [r for r in records if r.id not in dropped]
+                        batch = batch[:keep]
+                    after.append((key, count + len(batch), generation))
+                conn.executemany(
+                    "INSERT INTO gateway_logs (id, account, gateway, created_at, provider, model, model_type, path, "
+                    "status_code, success, cached, duration, tokens_in, tokens_out, total_tokens, cost, custom_cost, "
+                    "metadata, step, event_id, request_content_type, response_content_type, request_type, request_head, "
+                    "response_head, request_size, response_size, feedback, score, decisions) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING",  # a batch retried after a lost commit answer lands once
+                    [_log_row(r, clean) for r in records],
+                )
+                conn.executemany(
+                    "INSERT INTO gateway_log_bodies (id, request, response) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    [(r.id, r.request_body, r.response_body) for r in records
+                     if r.request_body is not None or r.response_body is not None],
+                )
+                # every request counts in analytics, logged or not (STOP_INSERTING drops rows, not requests)
+                conn.executemany(_ROLLUP_UPSERT, [tuple(clean(v) for v in row) for row in rollup_rows(counted)])
+        except BaseException:
+            self.log_counts.forget()  # what was counted may not have been written
+            raise
+        for key, count, generation in after:
+            self.log_counts.keep(key, count, generation)
 
     def query_logs(self, account, gateway_id, query):
         where, args = _where(account, gateway_id, query, self.db.dialect)
@@ -301,6 +312,7 @@ class SqlGatewayStore:
         with self.db.transaction() as conn:
             ids = [r[0] for r in conn.execute(f"SELECT id FROM gateway_logs WHERE {where}{limit}", args)]
             conn.executemany("DELETE FROM gateway_logs WHERE id = ?", [(i,) for i in ids])
+        self.log_counts.forget((account, gateway_id))
         return len(ids)
 
     def rollups(self, account, gateway_id, grain, since, group_by_day=False):
