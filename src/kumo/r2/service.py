@@ -37,6 +37,7 @@ from kumo.r2.store import (
 
 MAX_KEY_BYTES = 1024
 MAX_LIST_KEYS = 1000
+MIN_FETCH = 16  # rows a listing asks for at least, once common prefixes show up
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 MAX_PARTS = 10_000
@@ -295,29 +296,38 @@ class R2Service:
         listing = Listing()
         position = after
         count = 0
+        fetch = max_keys
         while count < max_keys:
-            batch = await self.store.list_objects(bucket, prefix, position, max_keys - count)
+            batch = await self.store.list_objects(bucket, prefix, position, fetch)
             if not batch:
                 return listing
+            inside = None  # the common prefix the keys being read roll up into
+            found = 0
             for info in batch:
+                if inside is not None and info.key.startswith(inside):
+                    continue  # (position is already past it)
                 rolled = None
                 if delimiter:
                     at = info.key.find(delimiter, len(prefix))
                     if at >= 0:
                         rolled = info.key[:at + len(delimiter)]
                 if rolled is None:
+                    inside = None
                     listing.objects.append(info)
                     listing.last = info.key
                     position = info.key.encode()
-                    count += 1
                 else:
+                    inside = rolled
                     listing.prefixes.append(rolled)
                     listing.last = rolled
                     position = rolled.encode() + b"\xff"  # past every key under it (UTF-8 has no 0xff)
-                    count += 1
-                    break  # the rest of this batch may sit under the same prefix: ask again from past it
+                found += 1
+                count += 1
                 if count >= max_keys:
                     break
+            # A batch spent mostly under one common prefix says the next may be too: ask for a few rows more
+            # than this one gave, not for the whole page (each common prefix would read a page of its keys).
+            fetch = min(max_keys - count, max(MIN_FETCH, 2 * found))
         listing.truncated = bool(await self.store.list_objects(bucket, prefix, position, 1))
         if listing.truncated:
             listing.next_after = position

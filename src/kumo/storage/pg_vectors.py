@@ -362,9 +362,13 @@ class LockedIndex:
         return {r[0] for r in rows}
 
     def known_namespaces(self, names: set[str]) -> set[str]:
+        # One index probe per name, as namespace_count's. DISTINCT over `namespace = ANY(...)` read every vector in
+        # those namespaces (100-230 ms at 1M); an EXISTS or a LIMIT 1 may be planned as a scan of the whole index's
+        # rows; the first name at or after each one, in the index's order, is always a probe (0.3 ms).
         rows = self.conn.execute(
-            "SELECT DISTINCT namespace FROM vectorize_vectors WHERE index_pk = ? AND namespace = ANY(?)",
-            (self.pk, list(names)),
+            "SELECT n FROM unnest(?::text[]) AS n WHERE (SELECT namespace FROM vectorize_vectors"
+            " WHERE index_pk = ? AND namespace >= n ORDER BY namespace LIMIT 1) = n",
+            (list(names), self.pk),
         )
         return {r[0] for r in rows}
 
