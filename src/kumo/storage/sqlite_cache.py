@@ -9,6 +9,7 @@ from pathlib import Path
 from kumo.gateway.cache import MAX_CACHEABLE_BYTES, CachedResponse
 from kumo.storage.sqlite import SqliteDatabase
 
+
 class SqliteCache:
     def __init__(self, path: Path, max_bytes: int):
         self.db = SqliteDatabase(path, synchronous="NORMAL", branch="cache")  # a lost cache entry is only a miss
@@ -45,8 +46,10 @@ class SqliteCache:
             )
             self._bytes += size - (old[0] if old else 0)
             if self._bytes > self.max_bytes:
-                conn.execute("DELETE FROM cache WHERE expires_at <= ?", (time.time(),))
-                self._bytes = conn.execute("SELECT coalesce(sum(size), 0) FROM cache").fetchone()[0]
+                # the expired first (an index range), their sizes taken off the total as they go: summing every
+                # row's size here read the whole file on each put once the cache was full
+                expired = conn.execute("DELETE FROM cache WHERE expires_at <= ? RETURNING size", (time.time(),))
+                self._bytes -= sum(row[0] for row in expired)
                 while self._bytes > self.max_bytes:
                     victim = conn.execute("SELECT key, size FROM cache ORDER BY stored_at LIMIT 1").fetchone()
                     if victim is None:
