@@ -272,9 +272,13 @@ class SqlAiSearchStore:
         if query is None or (item_pks is not None and not item_pks):
             return []
         sql, args = query[0] + " AND c.instance_pk = ?", [*query[1], instance_pk]
-        if item_pks is not None:
-            sql += f" AND c.item_pk IN ({','.join('?' * len(item_pks))})"
-            args.extend(sorted(item_pks))
+        if item_pks is not None:  # one parameter, however many items a metadata filter lets through
+            if self.db.dialect == "postgresql":
+                sql += " AND c.item_pk = ANY(?)"
+                args.append(sorted(item_pks))
+            else:  # (one `?` each ran into SQLite's limit, and PostgreSQL's 65,535)
+                sql += " AND c.item_pk IN (SELECT value FROM json_each(?))"
+                args.append(json.dumps(sorted(item_pks)))
         sql += " ORDER BY score DESC, c.pk LIMIT ?"
         args.append(limit)
         with self.db.reading() as conn:
