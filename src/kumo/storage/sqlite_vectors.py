@@ -30,6 +30,9 @@ def _vector(row: tuple) -> StoredVector:
 class SqliteVectorStore:
     def __init__(self, path: Path):
         self.db = SqliteDatabase(path, branch="vectorize")
+        # index pk -> (its seq, its vector count then): every write bumps seq, so a count is good until it
+        # moves; listing a million vectors a page at a time counted them all on every page
+        self._counts: dict[int, tuple[int, int]] = {}
 
     # ---- indexes --------------------------------------------------------------------------
     def create_index(self, account, name, description, dimensions, metric, preset, now):
@@ -65,6 +68,7 @@ class SqliteVectorStore:
     def delete_index(self, pk):
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM vectorize_indexes WHERE pk = ?", (pk,))
+        self._counts.pop(pk, None)
 
     # ---- vectors --------------------------------------------------------------------------
     def _bump(self, conn, pk: int, mutation: Mutation) -> int:
@@ -133,7 +137,15 @@ class SqliteVectorStore:
 
     def count_vectors(self, pk):
         with self.db.reading() as conn:
-            return conn.execute("SELECT count(*) FROM vectorize_vectors WHERE index_pk = ?", (pk,)).fetchone()[0]
+            row = conn.execute("SELECT seq FROM vectorize_indexes WHERE pk = ?", (pk,)).fetchone()
+            if row is None:
+                return 0
+            known = self._counts.get(pk)
+            if known is not None and known[0] == row[0]:
+                return known[1]
+            count = conn.execute("SELECT count(*) FROM vectorize_vectors WHERE index_pk = ?", (pk,)).fetchone()[0]
+            self._counts[pk] = (row[0], count)
+            return count
 
     def list_ids(self, pk, after, count):
         with self.db.reading() as conn:
