@@ -75,6 +75,9 @@ GRAPH_MARGIN = 2
 COPY_MIN_ROWS = 32  # new rows from this many on go in by COPY
 QUIET_SECONDS = 1.0  # no write for this long: a load is over, build the graph
 CHECK_SECONDS = 1.0  # how often the builder looks (and learns which graphs other nodes built)
+# an index written without a pause gets its graph anyway once it has waited this long (built CONCURRENTLY,
+# so the writes go on); waiting for a pause alone left it scanned exactly for as long as writes came
+PATIENCE_SECONDS = 60.0
 
 
 class PgVectorEngine:
@@ -82,6 +85,7 @@ class PgVectorEngine:
         self.store = store
         self.ann = ann or AnnParams()
         self._graphs: set[int] = set()  # pks of indexes whose HNSW graph is built and valid
+        self._due_since: dict[int, float] = {}  # pks of indexes that need a graph -> since when (monotonic)
         self._records: dict[tuple[str, str], IndexRecord] = {}  # (account, name) -> record, for queries
         self._stop = threading.Event()
         self._builder: threading.Thread | None = None
@@ -108,23 +112,28 @@ class PgVectorEngine:
                 failing = True
             self._stop.wait(CHECK_SECONDS)
 
-    def build_due_graphs(self, quiet: float = QUIET_SECONDS) -> None:
-        """Build the graph of every index that has reached the threshold and had no write for `quiet` s."""
+    def build_due_graphs(self, quiet: float = QUIET_SECONDS, patience: float = PATIENCE_SECONDS) -> None:
+        """Build the graph of every index that has reached the threshold and had no write for `quiet` s, or has
+        needed one for `patience` s."""
         states = self.store.graph_states()
         self._graphs = {record.pk for record, valid in states if valid}
         now = datetime.now(timezone.utc)
+        due: dict[int, float] = {}
         for record, valid in states:
             count = record.vector_count or 0
             if valid or count < self.ann.threshold or self._stop.is_set():
                 continue
+            since = due[record.pk] = self._due_since.get(record.pk, time.monotonic())
             last = parse_iso(record.mutation_at) if record.mutation_at else None
-            if last is not None and (now - last).total_seconds() < quiet:
+            writing = last is not None and (now - last).total_seconds() < quiet
+            if writing and time.monotonic() - since < patience:
                 continue
             started = time.monotonic()
             if self.store.build_graph(record, count):
                 log.info("index %s/%s: HNSW graph of %d vectors built in %.1f s", record.account, record.name,
                          count, time.monotonic() - started)
                 self._graphs.add(record.pk)
+        self._due_since = due
 
     def vector_count(self) -> int:
         return self.store.total_vectors()
