@@ -85,7 +85,9 @@ class SqlBatchStore:
 
     def pending_count(self):
         with self.db.reading() as conn:
-            return conn.execute("SELECT count(*) FROM ai_batch_jobs WHERE status != 'done'").fetchone()[0]
+            # (`!=` read every job ever done; the queue index answers IN)
+            return conn.execute("SELECT count(*) FROM ai_batch_jobs WHERE status IN ('queued', 'running')"
+                                ).fetchone()[0]
 
     def close(self):
         self.db.close()
