@@ -111,3 +111,36 @@ def test_ann_index_restart_with_snapshot_and_after_crash(tmp_path):
             assert all(int(m["id"][1:]) >= 100 for m in res) and len(res) == 10
     finally:
         srv.stop()
+
+
+def test_a_snapshot_mostly_of_retired_slots_is_rebuilt_compact(tmp_path):
+    """Upserts retire slots; a graph snapshot keeps them. Restarted from one whose slots are mostly retired, the
+    index is rebuilt compact from the database instead, and answers the same."""
+    data = tmp_path / "data"
+    env = {"KUMO_VECTORIZE_ANN_THRESHOLD": "500"}
+    rng = np.random.default_rng(1)
+    points = rng.normal(size=(1500, 16))
+    vectors = [{"id": f"p{i}", "values": points[i].astype(np.float32).astype(float).tolist()} for i in range(1500)]
+    srv = Server(data, env=env).start()
+    with _client(srv) as c:
+        c.post("", json={"name": "up", "config": {"dimensions": 16, "metric": "cosine"}}).raise_for_status()
+        for _ in range(3):  # 1,500 live slots, 3,000 retired
+            c.post("/up/upsert", content=ndjson(vectors)).raise_for_status()
+        deadline = time.monotonic() + 60
+        while c.get("/up/info").json()["result"].get("kumoGraph", {}).get("pendingVectors") != 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    srv.stop()
+    assert list((data / "vectorize-snapshots").glob("*.hnsw"))
+
+    srv = Server(data, env=env).start()
+    try:
+        with _client(srv) as c:
+            q = vectors[7]["values"]
+            res = c.post("/up/query", json={"vector": q, "topK": 5}).json()["result"]["matches"]
+            assert [m["id"] for m in res] == [w[0] for w in oracle(vectors, q, "cosine", 5)]
+            assert c.get("/up/info").json()["result"]["vectorCount"] == 1500
+        assert "3000 of its 4500 slots are retired" in srv.log.read_text()
+        assert not list((data / "vectorize-snapshots").glob("*.hnsw"))  # dropped, not trusted again
+    finally:
+        srv.stop()

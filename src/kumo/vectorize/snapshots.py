@@ -1,6 +1,11 @@
 """Snapshots of an index's HNSW graph, so a restart need not rebuild it. A snapshot is trusted only when its
 mutation sequence equals the database's: anything else (a crash after later writes, a torn file) is dropped
-and the graph is rebuilt in the background while queries stay exact."""
+and the graph is rebuilt in the background while queries stay exact.
+
+A graph's labels are slots, and slots are not reused while the process runs: an upsert writes a new one and
+retires the old. A snapshot keeps those holes, so a space restored from it is as large as every write ever
+made. One whose slots are mostly holes is dropped instead: the space is rebuilt compact from the database and
+its graph rebuilt behind, as after a crash."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from kumo.vectorize.space import HNSW_SPACE, VectorSpace
 from kumo.vectorize.store import IndexRecord
 
 log = logging.getLogger("kumo.vectorize")
+COMPACT_MIN_HOLES = 1024  # fewer retired slots than this are kept, however many there are to live ones
 
 
 class GraphSnapshots:
@@ -41,6 +47,12 @@ class GraphSnapshots:
         try:
             meta = json.loads(meta_path.read_text())
             if meta.get("seq") != record.seq:
+                self.drop(record.pk)
+                return None
+            holes = meta["ids"].count(None)
+            if holes >= COMPACT_MIN_HOLES and holes > len(meta["ids"]) - holes:
+                log.info("index %s: %d of its %d slots are retired; rebuilt compact, with a new graph",
+                         record.name, holes, len(meta["ids"]))
                 self.drop(record.pk)
                 return None
             graph = hnswlib.Index(space=HNSW_SPACE[record.metric], dim=record.dimensions)
