@@ -8,22 +8,14 @@ import pytest
 
 from kumo.aisearch.store import NewChunk
 from kumo.storage.sql_aisearch import SqlAiSearchStore
-from kumo.storage.sqlite import SqliteDatabase
+from tests.sql_databases import BACKENDS, sql_database
 
 NOW = "2026-12-04T00:00:00Z"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        yield SqlAiSearchStore(SqliteDatabase(tmp_path / "s.sqlite3", branch="aisearch"))
-        return
-    from kumo.storage.migrate import upgrade_postgres
-    from kumo.storage.postgres import PostgresDatabase
-
-    url = request.getfixturevalue("pg_url")
-    upgrade_postgres(url)
-    db = PostgresDatabase(url)
+    db = sql_database(request, tmp_path, "aisearch")
     yield SqlAiSearchStore(db)
     db.close()
 

@@ -11,7 +11,7 @@ from kumo.gateway.logs import new_ulid
 from kumo.gateway.store import LogRecord
 from kumo.storage.log_counts import REFRESH, LogCounts
 from kumo.storage.sql_gateway import SqlGatewayStore
-from kumo.storage.sqlite import SqliteDatabase
+from tests.sql_databases import BACKENDS, sql_database
 
 
 class CountedCounts(LogCounts):
@@ -30,17 +30,9 @@ class CountedCounts(LogCounts):
         return super().count(key, counted)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 def db(request, tmp_path):
-    if request.param == "sqlite":
-        yield SqliteDatabase(tmp_path / "g.sqlite3", branch="gateway")
-        return
-    from kumo.storage.migrate import upgrade_postgres
-    from kumo.storage.postgres import PostgresDatabase
-
-    url = request.getfixturevalue("pg_url")
-    upgrade_postgres(url)
-    database = PostgresDatabase(url)
+    database = sql_database(request, tmp_path, "gateway")
     yield database
     database.close()
 

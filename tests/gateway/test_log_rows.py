@@ -11,20 +11,12 @@ import pytest
 from kumo.gateway.logs import new_ulid
 from kumo.gateway.store import LogRecord
 from kumo.storage.sql_gateway import SqlGatewayStore
-from kumo.storage.sqlite import SqliteDatabase
+from tests.sql_databases import BACKENDS, sql_database
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        yield SqlGatewayStore(SqliteDatabase(tmp_path / "g.sqlite3", branch="gateway"))
-        return
-    from kumo.storage.migrate import upgrade_postgres
-    from kumo.storage.postgres import PostgresDatabase
-
-    url = request.getfixturevalue("pg_url")
-    upgrade_postgres(url)
-    db = PostgresDatabase(url)
+    db = sql_database(request, tmp_path, "gateway")
     yield SqlGatewayStore(db)
     db.close()
 
