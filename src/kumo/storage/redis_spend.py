@@ -32,8 +32,10 @@ local function running_total(key)
     total = total + cost_of(member)
   end
   local ttl = redis.call('PTTL', key)
-  if ttl > 0 then
+  if ttl > 0 then  -- expiring with its set
     redis.call('SET', key .. ':total', string.format('%.17g', total), 'PX', ttl)
+  elseif ttl == -1 then
+    redis.call('SET', key .. ':total', string.format('%.17g', total))
   end
   return total
 end
