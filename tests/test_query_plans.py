@@ -13,6 +13,7 @@ QUERIES = [
     ("cache", "DELETE FROM cache WHERE expires_at <= 1"),
     ("aisearch", "SELECT 1 FROM aisearch_jobs WHERE instance_pk = 1 AND started_at > 'x'"),
     ("aisearch", "DELETE FROM aisearch_cache WHERE instance_pk = 1 AND expires_at <= 1"),
+    ("aisearch", "SELECT chunk_id FROM aisearch_chunks WHERE instance_pk = 1"),
     ("custom_models", "SELECT id, compose_attempts FROM scoring_jobs WHERE status = 'composing' AND"
                       " (lease_owner IS NULL OR lease_until < 1) ORDER BY created LIMIT 1"),
     ("custom_models", "SELECT count(*) FROM scoring_jobs WHERE status IN ('running', 'composing')"),
