@@ -309,11 +309,11 @@ class SqlGatewayStore:
         where, args = _where(account, gateway_id, query, self.db.dialect)
         order = f"{query.order_by} {query.direction.upper()}"
         limit = f" ORDER BY {order} LIMIT {int(query.limit)}" if query.limit else ""
-        with self.db.transaction() as conn:
-            ids = [r[0] for r in conn.execute(f"SELECT id FROM gateway_logs WHERE {where}{limit}", args)]
-            conn.executemany("DELETE FROM gateway_logs WHERE id = ?", [(i,) for i in ids])
+        with self.db.transaction() as conn:  # one statement: a filter may match millions
+            deleted = conn.execute(f"DELETE FROM gateway_logs WHERE id IN (SELECT id FROM gateway_logs WHERE {where}"
+                                   f"{limit})", args).rowcount
         self.log_counts.forget((account, gateway_id))
-        return len(ids)
+        return deleted
 
     def rollups(self, account, gateway_id, grain, since, group_by_day=False):
         """Analytics rows [(bucket, provider, model, Rollup)] from `since` (a bucket label) on. `grain` is 'minute'
