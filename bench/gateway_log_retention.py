@@ -10,17 +10,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-
-from kumo.gateway.logs import new_ulid  # noqa: E402
-from kumo.gateway.store import LogRecord  # noqa: E402
-from kumo.storage.log_counts import LogCounts  # noqa: E402
-from kumo.storage.sql_gateway import SqlGatewayStore  # noqa: E402
+from kumo.gateway.logs import new_ulid
+from kumo.gateway.store import LogRecord
+from kumo.storage.log_counts import LogCounts
+from kumo.storage.sql_gateway import SqlGatewayStore
 
 ACCOUNT, GATEWAY = "acct", "gw"
 LIMIT = {(ACCOUNT, GATEWAY): (10_000_000, "DELETE_OLDEST")}  # the most a gateway may keep

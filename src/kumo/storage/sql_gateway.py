@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 
 from kumo.gateway.log_query import Condition, LogQuery
-from kumo.storage.log_counts import LogCounts
 from kumo.gateway.rollups import ADDED_COLUMNS, GRAINS, ROLLUP_COLUMNS, Rollup, rollup_rows
+from kumo.storage.log_counts import LogCounts
 
 _LOG_COLUMNS = (
     "id, created_at, provider, model, model_type, path, status_code, success, cached, duration, tokens_in, "
