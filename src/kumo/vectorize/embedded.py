@@ -279,5 +279,5 @@ class EmbeddedEngine:
             ]
         if search.return_metadata == "all" and hits:
             stored = {v.id: v for v in self.store.get_vectors(record.pk, [h.id for h in hits])}
-            hits = [replace(h, metadata=(stored[h.id].metadata if h.id in stored else None) or {}) for h in hits]
+            hits = [h._replace(metadata=(stored[h.id].metadata if h.id in stored else None) or {}) for h in hits]
         return hits

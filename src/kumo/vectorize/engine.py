@@ -9,7 +9,7 @@ id; an engine applies writes (under its own lock, with `write_rules`) and answer
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -42,8 +42,7 @@ class Search:
     return_metadata: str = "none"  # none | indexed | all
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):  # a tuple, not a frozen dataclass: ten are made per query, at a quarter of the cost
     id: str
     score: float
     namespace: str | None

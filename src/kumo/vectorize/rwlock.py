@@ -5,35 +5,37 @@ queue behind it, so a steady stream of queries cannot starve the writes."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 
 class SharedLock:
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._readers = 0
         self._writer: int | None = None  # thread id of the holder
         self._depth = 0  # re-entries of the writer
         self._writers_waiting = 0
+        self._shared = _Shared(self)
 
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        me = threading.get_ident()
-        if self._writer == me:  # a writer may read what it holds
-            yield
+    def shared(self) -> _Shared:
+        """`with lock.shared():` reads beside other readers."""
+        return self._shared  # stateless: one serves every thread
+
+    def acquire_shared(self) -> None:
+        if self._writer == threading.get_ident():  # a writer may read what it holds
             return
-        with self._cond:
+        with self._lock:  # the condition's own lock, taken directly: a query takes two of these
             while self._writer is not None or self._writers_waiting:
                 self._cond.wait()
             self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
+
+    def release_shared(self) -> None:
+        if self._writer == threading.get_ident():  # it read what it held: nothing was counted
+            return
+        with self._lock:
+            self._readers -= 1
+            if not self._readers:
+                self._cond.notify_all()
 
     def acquire(self) -> None:
         me = threading.get_ident()
@@ -67,3 +69,18 @@ class SharedLock:
     @property
     def waiting_writers(self) -> int:
         return self._writers_waiting
+
+
+class _Shared:
+    """The context manager of `SharedLock.shared()`: a class, not a generator, as a query enters two per search."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: SharedLock):
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        self._lock.acquire_shared()
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release_shared()
