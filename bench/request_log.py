@@ -15,6 +15,7 @@ import logging
 import os
 import time
 
+from kumo.api.access_lines import AccessLines
 from kumo.api.request_log import RequestLog
 from kumo.api.redaction import RedactQuery
 from kumo.log_format import JsonFormatter, RequestIdStamp, TextFormatter
@@ -90,7 +91,7 @@ async def main(n: int) -> None:
     print(f"bare ASGI call                               {base:6.2f} µs/request")
     for label, formatter in (("ids only (access lines off)", None), ("ids + text access line", TextFormatter()),
                              ("ids + JSON access line", JsonFormatter())):
-        layered = RequestLog(endpoint, logger_to_devnull(f"bench.{label}", formatter))
+        layered = RequestLog(endpoint, AccessLines(logger_to_devnull(f"bench.{label}", formatter)))
         cost = await run(layered, n)
         print(f"RequestLog, {label:32s} {cost:6.2f} µs/request  (+{cost - base:5.2f})")
     uv = await uvicorn_style(logger_to_devnull("bench.uvicorn", TextFormatter()), n)

@@ -18,7 +18,8 @@ from kumo.api.keep_alive import KeepAliveAfterError, mark_logged
 from kumo.api.middleware import BodySizeLimit, StripTrailingSlash
 from kumo.api.operator_pages import add_operator_pages
 from kumo.api.redaction import quiet_secrets
-from kumo.api.request_log import RequestLog
+from kumo.api.access_lines import AccessLines
+from kumo.api.request_log import ACCESS_LOG, RequestLog
 from kumo.api.threads import blocking
 from kumo.config import Settings
 from kumo.dashboard.routes import router as dashboard_router
@@ -50,8 +51,12 @@ class KumoApp(FastAPI):
     so a 500 still carries cf-ray and gets its access line, and the error handler's log knows the request id.
     KeepAliveAfterError sits there too: a 500 sent whole no longer closes the connection."""
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.access_lines = AccessLines(ACCESS_LOG)  # create_app's lifespan starts and closes its writer
+
     def build_middleware_stack(self):
-        return RequestLog(KeepAliveAfterError(super().build_middleware_stack()))
+        return RequestLog(KeepAliveAfterError(super().build_middleware_stack()), self.access_lines)
 
 
 def error_shapes() -> ErrorShapes:
@@ -69,18 +74,22 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     platform = platform or Platform(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: KumoApp):
         platform.start()
         await platform.start_async(app)
         # Start-up leaves ~80k long-lived objects; full collections over them paused every request in flight for
         # 56-93 ms (the gateway's p99 at 500 req/s). Freezing them keeps collections to a few ms.
         gc.collect()
         gc.freeze()
+        app.access_lines.start()
         try:
             yield
         finally:
-            await platform.stop_async()
-            platform.close()
+            try:
+                await platform.stop_async()
+                platform.close()
+            finally:
+                app.access_lines.close()
 
     # /docs and /openapi.json are served by add_operator_pages, behind a token when tokens are configured
     # FastAPI's own OpenTelemetry layer off: kumo exports spans where a gateway asks (gateway/controls/otel.py),

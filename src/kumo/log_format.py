@@ -20,10 +20,12 @@ FORMATS = ("text", "json")
 
 class RequestIdStamp(logging.Filter):
     """Copies the current request id onto the record while still in the request's context (a handler that
-    formats later, or in another thread, would no longer see it)."""
+    formats later, or in another thread, would no longer see it). A record that carries its own (an access line,
+    written by kumo.api.access_lines' thread) keeps it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = REQUEST_ID.get()
+        if getattr(record, "request_id", None) is None:
+            record.request_id = REQUEST_ID.get()
         return True
 
 

@@ -44,6 +44,10 @@ class BatchedWriter(ABC, Generic[T]):
         elif len(pending) == self.batch:
             self._wake.set()
 
+    def waiting(self) -> int:
+        """Items put and not yet taken by the thread."""
+        return len(self._pending)
+
     def flush(self, timeout: float = 10) -> None:
         """Wait until everything put so far is written (the APIs that read these rows call it first)."""
         if not self._thread.is_alive():

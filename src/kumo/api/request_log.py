@@ -1,5 +1,6 @@
 """The outermost ASGI layer: gives each request its id (answered as `cf-ray`, like Cloudflare) and writes
-one access line when the response has ended (streams included), in place of uvicorn's access log.
+one access line when the response has ended (streams included), in place of uvicorn's access log; while kumo
+serves, a thread writes the lines (kumo.api.access_lines).
 
 It sits on every request of the gateway's data plane, so it stays a plain ASGI callable: no Request object,
 one pass over the headers each way, and the access record is only built when the logger would emit it.
@@ -12,19 +13,18 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kumo.api.access_lines import AccessLines
 from kumo.api.redaction import redact
 from kumo.api.request_id import INCOMING_HEADERS, REQUEST_ID, acceptable, new_request_id
 from kumo.metrics import product_of
 
 ACCESS_LOG = logging.getLogger("kumo.access")
-# Readable form; the JSON formatter writes the fields themselves (`args` is one mapping).
-ACCESS_FORMAT = '%(client)s "%(method)s %(path)s" %(status)d %(bytes)dB %(duration_ms).1fms'
 
 
 class RequestLog:
-    def __init__(self, app: ASGIApp, logger: logging.Logger = ACCESS_LOG):
+    def __init__(self, app: ASGIApp, lines: AccessLines | None = None):
         self.app = app
-        self.log = logger
+        self.lines = lines or AccessLines(ACCESS_LOG)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,7 +68,7 @@ class RequestLog:
             await self.app(scope, receive, send_with_id)
         finally:
             try:
-                if self.log.isEnabledFor(logging.INFO):
+                if self.lines.enabled():
                     self._write(scope, request_id, status, sent, time.perf_counter() - started, gateway_log_id)
             finally:
                 REQUEST_ID.reset(token)
@@ -89,4 +89,4 @@ class RequestLog:
         }
         if gateway_log_id is not None:  # joins this line to the gateway's log row (cf-aig-log-id)
             fields["gateway_log_id"] = gateway_log_id.decode("latin-1")
-        self.log.info(ACCESS_FORMAT, fields)
+        self.lines.write((time.time(), request_id, fields))
