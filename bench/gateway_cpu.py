@@ -26,13 +26,13 @@ from gateway.peers import Target, start_fake, stop
 from gateway.workload import ACCOUNT, GATEWAY, PROXY_CPU
 
 
-def start(src: str, fake: Target, workdir: Path, pinned: bool) -> tuple[Target, KumoServer]:
+def start(src: str, fake: Target, workdir: Path, pinned: bool, log_level: str) -> tuple[Target, KumoServer]:
     """`kumo serve` from the source tree `src`, with the gateway `gw` logging every request."""
     import httpx
 
     env = {"KUMO_UPSTREAM_OPENAI": f"http://127.0.0.1:{fake.port}", "PYTHONPATH": str(Path(src).resolve())}
     server = KumoServer(Path(tempfile.mkdtemp(prefix="kumo-data-", dir=workdir)), env,
-                        cpus=PROXY_CPU if pinned else None)
+                        cpus=PROXY_CPU if pinned else None, log_level=log_level)
     r = httpx.post(f"{server.url}/client/v4/accounts/{ACCOUNT}/ai-gateway/gateways", headers={"Authorization": "Bearer x"},
                    json={"id": GATEWAY, "cache_invalidate_on_update": False, "cache_ttl": None, "collect_logs": True,
                          "rate_limiting_interval": None, "rate_limiting_limit": None}, timeout=30)
@@ -84,6 +84,8 @@ def main() -> None:
     ap.add_argument("--idle-seconds", type=float, default=8, help="how long idle CPU is measured (ticks are 10 ms)")
     ap.add_argument("--pinned", action="store_true")
     ap.add_argument("--floor", action="store_true", help="also measure a bare ASGI + aiohttp proxy")
+    ap.add_argument("--log-level", default="warning",
+                    help="kumo's log level (default warning: no access lines; kumo serve's own default is info)")
     args = ap.parse_args()
     args.chunks, args.chunk_gap_ms = 20, 1.0
     conns = [int(c) for c in args.conns.split(",")]
@@ -94,7 +96,7 @@ def main() -> None:
         for rnd in range(args.rounds):
             for name, src in (("a", args.a), ("b", args.b)) + ((("floor", None),) if args.floor else ()):
                 target, server = (start_floor(fake, workdir, args.pinned) if src is None
-                                  else start(src, fake, workdir, args.pinned))
+                                  else start(src, fake, workdir, args.pinned, args.log_level))
                 try:
                     time.sleep(2)  # start-up's own work settles
                     c0 = proc_cpu(target.pid)
@@ -112,7 +114,8 @@ def main() -> None:
     finally:
         stop(fake.proc)
     print(f"\n{'pinned' if args.pinned else 'unpinned'}, fake provider {args.latency_ms:g} ms, "
-          f"{os.cpu_count()} CPUs; a = {args.a}, b = {args.b}; best of {args.rounds} rounds")
+          f"{os.cpu_count()} CPUs; kumo's log level {args.log_level}; a = {args.a}, b = {args.b}; "
+          f"best of {args.rounds} rounds")
     for c in conns:
         a = min(rows[("a", c)], key=lambda r: r["cpu_ms"])
         b = min(rows[("b", c)], key=lambda r: r["cpu_ms"])
