@@ -41,6 +41,18 @@ def line(n: int, at: float) -> tuple[float, str, dict]:
                             "client": "127.0.0.1:1"}
 
 
+def started(logger: logging.Logger) -> AccessLines:
+    access = AccessLines(logger)
+    access.start()
+    return access
+
+
+def write_spaced(access: AccessLines, count: int, start: float, gap: float) -> None:
+    """`count` lines of requests that ended `gap` seconds apart from `start` on."""
+    for n in range(count):
+        access.write(line(n, start + n * gap))
+
+
 def test_without_the_writer_lines_are_written_at_once(captured):
     logger, lines, threads = captured
     access = AccessLines(logger)
@@ -50,12 +62,9 @@ def test_without_the_writer_lines_are_written_at_once(captured):
 
 def test_far_apart_lines_are_written_at_once_while_started(captured):
     logger, lines, threads = captured
-    access = AccessLines(logger)
-    access.start()
+    access = started(logger)
     try:
-        now = time.time()
-        for n in range(3):
-            access.write(line(n, now + n * 10 * BUSY_GAP))
+        write_spaced(access, 3, time.time(), 10 * BUSY_GAP)
         assert [r["request_id"] for r in lines()] == ["ray-0", "ray-1", "ray-2"]
         assert set(threads) == {"MainThread"}
     finally:
@@ -64,12 +73,10 @@ def test_far_apart_lines_are_written_at_once_while_started(captured):
 
 def test_lines_under_load_go_through_the_thread_in_order(captured):
     logger, lines, threads = captured
-    access = AccessLines(logger)
-    access.start()
+    access = started(logger)
     try:
         start = time.time() - 1
-        for n in range(200):
-            access.write(line(n, start + n * BUSY_GAP / 10))
+        write_spaced(access, 200, start, BUSY_GAP / 10)
         deadline = time.monotonic() + 5
         while len(lines()) < 200 and time.monotonic() < deadline:
             time.sleep(FLUSH_EVERY / 5)
@@ -85,11 +92,8 @@ def test_lines_under_load_go_through_the_thread_in_order(captured):
 
 def test_close_writes_what_is_left(captured):
     logger, lines, _ = captured
-    access = AccessLines(logger)
-    access.start()
-    now = time.time()
-    for n in range(50):
-        access.write(line(n, now + n * BUSY_GAP / 10))
+    access = started(logger)
+    write_spaced(access, 50, time.time(), BUSY_GAP / 10)
     access.close()
     assert len(lines()) == 50
     access.write(line(99, time.time()))  # closed: at once again
