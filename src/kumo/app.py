@@ -12,13 +12,13 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from kumo import __version__
+from kumo.api.access_lines import AccessLines
 from kumo.api.body import describe_validation_error
 from kumo.api.error_shapes import ErrorShapes
 from kumo.api.keep_alive import KeepAliveAfterError, mark_logged
 from kumo.api.middleware import BodySizeLimit, StripTrailingSlash
 from kumo.api.operator_pages import add_operator_pages
 from kumo.api.redaction import quiet_secrets
-from kumo.api.access_lines import AccessLines
 from kumo.api.request_log import ACCESS_LOG, RequestLog
 from kumo.api.threads import blocking
 from kumo.config import Settings

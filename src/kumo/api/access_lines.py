@@ -46,10 +46,6 @@ class AccessLines:
         if writer is not None:
             writer.close()
 
-    def flush(self) -> None:
-        if self._writer is not None:
-            self._writer.flush()
-
     def write(self, line: Line) -> None:
         writer = self._writer
         busy = line[0] - self._last < BUSY_GAP
