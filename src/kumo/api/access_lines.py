@@ -20,7 +20,7 @@ from kumo.api.batched_writer import BatchedWriter
 FLUSH_EVERY = 0.05  # seconds: soon enough for a person reading the log as it grows
 BUSY_GAP = 0.005  # seconds between two lines below which they go to the thread (10+ lines a batch)
 BATCH = 1000
-MAX_PENDING = 100_000
+MAX_PENDING = 10_000  # lines (~10 MB) waiting for a stalled stderr; past it each is dropped with a warning
 
 # Readable form; the JSON formatter writes the fields themselves (`args` is one mapping).
 ACCESS_FORMAT = '%(client)s "%(method)s %(path)s" %(status)d %(bytes)dB %(duration_ms).1fms'
