@@ -83,6 +83,17 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError("kumo serve did not become healthy in 60 s")
 
+    def logged_text(self) -> str:
+        """The server's log once every request made so far has its access line: a marked request goes last, and
+        access lines are written in order (under load kumo writes them in batches, up to 0.5 s late)."""
+        marker = f"logged-{time.monotonic_ns()}"
+        httpx.get(self.url + "/healthz", headers={"x-request-id": marker}, timeout=10)
+        deadline = time.monotonic() + 10
+        while marker not in (text := self.log.read_text()):
+            assert time.monotonic() < deadline, "the marked request's access line was not written in 10 s"
+            time.sleep(0.05)
+        return text
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()

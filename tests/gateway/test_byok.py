@@ -140,7 +140,7 @@ def test_no_stored_key_in_plaintext_anywhere(gw_server, fake, admin, cfsdk, acct
             assert b"OPENAI-SECRET" not in path.read_bytes(), path
             if path.name == "provider-keys.kek":
                 assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert "OPENAI-SECRET" not in gw_server.log.read_text()
+    assert "OPENAI-SECRET" not in gw_server.logged_text()
 
 
 # ---- with API tokens: a stored key is spent only for a token allowed on the account --------------------------

@@ -98,7 +98,7 @@ def test_custom_regex_entries_and_logs_without_the_text(gw_server, admin, acct):
     finding = json.loads(refused.value.response.headers["cf-aig-dlp"])["findings"][0]
     assert finding["profile"]["profile_id"] == "project-names" and finding["profile"]["entry_ids"] == ["codename"]
     assert chat(oa, "status of project zeus").http_response.status_code == 200
-    log = gw_server.log.read_text()
+    log = gw_server.logged_text()
     assert "profile=project-names entries=codename" in log and "PROJECT-ZEUS" not in log
 
 

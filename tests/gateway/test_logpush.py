@@ -255,7 +255,7 @@ def test_http_destination_and_kill9(tmp_path, fake, account):
             ["call 0", "call 1", "call 2", "call 3"]
         sent = collector.headers[0]
         assert sent["Authorization"] == f"Bearer {secret}"
-        assert secret not in first.log.read_text() + second.log.read_text()  # the destination's credentials
+        assert secret not in first.log.read_text() + second.logged_text()  # the destination's credentials
     finally:
         second.stop()
         collector.server.shutdown()

@@ -171,4 +171,4 @@ def test_no_provider_key_reaches_disk_or_logs(gw_server, admin, acct):
     for path in Path(gw_server.data_dir).rglob("*"):
         if path.is_file():
             assert b"PROVIDER-SECRET" not in path.read_bytes(), path
-    assert "PROVIDER-SECRET" not in gw_server.log.read_text()
+    assert "PROVIDER-SECRET" not in gw_server.logged_text()

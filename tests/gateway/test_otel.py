@@ -91,7 +91,7 @@ def test_each_call_is_a_genai_span(gw_server, admin, acct, receiver):
     assert failed["status"] == 2 and failed["attributes"]["error.type"] == "400"  # STATUS_CODE_ERROR
     sent = receiver.headers[0]
     assert sent.get("x-team") == "ml" and sent.get("authorization") == "Bearer otlp-token"
-    assert "otlp-token" not in gw_server.log.read_text()
+    assert "otlp-token" not in gw_server.logged_text()
 
 
 @pytest.mark.parametrize("otel, needle", [

@@ -147,4 +147,4 @@ def test_errors_are_the_bindings_own(probe):
 
 def test_sessions_stay_out_of_the_log(probe, server):
     probe.ok("describe")  # miniflare also opens (and kumo refuses) a JS-RPC WebSocket for each binding call
-    assert "token=eyJ" not in server.log.read_text()
+    assert "token=eyJ" not in server.logged_text()

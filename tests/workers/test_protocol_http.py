@@ -165,7 +165,7 @@ def test_with_api_tokens_a_session_needs_an_allowed_token(own_server):
     models = httpx.get(f"{server.url}/workers/bindings?token={token}", headers=wrapped(
         "AI", "https://workers-binding.ai/ai-api/models/search?per_page=2"))
     assert models.status_code == 200 and len(models.json()["result"]) == 2
-    assert "token=eyJ" not in server.log.read_text()  # sessions stay out of the log
+    assert "token=eyJ" not in server.logged_text()  # sessions stay out of the log
     # another kumo (other API tokens) does not honour this kumo's sessions
     from kumo.config import TokenGrant
     from kumo.workers.sessions import SessionSigner
