@@ -6,9 +6,9 @@ An access line written on the event loop costs ~45 µs of CPU in place (cold cod
 once between two requests), and it runs after the response, while the next request waits: a Vectorize query
 over HTTP served 5 % fewer queries a second with the lines on. In a batch the same code runs warmer, on another
 thread, every `FLUSH_EVERY` at most; idle, the thread does not wake (kumo.api.batched_writer). Each wake of that
-thread costs the whole process ~0.3 ms (the thread's own start and the event loop's lost GIL and caches), so
-batches are long: at 50 ms, the gateway at 8 connections spent ~0.09 ms per request on its access lines, at
-0.5 s ~0.02. Requests more than `BUSY_GAP` apart keep writing at once: there a batch would hold a few lines and
+thread costs the process ~0.3 ms (the thread's start, cold code, the GIL handed back and forth), so batches are
+long: with the gateway at 8 connections, the thread took ~0.045 ms of CPU per request at 50 ms, ~0.015 at 0.5 s.
+Requests more than `BUSY_GAP` apart keep writing at once: there a batch would hold a few lines and
 cost the thread two wake-ups. A line keeps the time its request ended and its request id, and lines stay in
 order. A `kill -9` loses at most the last `FLUSH_EVERY` of lines; `close()` writes what is left.
 """
