@@ -45,7 +45,7 @@ def test_wrangler_dev_gets_its_preview_token_from_kumo(node_tools, server, tmp_p
             proc.wait(30)
     text = log.read_text()
     assert "env.VECTORIZE (probe-index)" in text and "remote" in text
-    served = server.log.read_text()
+    served = server.logged_text()
     for call in ("GET /client/v4/accounts/plain-acct/workers/subdomain/edge-preview",
                  "GET /client/v4/accounts/plain-acct/workers/subdomain\"",
                  "POST /client/v4/accounts/plain-acct/workers/scripts/plain-probe/edge-preview"):
