@@ -23,7 +23,7 @@ import orjson
 
 from _harness import load_average, say, table
 from vectorize_http import Client, Server, ids_of
-from vectorize_query import TOP_K, clustered, unit_centres
+from _vectors import TOP_K, clustered, unit_centres
 
 ACCOUNT = "bench-account"
 INDEX = "bench-filtered"

@@ -136,7 +136,7 @@ def beside_floor(server: Server, index_file: Path, dims: int, ef: int, path: str
     import sys
 
     from _harness import KumoServer
-    from vectorize_query import pct_ms, recall_at_k
+    from _vectors import pct_ms, recall_at_k
 
     floor = KumoServer(index_file.parent / "floor", {"FLOOR_INDEX": str(index_file), "FLOOR_DIMS": str(dims),
                                                      "FLOOR_EF": str(ef)},

@@ -41,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import cpu_model, load_average, say, table  # noqa: E402
-from vectorize_query import (  # noqa: E402  (the same data as the embedded benchmark)
+from _vectors import (  # noqa: E402  (the same data as the embedded benchmark)
     clustered, exact_topk, interleaved, pct_ms, recall_at_k, unit_centres,
 )
 
